@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// flagSet is a subcommand's flags with the help text that -h prints.
+type flagSet struct {
+	*flag.FlagSet
+	usage func()
+}
+
+// newFlags returns a FlagSet for a subcommand whose usage text shows synopsis and the flags.
+func newFlags(name, synopsis string, stdout io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by run; -h prints to stdout
+	fs.Usage = func() {}     // flag calls Usage on every parse error; parseArgs prints it for -h only
+	usage := func() {
+		fmt.Fprintf(stdout, "Usage: onnxtune %s %s\n", name, synopsis)
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		if b.Len() > 0 {
+			fmt.Fprintf(stdout, "\nFlags:\n%s", b.String())
+		}
+	}
+	return &flagSet{fs, usage}
+}
+
+// parseArgs parses flags that may appear anywhere among the positional arguments, as users type
+// `onnxtune run model.onnx --input x.npy`; everything after "--" is positional. It returns the
+// positional arguments, errHelp after printing usage for -h, or a usage error.
+func parseArgs(fs *flagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.usage()
+				return nil, errHelp
+			}
+			return nil, usagef("%v", err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// fs.Parse stops at the first positional argument, or consumes a "--" and stops.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// exactArgs checks the number of positional arguments.
+func exactArgs(pos []string, n int, what string) error {
+	if len(pos) != n {
+		if len(pos) < n {
+			return usagef("missing %s", what)
+		}
+		return usagef("unexpected argument %q", pos[n])
+	}
+	return nil
+}

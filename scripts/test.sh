@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The project's test command (README): vet, every test against its real references, then the
+# race detector over the packages again (-short leaves out the slow model-sized cases there,
+# which the first pass has already run without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go vet ./...
+go test -count=1 ./...
+go test -count=1 -race -short ./...

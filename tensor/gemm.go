@@ -1,0 +1,320 @@
+package tensor
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// The GEMM below follows the GotoBLAS/BLIS layering. op(B) is cut into kc×nc blocks and op(A)
+// into mc×kc blocks; each block is packed into a contiguous buffer of thin panels (nr columns
+// of B, mr rows of A, interleaved along k) so that the micro-kernel streams both operands
+// with unit stride and keeps an mr×nr tile of C in registers for the whole kc loop. The packed
+// A block stays in L2 and the micro-panel of B being swept over it stays in L1.
+
+// gemmKernel computes the mr×nr tile c = alpha*Â·B̂ (+ beta*c when loadC) where Â holds kc
+// steps of mr values and B̂ kc steps of nr values, both as packed by gemmPackA/gemmPackB.
+// When loadC is false, c is only written, so garbage or NaN in it cannot leak.
+type gemmKernel func(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool)
+
+// gemmArch is one micro-kernel together with the block sizes tuned for it.
+type gemmArch struct {
+	name       string
+	mr, nr     int // micro-tile shape, fixed by the kernel's register allocation
+	mc, kc, nc int // cache blocking: mc and nc are multiples of mr and nr
+	kern       gemmKernel
+}
+
+// gemmMaxTile bounds mr*nr over all kernels so that edge tiles fit a stack array.
+const gemmMaxTile = 16 * 32
+
+// gemmSmallWork is the m*n*k below which packing costs more than it saves.
+const gemmSmallWork = 32 << 10
+
+// gemmThreadWork is the least m*n*k worth a goroutine: below it, starting and joining one
+// (about a microsecond) costs more than the work it would take over.
+const gemmThreadWork = 256 << 10
+
+var (
+	// gemmForceGo makes Gemm use the pure-Go micro-kernel even where an assembly one is
+	// available; tests flip it to cover the fallback on every machine.
+	gemmForceGo bool
+
+	// gemmArchs lists the usable kernels, best last; the pure-Go one is always first.
+	gemmArchs = append([]*gemmArch{&gemmGoArch}, gemmAsmArchs()...)
+)
+
+// gemmGoArch is the portable fallback. 4×4 keeps its 16 accumulators plus operands within
+// the registers of amd64 and arm64, so the compiler does not spill in the inner loop.
+var gemmGoArch = gemmArch{name: "go4x4", mr: 4, nr: 4, mc: 64, kc: 256, nc: 1024, kern: gemmKernGo4x4}
+
+func gemmCurrent() *gemmArch {
+	if gemmForceGo {
+		return &gemmGoArch
+	}
+	return gemmArchs[len(gemmArchs)-1]
+}
+
+// Gemm computes C = alpha*op(A)*op(B) + beta*C for row-major float32 matrices, where op(A) is
+// m×k (A is m×k with leading dimension lda, or k×m when transA), op(B) is k×n (B is k×n with
+// leading dimension ldb, or n×k when transB), and C is m×n with leading dimension ldc. When
+// beta == 0, C is not read, so NaN or garbage in it does not leak into the result.
+//
+// It runs in parallel over up to runtime.GOMAXPROCS(0) goroutines when the product is large
+// enough to pay for them; each goroutine writes a disjoint block of C.
+//
+// Gemm panics, as for an out-of-range index, when a dimension is negative, a leading
+// dimension is smaller than the row it strides over, or a slice is too short for the
+// matrix it must hold: these are programming errors.
+func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemm(gemmCurrent(), runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// GemmSerial is Gemm on the calling goroutine only, for callers that already run one GEMM
+// per goroutine (over a batch, say). It panics under the same conditions as Gemm.
+func GemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemm(gemmCurrent(), 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemm(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmCheck(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		gemmScaleC(m, n, beta, c, ldc)
+		return
+	}
+	work := m * n * k
+	if work < gemmSmallWork {
+		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if t := work / gemmThreadWork; t < threads {
+		threads = max(t, 1)
+	}
+	if threads == 1 {
+		gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmCheck validates the arguments up front so that the assembly kernels, which the
+// driver hands raw pointers, can never run off the end of a slice.
+func gemmCheck(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("tensor.Gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	gemmCheckMat("A", ar, ac, a, lda)
+	gemmCheckMat("B", br, bc, b, ldb)
+	gemmCheckMat("C", m, n, c, ldc)
+}
+
+func gemmCheckMat(name string, rows, cols int, s []float32, ld int) {
+	if rows == 0 || cols == 0 {
+		return // an empty matrix is never indexed, whatever its leading dimension
+	}
+	if ld < cols {
+		panic(fmt.Sprintf("tensor.Gemm: leading dimension of %s is %d, less than its %d columns", name, ld, cols))
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("tensor.Gemm: %s has %d elements, a %d×%d matrix with leading dimension %d needs %d", name, len(s), rows, cols, ld, need))
+	}
+}
+
+// gemmScaleC sets C = beta*C; beta == 0 writes zeros without reading C.
+func gemmScaleC(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// gemmSmall is the direct path for products too small to amortise packing.
+func gemmSmall(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmScaleC(m, n, beta, c, ldc)
+	for i := 0; i < m; i++ {
+		crow := c[i*ldc : i*ldc+n]
+		for p := 0; p < k; p++ {
+			var av float32
+			if transA {
+				av = a[p*lda+i]
+			} else {
+				av = a[i*lda+p]
+			}
+			av *= alpha
+			if transB {
+				for j := range crow {
+					crow[j] += av * b[j*ldb+p]
+				}
+				continue
+			}
+			brow := b[p*ldb : p*ldb+n]
+			for j, bv := range brow {
+				crow[j] += av * bv
+			}
+		}
+	}
+}
+
+// gemmBuf holds one goroutine's packing buffers; they are pooled so that steady-state calls
+// do not allocate.
+type gemmBuf struct {
+	a, b []float32
+	// tile receives edge tiles; it lives here rather than on the stack because the kernel
+	// is called through a func value, which makes it escape.
+	tile [gemmMaxTile]float32
+}
+
+var gemmBufPool = sync.Pool{New: func() any { return new(gemmBuf) }}
+
+func gemmGrow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func gemmRoundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// gemmBlocked runs the packed, cache-blocked algorithm on one goroutine.
+func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	buf := gemmBufPool.Get().(*gemmBuf)
+	defer gemmBufPool.Put(buf)
+	mr, nr := ar.mr, ar.nr
+	kcMax := min(k, ar.kc)
+	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax)
+	buf.b = gemmGrow(buf.b, gemmRoundUp(min(n, ar.nc), nr)*kcMax)
+	tile := buf.tile[:]
+
+	for jc := 0; jc < n; jc += ar.nc {
+		nc := min(ar.nc, n-jc)
+		for pc := 0; pc < k; pc += ar.kc {
+			kc := min(ar.kc, k-pc)
+			gemmPackB(buf.b, nr, transB, b, ldb, pc, kc, jc, nc)
+			// Only the first k block applies the caller's beta; the later ones accumulate
+			// onto what it wrote.
+			bet, loadC := beta, beta != 0
+			if pc > 0 {
+				bet, loadC = 1, true
+			}
+			for ic := 0; ic < m; ic += ar.mc {
+				mc := min(ar.mc, m-ic)
+				gemmPackA(buf.a, mr, transA, a, lda, ic, mc, pc, kc)
+				for jr := 0; jr < nc; jr += nr {
+					cols := min(nr, nc-jr)
+					bp := buf.b[jr*kc : (jr+nr)*kc]
+					for ir := 0; ir < mc; ir += mr {
+						rows := min(mr, mc-ir)
+						ap := buf.a[ir*kc : (ir+mr)*kc]
+						coff := (ic+ir)*ldc + jc + jr
+						if rows == mr && cols == nr {
+							ar.kern(kc, ap, bp, c[coff:], ldc, alpha, bet, loadC)
+							continue
+						}
+						// Edge tile: the panels are zero-padded, so run the full kernel
+						// into a scratch tile and copy out the part that exists.
+						ar.kern(kc, ap, bp, tile, nr, alpha, 0, false)
+						for i := 0; i < rows; i++ {
+							crow := c[coff+i*ldc : coff+i*ldc+cols]
+							trow := tile[i*nr : i*nr+cols]
+							if loadC {
+								for j, t := range trow {
+									crow[j] = t + bet*crow[j]
+								}
+							} else {
+								copy(crow, trow)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// gemmParallel cuts C into a grid of threads blocks and runs gemmBlocked on each.
+func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	tm, tn := gemmGrid(ar, threads, m, n, k)
+	mPanels := (m + ar.mr - 1) / ar.mr
+	nPanels := (n + ar.nr - 1) / ar.nr
+	var wg sync.WaitGroup
+	for ti := 0; ti < tm; ti++ {
+		i0 := min(m, mPanels*ti/tm*ar.mr)
+		i1 := min(m, mPanels*(ti+1)/tm*ar.mr)
+		for tj := 0; tj < tn; tj++ {
+			j0 := min(n, nPanels*tj/tn*ar.nr)
+			j1 := min(n, nPanels*(tj+1)/tn*ar.nr)
+			if i0 == i1 || j0 == j1 {
+				continue
+			}
+			// Shifting the slices' starts makes each block a standalone GEMM; the
+			// lengths checked for the whole problem cover every block.
+			aoff, boff := i0*lda, j0
+			if transA {
+				aoff = i0
+			}
+			if transB {
+				boff = j0 * ldb
+			}
+			as, bs := a[aoff:], b[boff:]
+			cs := c[i0*ldc+j0:]
+			mm, nn := i1-i0, j1-j0
+			if ti == tm-1 && tj == tn-1 {
+				// The caller's goroutine takes the last block instead of idling in Wait.
+				gemmBlocked(ar, transA, transB, mm, nn, k, alpha, as, lda, bs, ldb, beta, cs, ldc)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				gemmBlocked(ar, transA, transB, mm, nn, k, alpha, as, lda, bs, ldb, beta, cs, ldc)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// gemmPackCost is what packing one element costs, in flops of micro-kernel time: each
+// goroutine packs its own rows of A and columns of B, so a split that gives it a thin,
+// long strip duplicates packing that a squarer split would share.
+const gemmPackCost = 32
+
+// gemmGrid picks the tm×tn grid of blocks (tm*tn == threads) that minimises the slowest
+// goroutine's time: its compute, counting the padding of edge tiles, plus its packing.
+func gemmGrid(ar *gemmArch, threads, m, n, k int) (tm, tn int) {
+	mPanels := (m + ar.mr - 1) / ar.mr
+	nPanels := (n + ar.nr - 1) / ar.nr
+	best := -1
+	for t := 1; t <= threads; t++ {
+		if threads%t != 0 {
+			continue
+		}
+		u := threads / t
+		rows := (mPanels + t - 1) / t * ar.mr
+		cols := (nPanels + u - 1) / u * ar.nr
+		cost := 2*rows*cols*k + gemmPackCost*(min(rows, m)+min(cols, n))*k
+		if best < 0 || cost < best {
+			best, tm, tn = cost, t, u
+		}
+	}
+	return tm, tn
+}

@@ -1,0 +1,72 @@
+//go:build amd64 && !purego
+
+package tensor
+
+// The assembly kernels take raw pointers; the wrappers below bound-check the extreme
+// elements each will touch so that a driver bug panics instead of corrupting memory.
+
+//go:noescape
+func gemmAVX2K6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, flags int)
+
+//go:noescape
+func gemmAVX512K8x32(kc int, a, b, c *float32, ldc int, alpha, beta float32, flags int)
+
+//go:noescape
+func gemmCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+//go:noescape
+func gemmXGETBV() (eax, edx uint32)
+
+func gemmKernAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool) {
+	_, _, _ = a[kc*6-1], b[kc*16-1], c[5*ldc+15]
+	gemmAVX2K6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, gemmFlags(loadC))
+}
+
+func gemmKernAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool) {
+	_, _, _ = a[kc*8-1], b[kc*32-1], c[7*ldc+31]
+	gemmAVX512K8x32(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, gemmFlags(loadC))
+}
+
+func gemmFlags(loadC bool) int {
+	if loadC {
+		return 1
+	}
+	return 0
+}
+
+var (
+	gemmAVX2Arch   = gemmArch{name: "avx2-6x16", mr: 6, nr: 16, mc: 144, kc: 256, nc: 2048, kern: gemmKernAVX2}
+	gemmAVX512Arch = gemmArch{name: "avx512-8x32", mr: 8, nr: 32, mc: 128, kc: 256, nc: 2048, kern: gemmKernAVX512}
+)
+
+// gemmAsmArchs returns the assembly kernels this CPU and OS can run, best last. It reads
+// CPUID itself rather than importing golang.org/x/sys/cpu for three feature bits.
+func gemmAsmArchs() []*gemmArch {
+	maxID, _, _, _ := gemmCPUID(0, 0)
+	if maxID < 7 {
+		return nil
+	}
+	_, _, ecx1, _ := gemmCPUID(1, 0)
+	_, ebx7, _, _ := gemmCPUID(7, 0)
+	const (
+		fma     = 1 << 12 // CPUID.1:ECX
+		osxsave = 1 << 27 // CPUID.1:ECX
+		avx     = 1 << 28 // CPUID.1:ECX
+		avx2    = 1 << 5  // CPUID.7.0:EBX
+		avx512f = 1 << 16 // CPUID.7.0:EBX
+	)
+	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx || ebx7&avx2 == 0 {
+		return nil
+	}
+	// The OS must save the vector registers across context switches: XCR0 bits 1-2 cover
+	// XMM/YMM, bits 5-7 the AVX-512 opmask and ZMM state.
+	xcr0, _ := gemmXGETBV()
+	if xcr0&0x6 != 0x6 {
+		return nil
+	}
+	archs := []*gemmArch{&gemmAVX2Arch}
+	if ebx7&avx512f != 0 && xcr0&0xe6 == 0xe6 {
+		archs = append(archs, &gemmAVX512Arch)
+	}
+	return archs
+}
