@@ -13,6 +13,7 @@ type OpDef struct {
 	Domain string // "" for the default domain
 	Type   string
 	Since  int
+	Build  BuildFunc
 }
 
 var (

@@ -9,13 +9,19 @@ import (
 // The GEMM below follows the GotoBLAS/BLIS layering. op(B) is cut into kc×nc blocks and op(A)
 // into mc×kc blocks; each block is packed into a contiguous buffer of thin panels (nr columns
 // of B, mr rows of A, interleaved along k) so that the micro-kernel streams both operands
-// with unit stride and keeps an mr×nr tile of C in registers for the whole kc loop. The packed
-// A block stays in L2 and the micro-panel of B being swept over it stays in L1.
+// with unit stride and keeps an mr×nr tile of C in registers for the whole kc loop. One
+// mr×kc panel of A stays in L1 while the kc×nc block of B, sized for L2, streams past it.
+// With AVX-512 the tile is 8×32 and kc, mc, nc = 256, 128, 1024 (a 1 MiB B block in the
+// 2 MiB L2 of Sapphire Rapids); with AVX2 it is 6×16 with 256, 120, 1024.
+//
+// Two shortcuts skip packing where it cannot pay: products under gemmSmallWork run plain
+// loops, and when m spans at most two panels an untransposed B is read in place.
 
 // gemmKernel computes the mr×nr tile c = alpha*Â·B̂ (+ beta*c when loadC) where Â holds kc
-// steps of mr values and B̂ kc steps of nr values, both as packed by gemmPackA/gemmPackB.
-// When loadC is false, c is only written, so garbage or NaN in it cannot leak.
-type gemmKernel func(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool)
+// steps of mr values as packed by gemmPackA and B̂ kc rows of nr values, ldb apart (nr for
+// a panel packed by gemmPackB). When loadC is false, c is only written, so garbage or NaN
+// in it cannot leak.
+type gemmKernel func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool)
 
 // gemmArch is one micro-kernel together with the block sizes tuned for it.
 type gemmArch struct {
@@ -25,7 +31,7 @@ type gemmArch struct {
 	kern       gemmKernel
 }
 
-// gemmMaxTile bounds mr*nr over all kernels so that edge tiles fit a stack array.
+// gemmMaxTile bounds mr*nr over all kernels, sizing the scratch tile for edges.
 const gemmMaxTile = 16 * 32
 
 // gemmSmallWork is the m*n*k below which packing costs more than it saves.
@@ -63,9 +69,9 @@ func gemmCurrent() *gemmArch {
 // It runs in parallel over up to runtime.GOMAXPROCS(0) goroutines when the product is large
 // enough to pay for them; each goroutine writes a disjoint block of C.
 //
-// Gemm panics, as for an out-of-range index, when a dimension is negative, a leading
-// dimension is smaller than the row it strides over, or a slice is too short for the
-// matrix it must hold: these are programming errors.
+// Gemm panics when a dimension is negative, a leading dimension is smaller than the row it
+// strides over, or a slice is too short for the matrix it must hold: these are programming
+// errors.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	gemm(gemmCurrent(), runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -195,21 +201,43 @@ func gemmGrow(s []float32, n int) []float32 {
 
 func gemmRoundUp(x, to int) int { return (x + to - 1) / to * to }
 
+// gemmDirectB reports whether gemmBlocked should let the kernel read an untransposed B in
+// place instead of packing it. Packing pays for itself by giving each B panel a
+// cache-friendly copy that ceil(m/mr) A panels reuse; when m is below two panels the copy
+// costs more than it saves, unless B's rows lie so far apart (ldb beyond 8192, measured)
+// that each k step of the kernel would touch a new page.
+func gemmDirectB(ar *gemmArch, transB bool, m, ldb int) bool {
+	return !transB && m <= 2*ar.mr && ldb <= 8192
+}
+
 // gemmBlocked runs the packed, cache-blocked algorithm on one goroutine.
 func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	buf := gemmBufPool.Get().(*gemmBuf)
 	defer gemmBufPool.Put(buf)
 	mr, nr := ar.mr, ar.nr
 	kcMax := min(k, ar.kc)
+	direct := gemmDirectB(ar, transB, m, ldb)
 	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax)
-	buf.b = gemmGrow(buf.b, gemmRoundUp(min(n, ar.nc), nr)*kcMax)
+	if direct {
+		buf.b = gemmGrow(buf.b, nr*kcMax) // the ragged last panel only
+	} else {
+		buf.b = gemmGrow(buf.b, gemmRoundUp(min(n, ar.nc), nr)*kcMax)
+	}
 	tile := buf.tile[:]
 
 	for jc := 0; jc < n; jc += ar.nc {
 		nc := min(ar.nc, n-jc)
 		for pc := 0; pc < k; pc += ar.kc {
 			kc := min(ar.kc, k-pc)
-			gemmPackB(buf.b, nr, transB, b, ldb, pc, kc, jc, nc)
+			var bdirect []float32
+			if direct {
+				bdirect = b[pc*ldb+jc:]
+				if full := nc / nr * nr; full < nc {
+					gemmPackB(buf.b, nr, false, b, ldb, pc, kc, jc+full, nc-full)
+				}
+			} else {
+				gemmPackB(buf.b, nr, transB, b, ldb, pc, kc, jc, nc)
+			}
 			// Only the first k block applies the caller's beta; the later ones accumulate
 			// onto what it wrote.
 			bet, loadC := beta, beta != 0
@@ -219,34 +247,56 @@ func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, 
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
 				gemmPackA(buf.a, mr, transA, a, lda, ic, mc, pc, kc)
-				for jr := 0; jr < nc; jr += nr {
-					cols := min(nr, nc-jr)
-					bp := buf.b[jr*kc : (jr+nr)*kc]
-					for ir := 0; ir < mc; ir += mr {
-						rows := min(mr, mc-ir)
-						ap := buf.a[ir*kc : (ir+mr)*kc]
-						coff := (ic+ir)*ldc + jc + jr
-						if rows == mr && cols == nr {
-							ar.kern(kc, ap, bp, c[coff:], ldc, alpha, bet, loadC)
-							continue
-						}
-						// Edge tile: the panels are zero-padded, so run the full kernel
-						// into a scratch tile and copy out the part that exists.
-						ar.kern(kc, ap, bp, tile, nr, alpha, 0, false)
-						for i := 0; i < rows; i++ {
-							crow := c[coff+i*ldc : coff+i*ldc+cols]
-							trow := tile[i*nr : i*nr+cols]
-							if loadC {
-								for j, t := range trow {
-									crow[j] = t + bet*crow[j]
-								}
-							} else {
-								copy(crow, trow)
-							}
-						}
-					}
-				}
+				gemmMacro(ar, mc, nc, kc, buf.a, buf.b, bdirect, ldb, c[ic*ldc+jc:], ldc, alpha, bet, loadC, tile)
 			}
+		}
+	}
+}
+
+// gemmMacro multiplies a packed mc×kc block of A by a kc×nc block of B into C. B is packed
+// in pb or, when bdirect is not nil, read in place from bdirect with stride ldb, except
+// for a ragged last panel, which is packed at the start of pb.
+//
+// The A micro-panel (mr×kc, 8 KiB for 8×256) stays in L1 while the B block, sized for L2,
+// streams past it; measured here, this beat keeping the larger B micro-panel in L1 instead.
+func gemmMacro(ar *gemmArch, mc, nc, kc int, pa, pb, bdirect []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, tile []float32) {
+	mr, nr := ar.mr, ar.nr
+	for ir := 0; ir < mc; ir += mr {
+		ap := pa[ir*kc : (ir+mr)*kc]
+		rows := min(mr, mc-ir)
+		for jr := 0; jr < nc; jr += nr {
+			cols := min(nr, nc-jr)
+			switch {
+			case bdirect == nil:
+				gemmTile(ar, kc, ap, pb[jr*kc:(jr+nr)*kc], nr, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, tile)
+			case cols == nr:
+				gemmTile(ar, kc, ap, bdirect[jr:], ldb, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, tile)
+			default:
+				gemmTile(ar, kc, ap, pb[:kc*nr], nr, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, tile)
+			}
+		}
+	}
+}
+
+// gemmTile runs the micro-kernel for the rows×cols tile of C at c[coff:].
+func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff, ldc, rows, cols int, alpha, beta float32, loadC bool, tile []float32) {
+	mr, nr := ar.mr, ar.nr
+	if rows == mr && cols == nr {
+		ar.kern(kc, ap, bp, ldb, c[coff:], ldc, alpha, beta, loadC)
+		return
+	}
+	// Edge tile: the panels are zero-padded, so run the full kernel into a scratch tile
+	// and copy out the part that exists.
+	ar.kern(kc, ap, bp, ldb, tile, nr, alpha, 0, false)
+	for i := 0; i < rows; i++ {
+		crow := c[coff+i*ldc : coff+i*ldc+cols]
+		trow := tile[i*nr : i*nr+cols]
+		if loadC {
+			for j, t := range trow {
+				crow[j] = t + beta*crow[j]
+			}
+		} else {
+			copy(crow, trow)
 		}
 	}
 }

@@ -2,14 +2,22 @@
 
 package tensor
 
+//go:generate go run gemm_asmgen.go
+
 // The assembly kernels take raw pointers; the wrappers below bound-check the extreme
 // elements each will touch so that a driver bug panics instead of corrupting memory.
 
 //go:noescape
-func gemmAVX2K6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, flags int)
+func gemmAVX2K6x16(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int)
 
 //go:noescape
-func gemmAVX512K8x32(kc int, a, b, c *float32, ldc int, alpha, beta float32, flags int)
+func gemmAVX512K8x32(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int)
+
+//go:noescape
+func gemmCopyChunks(dst *float32, dstStride int, src *float32, chunks, chunkBytes int)
+
+//go:noescape
+func gemmTranspose8(dst *float32, dstStride int, src *float32, srcStride, blocks int)
 
 //go:noescape
 func gemmCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
@@ -17,14 +25,44 @@ func gemmCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 //go:noescape
 func gemmXGETBV() (eax, edx uint32)
 
-func gemmKernAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool) {
-	_, _, _ = a[kc*6-1], b[kc*16-1], c[5*ldc+15]
-	gemmAVX2K6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, gemmFlags(loadC))
+func gemmKernAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool) {
+	_, _, _ = a[kc*6-1], b[(kc-1)*ldb+15], c[5*ldc+15]
+	gemmAVX2K6x16(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC))
 }
 
-func gemmKernAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool) {
-	_, _, _ = a[kc*8-1], b[kc*32-1], c[7*ldc+31]
-	gemmAVX512K8x32(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, gemmFlags(loadC))
+func gemmKernAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool) {
+	_, _, _ = a[kc*8-1], b[(kc-1)*ldb+31], c[7*ldc+31]
+	gemmAVX512K8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC))
+}
+
+// gemmCopyPanels copies len(src)/nr runs of nr values from src into dst, run j going to
+// dst[j*stride:]. It is the inner loop of packing an untransposed B.
+func gemmCopyPanels(dst []float32, stride int, src []float32, nr int) {
+	chunks := len(src) / nr
+	if chunks == 0 {
+		return
+	}
+	if gemmHasAVX && (nr == 16 || nr == 32) {
+		_ = dst[(chunks-1)*stride+nr-1]
+		gemmCopyChunks(&dst[0], stride*4, &src[0], chunks, nr*4)
+		return
+	}
+	for j := 0; j < chunks; j++ {
+		copy(dst[j*stride:j*stride+nr], src[j*nr:j*nr+nr])
+	}
+}
+
+// gemmInterleave8 sets dst[p*w+i] = src[i*ld+p] for i < 8 and p below a multiple of 8 as
+// close to kc as it can, with 8×8 register transposes, and returns that multiple; the
+// caller finishes the remaining columns.
+func gemmInterleave8(dst []float32, w int, src []float32, ld, kc int) int {
+	blocks := kc / 8
+	if !gemmHasAVX || blocks == 0 {
+		return 0
+	}
+	_, _ = dst[(blocks*8-1)*w+7], src[7*ld+blocks*8-1]
+	gemmTranspose8(&dst[0], w, &src[0], ld, blocks)
+	return blocks * 8
 }
 
 func gemmFlags(loadC bool) int {
@@ -35,8 +73,10 @@ func gemmFlags(loadC bool) int {
 }
 
 var (
-	gemmAVX2Arch   = gemmArch{name: "avx2-6x16", mr: 6, nr: 16, mc: 144, kc: 256, nc: 2048, kern: gemmKernAVX2}
-	gemmAVX512Arch = gemmArch{name: "avx512-8x32", mr: 8, nr: 32, mc: 128, kc: 256, nc: 2048, kern: gemmKernAVX512}
+	gemmHasAVX bool // set by gemmAsmArchs, which runs during package initialisation
+
+	gemmAVX2Arch   = gemmArch{name: "avx2-6x16", mr: 6, nr: 16, mc: 120, kc: 256, nc: 1024, kern: gemmKernAVX2}
+	gemmAVX512Arch = gemmArch{name: "avx512-8x32", mr: 8, nr: 32, mc: 128, kc: 256, nc: 1024, kern: gemmKernAVX512}
 )
 
 // gemmAsmArchs returns the assembly kernels this CPU and OS can run, best last. It reads
@@ -64,6 +104,7 @@ func gemmAsmArchs() []*gemmArch {
 	if xcr0&0x6 != 0x6 {
 		return nil
 	}
+	gemmHasAVX = true
 	archs := []*gemmArch{&gemmAVX2Arch}
 	if ebx7&avx512f != 0 && xcr0&0xe6 == 0xe6 {
 		archs = append(archs, &gemmAVX512Arch)

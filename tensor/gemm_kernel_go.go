@@ -2,15 +2,15 @@ package tensor
 
 // gemmKernGo4x4 is the portable micro-kernel: a 4×4 tile of C lives in 16 scalar variables
 // across the whole k loop, so each loaded value of A and B is used four times.
-func gemmKernGo4x4(kc int, a, b, c []float32, ldc int, alpha, beta float32, loadC bool) {
-	a, b = a[:kc*4], b[:kc*4]
+func gemmKernGo4x4(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool) {
+	a = a[:kc*4]
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
 	for p := 0; p < kc; p++ {
 		ap := (*[4]float32)(a[p*4:])
-		bp := (*[4]float32)(b[p*4:])
+		bp := (*[4]float32)(b[p*ldb:])
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00 += a0 * b0

@@ -87,7 +87,7 @@ func gemmPackInterleave(dst []float32, w int, src []float32, ld, r0, rows, p0, k
 		s5 := src[s+5*ld : s+5*ld+kc]
 		s6 := src[s+6*ld : s+6*ld+kc]
 		s7 := src[s+7*ld : s+7*ld+kc]
-		for p := range s0 {
+		for p := gemmInterleave8(dst[i:], w, src[s:], ld, kc); p < kc; p++ {
 			d := (*[8]float32)(dst[p*w+i:])
 			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 			d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
@@ -124,20 +124,7 @@ func gemmPackRows(dst []float32, nr int, b []float32, ldb, p0, kc, j0, nc int) {
 	full := nc / nr * nr
 	for p := 0; p < kc; p++ {
 		src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+nc]
-		switch nr {
-		case 32:
-			for jr := 0; jr < full; jr += 32 {
-				*(*[32]float32)(dst[jr*kc+p*32:]) = *(*[32]float32)(src[jr:])
-			}
-		case 16:
-			for jr := 0; jr < full; jr += 16 {
-				*(*[16]float32)(dst[jr*kc+p*16:]) = *(*[16]float32)(src[jr:])
-			}
-		default:
-			for jr := 0; jr < full; jr += nr {
-				copy(dst[jr*kc+p*nr:jr*kc+p*nr+nr], src[jr:jr+nr])
-			}
-		}
+		gemmCopyPanels(dst[p*nr:], kc*nr, src[:full], nr)
 		if full < nc {
 			d := dst[full*kc+p*nr : full*kc+p*nr+nr]
 			copy(d, src[full:])

@@ -150,7 +150,13 @@ func TestGemmBlocked(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, ar := range gemmTestArchs() {
 		t.Run(ar.name, func(t *testing.T) {
-			for _, tc := range gemmCases([]int{1, 7, 33, 130}) {
+			cases := gemmCases([]int{1, 7, 40})
+			// A few deeper products cross the default kc boundary as well.
+			for tr := 0; tr < 4; tr++ {
+				cases = append(cases, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: 17, n: 65, k: 300, alpha: 1, beta: 0.5, pad: 1},
+					gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: 9, n: 33, k: 600, alpha: -1, beta: 0})
+			}
+			for _, tc := range cases {
 				gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 					gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 				})
@@ -162,7 +168,7 @@ func TestGemmBlocked(t *testing.T) {
 func TestGemmParallel(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, ar := range gemmTestArchs() {
-		for _, threads := range []int{2, 3, 4} {
+		for _, threads := range []int{2, 3} {
 			t.Run(fmt.Sprintf("%s/threads=%d", ar.name, threads), func(t *testing.T) {
 				for _, tc := range gemmCases([]int{17}) {
 					gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -230,11 +236,16 @@ func TestGemmNoAllocs(t *testing.T) {
 	if gemmRaceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
-	const m, n, k = 64, 200, 100
+	const m, n, k = 128, 300, 100
 	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-	allocs := testing.AllocsPerRun(20, func() { GemmSerial(false, true, m, n, k, 1, a, k, b, k, 0, c, n) })
-	if allocs != 0 {
-		t.Fatalf("GemmSerial allocates %v times per call in steady state", allocs)
+	for _, f := range []struct {
+		name string
+		gemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	}{{"GemmSerial", GemmSerial}, {"Gemm", Gemm}} {
+		// Less than one on average: a garbage collection may empty the pool once.
+		if allocs := testing.AllocsPerRun(20, func() { f.gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) }); allocs >= 1 {
+			t.Errorf("%s allocates %v times per call in steady state", f.name, allocs)
+		}
 	}
 }
 
@@ -273,7 +284,9 @@ func gemmBench(b *testing.B, sh gemmBenchShape, f func(transA, transB bool, m, n
 	c := make([]float32, sh.m*sh.n)
 	f(sh.transA, sh.transB, sh.m, sh.n, sh.k, 1, a, lda, bb, ldb, 0, c, sh.n)
 	b.ResetTimer()
-	for b.Loop() {
+	// A plain b.N loop rather than b.Loop: with b.Loop the probe run, which executes
+	// under the default GOMAXPROCS, is reported as the first -cpu result.
+	for range b.N {
 		f(sh.transA, sh.transB, sh.m, sh.n, sh.k, 1, a, lda, bb, ldb, 0, c, sh.n)
 	}
 	b.ReportMetric(2*float64(sh.m)*float64(sh.n)*float64(sh.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

@@ -47,7 +47,8 @@ def parse_args(argv):
     lg.add_argument("--preserve-bn", action="store_true",
                     help="keep BatchNormalization (no constant folding, TrainingMode.PRESERVE)")
     lg.add_argument("--models", default=",".join(LARGE),
-                    help="comma-separated subset of " + ",".join(LARGE))
+                    help="comma-separated torchvision model names (default: " + ",".join(LARGE) + ")")
+    lg.add_argument("--size", type=int, default=224, help="input height and width")
     lg.add_argument("--batch", type=int, default=2, help="batch size of the .io.npz input")
     lg.add_argument("--force", action="store_true", help="regenerate even if up to date")
     a = ap.parse_args(argv)
@@ -55,7 +56,10 @@ def parse_args(argv):
         a.models = [m for m in a.models.split(",") if m]
         for m in a.models:
             if m not in LARGE:
-                ap.error("unknown model %r (want %s)" % (m, ",".join(LARGE)))
+                import torchvision.models as tvm
+
+                if not callable(getattr(tvm, m, None)):
+                    ap.error("unknown torchvision model %r" % m)
     return a
 
 
@@ -68,13 +72,15 @@ def up_to_date(paths):
     return True
 
 
-def large_name(model, opset, preserve_bn):
+def large_name(model, opset, preserve_bn, size=224):
     """File stem of a large model; the variant is only encoded when not the default."""
     n = model
     if opset != 13:
         n += "_op%d" % opset
     if preserve_bn:
         n += "_bn"
+    if size != 224:
+        n += "_s%d" % size
     return n
 
 
@@ -86,8 +92,8 @@ def small_targets(outdir):
     return t
 
 
-def large_targets(outdir, model, opset, preserve_bn):
-    base = os.path.join(outdir, large_name(model, opset, preserve_bn))
+def large_targets(outdir, model, opset, preserve_bn, size=224):
+    base = os.path.join(outdir, large_name(model, opset, preserve_bn, size))
     return [base + ".onnx", base + ".io.npz"]
 
 
@@ -502,15 +508,15 @@ def _tv(name):
     return getattr(tvm, name)(weights=None)
 
 
-def gen_large(outdir, models, opset, preserve_bn, batch, force):
+def gen_large(outdir, models, opset, preserve_bn, batch, force, size=224):
     os.makedirs(outdir, exist_ok=True)
     for name in models:
-        targets = large_targets(outdir, name, opset, preserve_bn)
+        targets = large_targets(outdir, name, opset, preserve_bn, size)
         if not force and up_to_date(targets):
             continue
         torch.manual_seed(0)
         model = perturb_large_(_tv(name), seed=1000).eval()
-        x = sample_input((batch, 3, 224, 224), seed=7)
+        x = sample_input((batch, 3, size, size), seed=7)
         m = export(model, x[:1], ["logits"], opset=opset, preserve_bn=preserve_bn)
         _check_distinct_initializers(m, name)
         save_onnx(m, targets[0])
@@ -521,7 +527,7 @@ def main(a):
     if a.cmd == "small":
         gen_small(a.outdir, a.force)
     else:
-        gen_large(a.outdir, a.models, a.opset, a.preserve_bn, a.batch, a.force)
+        gen_large(a.outdir, a.models, a.opset, a.preserve_bn, a.batch, a.force, a.size)
 
 
 if __name__ == "__main__":

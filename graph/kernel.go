@@ -1,0 +1,36 @@
+package graph
+
+import "github.com/onnxtune/onnxtune/tensor"
+
+// Kernel runs one node. A kernel is built once per plan from the node's attributes (so that
+// attribute parsing and validation happen at load time, not per run) and may then run many
+// times, concurrently for different runs: Run must not mutate the kernel.
+type Kernel interface {
+	// Run computes the node's outputs from its inputs. in has one entry per node input, nil
+	// for an omitted optional input. It returns one tensor per node output; a nil entry is
+	// allowed for an optional output that the node does not produce. Inputs must not be
+	// modified: they may be initializers or feed other nodes.
+	Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
+}
+
+// KernelFunc adapts a function to Kernel.
+type KernelFunc func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
+
+// Run calls f.
+func (f KernelFunc) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return f(ctx, in)
+}
+
+// BuildFunc makes the kernel for one node at the model's opset of the node's domain, checking
+// its attributes. Errors should name the node (Attrs does).
+type BuildFunc func(n *Node, opset int) (Kernel, error)
+
+// Context carries what a kernel may need beyond its inputs during one run.
+type Context struct {
+	// Training selects training behaviour where an op has one (Dropout, BatchNormalization
+	// with training_mode). Inference is the default.
+	Training bool
+}
+
+// one returns a single output, the common case.
+func one(t *tensor.Tensor) ([]*tensor.Tensor, error) { return []*tensor.Tensor{t}, nil }

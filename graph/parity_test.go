@@ -1,0 +1,122 @@
+package graph_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// parityTol is the acceptance bound: norm of the difference over norm of the reference.
+const parityTol = 1e-4
+
+// checkParity runs model on the input recorded beside it (NAME.io.npz, written by gen.py from
+// PyTorch) and compares every output with PyTorch's and with ONNX Runtime's on the same file.
+func checkParity(t *testing.T, model string) {
+	t.Helper()
+	ioPath := strings.TrimSuffix(model, ".onnx") + ".io.npz"
+	ref, _, err := data.LoadNPZ(ioPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := onnx.Import(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plan.Run(nil, map[string]*tensor.Tensor{g.Inputs[0].Name: ref["x"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	x := filepath.Join(dir, "x.npy")
+	if err := data.SaveNPY(x, ref["x"]); err != nil {
+		t.Fatal(err)
+	}
+	fixture.RunORT(t, model, dir, g.Inputs[0].Name+"="+x)
+	for _, out := range g.Outputs {
+		y := got[out.Name]
+		want, ok := ref[out.Name]
+		if !ok {
+			t.Fatalf("no PyTorch reference for output %q in %s", out.Name, ioPath)
+		}
+		if !tensor.EqualShapes(y.Shape(), want.Shape()) {
+			t.Fatalf("output %q: shape %v, PyTorch's is %v", out.Name, y.Shape(), want.Shape())
+		}
+		if rel := relDiff(y.ToFloat64s(), want.ToFloat64s()); rel > parityTol {
+			t.Errorf("output %q: %.3g relative to PyTorch, want <= %g", out.Name, rel, parityTol)
+		}
+		ort, err := data.LoadNPY(filepath.Join(dir, out.Name+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rel := relDiff(y.ToFloat64s(), ort.ToFloat64s()); rel > parityTol {
+			t.Errorf("output %q: %.3g relative to ONNX Runtime, want <= %g", out.Name, rel, parityTol)
+		}
+	}
+}
+
+// relDiff is the norm of the difference over the norm of the reference.
+func relDiff(got, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var d, n float64
+	for i := range got {
+		d += (got[i] - want[i]) * (got[i] - want[i])
+		n += want[i] * want[i]
+	}
+	if n == 0 {
+		return math.Sqrt(d)
+	}
+	return math.Sqrt(d / n)
+}
+
+// TestParityFixtures: the committed small CNNs, each covering awkward attributes.
+func TestParityFixtures(t *testing.T) {
+	for _, rel := range fixture.SmallModels(t) {
+		t.Run(strings.TrimSuffix(rel, ".onnx"), func(t *testing.T) {
+			checkParity(t, filepath.Join(fixture.Models(t), rel))
+		})
+	}
+}
+
+// TestParityTorchvision: resnet18, mobilenet_v2 and squeezenet1_1 at opsets 11, 13 and 17,
+// with BatchNorm folded into Conv (PyTorch's default export) and kept.
+// ONNXTUNE_PARITY_MODELS=vgg11,densenet121 runs other torchvision families instead.
+func TestParityTorchvision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("model-sized case: runs in the full (non -short) pass")
+	}
+	models := []string{"resnet18", "mobilenet_v2", "squeezenet1_1"}
+	if env := os.Getenv("ONNXTUNE_PARITY_MODELS"); env != "" {
+		models = strings.Split(env, ",")
+	}
+	for _, name := range models {
+		for _, opset := range []string{"11", "13", "17"} {
+			for _, bn := range []bool{false, true} {
+				variant := []string{"--opset", opset}
+				if bn {
+					variant = append(variant, "--preserve-bn")
+				}
+				t.Run(strings.TrimSuffix(fixture.LargeName(name, variant...), ".onnx"), func(t *testing.T) {
+					checkParity(t, fixture.Large(t, name, variant...))
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package graph
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// Plan is a graph made ready to run many times: every node's kernel built from its attributes,
+// values numbered into slots, and for each step the intermediates that nothing later reads, so
+// a run drops them as soon as it can. A Plan is safe for concurrent runs.
+type Plan struct {
+	Graph *Graph
+
+	steps     []step
+	numSlots  int
+	slots     map[string]int
+	constants []constant // initializers, placed in their slots at the start of every run
+	inputs    []int      // slot of each Graph.Inputs entry
+	outputs   []int      // slot of each Graph.Outputs entry
+}
+
+type step struct {
+	node    *Node
+	kernel  Kernel
+	in, out []int // slots; -1 for an omitted optional input or output
+	release []int // slots no later step or output reads
+}
+
+type constant struct {
+	slot  int
+	value *tensor.Tensor
+}
+
+// NewPlan builds the kernels of every node of g. If some operators have no kernel at the
+// graph's opset it returns an *UnsupportedOpError naming all of them, before anything runs.
+func NewPlan(g *Graph) (*Plan, error) {
+	if bad := Unsupported(g); len(bad) > 0 {
+		return nil, &UnsupportedOpError{Nodes: bad, Opset: g.Opsets}
+	}
+	p := &Plan{Graph: g, slots: map[string]int{}}
+	slot := func(name string) int {
+		if name == "" {
+			return -1
+		}
+		s, ok := p.slots[name]
+		if !ok {
+			s = p.numSlots
+			p.slots[name] = s
+			p.numSlots++
+		}
+		return s
+	}
+	for _, name := range g.InitializerNames {
+		p.constants = append(p.constants, constant{slot(name), g.Initializers[name]})
+	}
+	for _, in := range g.Inputs {
+		p.inputs = append(p.inputs, slot(in.Name))
+	}
+	lastUse := map[int]int{}
+	for i, n := range g.Nodes {
+		def, _ := Lookup(n.Domain, n.OpType, g.Opsets[n.Domain])
+		k, err := def.Build(n, g.Opsets[n.Domain])
+		if err != nil {
+			return nil, err
+		}
+		st := step{node: n, kernel: k}
+		for _, in := range n.Inputs {
+			s := slot(in)
+			st.in = append(st.in, s)
+			if s >= 0 {
+				lastUse[s] = i
+			}
+		}
+		for _, out := range n.Outputs {
+			st.out = append(st.out, slot(out))
+		}
+		p.steps = append(p.steps, st)
+	}
+	keep := map[int]bool{}
+	for _, c := range p.constants {
+		keep[c.slot] = true // initializers belong to the graph, not to a run
+	}
+	for _, out := range g.Outputs {
+		s := slot(out.Name)
+		p.outputs = append(p.outputs, s)
+		keep[s] = true
+	}
+	for s, i := range lastUse {
+		if !keep[s] {
+			p.steps[i].release = append(p.steps[i].release, s)
+		}
+	}
+	return p, nil
+}
+
+// Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
+// input's dtype and shape are checked against the model's declaration first.
+func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	if ctx == nil {
+		ctx = &Context{}
+	}
+	vals, err := p.feed(inputs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.steps {
+		if err := p.runStep(ctx, &p.steps[i], vals); err != nil {
+			return nil, err
+		}
+		for _, s := range p.steps[i].release {
+			vals[s] = nil // the last reader is done: let the memory go
+		}
+	}
+	out := make(map[string]*tensor.Tensor, len(p.outputs))
+	for i, s := range p.outputs {
+		out[p.Graph.Outputs[i].Name] = vals[s]
+	}
+	return out, nil
+}
+
+func (p *Plan) feed(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {
+	vals := make([]*tensor.Tensor, p.numSlots)
+	for _, c := range p.constants {
+		vals[c.slot] = c.value
+	}
+	declared := map[string]bool{}
+	for _, vi := range p.Graph.Inputs {
+		declared[vi.Name] = true
+	}
+	for name := range inputs {
+		if !declared[name] {
+			var names []string
+			for _, vi := range p.Graph.Inputs {
+				names = append(names, fmt.Sprintf("%q", vi.Name))
+			}
+			return nil, fmt.Errorf("graph: the model has no input %q (its inputs: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	syms := map[string]int{}
+	for i, vi := range p.Graph.Inputs {
+		t, ok := inputs[vi.Name]
+		if !ok || t == nil {
+			return nil, fmt.Errorf("graph: input %q (%s) is missing", vi.Name, describe(vi))
+		}
+		if err := checkInput(vi, t, syms); err != nil {
+			return nil, err
+		}
+		vals[p.inputs[i]] = t
+	}
+	return vals, nil
+}
+
+// checkInput compares a fed tensor with the input's declaration; syms tracks the sizes given to
+// symbolic dimensions so that two inputs sharing "batch" must agree.
+func checkInput(vi ValueInfo, t *tensor.Tensor, syms map[string]int) error {
+	bad := func() error {
+		return fmt.Errorf("graph: input %q: got %v, the model expects %s", vi.Name, t, describe(vi))
+	}
+	if vi.DType != tensor.Undefined && t.DType() != vi.DType {
+		return bad()
+	}
+	if vi.Shape == nil {
+		return nil
+	}
+	if len(vi.Shape) != t.Rank() {
+		return bad()
+	}
+	for i, d := range vi.Shape {
+		got := t.Shape()[i]
+		switch {
+		case d.Size >= 0 && got != d.Size:
+			return bad()
+		case d.Size < 0 && d.Param != "":
+			if prev, ok := syms[d.Param]; ok && prev != got {
+				return fmt.Errorf("graph: input %q: dimension %q is %d here but %d in another input", vi.Name, d.Param, got, prev)
+			}
+			syms[d.Param] = got
+		}
+	}
+	return nil
+}
+
+// describe formats a declaration: "float32[batch 3 224 224]".
+func describe(vi ValueInfo) string {
+	if vi.Shape == nil {
+		return vi.DType.String() + "[?]"
+	}
+	dims := make([]string, len(vi.Shape))
+	for i, d := range vi.Shape {
+		dims[i] = d.String()
+	}
+	return vi.DType.String() + "[" + strings.Join(dims, " ") + "]"
+}
+
+func (p *Plan) runStep(ctx *Context, st *step, vals []*tensor.Tensor) error {
+	in := make([]*tensor.Tensor, len(st.in))
+	for j, s := range st.in {
+		if s >= 0 {
+			in[j] = vals[s]
+		}
+	}
+	outs, err := runKernel(ctx, st.kernel, in)
+	if err != nil {
+		return fmt.Errorf("graph: %s: %w", st.node, err)
+	}
+	for j, s := range st.out {
+		if s < 0 {
+			continue
+		}
+		if j >= len(outs) || outs[j] == nil {
+			return fmt.Errorf("graph: %s: output %d (%q) was not produced", st.node, j, st.node.Outputs[j])
+		}
+		vals[s] = outs[j]
+	}
+	return nil
+}
+
+// runKernel turns a panic inside a kernel (an index out of range on a malformed model, say)
+// into an error, so that no panic crosses Run.
+func runKernel(ctx *Context, k Kernel, in []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return k.Run(ctx, in)
+}

@@ -1,0 +1,827 @@
+package tensor
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// ConvGeom is the geometry of an N-d convolution (1-D, 2-D, 3-D, ...) over NCHW-style
+// tensors: x is [Batch, InC, InShape...], the weights are [OutC, InC/Group, Kernel...] and
+// y is [Batch, OutC, OutShape...]. Pads holds the padding before each spatial dimension; the
+// padding after it is implied by OutShape (cells past the input read as zero).
+//
+// The same geometry describes a transposed convolution read backwards: ConvTranspose's
+// output is the x of the convolution whose y is ConvTranspose's input, with the same weights.
+type ConvGeom struct {
+	Batch, InC, OutC, Group int
+	InShape                 []int
+	Kernel                  []int
+	OutShape                []int
+	Strides                 []int
+	Dilations               []int
+	Pads                    []int
+}
+
+// InSize returns the number of spatial cells of one input plane.
+func (g *ConvGeom) InSize() int { return Size(g.InShape) }
+
+// OutSize returns the number of spatial cells of one output plane.
+func (g *ConvGeom) OutSize() int { return Size(g.OutShape) }
+
+// KernelSize returns the number of taps of one kernel plane.
+func (g *ConvGeom) KernelSize() int { return Size(g.Kernel) }
+
+// Check reports whether the geometry is self-consistent: every per-dimension slice has one
+// entry per spatial dimension, sizes are positive and the channels divide into the groups.
+func (g *ConvGeom) Check() error {
+	nd := len(g.InShape)
+	if nd == 0 {
+		return fmt.Errorf("tensor: convolution needs at least one spatial dimension")
+	}
+	for name, s := range map[string][]int{"kernel": g.Kernel, "output shape": g.OutShape, "strides": g.Strides, "dilations": g.Dilations, "pads": g.Pads} {
+		if len(s) != nd {
+			return fmt.Errorf("tensor: convolution %s %v has %d entries, want %d (one per spatial dimension)", name, s, len(s), nd)
+		}
+	}
+	for i := range nd {
+		if g.Kernel[i] <= 0 || g.Strides[i] <= 0 || g.Dilations[i] <= 0 || g.InShape[i] < 0 || g.OutShape[i] < 0 {
+			return fmt.Errorf("tensor: convolution with input %v, kernel %v, output %v, strides %v, dilations %v: sizes must be positive",
+				g.InShape, g.Kernel, g.OutShape, g.Strides, g.Dilations)
+		}
+	}
+	if g.Group <= 0 || g.InC%g.Group != 0 || g.OutC%g.Group != 0 {
+		return fmt.Errorf("tensor: convolution with %d input and %d output channels cannot form %d groups", g.InC, g.OutC, g.Group)
+	}
+	return nil
+}
+
+// ConvOutSize returns the output length of one spatial dimension for input length in, padding
+// padBegin+padEnd, a kernel of k taps spaced dilation apart and the given stride; ceil rounds
+// the last partial window up as pooling's ceil_mode does, dropping a last window that would
+// start inside the end padding (PyTorch's rule). It returns a value below 1 when no window fits.
+func ConvOutSize(in, k, stride, dilation, padBegin, padEnd int, ceil bool) int {
+	span := in + padBegin + padEnd - (k-1)*dilation - 1
+	if span < 0 {
+		return 0
+	}
+	if !ceil {
+		return span/stride + 1
+	}
+	out := (span+stride-1)/stride + 1
+	if (out-1)*stride >= in+padBegin {
+		out--
+	}
+	return out
+}
+
+// convRowRange returns the range [lo, hi) of output positions o along one dimension for
+// which the input position o*stride + off lies in [0, in).
+func convRowRange(off, stride, in, out int) (lo, hi int) {
+	// o*stride + off >= 0  <=>  o >= ceil(-off/stride)
+	if off < 0 {
+		lo = (-off + stride - 1) / stride
+	}
+	// o*stride + off < in  <=>  o <= (in-1-off)/stride
+	if in-1-off < 0 {
+		return min(lo, out), min(lo, out)
+	}
+	hi = min(out, (in-1-off)/stride+1)
+	lo = min(lo, hi)
+	return lo, hi
+}
+
+// Im2Col unrolls the windows of c input channels of one image, src = [c, InShape...], into
+// col = [c*KernelSize, rows*OutShape[last]]: row (ch*KernelSize + tap) holds, for every output
+// position of output rows [row0, row0+rows), the input cell that tap reads there, or zero in
+// the padding. An "output row" is one index over all spatial dimensions but the last, so
+// rows = Size(OutShape[:n-1]) covers the whole output. With the weights as a matrix
+// [OutC/Group, c*KernelSize], a convolution is then one GEMM: y = W·col.
+func Im2Col(col, src []float32, c int, g *ConvGeom, row0, rows int) {
+	if len(g.InShape) <= 2 {
+		conv2DWalk(col, src, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], false)
+		return
+	}
+	convWalk(col, src, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], false)
+}
+
+// Col2Im is the adjoint of Im2Col: it adds every entry of col back onto the input cell it was
+// read from, so dst = [c, InShape...] accumulates (the caller zeroes it first when needed).
+// With col = Wᵀ·dy this is the gradient of a convolution with respect to its input, and
+// therefore also a transposed convolution.
+func Col2Im(dst, col []float32, c int, g *ConvGeom, row0, rows int) {
+	if len(g.InShape) <= 2 {
+		conv2DWalk(col, dst, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], true)
+		return
+	}
+	convWalk(col, dst, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], true)
+}
+
+// conv2DDims returns the geometry of a 1-D or 2-D convolution as 2-D, a 1-D one having
+// height 1: input ih×iw, output oh×ow, kernel kh×kw, strides, dilations and begin pads.
+func conv2DDims(g *ConvGeom) (ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw int) {
+	if len(g.InShape) == 1 {
+		return 1, g.InShape[0], 1, g.OutShape[0], 1, g.Kernel[0], 1, g.Strides[0], 1, g.Dilations[0], 0, g.Pads[0]
+	}
+	return g.InShape[0], g.InShape[1], g.OutShape[0], g.OutShape[1], g.Kernel[0], g.Kernel[1],
+		g.Strides[0], g.Strides[1], g.Dilations[0], g.Dilations[1], g.Pads[0], g.Pads[1]
+}
+
+// conv2DWalk is convWalk for 1-D and 2-D geometries. Its trick is for im2col at stride 1
+// when a stride of input rows equals an output row (sh*iw == ow, as in every "same"
+// convolution): then a tap's whole block of output rows reads one contiguous run of the
+// input, shifted by a constant, so it is one copy followed by zeroing the few cells per row
+// that the shift wrapped in from the neighbouring row.
+//
+// ld is the distance between col's rows, at least rows*ow: more when several images'
+// columns share one matrix.
+func conv2DWalk(col, img []float32, c int, g *ConvGeom, row0, rows, ld int, back bool) {
+	ih, iw, _, ow, kh, kw, sh, sw, dh, dw, ph, pw := conv2DDims(g)
+	if sw > 1 && !back {
+		conv2DIm2ColStrided(col, img, c, g, row0, rows, ld)
+		return
+	}
+	inSize := ih * iw
+	cols := rows * ow
+	r1 := row0 + rows
+	dense := sw == 1 && sh*iw == ow
+	for ch := range c {
+		plane := img[ch*inSize : (ch+1)*inSize]
+		for i := range kh {
+			hoff := i*dh - ph
+			hlo, hhi := convRowRange(hoff, sh, ih, r1)
+			hlo, hhi = max(hlo, row0), max(hhi, row0)
+			for j := range kw {
+				dst := col[((ch*kh+i)*kw+j)*ld:][:cols]
+				woff := j*dw - pw
+				lo, hi := convRowRange(woff, sw, iw, ow)
+				// Output rows whose input row is in the padding.
+				if !back {
+					clear(dst[:(hlo-row0)*ow])
+					clear(dst[(hhi-row0)*ow:])
+				}
+				if hlo >= hhi || lo >= hi {
+					if !back {
+						clear(dst)
+					}
+					continue
+				}
+				if dense && !back {
+					// Flat cells [a, b) of the block map to plane[a+shift : b+shift].
+					shift := hoff*iw + woff
+					a, b := hlo*ow+lo, (hhi-1)*ow+hi
+					d := dst[a-row0*ow : b-row0*ow]
+					src := plane[a+shift : b+shift]
+					copy(d, src)
+					if lo > 0 || hi < ow {
+						for r := hlo; r < hhi; r++ {
+							row := dst[(r-row0)*ow:][:ow]
+							clear(row[:lo])
+							clear(row[hi:])
+						}
+					}
+					continue
+				}
+				for r := hlo; r < hhi; r++ {
+					seg := dst[(r-row0)*ow:][:ow]
+					src := plane[(r*sh+hoff)*iw:][:iw]
+					if back {
+						if sw == 1 {
+							in := src[lo+woff : hi+woff]
+							for x, v := range seg[lo:hi] {
+								in[x] += v
+							}
+						} else {
+							for x := lo; x < hi; x++ {
+								src[x*sw+woff] += seg[x]
+							}
+						}
+						continue
+					}
+					clear(seg[:lo])
+					if sw == 1 {
+						copy(seg[lo:hi], src[lo+woff:hi+woff])
+					} else {
+						s := src[lo*sw+woff:]
+						d := seg[lo:hi]
+						for x := range d {
+							d[x] = s[x*sw]
+						}
+					}
+					clear(seg[hi:])
+				}
+			}
+		}
+	}
+}
+
+// conv2DIm2ColStrided is im2col for a horizontal stride sw > 1. Gathering every sw-th cell
+// for each of the kh*kw taps costs an indexed load per cell; instead, the input rows the
+// block reads are first split into sw phases (cells x ≡ p mod sw side by side), after which
+// every tap's run of output columns is one contiguous copy out of one phase.
+func conv2DIm2ColStrided(col, img []float32, c int, g *ConvGeom, row0, rows, ld int) {
+	ih, iw, _, ow, kh, kw, sh, sw, dh, dw, ph, pw := conv2DDims(g)
+	inSize := ih * iw
+	cols := rows * ow
+	r1 := row0 + rows
+	// Input rows [y0, y1) are the only ones the block reads.
+	y0 := max(0, row0*sh-ph)
+	y1 := min(ih, (r1-1)*sh-ph+(kh-1)*dh+1)
+	ny := max(0, y1-y0)
+	pwid := (iw + sw - 1) / sw
+	buf := convGetCol(c * ny * sw * pwid)
+	defer convColPool.Put(buf)
+	ph2 := *buf
+	for ch := range c {
+		for y := y0; y < y1; y++ {
+			src := img[ch*inSize+y*iw:][:iw]
+			dst := ph2[(ch*ny+y-y0)*sw*pwid:][:sw*pwid]
+			for p := range sw {
+				d := dst[p*pwid:][:pwid]
+				n := (iw - p + sw - 1) / sw
+				s := src[p:]
+				for x := range d[:n] {
+					d[x] = s[x*sw]
+				}
+			}
+		}
+	}
+	for ch := range c {
+		for i := range kh {
+			hoff := i*dh - ph
+			hlo, hhi := convRowRange(hoff, sh, ih, r1)
+			hlo, hhi = max(hlo, row0), max(hhi, row0)
+			for j := range kw {
+				dst := col[((ch*kh+i)*kw+j)*ld:][:cols]
+				woff := j*dw - pw
+				lo, hi := convRowRange(woff, sw, iw, ow)
+				clear(dst[:(hlo-row0)*ow])
+				clear(dst[(hhi-row0)*ow:])
+				if hlo >= hhi || lo >= hi {
+					clear(dst)
+					continue
+				}
+				// Input column c*sw + woff is cell c+q of phase p.
+				p := ((woff % sw) + sw) % sw
+				q := (woff - p) / sw
+				for r := hlo; r < hhi; r++ {
+					y := r*sh + hoff
+					phase := ph2[((ch*ny+y-y0)*sw+p)*pwid:][:pwid]
+					seg := dst[(r-row0)*ow:][:ow]
+					clear(seg[:lo])
+					copy(seg[lo:hi], phase[lo+q:hi+q])
+					clear(seg[hi:])
+				}
+			}
+		}
+	}
+}
+
+// convWalk visits, for every channel, kernel tap and output row, the contiguous run of the
+// last dimension that the tap reads, and copies it into col (im2col) or adds col onto it
+// (col2im). Working a run at a time keeps the index arithmetic out of the inner loop, which
+// for stride 1 is a plain copy or add.
+func convWalk(col, img []float32, c int, g *ConvGeom, row0, rows, ld int, back bool) {
+	nd := len(g.InShape)
+	last := nd - 1
+	ow, iw := g.OutShape[last], g.InShape[last]
+	sw, dw, pw := g.Strides[last], g.Dilations[last], g.Pads[last]
+	inSize, ks := g.InSize(), g.KernelSize()
+	cols := rows * ow
+	tap := make([]int, nd)  // kernel index, odometer over Kernel
+	orow := make([]int, nd) // output index of the leading dims, odometer over OutShape[:last]
+	istr := Strides(g.InShape)
+	for ch := range c {
+		plane := img[ch*inSize : (ch+1)*inSize]
+		clear(tap)
+		for t := range ks {
+			dst := col[(ch*ks+t)*ld:][:cols]
+			woff := tap[last]*dw - pw
+			lo, hi := convRowRange(woff, sw, iw, ow)
+			if lo == hi {
+				lo, hi = 0, 0 // keeps the slice expressions below in range
+				woff = 0
+			}
+			// Decompose row0 into the leading output indices.
+			r := row0
+			for d := last - 1; d >= 0; d-- {
+				orow[d] = r % g.OutShape[d]
+				r /= g.OutShape[d]
+			}
+			for r := range rows {
+				seg := dst[r*ow : (r+1)*ow]
+				base, ok := 0, true
+				for d := range last {
+					i := orow[d]*g.Strides[d] + tap[d]*g.Dilations[d] - g.Pads[d]
+					if i < 0 || i >= g.InShape[d] {
+						ok = false
+						break
+					}
+					base += i * istr[d]
+				}
+				switch {
+				case back && ok:
+					src := plane[base:]
+					if sw == 1 {
+						in := src[lo+woff : hi+woff]
+						for j, v := range seg[lo:hi] {
+							in[j] += v
+						}
+					} else {
+						for j := lo; j < hi; j++ {
+							src[j*sw+woff] += seg[j]
+						}
+					}
+				case back:
+				case !ok:
+					clear(seg)
+				default:
+					clear(seg[:lo])
+					src := plane[base:]
+					if sw == 1 {
+						copy(seg[lo:hi], src[lo+woff:hi+woff])
+					} else {
+						for j := lo; j < hi; j++ {
+							seg[j] = src[j*sw+woff]
+						}
+					}
+					clear(seg[hi:])
+				}
+				for d := last - 1; d >= 0; d-- {
+					orow[d]++
+					if orow[d] < g.OutShape[d] {
+						break
+					}
+					orow[d] = 0
+				}
+			}
+			for d := last; d >= 0; d-- {
+				tap[d]++
+				if tap[d] < g.Kernel[d] {
+					break
+				}
+				tap[d] = 0
+			}
+		}
+	}
+}
+
+// convOutRows returns the number of output rows (all spatial dims but the last).
+func (g *ConvGeom) convOutRows() int { return Size(g.OutShape[:len(g.OutShape)-1]) }
+
+// pointwise reports whether the convolution is a plain matrix product: a 1×…×1 kernel, stride
+// 1 and no padding, so that the input planes already are the im2col matrix.
+func (g *ConvGeom) pointwise() bool {
+	for i := range g.InShape {
+		if g.Kernel[i] != 1 || g.Strides[i] != 1 || g.Pads[i] != 0 || g.OutShape[i] != g.InShape[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// convColTarget is the number of output positions one im2col block aims for: enough columns
+// that re-packing the weights for each block costs little next to the GEMM, few enough that
+// the block stays in cache while the GEMM sweeps it.
+const convColTarget = 512
+
+// convColPool recycles im2col buffers across calls and goroutines.
+var convColPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func convGetCol(n int) *[]float32 {
+	p := convColPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// convParallel runs task(i) for i in [0, n) on up to workers goroutines, the caller's
+// included; tasks are handed out one at a time so that uneven tasks balance.
+func convParallel(n, workers int, task func(i int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		for i := range n {
+			task(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	run := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= n {
+				return
+			}
+			task(i)
+		}
+	}
+	wg.Add(workers - 1)
+	for range workers - 1 {
+		go func() {
+			defer wg.Done()
+			run()
+		}()
+	}
+	run()
+	wg.Wait()
+}
+
+// Conv computes the convolution y = x ⊛ w + bias for the geometry g: x is
+// [Batch, InC, InShape...], w is [OutC, InC/Group, Kernel...], bias is [OutC] or nil, and y
+// ([Batch, OutC, OutShape...]) is overwritten.
+//
+// Each (image, group, block of output rows) becomes one im2col into a pooled buffer followed
+// by a GEMM; the blocks run in parallel with a serial GEMM each when there are enough of them,
+// otherwise one after another with the GEMM itself parallel. A pointwise convolution skips
+// im2col, and a depthwise one (one input channel per group) uses a direct loop instead of
+// many tiny GEMMs. It panics if the slices are too short for g: a programming error.
+func Conv(y, x, w, bias []float32, g *ConvGeom) {
+	if err := g.Check(); err != nil {
+		panic(err.Error())
+	}
+	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
+	cg, mg := g.InC/g.Group, g.OutC/g.Group
+	if len(x) < g.Batch*g.InC*inSize || len(w) < g.OutC*cg*ks || len(y) < g.Batch*g.OutC*outSize || bias != nil && len(bias) < g.OutC {
+		panic(fmt.Sprintf("tensor.Conv: slices too short for the geometry (x %d, w %d, y %d)", len(x), len(w), len(y)))
+	}
+	if g.Batch == 0 || g.OutC == 0 || outSize == 0 {
+		return
+	}
+	procs := runtime.GOMAXPROCS(0)
+	if cg == 1 && len(g.InShape) <= 2 {
+		convDepthwise(y, x, w, bias, g, procs)
+		return
+	}
+	if cg == 0 || ks == 0 {
+		convFillBias(y, bias, g)
+		return
+	}
+	k := cg * ks
+	if outSize < convColTarget && g.Batch > 1 {
+		convPacked(y, x, w, bias, g, procs)
+		return
+	}
+	rows := g.convOutRows()
+	ow := g.OutShape[len(g.OutShape)-1]
+	rowsPer := rows
+	point := g.pointwise()
+	if !point {
+		rowsPer = min(rows, max(1, convColTarget/max(ow, 1)))
+	}
+	blocks := (rows + rowsPer - 1) / rowsPer
+	tasks := g.Batch * g.Group * blocks
+	gemm, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
+	convParallel(tasks, workers, func(t int) {
+		blk := t % blocks
+		grp := (t / blocks) % g.Group
+		img := t / (blocks * g.Group)
+		r0 := blk * rowsPer
+		nr := min(rowsPer, rows-r0)
+		n := nr * ow
+		xg := x[(img*g.InC+grp*cg)*inSize:]
+		yg := y[(img*g.OutC+grp*mg)*outSize+r0*ow:]
+		wg := w[grp*mg*k:]
+		beta := float32(0)
+		if bias != nil {
+			for m := range mg {
+				row := yg[m*outSize : m*outSize+n]
+				b := bias[grp*mg+m]
+				for j := range row {
+					row[j] = b
+				}
+			}
+			beta = 1
+		}
+		if point {
+			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, beta, yg, outSize)
+			return
+		}
+		buf := convGetCol(k * n)
+		Im2Col(*buf, xg, cg, g, r0, nr)
+		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, beta, yg, outSize)
+		convColPool.Put(buf)
+	})
+}
+
+// convSchedule picks how to run tasks independent GEMM tasks of the given total work
+// (m*n*k): serial GEMMs on parallel workers avoid a fork-join per GEMM, but with fewer tasks
+// than cores, or little work, the GEMM's own parallelism (or none) does better.
+func convSchedule(tasks, procs int, work float64) (gemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int), workers int) {
+	if tasks >= procs && work > 1<<20 {
+		return GemmSerial, procs
+	}
+	return Gemm, 1
+}
+
+// convPacked handles outputs too small to fill a GEMM on their own (the 14×14 and 7×7 layers
+// of a ResNet): the im2col columns of several images sit side by side in one matrix, so one
+// GEMM covers them all, and the product is then scattered back to each image's planes. The
+// pack size aims at convColTarget columns, adjusted so that the packs divide evenly over
+// the cores.
+func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
+	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
+	cg, mg := g.InC/g.Group, g.OutC/g.Group
+	k := cg * ks
+	per := min(g.Batch, (convColTarget+outSize-1)/outSize)
+	packs := (g.Batch + per - 1) / per
+	if r := packs % procs; r != 0 && packs+procs-r <= g.Batch {
+		packs += procs - r
+	}
+	per = (g.Batch + packs - 1) / packs
+	packs = (g.Batch + per - 1) / per
+	tasks := packs * g.Group
+	gemm, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
+	rows := g.convOutRows()
+	convParallel(tasks, workers, func(t int) {
+		grp, pack := t%g.Group, t/g.Group
+		i0 := pack * per
+		i1 := min(g.Batch, i0+per)
+		n := (i1 - i0) * outSize
+		col := convGetCol(k * n)
+		for img := i0; img < i1; img++ {
+			xg := x[(img*g.InC+grp*cg)*inSize:]
+			off := (img - i0) * outSize
+			if len(g.InShape) <= 2 {
+				conv2DWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
+			} else {
+				convWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
+			}
+		}
+		out := convGetCol(mg * n)
+		gemm(false, false, mg, n, k, 1, w[grp*mg*k:], k, *col, n, 0, *out, n)
+		for img := i0; img < i1; img++ {
+			for m := range mg {
+				src := (*out)[m*n+(img-i0)*outSize:][:outSize]
+				dst := y[(img*g.OutC+grp*mg+m)*outSize:][:outSize]
+				if bias == nil {
+					copy(dst, src)
+					continue
+				}
+				b := bias[grp*mg+m]
+				for j, v := range src {
+					dst[j] = v + b
+				}
+			}
+		}
+		convColPool.Put(out)
+		convColPool.Put(col)
+	})
+}
+
+func convFillBias(y, bias []float32, g *ConvGeom) {
+	outSize := g.OutSize()
+	for i := range g.Batch * g.OutC {
+		row := y[i*outSize : (i+1)*outSize]
+		b := float32(0)
+		if bias != nil {
+			b = bias[i%g.OutC]
+		}
+		for j := range row {
+			row[j] = b
+		}
+	}
+}
+
+// convDepthwise handles one input channel per group for 1-D and 2-D geometries: each output
+// plane is a weighted sum of shifted copies of one input plane, computed directly rather than
+// as many tiny GEMMs.
+func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
+	ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw := conv2DDims(g)
+	mult := g.OutC / g.Group // output channels per input channel
+	planes := g.Batch * g.OutC
+	workers := 1
+	if planes*oh*ow*kh*kw > 1<<16 {
+		workers = procs
+	}
+	// Interior columns: those whose every tap is inside the input row.
+	lo, hi := 0, ow
+	for j := range kw {
+		l, h := convRowRange(j*dw-pw, sw, iw, ow)
+		lo, hi = max(lo, l), min(hi, h)
+	}
+	hi = max(lo, hi)
+	convParallel(planes, workers, func(p int) {
+		img, oc := p/g.OutC, p%g.OutC
+		in := x[(img*g.InC+oc/mult)*ih*iw:][:ih*iw]
+		out := y[p*oh*ow:][:oh*ow]
+		b := float32(0)
+		if bias != nil {
+			b = bias[oc]
+		}
+		wk := w[oc*kh*kw:][:kh*kw]
+		if kh == 3 && kw == 3 {
+			convDepthwise3x3(out, in, wk, b, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw, lo, hi)
+			return
+		}
+		for i := range out {
+			out[i] = b
+		}
+		// Any other kernel: one tap at a time over the whole plane, an axpy per row at
+		// stride 1, with the valid column range worked out per tap.
+		for i := range kh {
+			hoff := i*dh - ph
+			hlo, hhi := convRowRange(hoff, sh, ih, oh)
+			for j := range kw {
+				wv := wk[i*kw+j]
+				woff := j*dw - pw
+				lo, hi := convRowRange(woff, sw, iw, ow)
+				if lo >= hi {
+					continue
+				}
+				for r := hlo; r < hhi; r++ {
+					src := in[(r*sh+hoff)*iw:][:iw]
+					dst := out[r*ow:][:ow]
+					if sw == 1 {
+						s := src[lo+woff : hi+woff]
+						d := dst[lo:hi]
+						for c := range d {
+							d[c] += wv * s[c]
+						}
+						continue
+					}
+					for c := lo; c < hi; c++ {
+						dst[c] += wv * src[c*sw+woff]
+					}
+				}
+			}
+		}
+	})
+}
+
+// convDepthwise3x3 computes one output plane of a 3×3 depthwise convolution a row at a time,
+// all nine taps per output cell, so each output is written once instead of nine times.
+// Input rows in the padding read a row of zeros; columns [lo, hi) have every tap inside the
+// row and take the unrolled loop, the few others check each tap.
+func convDepthwise3x3(out, in, wk []float32, b float32, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw, lo, hi int) {
+	var zeroBuf [256]float32
+	zero := zeroBuf[:]
+	if iw > len(zero) {
+		zero = make([]float32, iw)
+	}
+	zero = zero[:iw]
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6], wk[7], wk[8]
+	row := func(r int) []float32 {
+		if r < 0 || r >= ih {
+			return zero
+		}
+		return in[r*iw : (r+1)*iw]
+	}
+	for r := range oh {
+		top := r*sh - ph
+		r0, r1, r2 := row(top), row(top+dh), row(top+2*dh)
+		dst := out[r*ow : (r+1)*ow]
+		edge := func(c int) {
+			s := b
+			for j, wv := range [3][3]float32{{w0, w3, w6}, {w1, w4, w7}, {w2, w5, w8}} {
+				x := c*sw - pw + j*dw
+				if x >= 0 && x < iw {
+					s += wv[0]*r0[x] + wv[1]*r1[x] + wv[2]*r2[x]
+				}
+			}
+			dst[c] = s
+		}
+		for c := 0; c < lo; c++ {
+			edge(c)
+		}
+		if lo < hi {
+			// Re-slicing the rows to the span the interior reads lets the compiler drop
+			// most bounds checks.
+			first := lo*sw - pw
+			span := (hi-1-lo)*sw + 2*dw + 1
+			a, bb, cc := r0[first:first+span], r1[first:first+span], r2[first:first+span]
+			d := dst[lo:hi]
+			if sw == 1 && dw == 1 {
+				for i := range d {
+					a3, b3, c3 := a[i:i+3], bb[i:i+3], cc[i:i+3]
+					d[i] = b + w0*a3[0] + w1*a3[1] + w2*a3[2] + w3*b3[0] + w4*b3[1] + w5*b3[2] + w6*c3[0] + w7*c3[1] + w8*c3[2]
+				}
+			} else {
+				for i := range d {
+					x := i * sw
+					d[i] = b + w0*a[x] + w1*a[x+dw] + w2*a[x+2*dw] + w3*bb[x] + w4*bb[x+dw] + w5*bb[x+2*dw] +
+						w6*cc[x] + w7*cc[x+dw] + w8*cc[x+2*dw]
+				}
+			}
+		}
+		for c := max(hi, lo); c < ow; c++ {
+			edge(c)
+		}
+	}
+}
+
+// ConvInputGrad computes dx = ∂(x ⊛ w)/∂x applied to dy for the geometry g: dy is
+// [Batch, OutC, OutShape...], w is [OutC, InC/Group, Kernel...] and dx ([Batch, InC,
+// InShape...]) is overwritten. This is also the transposed convolution of dy with w (ONNX
+// ConvTranspose without its bias): per image and group, col = Wᵀ·dy, then Col2Im.
+func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
+	if err := g.Check(); err != nil {
+		panic(err.Error())
+	}
+	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
+	cg, mg := g.InC/g.Group, g.OutC/g.Group
+	if len(dx) < g.Batch*g.InC*inSize || len(w) < g.OutC*cg*ks || len(dy) < g.Batch*g.OutC*outSize {
+		panic(fmt.Sprintf("tensor.ConvInputGrad: slices too short for the geometry (dx %d, w %d, dy %d)", len(dx), len(w), len(dy)))
+	}
+	clear(dx[:g.Batch*g.InC*inSize])
+	if outSize == 0 || mg == 0 {
+		return
+	}
+	procs := runtime.GOMAXPROCS(0)
+	tasks := g.Batch * g.Group
+	k := cg * ks
+	gemm, workers := Gemm, 1
+	if tasks >= procs && float64(tasks)*float64(mg)*float64(k)*float64(outSize) > 1<<20 {
+		gemm, workers = GemmSerial, procs
+	}
+	point := g.pointwise()
+	rows := g.convOutRows()
+	convParallel(tasks, workers, func(t int) {
+		img, grp := t/g.Group, t%g.Group
+		dxg := dx[(img*g.InC+grp*cg)*inSize:]
+		dyg := dy[(img*g.OutC+grp*mg)*outSize:]
+		wg := w[grp*mg*k:]
+		if point {
+			gemm(true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, dxg, inSize)
+			return
+		}
+		buf := convGetCol(k * outSize)
+		gemm(true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, *buf, outSize)
+		Col2Im(dxg, *buf, cg, g, 0, rows)
+		convColPool.Put(buf)
+	})
+}
+
+// ConvWeightGrad computes dw = ∂(x ⊛ w)/∂w applied to dy for the geometry g, overwriting dw
+// ([OutC, InC/Group, Kernel...]): per image and group, dw_g += dy_g·colᵀ. Images run in
+// parallel into private accumulators that are summed at the end.
+func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
+	if err := g.Check(); err != nil {
+		panic(err.Error())
+	}
+	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
+	cg, mg := g.InC/g.Group, g.OutC/g.Group
+	k := cg * ks
+	nw := g.OutC * k
+	if len(dw) < nw || len(x) < g.Batch*g.InC*inSize || len(dy) < g.Batch*g.OutC*outSize {
+		panic(fmt.Sprintf("tensor.ConvWeightGrad: slices too short for the geometry (dw %d, x %d, dy %d)", len(dw), len(x), len(dy)))
+	}
+	clear(dw[:nw])
+	if outSize == 0 || g.Batch == 0 {
+		return
+	}
+	procs := runtime.GOMAXPROCS(0)
+	workers := min(procs, g.Batch)
+	if float64(g.Batch)*float64(nw)*float64(outSize) < 1<<20 {
+		workers = 1
+	}
+	gemm := Gemm
+	if workers > 1 {
+		gemm = GemmSerial
+	}
+	point := g.pointwise()
+	rows := g.convOutRows()
+	acc := make([][]float32, workers)
+	acc[0] = dw[:nw]
+	for i := 1; i < workers; i++ {
+		acc[i] = make([]float32, nw)
+	}
+	var wg sync.WaitGroup
+	for wi := range workers {
+		work := func() {
+			for img := wi; img < g.Batch; img += workers {
+				for grp := range g.Group {
+					xg := x[(img*g.InC+grp*cg)*inSize:]
+					dyg := dy[(img*g.OutC+grp*mg)*outSize:]
+					dwg := acc[wi][grp*mg*k:]
+					if point {
+						gemm(false, true, mg, k, outSize, 1, dyg, outSize, xg, inSize, 1, dwg, k)
+						continue
+					}
+					buf := convGetCol(k * outSize)
+					Im2Col(*buf, xg, cg, g, 0, rows)
+					gemm(false, true, mg, k, outSize, 1, dyg, outSize, *buf, outSize, 1, dwg, k)
+					convColPool.Put(buf)
+				}
+			}
+		}
+		if wi == workers-1 {
+			work()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	wg.Wait()
+	for i := 1; i < workers; i++ {
+		for j, v := range acc[i] {
+			dw[j] += v
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// normWorkers returns how many goroutines a normalisation over total elements is worth.
+func normWorkers(total int) int { return poolWorkers(1, total) }
+
+// BatchNorm normalises x = [n, c, spatial] per channel with the given statistics:
+// y = (x - mean) / sqrt(variance + eps) * scale + bias, all four of length c. It folds the
+// statistics into one multiply-add per element. y may alias x.
+func BatchNorm[T float32 | float64](y, x, scale, bias, mean, variance []T, n, c, spatial int, eps float64) {
+	if len(x) < n*c*spatial || len(y) < n*c*spatial || len(scale) < c || len(bias) < c || len(mean) < c || len(variance) < c {
+		panic(fmt.Sprintf("tensor.BatchNorm: slices too short for [%d %d %d]", n, c, spatial))
+	}
+	a := make([]T, c)
+	b := make([]T, c)
+	for i := range c {
+		inv := 1 / math.Sqrt(float64(variance[i])+eps)
+		a[i] = T(float64(scale[i]) * inv)
+		b[i] = T(float64(bias[i]) - float64(mean[i])*float64(scale[i])*inv)
+	}
+	convParallel(n*c, normWorkers(n*c*spatial), func(p int) {
+		ch := p % c
+		av, bv := a[ch], b[ch]
+		dst := y[p*spatial : (p+1)*spatial]
+		for i, v := range x[p*spatial : (p+1)*spatial] {
+			dst[i] = v*av + bv
+		}
+	})
+}
+
+// BatchNormStats computes the per-channel mean and biased (divide by count) variance of
+// x = [n, c, spatial] into mean and variance (length c), accumulating in float64 with two
+// passes so that a large mean does not swamp the variance.
+func BatchNormStats[T float32 | float64](mean, variance, x []T, n, c, spatial int) {
+	if len(x) < n*c*spatial || len(mean) < c || len(variance) < c {
+		panic(fmt.Sprintf("tensor.BatchNormStats: slices too short for [%d %d %d]", n, c, spatial))
+	}
+	count := float64(n * spatial)
+	convParallel(c, normWorkers(n*c*spatial), func(ch int) {
+		var s float64
+		for i := range n {
+			for _, v := range x[(i*c+ch)*spatial : (i*c+ch+1)*spatial] {
+				s += float64(v)
+			}
+		}
+		m := s / count
+		var q float64
+		for i := range n {
+			for _, v := range x[(i*c+ch)*spatial : (i*c+ch+1)*spatial] {
+				d := float64(v) - m
+				q += d * d
+			}
+		}
+		if count == 0 {
+			m, q = 0, 0
+		} else {
+			q /= count
+		}
+		mean[ch], variance[ch] = T(m), T(q)
+	})
+}
+
+// normMoments returns the mean and biased variance of v in float64, in two passes.
+func normMoments[T float32 | float64](v []T) (mean, variance float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	mean = s / float64(len(v))
+	var q float64
+	for _, x := range v {
+		d := float64(x) - mean
+		q += d * d
+	}
+	return mean, q / float64(len(v))
+}
+
+// InstanceNorm normalises each plane of x = [n, c, spatial] by its own mean and biased
+// variance, then scales and shifts it per channel:
+// y = (x - mean) / sqrt(variance + eps) * scale[c] + bias[c]. y may alias x.
+func InstanceNorm[T float32 | float64](y, x, scale, bias []T, n, c, spatial int, eps float64) {
+	if len(x) < n*c*spatial || len(y) < n*c*spatial || len(scale) < c || len(bias) < c {
+		panic(fmt.Sprintf("tensor.InstanceNorm: slices too short for [%d %d %d]", n, c, spatial))
+	}
+	convParallel(n*c, normWorkers(n*c*spatial), func(p int) {
+		src := x[p*spatial : (p+1)*spatial]
+		m, v := normMoments(src)
+		inv := 1 / math.Sqrt(v+eps)
+		a := T(float64(scale[p%c]) * inv)
+		b := T(float64(bias[p%c]) - m*float64(scale[p%c])*inv)
+		dst := y[p*spatial : (p+1)*spatial]
+		for i, v := range src {
+			dst[i] = v*a + b
+		}
+	})
+}
+
+// LayerNorm normalises each of the rows of x = [rows, cols] by its own mean and biased
+// variance, then applies the per-column scale and bias (length cols; bias may be nil):
+// y = (x - mean) * invStdDev * scale + bias with invStdDev = 1/sqrt(variance + eps). If mean
+// and invStdDev are not nil they receive each row's statistics (what the gradient needs).
+// y may alias x.
+func LayerNorm[T float32 | float64](y, mean, invStdDev, x, scale, bias []T, rows, cols int, eps float64) {
+	if len(x) < rows*cols || len(y) < rows*cols || len(scale) < cols || bias != nil && len(bias) < cols ||
+		mean != nil && len(mean) < rows || invStdDev != nil && len(invStdDev) < rows {
+		panic(fmt.Sprintf("tensor.LayerNorm: slices too short for [%d %d]", rows, cols))
+	}
+	convParallel(rows, normWorkers(rows*cols), func(r int) {
+		src := x[r*cols : (r+1)*cols]
+		m, v := normMoments(src)
+		inv := 1 / math.Sqrt(v+eps)
+		if mean != nil {
+			mean[r] = T(m)
+		}
+		if invStdDev != nil {
+			invStdDev[r] = T(inv)
+		}
+		mt, it := T(m), T(inv)
+		dst := y[r*cols : (r+1)*cols]
+		if bias == nil {
+			for i, v := range src {
+				dst[i] = (v - mt) * it * scale[i]
+			}
+			return
+		}
+		for i, v := range src {
+			dst[i] = (v-mt)*it*scale[i] + bias[i]
+		}
+	})
+}
+
+// LRN is local response normalisation across channels of x = [n, c, spatial]:
+// y = x / (bias + alpha/size * sum of x² over the channels [ch - (size-1)/2, ch + size/2])^beta,
+// the window clipped to the existing channels, as ONNX defines it.
+func LRN[T float32 | float64](y, x []T, n, c, spatial, size int, alpha, beta, bias float64) {
+	if len(x) < n*c*spatial || len(y) < n*c*spatial {
+		panic(fmt.Sprintf("tensor.LRN: slices too short for [%d %d %d]", n, c, spatial))
+	}
+	before, after := (size-1)/2, size/2 // floor and ceil of (size-1)/2
+	scale := alpha / float64(size)
+	convParallel(n*c, normWorkers(n*c*spatial*size), func(p int) {
+		img, ch := p/c, p%c
+		lo, hi := max(0, ch-before), min(c-1, ch+after)
+		sq := make([]float64, spatial)
+		for k := lo; k <= hi; k++ {
+			for i, v := range x[(img*c+k)*spatial : (img*c+k+1)*spatial] {
+				sq[i] += float64(v) * float64(v)
+			}
+		}
+		dst := y[p*spatial : (p+1)*spatial]
+		for i, v := range x[p*spatial : (p+1)*spatial] {
+			dst[i] = T(float64(v) / math.Pow(bias+scale*sq[i], beta))
+		}
+	})
+}
