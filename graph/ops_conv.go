@@ -239,6 +239,9 @@ func (k *Conv) Geometry(x, w []int) (*tensor.ConvGeom, []int, error) {
 		InShape: slices.Clone(x[2:]), Kernel: slices.Clone(kernel), OutShape: out,
 		Strides: strides, Dilations: dilations, Pads: begin,
 	}
+	if err := g.Check(); err != nil {
+		return nil, nil, err
+	}
 	return g, append([]int{x[0], w[0]}, out...), nil
 }
 
@@ -343,6 +346,9 @@ func (k *ConvTranspose) Geometry(x, w []int) (*tensor.ConvGeom, []int, error) {
 		Batch: x[0], InC: w[1] * k.Group, OutC: x[1], Group: k.Group,
 		InShape: out, Kernel: slices.Clone(kernel), OutShape: slices.Clone(x[2:]),
 		Strides: strides, Dilations: dilations, Pads: begin,
+	}
+	if err := g.Check(); err != nil {
+		return nil, nil, err
 	}
 	return g, append([]int{x[0], g.InC}, out...), nil
 }

@@ -71,31 +71,9 @@ func (op *LossOp) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if op.Reduction == loss.None {
 		shape = want
 	}
-	out := []*tensor.Tensor{fromFloat64s(x.DType(), shape, l)}
+	out := []*tensor.Tensor{tensor.FromFloat64s(x.DType(), shape, l)}
 	if op.Softmax {
-		out = append(out, fromFloat64s(x.DType(), x.Shape(), p.LogProb))
+		out = append(out, tensor.FromFloat64s(x.DType(), x.Shape(), p.LogProb))
 	}
 	return out, nil
-}
-
-// fromFloat64s builds a tensor of a floating-point dtype from float64 values.
-func fromFloat64s(dt tensor.DType, shape []int, v []float64) *tensor.Tensor {
-	t := tensor.New(dt, shape...)
-	switch d := t.Data().(type) {
-	case []float32:
-		for i, x := range v {
-			d[i] = float32(x)
-		}
-	case []float64:
-		copy(d, v)
-	case []uint16:
-		for i, x := range v {
-			if dt == tensor.BFloat16 {
-				d[i] = tensor.Float32ToBFloat16(float32(x))
-			} else {
-				d[i] = tensor.Float32ToFloat16(float32(x))
-			}
-		}
-	}
-	return t
 }

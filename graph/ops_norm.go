@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -29,7 +30,8 @@ func init() {
 // any run whose Context asks for training) it normalises with the batch mean and biased batch
 // variance and, where the node lists them, outputs the running statistics ONNX defines:
 // running = input*Momentum + batch*(1-Momentum) (for opsets below 14 these are the mean and
-// var outputs, followed by saved_mean and saved_var, the batch mean and biased variance).
+// var outputs, followed by saved_mean, the batch mean, and saved_var, which ONNX Runtime
+// fills with the inverse standard deviation 1/sqrt(var + Epsilon)).
 type BatchNormalization struct {
 	Epsilon  float32
 	Momentum float32
@@ -180,8 +182,14 @@ func normBatch[T float32 | float64](args [][]T, shape []int, n, c, spatial int, 
 	if !k.Spatial {
 		pshape = shape[1:]
 	}
+	// saved_var, which only opsets below 14 have, is the inverse standard deviation as ONNX
+	// Runtime (and cuDNN, where the output came from) computes it, not the variance.
+	inv := make([]T, c)
+	for i, v := range bv {
+		inv[i] = T(1 / math.Sqrt(float64(v)+float64(k.Epsilon)))
+	}
 	return []*tensor.Tensor{reshape(0, y, shape), reshape(1, rm, pshape), reshape(2, rv, pshape),
-		reshape(3, bm, pshape), reshape(4, bv, pshape)}, nil
+		reshape(3, bm, pshape), reshape(4, inv, pshape)}, nil
 }
 
 func buildInstanceNorm(n *Node, opset int) (Kernel, error) {
@@ -280,22 +288,25 @@ func (k *LayerNormalization) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Ten
 		}
 		return append([]*tensor.Tensor{tensor.From(shape, y)}, stats...), nil
 	}
-	var err error
+	var bad error // set by the computation, which cannot return it
 	outs, err := convFloat32(x.DType(), shape, []*tensor.Tensor{x, in[1], b}, func(y []float32, args [][]float32) {
 		s, e := normBroadcast(args[1], in[1].Shape(), inner)
 		if e != nil {
-			err = fmt.Errorf("Scale: %w", e)
+			bad = fmt.Errorf("Scale: %w", e)
 			return
 		}
 		var bv []float32
 		if args[2] != nil {
 			if bv, e = normBroadcast(args[2], b.Shape(), inner); e != nil {
-				err = fmt.Errorf("B: %w", e)
+				bad = fmt.Errorf("B: %w", e)
 				return
 			}
 		}
 		tensor.LayerNorm(y, mean, inv, args[0], s, bv, rows, cols, float64(k.Epsilon))
 	})
+	if err == nil {
+		err = bad
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +385,10 @@ func buildLRN(n *Node, opset int) (Kernel, error) {
 
 // Run implements Kernel.
 func (k *LRN) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x := in[0]
+	x, err := poolInput(in)
+	if err != nil {
+		return nil, err
+	}
 	shape := x.Shape()
 	if len(shape) < 2 {
 		return nil, fmt.Errorf("X has shape %v, want [N C ...]", shape)

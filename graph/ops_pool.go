@@ -9,11 +9,11 @@ import (
 func init() {
 	// MaxPool: 8 added the Indices output and storage_order, 10 ceil_mode and dilations, 11
 	// pinned the auto_pad split, 12 added int8/uint8. AveragePool: 7 added
-	// count_include_pad, 10 ceil_mode, 11 the auto_pad split.
+	// count_include_pad, 10 ceil_mode, 11 the auto_pad split, 19 dilations.
 	for _, since := range []int{1, 8, 10, 11, 12} {
 		Register(OpDef{Type: "MaxPool", Since: since, Build: buildMaxPool})
 	}
-	for _, since := range []int{1, 7, 10, 11} {
+	for _, since := range []int{1, 7, 10, 11, 19} {
 		Register(OpDef{Type: "AveragePool", Since: since, Build: buildAveragePool})
 	}
 	Register(OpDef{Type: "GlobalAveragePool", Since: 1, Build: func(*Node, int) (Kernel, error) { return GlobalAveragePool{}, nil }})
@@ -42,6 +42,7 @@ var _ Kernel = (*MaxPool)(nil)
 type AveragePool struct {
 	KernelShape     []int
 	Strides         []int // nil: all ones
+	Dilations       []int // nil: all ones (opset 19 added them)
 	Pads            []int // [begin..., end...]; nil: zeros
 	AutoPad         string
 	CeilMode        bool
@@ -102,7 +103,10 @@ func buildAveragePool(n *Node, opset int) (Kernel, error) {
 	if opset >= 10 {
 		k.CeilMode = a.Int("ceil_mode", 0) != 0
 	}
-	poolCheck(a, n, k.KernelShape, k.Strides, nil, k.Pads)
+	if opset >= 19 {
+		k.Dilations = convInts(a, "dilations", 1)
+	}
+	poolCheck(a, n, k.KernelShape, k.Strides, k.Dilations, k.Pads)
 	return k, a.Err()
 }
 
@@ -125,7 +129,7 @@ func (k *MaxPool) Geometry(x []int) (*tensor.PoolGeom, []int, error) {
 // Geometry checks X's shape against the attributes and returns the pooling geometry and the
 // output's shape.
 func (k *AveragePool) Geometry(x []int) (*tensor.PoolGeom, []int, error) {
-	return poolGeometry(x, k.KernelShape, k.Strides, nil, k.Pads, k.AutoPad, k.CeilMode)
+	return poolGeometry(x, k.KernelShape, k.Strides, k.Dilations, k.Pads, k.AutoPad, k.CeilMode)
 }
 
 func poolGeometry(x, kernel, strides, dilations, pads []int, autoPad string, ceil bool) (*tensor.PoolGeom, []int, error) {
@@ -149,12 +153,18 @@ func poolGeometry(x, kernel, strides, dilations, pads []int, autoPad string, cei
 		Planes: x[0] * x[1], InShape: x[2:], Kernel: kernel, OutShape: out,
 		Strides: strides, Dilations: dilations, Pads: begin, PadsEnd: end,
 	}
+	if err := g.Check(); err != nil {
+		return nil, nil, err
+	}
 	return g, append([]int{x[0], x[1]}, out...), nil
 }
 
 // Run implements Kernel.
 func (k *MaxPool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x := in[0]
+	x, err := poolInput(in)
+	if err != nil {
+		return nil, err
+	}
 	g, yShape, err := k.Geometry(x.Shape())
 	if err != nil {
 		return nil, err
@@ -196,7 +206,10 @@ func poolMax[T tensor.PoolElem](x *tensor.Tensor, yShape []int, ind []int64, g *
 
 // Run implements Kernel.
 func (k *AveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x := in[0]
+	x, err := poolInput(in)
+	if err != nil {
+		return nil, err
+	}
 	g, yShape, err := k.Geometry(x.Shape())
 	if err != nil {
 		return nil, err
@@ -209,6 +222,14 @@ func (k *AveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, er
 	return convFloat32(x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.AveragePool(y, args[0], g, k.CountIncludePad)
 	})
+}
+
+// poolInput returns the node's one input X, which must be present.
+func poolInput(in []*tensor.Tensor) (*tensor.Tensor, error) {
+	if len(in) == 0 || in[0] == nil {
+		return nil, fmt.Errorf("input X is missing")
+	}
+	return in[0], nil
 }
 
 // poolGlobalShape returns [N C 1 ...] for X, and the number of planes and cells per plane.
@@ -225,7 +246,10 @@ func poolGlobalShape(x []int) (yShape []int, planes, n int, err error) {
 
 // Run implements Kernel.
 func (GlobalAveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x := in[0]
+	x, err := poolInput(in)
+	if err != nil {
+		return nil, err
+	}
 	yShape, planes, n, err := poolGlobalShape(x.Shape())
 	if err != nil {
 		return nil, err
@@ -242,7 +266,10 @@ func (GlobalAveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 
 // Run implements Kernel.
 func (GlobalMaxPool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x := in[0]
+	x, err := poolInput(in)
+	if err != nil {
+		return nil, err
+	}
 	yShape, planes, n, err := poolGlobalShape(x.Shape())
 	if err != nil {
 		return nil, err

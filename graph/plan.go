@@ -98,20 +98,9 @@ func NewPlan(g *Graph) (*Plan, error) {
 // Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
 // input's dtype and shape are checked against the model's declaration first.
 func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	if ctx == nil {
-		ctx = &Context{}
-	}
-	vals, err := p.feed(inputs)
+	vals, err := p.Forward(ctx, inputs, nil, nil)
 	if err != nil {
 		return nil, err
-	}
-	for i := range p.steps {
-		if err := p.runStep(ctx, &p.steps[i], vals); err != nil {
-			return nil, err
-		}
-		for _, s := range p.steps[i].release {
-			vals[s] = nil // the last reader is done: let the memory go
-		}
 	}
 	out := make(map[string]*tensor.Tensor, len(p.outputs))
 	for i, s := range p.outputs {
@@ -226,4 +215,62 @@ func runKernel(ctx *Context, k Kernel, in []*tensor.Tensor) (outs []*tensor.Tens
 		}
 	}()
 	return k.Run(ctx, in)
+}
+
+// Step describes one planned node for code that walks the plan itself (package backprop):
+// the node, its built kernel, and the slots of its inputs and outputs (-1 where omitted).
+type Step struct {
+	Node    *Node
+	Kernel  Kernel
+	In, Out []int
+}
+
+// Steps returns the planned nodes in execution order.
+func (p *Plan) Steps() []Step {
+	out := make([]Step, len(p.steps))
+	for i, st := range p.steps {
+		out[i] = Step{Node: st.node, Kernel: st.kernel, In: st.in, Out: st.out}
+	}
+	return out
+}
+
+// NumSlots returns the number of value slots: initializers, inputs and node outputs.
+func (p *Plan) NumSlots() int { return p.numSlots }
+
+// Slot returns the slot of a named value.
+func (p *Plan) Slot(name string) (int, bool) {
+	s, ok := p.slots[name]
+	return s, ok
+}
+
+// OutputSlots returns the slot of each graph output, in Graph.Outputs order.
+func (p *Plan) OutputSlots() []int { return p.outputs }
+
+// Forward runs every step like Run but returns the slot values instead of the outputs: graph
+// outputs and initializers always, and the intermediates for which keep[slot] is true (the
+// activations a backward pass needs); the rest are dropped after their last reader as in Run.
+// keep may be nil. observe, when not nil, is called after each step with the index of the step
+// and the slot values, before any is released.
+func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
+	if ctx == nil {
+		ctx = &Context{}
+	}
+	vals, err := p.feed(inputs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.steps {
+		if err := p.runStep(ctx, &p.steps[i], vals); err != nil {
+			return nil, err
+		}
+		if observe != nil {
+			observe(i, vals)
+		}
+		for _, s := range p.steps[i].release {
+			if keep == nil || !keep[s] {
+				vals[s] = nil
+			}
+		}
+	}
+	return vals, nil
 }

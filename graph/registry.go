@@ -86,3 +86,24 @@ func Unsupported(g *Graph) []*Node {
 	}
 	return out
 }
+
+// Registered returns every registered definition, sorted by domain, type and version.
+func Registered() []OpDef {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	var out []OpDef
+	for _, defs := range registry {
+		out = append(out, defs...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Domain != b.Domain {
+			return a.Domain < b.Domain
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.Since < b.Since
+	})
+	return out
+}

@@ -25,13 +25,8 @@ func gemmPackB(dst []float32, nr int, transB bool, b []float32, ldb, p0, kc, j0,
 		return
 	}
 	for jr := 0; jr < nc; jr += nr {
-		panel := dst[jr*kc : (jr+nr)*kc]
-		cols := min(nr, nc-jr)
-		if transB {
-			gemmPackInterleave(panel, nr, b, ldb, j0+jr, cols, p0, kc)
-		} else {
-			gemmPackCopy(panel, nr, b, ldb, p0, kc, j0+jr, cols)
-		}
+		// op(B) is stored row-major as n×k: each panel column is a contiguous row of B.
+		gemmPackInterleave(dst[jr*kc:(jr+nr)*kc], nr, b, ldb, j0+jr, min(nr, nc-jr), p0, kc)
 	}
 }
 
@@ -39,28 +34,13 @@ func gemmPackB(dst []float32, nr int, transB bool, b []float32, ldb, p0, kc, j0,
 // cols <= j < w: each step copies a contiguous run of the source row.
 func gemmPackCopy(dst []float32, w int, src []float32, ld, p0, kc, c0, cols int) {
 	dst = dst[:kc*w]
-	if cols == w {
-		// Fixed-size array copies compile to a few vector moves instead of a memmove call.
-		switch w {
-		case 32:
-			for p := 0; p < kc; p++ {
-				s := (p0+p)*ld + c0
-				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[s:])
-			}
-			return
-		case 16:
-			for p := 0; p < kc; p++ {
-				s := (p0+p)*ld + c0
-				*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[s:])
-			}
-			return
-		case 8:
-			for p := 0; p < kc; p++ {
-				s := (p0+p)*ld + c0
-				*(*[8]float32)(dst[p*8:]) = *(*[8]float32)(src[s:])
-			}
-			return
+	if w == 8 && cols == 8 {
+		// Element-wise moves: an array or slice copy would be a memmove call per step.
+		for p := 0; p < kc; p++ {
+			d, v := (*[8]float32)(dst[p*8:]), (*[8]float32)(src[(p0+p)*ld+c0:])
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
 		}
+		return
 	}
 	for p := 0; p < kc; p++ {
 		s := (p0+p)*ld + c0

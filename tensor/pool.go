@@ -127,7 +127,13 @@ func poolLowest[T PoolElem]() T {
 	return z // unsigned: zero is the lowest
 }
 
-// MaxPool writes the maximum of each window of src into dst. If indices is not nil it also
+// poolBetter reports whether v replaces the running maximum m (at < 0: none yet). A NaN wins
+// over any number, as in PyTorch, so that both of MaxPool's paths propagate it.
+func poolBetter[T PoolElem](v, m T, at int) bool {
+	return at < 0 || v > m || v != v && m == m
+}
+
+// MaxPool writes the maximum of each window of src into dst; a NaN in a window propagates. If indices is not nil it also
 // receives, for each output, the flat index of the winning cell in the whole input tensor
 // (plane offset included), row-major, or column-major over the spatial dimensions when
 // colMajor is set (ONNX's storage_order 1). The first maximum in window order wins ties.
@@ -198,7 +204,7 @@ func MaxPool[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajo
 						row := in[y*iw:][:iw]
 						for t := range kw {
 							x := base + t*dw
-							if v := row[x]; v > m || at < 0 {
+							if v := row[x]; poolBetter(v, m, at) {
 								m, at = v, y*iw+x
 							}
 						}
@@ -208,7 +214,7 @@ func MaxPool[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajo
 					for _, y := range rows {
 						row := in[y*iw:][:iw]
 						for _, x := range cols {
-							if v := row[x]; v > m || at < 0 {
+							if v := row[x]; poolBetter(v, m, at) {
 								m, at = v, y*iw+x
 							}
 						}
@@ -299,7 +305,7 @@ func maxPoolND[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMa
 		for i := range outSize {
 			m, at := lowest, -1
 			poolWindowND(g, ws, o, t, scratch, func(off int, c []int) {
-				if v := in[off]; v > m || at < 0 {
+				if v := in[off]; poolBetter(v, m, at) {
 					m, at = v, off
 					copy(best, c)
 				}
@@ -446,15 +452,13 @@ func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
 }
 
 // GlobalMaxPool writes the maximum of each of the planes of size n in src into dst (the
-// lowest value of T for an empty plane).
+// lowest value of T for an empty plane); a NaN propagates.
 func GlobalMaxPool[T PoolElem](dst, src []T, planes, n int) {
 	lowest := poolLowest[T]()
 	convParallel(planes, poolWorkers(planes, n), func(p int) {
 		m := lowest
-		for i, v := range src[p*n : (p+1)*n] {
-			if v > m || i == 0 {
-				m = v
-			}
+		for _, v := range src[p*n : (p+1)*n] {
+			m = max(m, v) // the builtin propagates NaN
 		}
 		dst[p] = m
 	})

@@ -199,3 +199,29 @@ func TestGlobalPools(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolNaN: a NaN in a window makes its maximum NaN, as in PyTorch, with or without
+// indices (which then point at the NaN), and in the global pool.
+func TestPoolNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	x := []float32{1, nan, 3, 4, 5, 6, 7, 8, 9}
+	g := &tensor.PoolGeom{Planes: 1, InShape: []int{3, 3}, Kernel: []int{2, 2}, OutShape: []int{2, 2},
+		Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{0, 0}, PadsEnd: []int{0, 0}}
+	y, yi := make([]float32, 4), make([]float32, 4)
+	idx := make([]int64, 4)
+	tensor.MaxPool(y, nil, x, g, false)
+	tensor.MaxPool(yi, idx, x, g, false)
+	for i, want := range []bool{true, true, false, false} {
+		if got := y[i] != y[i]; got != want || (yi[i] != yi[i]) != want {
+			t.Errorf("output %d: got %v and %v with indices, want NaN: %v", i, y[i], yi[i], want)
+		}
+		if want && idx[i] != 1 {
+			t.Errorf("output %d: index %d, want 1 (the NaN)", i, idx[i])
+		}
+	}
+	m := make([]float32, 1)
+	tensor.GlobalMaxPool(m, x, 1, 9)
+	if m[0] == m[0] {
+		t.Errorf("GlobalMaxPool: got %v, want NaN", m[0])
+	}
+}

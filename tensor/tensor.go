@@ -225,3 +225,26 @@ func (t *Tensor) ToFloat64s() []float64 {
 	}
 	return out
 }
+
+// FromFloat64s builds a tensor of the floating-point dtype dt from float64 values, rounding
+// to the dtype's precision (nearest even for float16 and bfloat16).
+func FromFloat64s(dt DType, shape []int, v []float64) *Tensor {
+	t := New(dt, shape...)
+	switch d := t.data.(type) {
+	case []float32:
+		for i, x := range v {
+			d[i] = float32(x)
+		}
+	case []float64:
+		copy(d, v)
+	case []uint16:
+		for i, x := range v {
+			if dt == BFloat16 {
+				d[i] = Float32ToBFloat16(float32(x))
+			} else {
+				d[i] = Float32ToFloat16(float32(x))
+			}
+		}
+	}
+	return t
+}

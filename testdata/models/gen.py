@@ -32,6 +32,8 @@ SCRIPT = os.path.abspath(__file__)
 LARGE = ["resnet18", "mobilenet_v2", "squeezenet1_1"]
 SMALL = ["tiny_cnn", "tiny_cnn_bn", "resblock", "mixed_ops", "two_heads", "shared_weight",
          "ext_data/model", "meta"]
+# Fixtures whose initializer names equal their parameter names get PyTorch gradients.
+SMALL_GRADS = ["tiny_cnn_bn", "resblock", "mixed_ops", "two_heads", "shared_weight"]
 
 
 def parse_args(argv):
@@ -49,6 +51,8 @@ def parse_args(argv):
     lg.add_argument("--models", default=",".join(LARGE),
                     help="comma-separated torchvision model names (default: " + ",".join(LARGE) + ")")
     lg.add_argument("--size", type=int, default=224, help="input height and width")
+    lg.add_argument("--grads", action="store_true",
+                    help="also write NAME.grad.npz: PyTorch gradients under cross-entropy and MSE")
     lg.add_argument("--batch", type=int, default=2, help="batch size of the .io.npz input")
     lg.add_argument("--force", action="store_true", help="regenerate even if up to date")
     a = ap.parse_args(argv)
@@ -89,12 +93,13 @@ def small_targets(outdir):
     for n in SMALL:
         t += [os.path.join(outdir, n + ".onnx"), os.path.join(outdir, n + ".io.npz")]
     t.append(os.path.join(outdir, "ext_data", "model.onnx.data"))
+    t += [os.path.join(outdir, n + ".grad.npz") for n in SMALL_GRADS]
     return t
 
 
-def large_targets(outdir, model, opset, preserve_bn, size=224):
+def large_targets(outdir, model, opset, preserve_bn, size=224, grads=False):
     base = os.path.join(outdir, large_name(model, opset, preserve_bn, size))
-    return [base + ".onnx", base + ".io.npz"]
+    return [base + ".onnx", base + ".io.npz"] + ([base + ".grad.npz"] if grads else [])
 
 
 # Cheap exit before importing torch (seconds) when every requested file is up to date.
@@ -105,7 +110,8 @@ if __name__ == "__main__":
             _todo = small_targets(ARGS.outdir)
         else:
             _todo = [p for m in ARGS.models
-                     for p in large_targets(ARGS.outdir, m, ARGS.opset, ARGS.preserve_bn)]
+                     for p in large_targets(ARGS.outdir, m, ARGS.opset, ARGS.preserve_bn,
+                                            ARGS.size, ARGS.grads)]
         if up_to_date(_todo):
             sys.exit(0)
 
@@ -228,6 +234,49 @@ def reference_io(model, x, output_names):
     for n, t in zip(output_names, out):
         d[n] = t.numpy()
     return d
+
+
+def reference_grads(model, x, onnx_model):
+    """PyTorch autograd references for onnxtune's gradient tests: for the first output, the
+    loss and the gradient of every parameter under F.cross_entropy against seeded class
+    targets (when the output is [N, C]) and under F.mse_loss against a seeded normal target.
+    Keys: target_ce, loss_ce, ce/<param>, target_mse, loss_mse, mse/<param>. Returns None when
+    the export renamed parameters (BN folding), since gradients are matched by name."""
+    inits = {i.name for i in onnx_model.graph.initializer}
+    params = list(model.named_parameters())
+    if not all(n in inits for n, _ in params):
+        return None
+    model.eval()
+    g = torch.Generator().manual_seed(99)
+
+    def first(out):
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    with torch.no_grad():
+        shape = first(model(x)).shape
+    d = {}
+    losses = []
+    if len(shape) == 2:
+        t = torch.randint(0, shape[1], (shape[0],), generator=g)
+        losses.append(("ce", t, lambda y, t: F.cross_entropy(y, t)))
+    losses.append(("mse", torch.randn(shape, generator=g), lambda y, t: F.mse_loss(y, t)))
+    for key, target, fn in losses:
+        model.zero_grad()
+        loss = fn(first(model(x)), target)
+        loss.backward()
+        d["target_" + key] = target.numpy()
+        d["loss_" + key] = np.array(loss.item(), np.float32)
+        for n, p in params:
+            gr = p.grad if p.grad is not None else torch.zeros_like(p)  # not on the path: zero
+            d[key + "/" + n] = gr.detach().numpy().copy()
+    model.zero_grad()
+    return d
+
+
+def save_grads(path, model, x, onnx_model):
+    d = reference_grads(model, x, onnx_model)
+    if d is not None:
+        save_npz(path, d)
 
 
 def sample_input(shape, seed):
@@ -432,6 +481,7 @@ def gen_small(outdir, force):
     assert any(n.op_type == "BatchNormalization" for n in m_bn.graph.node)
     save_onnx(m_bn, P("tiny_cnn_bn.onnx"))
     save_npz(P("tiny_cnn_bn.io.npz"), io_tiny)
+    save_grads(P("tiny_cnn_bn.grad.npz"), tiny, x, m_bn)
 
     # 7: ext_data/model.onnx = tiny_cnn_bn with every initializer in model.onnx.data.
     os.makedirs(P("ext_data"), exist_ok=True)
@@ -457,6 +507,7 @@ def gen_small(outdir, force):
     _check_param_names(m, rb, "resblock")
     save_onnx(m, P("resblock.onnx"))
     save_npz(P("resblock.io.npz"), reference_io(rb, x, ["logits"]))
+    save_grads(P("resblock.grad.npz"), rb, x, m)
 
     # 4: mixed_ops, opset 17.
     torch.manual_seed(4)
@@ -465,6 +516,7 @@ def gen_small(outdir, force):
     m = export(mo, x[:1], ["logits"], opset=17)
     save_onnx(m, P("mixed_ops.onnx"))
     save_npz(P("mixed_ops.io.npz"), reference_io(mo, x, ["logits"]))
+    save_grads(P("mixed_ops.grad.npz"), mo, x, m)
 
     # 5: two_heads, opset 13.
     torch.manual_seed(5)
@@ -473,6 +525,7 @@ def gen_small(outdir, force):
     m = export(th, x[:1], ["logits", "box"], opset=13)
     save_onnx(m, P("two_heads.onnx"))
     save_npz(P("two_heads.io.npz"), reference_io(th, x, ["logits", "box"]))
+    save_grads(P("two_heads.grad.npz"), th, x, m)
 
     # 6: shared_weight, opset 13, no folding.
     torch.manual_seed(6)
@@ -487,6 +540,7 @@ def gen_small(outdir, force):
         assert uses.get(w) == 2, (w, uses.get(w))
     save_onnx(m, P("shared_weight.onnx"))
     save_npz(P("shared_weight.io.npz"), reference_io(sw, x, ["logits"]))
+    save_grads(P("shared_weight.grad.npz"), sw, x, m)
 
     # 8: meta, opset 13, with metadata/doc strings/value_info added after export.
     torch.manual_seed(8)
@@ -508,10 +562,10 @@ def _tv(name):
     return getattr(tvm, name)(weights=None)
 
 
-def gen_large(outdir, models, opset, preserve_bn, batch, force, size=224):
+def gen_large(outdir, models, opset, preserve_bn, batch, force, size=224, grads=False):
     os.makedirs(outdir, exist_ok=True)
     for name in models:
-        targets = large_targets(outdir, name, opset, preserve_bn, size)
+        targets = large_targets(outdir, name, opset, preserve_bn, size, grads)
         if not force and up_to_date(targets):
             continue
         torch.manual_seed(0)
@@ -521,13 +575,17 @@ def gen_large(outdir, models, opset, preserve_bn, batch, force, size=224):
         _check_distinct_initializers(m, name)
         save_onnx(m, targets[0])
         save_npz(targets[1], reference_io(model, x, ["logits"]))
+        if grads:
+            d = reference_grads(model, x, m)
+            assert d is not None, "%s: export renamed parameters; use --preserve-bn" % name
+            save_npz(targets[2], d)
 
 
 def main(a):
     if a.cmd == "small":
         gen_small(a.outdir, a.force)
     else:
-        gen_large(a.outdir, a.models, a.opset, a.preserve_bn, a.batch, a.force, a.size)
+        gen_large(a.outdir, a.models, a.opset, a.preserve_bn, a.batch, a.force, a.size, a.grads)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,370 @@
+package backprop
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// Program is the backward pass of a plan with respect to a set of values (trainable
+// initializers, usually): which steps need a VJP, which input gradients each must produce,
+// and which activations the forward pass must keep for them. Steps that no differentiated
+// value reaches (a frozen backbone) run forward only and keep nothing.
+type Program struct {
+	plan   *graph.Plan
+	steps  []graph.Step
+	rules  []Rule
+	active []bool   // per step: runs a VJP
+	need   [][]bool // per step and input: gradient wanted
+	keep   []bool   // per slot: activation a VJP reads
+	// lastUse[slot] is the earliest active step reading a kept slot: in the reverse walk the
+	// activation can go once that step's VJP has run. releaseAt lists them per step,
+	// initializers excepted.
+	lastUse   map[int]int
+	releaseAt [][]int
+	wrt     []string
+	wrtSlot []int
+}
+
+// NewProgram analyses plan for gradients of its outputs with respect to the named values. It
+// fails, naming them, if an operator on the gradient's path has no backward rule, or if none
+// of the values can reach any output.
+func NewProgram(plan *graph.Plan, wrt []string) (*Program, error) {
+	p := &Program{plan: plan, steps: plan.Steps(), keep: make([]bool, plan.NumSlots()), lastUse: map[int]int{}, wrt: wrt}
+	n := len(p.steps)
+	p.rules = make([]Rule, n)
+	p.active = make([]bool, n)
+	p.need = make([][]bool, n)
+	dep := make([]bool, plan.NumSlots()) // depends on a differentiated value
+	for _, name := range wrt {
+		s, ok := plan.Slot(name)
+		if !ok {
+			return nil, fmt.Errorf("backprop: the model has no value %q", name)
+		}
+		p.wrtSlot = append(p.wrtSlot, s)
+		dep[s] = true
+	}
+	known := make([]bool, n)
+	for i, st := range p.steps {
+		r, ok := ruleFor(st.Node)
+		p.rules[i], known[i] = r, ok
+		if r.NoGrad {
+			continue
+		}
+		for j, s := range st.In {
+			if s >= 0 && dep[s] && (!ok || differentiable(r, st.Node, j)) {
+				for _, o := range st.Out {
+					if o >= 0 {
+						dep[o] = true
+					}
+				}
+				break
+			}
+		}
+	}
+	reach := make([]bool, plan.NumSlots()) // a gradient flows back to it from an output
+	for _, s := range plan.OutputSlots() {
+		reach[s] = true
+	}
+	var missing []string
+	for i := n - 1; i >= 0; i-- {
+		st, r := p.steps[i], p.rules[i]
+		live := false
+		for _, o := range st.Out {
+			live = live || (o >= 0 && reach[o] && dep[o])
+		}
+		if !live || r.NoGrad {
+			continue
+		}
+		p.need[i] = make([]bool, len(st.In))
+		for j, s := range st.In {
+			if s >= 0 && dep[s] && (!known[i] || differentiable(r, st.Node, j)) {
+				p.need[i][j] = true
+				p.active[i] = true
+				reach[s] = true
+			}
+		}
+		if !p.active[i] {
+			continue
+		}
+		if !known[i] {
+			missing = append(missing, st.Node.String())
+			continue
+		}
+		for _, j := range r.Inputs {
+			if j < len(st.In) && st.In[j] >= 0 {
+				p.markKeep(st.In[j], i)
+			}
+		}
+		for _, j := range r.Outputs {
+			if j < len(st.Out) && st.Out[j] >= 0 {
+				p.markKeep(st.Out[j], i)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("backprop: no gradient rule for %s", strings.Join(missing, ", "))
+	}
+	p.releaseAt = make([][]int, n)
+	for s, i := range p.lastUse {
+		if !isInitializer(plan, s) {
+			p.releaseAt[i] = append(p.releaseAt[i], s)
+		}
+	}
+	reached := false
+	for _, s := range p.wrtSlot {
+		reached = reached || reach[s]
+	}
+	if !reached {
+		return nil, fmt.Errorf("backprop: no output depends on any of the %d values to differentiate through a differentiable path", len(wrt))
+	}
+	return p, nil
+}
+
+func (p *Program) markKeep(slot, step int) {
+	p.keep[slot] = true
+	if prev, ok := p.lastUse[slot]; !ok || step < prev {
+		p.lastUse[slot] = step
+	}
+}
+
+// ruleFor returns the rule of a node; a Cast to a non-float type passes no gradient.
+func ruleFor(n *graph.Node) (Rule, bool) {
+	if n.Domain != "" {
+		return Rule{}, false
+	}
+	if castsToNonFloat(n) {
+		return Rule{NoGrad: true}, true
+	}
+	return Lookup(n.OpType)
+}
+
+// Reaches reports whether a gradient from the outputs reaches the named value.
+func (p *Program) Reaches(name string) bool {
+	s, ok := p.plan.Slot(name)
+	if !ok {
+		return false
+	}
+	for i, st := range p.steps {
+		if !p.active[i] {
+			continue
+		}
+		for j, in := range st.In {
+			if in == s && p.need[i][j] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Tape is one forward pass recorded for a backward pass: the outputs, and the activations the
+// program's VJPs read.
+type Tape struct {
+	prog   *Program
+	ctx    *graph.Context
+	vals   []*tensor.Tensor
+	shapes [][]int
+	types  []tensor.DType
+}
+
+// Forward runs the plan, keeping what Backward will need.
+func (p *Program) Forward(ctx *graph.Context, inputs map[string]*tensor.Tensor) (*Tape, error) {
+	if ctx == nil {
+		ctx = &graph.Context{}
+	}
+	t := &Tape{prog: p, ctx: ctx, shapes: make([][]int, p.plan.NumSlots()), types: make([]tensor.DType, p.plan.NumSlots())}
+	record := func(i int, vals []*tensor.Tensor) {
+		if !p.active[i] {
+			return
+		}
+		for _, s := range p.steps[i].In {
+			if s >= 0 && vals[s] != nil && t.shapes[s] == nil {
+				t.shapes[s], t.types[s] = vals[s].Shape(), vals[s].DType()
+			}
+		}
+		for _, s := range p.steps[i].Out {
+			if s >= 0 && vals[s] != nil {
+				t.shapes[s], t.types[s] = vals[s].Shape(), vals[s].DType()
+			}
+		}
+	}
+	vals, err := p.plan.Forward(ctx, inputs, p.keep, record)
+	if err != nil {
+		return nil, err
+	}
+	t.vals = vals
+	return t, nil
+}
+
+// Outputs returns the graph outputs of the recorded pass by name.
+func (t *Tape) Outputs() map[string]*tensor.Tensor {
+	g := t.prog.plan.Graph
+	out := map[string]*tensor.Tensor{}
+	for i, s := range t.prog.plan.OutputSlots() {
+		out[g.Outputs[i].Name] = t.vals[s]
+	}
+	return out
+}
+
+// Backward propagates the gradients of some graph outputs (seeds, by output name, each of its
+// output's shape) back to the program's values, and returns their gradients by name. A value
+// that no seeded output reaches gets zeros. The tape's activations are released as the walk
+// passes them, so a tape supports one Backward.
+func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	p := t.prog
+	grads := make([]*tensor.Tensor, p.plan.NumSlots())
+	g := p.plan.Graph
+	for name, seed := range seeds {
+		s, ok := p.plan.Slot(name)
+		isOutput := false
+		for _, o := range g.Outputs {
+			isOutput = isOutput || o.Name == name
+		}
+		if !ok || !isOutput {
+			return nil, fmt.Errorf("backprop: %q is not a graph output", name)
+		}
+		if v := t.vals[s]; v != nil && !tensor.EqualShapes(v.Shape(), seed.Shape()) {
+			return nil, fmt.Errorf("backprop: gradient for output %q has shape %v, the output %v", name, seed.Shape(), v.Shape())
+		}
+		grads[s] = seed
+	}
+	wrt := map[int]bool{}
+	for _, s := range p.wrtSlot {
+		wrt[s] = true
+	}
+	for i := len(p.steps) - 1; i >= 0; i-- {
+		if !p.active[i] {
+			continue
+		}
+		st := p.steps[i]
+		gradOut := make([]*tensor.Tensor, len(st.Out))
+		any := false
+		for j, s := range st.Out {
+			if s >= 0 && grads[s] != nil {
+				gradOut[j], any = grads[s], true
+			}
+		}
+		if any {
+			if err := t.step(i, gradOut, grads); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range st.Out {
+			if s >= 0 && !wrt[s] {
+				grads[s] = nil
+			}
+		}
+		for _, s := range p.releaseAt[i] {
+			t.vals[s] = nil
+		}
+	}
+	out := make(map[string]*tensor.Tensor, len(p.wrt))
+	for k, name := range p.wrt {
+		s := p.wrtSlot[k]
+		if grads[s] == nil {
+			v := p.plan.Graph.Initializers[name]
+			if v == nil {
+				return nil, fmt.Errorf("backprop: no gradient reached %q", name)
+			}
+			grads[s] = tensor.New(v.DType(), v.Shape()...)
+		}
+		out[name] = grads[s]
+	}
+	return out, nil
+}
+
+func isInitializer(plan *graph.Plan, s int) bool {
+	for name := range plan.Graph.Initializers {
+		if cs, _ := plan.Slot(name); cs == s {
+			return true
+		}
+	}
+	return false
+}
+
+// step runs one VJP and accumulates its input gradients.
+func (t *Tape) step(i int, gradOut []*tensor.Tensor, grads []*tensor.Tensor) (err error) {
+	p := t.prog
+	st, r := p.steps[i], p.rules[i]
+	c := &Call{
+		Node: st.Node, Kernel: st.Kernel, Ctx: t.ctx,
+		In: make([]*tensor.Tensor, len(st.In)), Out: make([]*tensor.Tensor, len(st.Out)),
+		InShapes: make([][]int, len(st.In)), InTypes: make([]tensor.DType, len(st.In)),
+		Need: p.need[i],
+	}
+	for _, j := range r.Inputs {
+		if j < len(st.In) && st.In[j] >= 0 {
+			c.In[j] = t.vals[st.In[j]]
+		}
+	}
+	for _, j := range r.Outputs {
+		if j < len(st.Out) && st.Out[j] >= 0 {
+			c.Out[j] = t.vals[st.Out[j]]
+		}
+	}
+	for j, s := range st.In {
+		if s >= 0 {
+			c.InShapes[j], c.InTypes[j] = t.shapes[s], t.types[s]
+		}
+	}
+	gin, err := runVJP(r.VJP, c, gradOut)
+	if err != nil {
+		return fmt.Errorf("backprop: %s: %w", st.Node, err)
+	}
+	for j, s := range st.In {
+		if s < 0 || !c.Need[j] || j >= len(gin) || gin[j] == nil {
+			continue
+		}
+		gj := gin[j]
+		if !tensor.EqualShapes(gj.Shape(), c.InShapes[j]) {
+			return fmt.Errorf("backprop: %s: gradient of input %d has shape %v, the input %v", st.Node, j, gj.Shape(), c.InShapes[j])
+		}
+		if grads[s] == nil {
+			grads[s] = gj
+			continue
+		}
+		// A value read by several nodes (a shared weight, a residual branch) sums the
+		// gradients. The sum is a new tensor: either operand may alias another gradient.
+		sum, err := addTensors(grads[s], gj)
+		if err != nil {
+			return fmt.Errorf("backprop: %s: %w", st.Node, err)
+		}
+		grads[s] = sum
+	}
+	return nil
+}
+
+func runVJP(f VJPFunc, c *Call, gradOut []*tensor.Tensor) (g []*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return f(c, gradOut)
+}
+
+func addTensors(a, b *tensor.Tensor) (*tensor.Tensor, error) {
+	if a.DType() != tensor.Float32 || b.DType() != tensor.Float32 {
+		if a.DType() != b.DType() {
+			return nil, fmt.Errorf("cannot add gradients of types %v and %v", a.DType(), b.DType())
+		}
+		out := tensor.New(a.DType(), a.Shape()...)
+		if d, ok := out.Data().([]float64); ok {
+			x, y := tensor.Data[float64](a), tensor.Data[float64](b)
+			for i := range d {
+				d[i] = x[i] + y[i]
+			}
+			return out, nil
+		}
+		return nil, fmt.Errorf("cannot add gradients of type %v", a.DType())
+	}
+	out := tensor.New(tensor.Float32, a.Shape()...)
+	d, x, y := out.Float32s(), a.Float32s(), b.Float32s()
+	for i := range d {
+		d[i] = x[i] + y[i]
+	}
+	return out, nil
+}
