@@ -18,6 +18,8 @@ type Rule struct {
 	// walk keeps exactly these activations alive until the VJP has run; Call.In and Call.Out
 	// hold nil at every other position.
 	Inputs, Outputs []int
+	// AllInputs keeps every input, for variadic operators (Max, Min) whose VJP compares them.
+	AllInputs bool
 	// NonDiff lists the input positions through which no gradient flows: shapes, indices,
 	// axes, bounds, running statistics. An initializer feeding only such inputs is never
 	// trainable.
@@ -38,8 +40,9 @@ type Call struct {
 	Ctx    *graph.Context
 	// In and Out are the forward values at the positions Rule.Inputs and Rule.Outputs name.
 	In, Out []*tensor.Tensor
-	// InShapes and InTypes describe every input (nil shape for an omitted one), kept even when
-	// the value itself is not.
+	// InShapes and InTypes describe every input, kept even when the value itself is not. An
+	// omitted optional input has a nil shape (and Node.Inputs[j] == ""); a scalar's shape is
+	// empty but not nil.
 	InShapes [][]int
 	InTypes  []tensor.DType
 	// Need says which input gradients the walk wants.

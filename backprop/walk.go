@@ -1,12 +1,17 @@
 package backprop
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/tensor"
 )
+
+// ErrUnreachable is wrapped by NewProgram's error when no differentiated value reaches the
+// outputs.
+var ErrUnreachable = errors.New("no gradient path")
 
 // Program is the backward pass of a plan with respect to a set of values (trainable
 // initializers, usually): which steps need a VJP, which input gradients each must produce,
@@ -24,14 +29,20 @@ type Program struct {
 	// initializers excepted.
 	lastUse   map[int]int
 	releaseAt [][]int
-	wrt     []string
-	wrtSlot []int
+	wrt       []string
+	wrtSlot   []int
 }
 
-// NewProgram analyses plan for gradients of its outputs with respect to the named values. It
-// fails, naming them, if an operator on the gradient's path has no backward rule, or if none
-// of the values can reach any output.
+// NewProgram analyses plan for gradients of all its outputs with respect to the named values.
+// It fails, naming them, if an operator on the gradient's path has no backward rule, or if
+// none of the values can reach any output.
 func NewProgram(plan *graph.Plan, wrt []string) (*Program, error) {
+	return NewProgramFor(plan, wrt, nil)
+}
+
+// NewProgramFor is NewProgram for gradients that start at the named graph outputs only (nil:
+// every output), so that parts of the graph feeding other outputs are left out.
+func NewProgramFor(plan *graph.Plan, wrt, outputs []string) (*Program, error) {
 	p := &Program{plan: plan, steps: plan.Steps(), keep: make([]bool, plan.NumSlots()), lastUse: map[int]int{}, wrt: wrt}
 	n := len(p.steps)
 	p.rules = make([]Rule, n)
@@ -65,7 +76,16 @@ func NewProgram(plan *graph.Plan, wrt []string) (*Program, error) {
 		}
 	}
 	reach := make([]bool, plan.NumSlots()) // a gradient flows back to it from an output
-	for _, s := range plan.OutputSlots() {
+	if outputs == nil {
+		for _, s := range plan.OutputSlots() {
+			reach[s] = true
+		}
+	}
+	for _, name := range outputs {
+		s, ok := plan.Slot(name)
+		if !ok {
+			return nil, fmt.Errorf("backprop: the model has no output %q", name)
+		}
 		reach[s] = true
 	}
 	var missing []string
@@ -93,8 +113,8 @@ func NewProgram(plan *graph.Plan, wrt []string) (*Program, error) {
 			missing = append(missing, st.Node.String())
 			continue
 		}
-		for _, j := range r.Inputs {
-			if j < len(st.In) && st.In[j] >= 0 {
+		for _, j := range keptInputs(r, len(st.In)) {
+			if st.In[j] >= 0 {
 				p.markKeep(st.In[j], i)
 			}
 		}
@@ -118,7 +138,11 @@ func NewProgram(plan *graph.Plan, wrt []string) (*Program, error) {
 		reached = reached || reach[s]
 	}
 	if !reached {
-		return nil, fmt.Errorf("backprop: no output depends on any of the %d values to differentiate through a differentiable path", len(wrt))
+		what := "no output"
+		if outputs != nil {
+			what = fmt.Sprintf("output %s", strings.Join(outputs, ", "))
+		}
+		return nil, fmt.Errorf("backprop: %s does not depend on any of the %d values to differentiate through a differentiable path: %w", what, len(wrt), ErrUnreachable)
 	}
 	return p, nil
 }
@@ -295,8 +319,8 @@ func (t *Tape) step(i int, gradOut []*tensor.Tensor, grads []*tensor.Tensor) (er
 		InShapes: make([][]int, len(st.In)), InTypes: make([]tensor.DType, len(st.In)),
 		Need: p.need[i],
 	}
-	for _, j := range r.Inputs {
-		if j < len(st.In) && st.In[j] >= 0 {
+	for _, j := range keptInputs(r, len(st.In)) {
+		if st.In[j] >= 0 {
 			c.In[j] = t.vals[st.In[j]]
 		}
 	}
@@ -367,4 +391,38 @@ func addTensors(a, b *tensor.Tensor) (*tensor.Tensor, error) {
 		d[i] = x[i] + y[i]
 	}
 	return out, nil
+}
+
+// keptInputs lists the input positions, below n, whose values a rule's VJP reads.
+func keptInputs(r Rule, n int) []int {
+	if r.AllInputs {
+		all := make([]int, n)
+		for j := range all {
+			all[j] = j
+		}
+		return all
+	}
+	var out []int
+	for _, j := range r.Inputs {
+		if j < n {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// Stats reports how much of the plan the backward pass touches: the steps that run a VJP and
+// the activations kept for them (initializers and inputs excluded).
+func (p *Program) Stats() (activeSteps, keptValues int) {
+	for _, a := range p.active {
+		if a {
+			activeSteps++
+		}
+	}
+	for s, k := range p.keep {
+		if k && !isInitializer(p.plan, s) {
+			keptValues++
+		}
+	}
+	return activeSteps, keptValues
 }

@@ -14,13 +14,27 @@ import (
 func Relu[T Signed](dst, src []T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
-		for i := range d {
+		i := 0
+		if d32, ok := asFloat32(d); ok {
+			// min(v, +Inf) is v bit for bit, NaN included, so the clamp kernel serves.
+			i = clampFloat32(d32, mustFloat32(s), 0, float32(math.Inf(1)))
+		}
+		for ; i < len(d); i++ {
 			// The builtin compiles without a branch (a data-dependent one mispredicts on
 			// half the activations) and keeps NaN.
 			d[i] = max(s[i], 0)
 		}
 	})
 }
+
+// asFloat32 returns s itself when T is float32, for the kernels with a float32 fast path.
+func asFloat32[T any](s []T) ([]float32, bool) {
+	f, ok := any(s).([]float32)
+	return f, ok
+}
+
+// mustFloat32 is asFloat32 for a second slice of a type already known to be float32.
+func mustFloat32[T any](s []T) []float32 { return any(s).([]float32) }
 
 // LeakyRelu sets dst = src where src >= 0 and alpha*src elsewhere, computed as ONNX's
 // reference does, max(src, 0) + alpha*min(src, 0): so alpha 0 turns -Inf into NaN there too.
@@ -95,10 +109,18 @@ func Selu[T Float](dst, src []T, alpha, gamma T) {
 	})
 }
 
-// Sigmoid sets dst = 1/(1 + e**-src).
+// Sigmoid sets dst = 1/(1 + e**-src). float32 is computed in float32 (sigmoid32), to a few
+// ulp.
 func Sigmoid[T Float](dst, src []T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
+		if d32, ok := asFloat32(d); ok {
+			s32 := mustFloat32(s)
+			for i := sigmoidFloat32(d32, s32); i < len(d32); i++ {
+				d32[i] = sigmoid32(s32[i])
+			}
+			return
+		}
 		for i := range d {
 			// In float64 e**-x overflows only to +Inf, which gives the right limit 0.
 			d[i] = T(1 / (1 + math.Exp(-float64(s[i]))))
@@ -111,7 +133,11 @@ func Sigmoid[T Float](dst, src []T) {
 func HardSigmoid[T Float](dst, src []T, alpha, beta T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
-		for i := range d {
+		i := 0
+		if d32, ok := asFloat32(d); ok {
+			i = hardSigmoidFloat32(d32, mustFloat32(s), float32(alpha), float32(beta))
+		}
+		for ; i < len(d); i++ {
 			d[i] = clamp01(alpha*s[i] + beta)
 		}
 	})
@@ -124,17 +150,28 @@ func clamp01[T Float](v T) T { return min(max(v, 0), 1) }
 func HardSwish[T Float](dst, src []T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
-		for i := range d {
+		i := 0
+		if d32, ok := asFloat32(d); ok {
+			i = hardSwishFloat32(d32, mustFloat32(s))
+		}
+		for ; i < len(d); i++ {
 			v := s[i]
 			d[i] = v * clamp01(v/6+0.5)
 		}
 	})
 }
 
-// Tanh sets dst = tanh(src).
+// Tanh sets dst = tanh(src). float32 is computed in float32 (tanh32), to a few ulp.
 func Tanh[T Float](dst, src []T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
+		if d32, ok := asFloat32(d); ok {
+			s32 := mustFloat32(s)
+			for i := tanhFloat32(d32, s32); i < len(d32); i++ {
+				d32[i] = tanh32(s32[i])
+			}
+			return
+		}
 		for i := range d {
 			d[i] = T(math.Tanh(float64(s[i])))
 		}
@@ -158,7 +195,11 @@ func Softplus[T Float](dst, src []T) {
 func Clip[T Number](dst, src []T, lo, hi T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
-		for i := range d {
+		i := 0
+		if d32, ok := asFloat32(d); ok {
+			i = clampFloat32(d32, mustFloat32(s), float32(lo), float32(hi))
+		}
+		for ; i < len(d); i++ {
 			d[i] = min(max(s[i], lo), hi)
 		}
 	})

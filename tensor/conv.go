@@ -592,52 +592,205 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	if planes*oh*ow*kh*kw > 1<<16 {
 		workers = procs
 	}
-	convParallel(planes, workers, func(p int) {
-		img, oc := p/g.OutC, p%g.OutC
-		in := x[(img*g.InC+oc/mult)*ih*iw:][:ih*iw]
-		out := y[p*oh*ow:][:oh*ow]
-		b := float32(0)
-		if bias != nil {
-			b = bias[oc]
+	var vec *dwVector
+	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && (sw == 1 || sw == 2) && dwRowsSIMD() {
+		vec = newDWVector(ih, iw, oh, ow, sh, sw, ph, pw)
+	}
+	// The planes go out a few chunks per worker, so that the vector kernels' scratch is set
+	// up once per chunk rather than once per plane.
+	chunks := planes
+	if vec != nil {
+		chunks = min(planes, 8*workers)
+	}
+	convParallel(chunks, workers, func(c int) {
+		var scratch *[]float32
+		if vec != nil {
+			scratch = convGetCol(vec.scratch)
+			clear(*scratch)
+			defer convColPool.Put(scratch)
 		}
-		wk := w[oc*kh*kw:][:kh*kw]
-		if kh == 3 && kw == 3 {
-			convDepthwise3x3(out, in, wk, b, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw)
-			return
-		}
-		for i := range out {
-			out[i] = b
-		}
-		// Any other kernel: one tap at a time over the whole plane, an axpy per row at
-		// stride 1, with the valid column range worked out per tap.
-		for i := range kh {
-			hoff := i*dh - ph
-			hlo, hhi := convRowRange(hoff, sh, ih, oh)
-			for j := range kw {
-				wv := wk[i*kw+j]
-				woff := j*dw - pw
-				lo, hi := convRowRange(woff, sw, iw, ow)
-				if lo >= hi {
-					continue
-				}
-				for r := hlo; r < hhi; r++ {
-					src := in[(r*sh+hoff)*iw:][:iw]
-					dst := out[r*ow:][:ow]
-					if sw == 1 {
-						s := src[lo+woff : hi+woff]
-						d := dst[lo:hi]
-						for c := range d {
-							d[c] += wv * s[c]
-						}
-						continue
-					}
-					for c := lo; c < hi; c++ {
-						dst[c] += wv * src[c*sw+woff]
-					}
-				}
+		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
+			img, oc := p/g.OutC, p%g.OutC
+			in := x[(img*g.InC+oc/mult)*ih*iw:][:ih*iw]
+			out := y[p*oh*ow:][:oh*ow]
+			b := float32(0)
+			if bias != nil {
+				b = bias[oc]
+			}
+			wk := w[oc*kh*kw:][:kh*kw]
+			switch {
+			case vec != nil:
+				vec.plane(out, in, (*[9]float32)(wk), b, *scratch)
+			case kh == 3 && kw == 3:
+				convDepthwise3x3(out, in, wk, b, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw)
+			default:
+				convDepthwisePlane(out, in, wk, b, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)
 			}
 		}
 	})
+}
+
+// convDepthwisePlane computes one output plane for any kernel: one tap at a time over the
+// whole plane, an axpy per row at stride 1, with the valid column range worked out per tap.
+func convDepthwisePlane(out, in, wk []float32, b float32, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw int) {
+	for i := range out {
+		out[i] = b
+	}
+	for i := range kh {
+		hoff := i*dh - ph
+		hlo, hhi := convRowRange(hoff, sh, ih, oh)
+		for j := range kw {
+			wv := wk[i*kw+j]
+			woff := j*dw - pw
+			lo, hi := convRowRange(woff, sw, iw, ow)
+			if lo >= hi {
+				continue
+			}
+			for r := hlo; r < hhi; r++ {
+				src := in[(r*sh+hoff)*iw:][:iw]
+				dst := out[r*ow:][:ow]
+				if sw == 1 {
+					s := src[lo+woff : hi+woff]
+					d := dst[lo:hi]
+					for c := range d {
+						d[c] += wv * s[c]
+					}
+					continue
+				}
+				for c := lo; c < hi; c++ {
+					dst[c] += wv * src[c*sw+woff]
+				}
+			}
+		}
+	}
+}
+
+// dwVector is how the vector kernels run an undilated 3×3 depthwise convolution at horizontal
+// stride 1 or 2. They load every tap of eight outputs as one unit-stride vector, so each
+// input plane is first laid out with its zero padding in place:
+//
+//   - flat: a "same" stride-1 plane small enough to stay in cache is copied whole, with a
+//     row of zeros (and one cell) before and after it, and computed as one flat loop over
+//     all its cells; only the column taps wrap around the ends of the rows, and two lane
+//     masks, one per side, clear those.
+//   - otherwise each input row is copied once into a ring of three slots as the output rows
+//     sweep down the plane: at stride 1 with its padding around it, at stride 2 split into
+//     its even and odd padded cells (the taps of output c are even[c], odd[c], even[c+1]).
+//     Rows in the vertical padding read a slot of zeros.
+//
+// Only the data cells of the scratch are rewritten from plane to plane, so its zero borders
+// are cleared once per chunk of planes.
+type dwVector struct {
+	ih, iw, oh, ow, sh, sw, ph, pw int
+
+	flat         bool
+	maskL, maskR []uint32 // flat: all ones but in columns 0 and iw-1 respectively
+
+	even, slot int // rows: the even half (stride 2) and the whole of one slot
+	scratch    int // cells of scratch one plane needs
+}
+
+// dwFlatMax is the largest plane (in cells) the flat layout takes: its copy then stays in
+// L1 or L2, and small planes are where the per-row calls of the ring would cost the most.
+const dwFlatMax = 32 * 32
+
+func newDWVector(ih, iw, oh, ow, sh, sw, ph, pw int) *dwVector {
+	v := &dwVector{ih: ih, iw: iw, oh: oh, ow: ow, sh: sh, sw: sw, ph: ph, pw: pw}
+	n := ih * iw
+	if sh == 1 && sw == 1 && ph == 1 && pw == 1 && oh == ih && ow == iw && n <= dwFlatMax {
+		v.flat = true
+		lanes := (n + 7) &^ 7
+		v.maskL, v.maskR = make([]uint32, lanes), make([]uint32, lanes)
+		for o := range n {
+			if c := o % iw; c != 0 {
+				v.maskL[o] = ^uint32(0)
+			}
+			if c := o % iw; c != iw-1 {
+				v.maskR[o] = ^uint32(0)
+			}
+		}
+		v.scratch = lanes + 2*iw + 2
+		return v
+	}
+	v.even = dwPadded(ow, sw)
+	v.slot = v.even * sw
+	v.scratch = 4 * v.slot
+	return v
+}
+
+// dwPadded returns the length of the padded input row (stride 1), or of its even half
+// (stride 2), that the row kernels read for an output row of n cells: they compute whole
+// vectors of 8, and the taps reach 2 cells (1 even cell) past the last.
+func dwPadded(n, stride int) int {
+	v := (n + 7) &^ 7
+	if stride == 1 {
+		return v + 2
+	}
+	return v + 1
+}
+
+// plane computes one output plane; scratch holds v.scratch cells, zero but for what earlier
+// calls with the same v wrote.
+func (v *dwVector) plane(out, in []float32, wk *[9]float32, b float32, scratch []float32) {
+	if v.flat {
+		f := scratch[:v.scratch]
+		copy(f[v.iw+1:], in)
+		dwFlat(out, f, v.maskL, v.maskR, v.iw, wk, b)
+		return
+	}
+	ring, zero := scratch[:3*v.slot], scratch[3*v.slot:4*v.slot]
+	loaded := [3]int{-1, -1, -1}
+	row := func(y int) []float32 {
+		if y < 0 || y >= v.ih {
+			return zero
+		}
+		k := y % 3
+		buf := ring[k*v.slot : (k+1)*v.slot]
+		if loaded[k] != y {
+			loaded[k] = y
+			v.fill(buf, in[y*v.iw:(y+1)*v.iw])
+		}
+		return buf
+	}
+	for r := range v.oh {
+		top := r*v.sh - v.ph
+		r0, r1, r2 := row(top), row(top+1), row(top+2)
+		dst := out[r*v.ow : (r+1)*v.ow]
+		if v.sw == 1 {
+			dwRowS1(dst, r0, r1, r2, wk, b)
+			continue
+		}
+		e := v.even
+		dwRowS2(dst, r0[:e], r1[:e], r2[:e], r0[e:], r1[e:], r2[e:], wk, b)
+	}
+}
+
+// fill lays the input row src out in the slot buf: input cell x is cell x+pw of the padded
+// row, and at stride 2 the padded row's even cells go to buf[:even], its odd ones after.
+// Cells past the slot are never read and are dropped.
+func (v *dwVector) fill(buf, src []float32) {
+	pw := v.pw
+	if v.sw == 1 {
+		copy(buf[min(pw, len(buf)):], src)
+		return
+	}
+	e, o := buf[:v.even], buf[v.even:]
+	if pw&1 == 0 {
+		deinterleave(e[min(pw/2, len(e)):], o[min(pw/2, len(o)):], src)
+	} else {
+		deinterleave(o[min(pw/2, len(o)):], e[min(pw/2+1, len(e)):], src)
+	}
+}
+
+// deinterleave sets a[m] = src[2m] and b[m] = src[2m+1] for as many m as fit.
+func deinterleave(a, b, src []float32) {
+	m := deinterleaveFloat32(a, b, src)
+	for i := m; i < len(a) && 2*i < len(src); i++ {
+		a[i] = src[2*i]
+	}
+	for i := m; i < len(b) && 2*i+1 < len(src); i++ {
+		b[i] = src[2*i+1]
+	}
 }
 
 // convDepthwise3x3 computes one output plane of a 3×3 depthwise convolution a row at a time,

@@ -363,10 +363,17 @@ func Sqrt[T Float](dst, src []T) {
 	})
 }
 
-// Exp sets dst = e**src.
+// Exp sets dst = e**src. float32 is computed in float32 (exp32), to about an ulp.
 func Exp[T Float](dst, src []T) {
 	unary(dst, src, func(d, s []T) {
 		s = s[:len(d)]
+		if d32, ok := asFloat32(d); ok {
+			s32 := mustFloat32(s)
+			for i := expFloat32(d32, s32); i < len(d32); i++ {
+				d32[i] = exp32(s32[i])
+			}
+			return
+		}
 		for i := range d {
 			d[i] = T(math.Exp(float64(s[i])))
 		}

@@ -113,9 +113,10 @@ func shapesString(shapes [][]int) string {
 	return strings.Join(parts, " and ")
 }
 
+// cloneInts copies a shape; the copy is never nil, so a scalar's shape is distinguishable from
+// a missing one.
 func cloneInts(s []int) []int {
-	if s == nil {
-		return []int{}
-	}
-	return append([]int(nil), s...)
+	out := make([]int, len(s))
+	copy(out, s)
+	return out
 }

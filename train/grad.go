@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/onnxtune/onnxtune/backprop"
@@ -44,16 +45,12 @@ func NewGradients(plan *graph.Plan, obj Objective, wrt []string) (*Gradients, er
 	if len(wrt) == 0 {
 		return nil, fmt.Errorf("train: the model has no trainable initializers")
 	}
-	prog, err := backprop.NewProgram(plan, wrt)
+	prog, err := backprop.NewProgramFor(plan, wrt, []string{out})
+	if errors.Is(err, backprop.ErrUnreachable) {
+		return nil, fmt.Errorf("train: the loss on output %q cannot reach any trainable initializer", out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
-	}
-	reached := false
-	for _, name := range wrt {
-		reached = reached || prog.Reaches(name)
-	}
-	if !reached {
-		return nil, fmt.Errorf("train: loss on output %q cannot reach any trainable initializer", out)
 	}
 	return &Gradients{plan: plan, prog: prog, output: out, obj: obj}, nil
 }

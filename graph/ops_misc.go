@@ -1,0 +1,76 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// Operators outside the CNN list that torchvision's transformer-style classifiers reach:
+// swin_t builds its shifted-window attention mask with Mod, Not and ScatterND.
+func init() {
+	for _, since := range []int{10, 13} {
+		Register(OpDef{Type: "Mod", Since: since, Build: buildMod})
+	}
+	Register(OpDef{Type: "Not", Since: 1, Build: func(*Node, int) (Kernel, error) { return KernelFunc(runNot), nil }})
+	for _, since := range []int{11, 13, 16} {
+		Register(OpDef{Type: "ScatterND", Since: since, Build: buildScatterND})
+	}
+}
+
+// Mod is ONNX Mod; Fmod selects C's fmod (sign of the dividend) over Python's %.
+type Mod struct{ Fmod bool }
+
+func buildMod(n *Node, _ int) (Kernel, error) {
+	a := n.AttrReader()
+	m := &Mod{Fmod: a.Int("fmod", 0) != 0}
+	return m, a.Err()
+}
+
+// Run implements Kernel.
+func (m *Mod) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	out, err := tensor.ModTensor(in[0], in[1], m.Fmod)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+func runNot(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := tensor.Data[bool](in[0])
+	if x == nil && in[0].Len() > 0 {
+		return nil, fmt.Errorf("Not needs a bool input, got %v", in[0])
+	}
+	out := tensor.New(tensor.Bool, in[0].Shape()...)
+	d := tensor.Data[bool](out)
+	for i, v := range x {
+		d[i] = !v
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// ScatterND is ONNX ScatterND with its reduction ("none", "add", "mul").
+type ScatterND struct{ Reduction string }
+
+func buildScatterND(n *Node, _ int) (Kernel, error) {
+	a := n.AttrReader()
+	s := &ScatterND{Reduction: a.String("reduction", "none")}
+	switch s.Reduction {
+	case "none", "add", "mul":
+	default:
+		a.Fail("reduction %q is not supported", s.Reduction)
+	}
+	return s, a.Err()
+}
+
+// Run implements Kernel.
+func (s *ScatterND) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if in[1].DType() != tensor.Int64 {
+		return nil, fmt.Errorf("indices must be int64, got %v", in[1].DType())
+	}
+	out, err := tensor.ScatterND(in[0], in[1], in[2], s.Reduction)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{out}, nil
+}

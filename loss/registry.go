@@ -1,0 +1,122 @@
+package loss
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+)
+
+// Spec describes one loss for the registry: how a loss expression names it, its options and
+// what PyTorch calls it. `onnxtune losses` prints the registry.
+type Spec struct {
+	Name    string   // spelling in a loss expression, e.g. "cross-entropy"
+	Summary string   // one line: what it is for
+	PyTorch string   // the PyTorch equivalent, e.g. "nn.CrossEntropyLoss(label_smoothing=e)"
+	Target  string   // what the target holds, e.g. "int64 class indices [N, ...] or probabilities like the output"
+	Options []Option // KEY=VALUE options, in the order they are documented
+	// New builds the loss from parsed options (every key of Options present, defaults filled
+	// in) and the run's Params.
+	New func(opts map[string]float64, p Params) (Loss, error)
+}
+
+// Option is one KEY=VALUE option of a loss.
+type Option struct {
+	Key     string
+	Default float64
+	Doc     string
+}
+
+// Params carries what a loss takes besides its numeric options: the reduction (the "reduction"
+// option of every loss: mean, the default, sum, or none for evaluation) and what comes from the
+// command line rather than the expression.
+type Params struct {
+	Reduction Reduction
+	// ClassWeights, from --class-weights, weight each class as nn.CrossEntropyLoss's weight.
+	ClassWeights []float64
+}
+
+var (
+	specsMu sync.RWMutex
+	specs   = map[string]Spec{}
+)
+
+// Register adds a loss. Each family's file calls it from init(); a duplicate name panics at
+// start-up.
+func Register(s Spec) {
+	specsMu.Lock()
+	defer specsMu.Unlock()
+	if _, dup := specs[s.Name]; dup {
+		panic(fmt.Sprintf("loss: %s registered twice", s.Name))
+	}
+	specs[s.Name] = s
+}
+
+// Lookup returns the spec of a loss by name.
+func Lookup(name string) (Spec, bool) {
+	specsMu.RLock()
+	defer specsMu.RUnlock()
+	s, ok := specs[name]
+	return s, ok
+}
+
+// Specs returns every registered loss, sorted by name.
+func Specs() []Spec {
+	specsMu.RLock()
+	defer specsMu.RUnlock()
+	out := make([]Spec, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Build makes a registered loss from KEY=VALUE options given as strings: unknown keys and bad
+// numbers are errors naming the loss; missing keys take their defaults.
+func Build(name string, opts map[string]string, p Params) (Loss, error) {
+	s, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("loss: unknown loss %q (see 'onnxtune losses')", name)
+	}
+	p.Reduction = Mean
+	if r, ok := opts["reduction"]; ok {
+		red, err := ParseReduction(r)
+		if err != nil {
+			return nil, fmt.Errorf("loss: %s(reduction=%s): want mean, sum or none", name, r)
+		}
+		p.Reduction = red
+	}
+	vals := map[string]float64{}
+	for _, o := range s.Options {
+		vals[o.Key] = o.Default
+	}
+	for k, v := range opts {
+		if k == "reduction" {
+			continue
+		}
+		if _, known := vals[k]; !known {
+			return nil, fmt.Errorf("loss: %s has no option %q%s", name, k, optionList(s))
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("loss: %s(%s=%s): %q is not a number", name, k, v, v)
+		}
+		vals[k] = f
+	}
+	return s.New(vals, p)
+}
+
+func optionList(s Spec) string {
+	if len(s.Options) == 0 {
+		return " (it takes none)"
+	}
+	keys := ""
+	for i, o := range s.Options {
+		if i > 0 {
+			keys += ", "
+		}
+		keys += o.Key
+	}
+	return " (its options: " + keys + ")"
+}

@@ -1,0 +1,67 @@
+//go:build amd64 && !purego
+
+package tensor
+
+//go:noescape
+func dw3x3S1AVX2(dst, r0, r1, r2 *float32, n int, w *[9]float32, bias float32)
+
+//go:noescape
+func dw3x3S2AVX2(dst, e0, e1, e2, o0, o1, o2 *float32, n int, w *[9]float32, bias float32)
+
+// dwRowsSIMD reports whether the vector row kernels of the 3×3 depthwise convolution run here.
+func dwRowsSIMD() bool { return simdAVX2 && !simdForceGo }
+
+// dwRowS1 computes the output row dst of a 3×3 depthwise convolution at stride 1 from three
+// padded input rows (see conv_amd64.s), each at least dwPadded(len(dst), 1) cells long.
+func dwRowS1(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	last := dwPadded(n, 1) - 1
+	_, _, _ = r0[last], r1[last], r2[last]
+	dw3x3S1AVX2(&dst[0], &r0[0], &r1[0], &r2[0], n, w, bias)
+}
+
+// dwRowS2 computes the output row dst of a 3×3 depthwise convolution at stride 2 from the
+// even (e) and odd (o) cells of three padded input rows, each e at least
+// dwPadded(len(dst), 2) cells long and each o one cell shorter.
+func dwRowS2(dst, e0, e1, e2, o0, o1, o2 []float32, w *[9]float32, bias float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	last := dwPadded(n, 2) - 1
+	_, _, _ = e0[last], e1[last], e2[last]
+	_, _, _ = o0[last-1], o1[last-1], o2[last-1]
+	dw3x3S2AVX2(&dst[0], &e0[0], &e1[0], &e2[0], &o0[0], &o1[0], &o2[0], n, w, bias)
+}
+
+//go:noescape
+func dw3x3FlatAVX2(dst, f *float32, maskL, maskR *uint32, n, iw int, w *[9]float32, bias float32)
+
+//go:noescape
+func deinterleaveAVX2(even, odd, src *float32, n int)
+
+// dwFlat computes a whole "same" stride-1 plane dst of a 3×3 depthwise convolution from the
+// plane laid out in f with iw+1 zeros before it (see dwVector).
+func dwFlat(dst, f []float32, maskL, maskR []uint32, iw int, w *[9]float32, bias float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	lanes := (n + 7) &^ 7
+	_, _, _ = f[lanes+2*iw+1], maskL[lanes-1], maskR[lanes-1]
+	dw3x3FlatAVX2(&dst[0], &f[0], &maskL[0], &maskR[0], n, iw, w, bias)
+}
+
+// deinterleaveFloat32 splits the leading pairs of src into a (even cells) and b (odd cells)
+// and returns how many pairs it did, a multiple of 8.
+func deinterleaveFloat32(a, b, src []float32) int {
+	n := simdLen(min(len(a), len(b), len(src)/2))
+	if n > 0 {
+		_, _, _ = a[n-1], b[n-1], src[2*n-1]
+		deinterleaveAVX2(&a[0], &b[0], &src[0], n)
+	}
+	return n
+}

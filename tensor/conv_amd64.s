@@ -1,0 +1,237 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// One output row of a 3×3 depthwise convolution, eight columns per step. The caller lays the
+// three input rows out so that every tap is a unit-stride vector load: at stride 1 each row is
+// padded with its zero border (taps at +0, +1, +2 cells); at stride 2 each row is split into
+// its even cells E and odd cells O, so that the taps of output column c are E[c], O[c] and
+// E[c+1]. Each input row gets its own accumulator, which keeps the chains of dependent FMAs
+// short; a last partial step stores through a lane mask.
+
+// simdTailMask: lanes [8-k, 16-k) of it select the first k lanes of a vector.
+DATA simdTailMask<>+0(SB)/4, $0xffffffff
+DATA simdTailMask<>+4(SB)/4, $0xffffffff
+DATA simdTailMask<>+8(SB)/4, $0xffffffff
+DATA simdTailMask<>+12(SB)/4, $0xffffffff
+DATA simdTailMask<>+16(SB)/4, $0xffffffff
+DATA simdTailMask<>+20(SB)/4, $0xffffffff
+DATA simdTailMask<>+24(SB)/4, $0xffffffff
+DATA simdTailMask<>+28(SB)/4, $0xffffffff
+DATA simdTailMask<>+32(SB)/8, $0
+DATA simdTailMask<>+40(SB)/8, $0
+DATA simdTailMask<>+48(SB)/8, $0
+DATA simdTailMask<>+56(SB)/8, $0
+GLOBL simdTailMask<>(SB), RODATA|NOPTR, $64
+
+// DWLOADW broadcasts the nine weights at DX into Y0-Y8.
+#define DWLOADW \
+	VBROADCASTSS 0(DX), Y0 \
+	VBROADCASTSS 4(DX), Y1 \
+	VBROADCASTSS 8(DX), Y2 \
+	VBROADCASTSS 12(DX), Y3 \
+	VBROADCASTSS 16(DX), Y4 \
+	VBROADCASTSS 20(DX), Y5 \
+	VBROADCASTSS 24(DX), Y6 \
+	VBROADCASTSS 28(DX), Y7 \
+	VBROADCASTSS 32(DX), Y8
+
+// DWSUM sums the three row accumulators and the bias into Y10.
+#define DWSUM \
+	VADDPS Y9, Y10, Y10 \
+	VADDPS Y12, Y11, Y11 \
+	VADDPS Y11, Y10, Y10
+
+// DWS1 computes the eight outputs at byte offset AX from the padded rows R8, R9, R10.
+#define DWS1 \
+	VMULPS      0(R8)(AX*1), Y0, Y10 \
+	VMULPS      0(R9)(AX*1), Y3, Y11 \
+	VMULPS      0(R10)(AX*1), Y6, Y12 \
+	VFMADD231PS 4(R8)(AX*1), Y1, Y10 \
+	VFMADD231PS 4(R9)(AX*1), Y4, Y11 \
+	VFMADD231PS 4(R10)(AX*1), Y7, Y12 \
+	VFMADD231PS 8(R8)(AX*1), Y2, Y10 \
+	VFMADD231PS 8(R9)(AX*1), Y5, Y11 \
+	VFMADD231PS 8(R10)(AX*1), Y8, Y12 \
+	DWSUM
+
+// DWS2 computes the eight outputs at byte offset AX from the even halves R8, R9, R10 and
+// the odd halves R11, R12, R13 of the rows.
+#define DWS2 \
+	VMULPS      0(R8)(AX*1), Y0, Y10 \
+	VMULPS      0(R9)(AX*1), Y3, Y11 \
+	VMULPS      0(R10)(AX*1), Y6, Y12 \
+	VFMADD231PS 0(R11)(AX*1), Y1, Y10 \
+	VFMADD231PS 0(R12)(AX*1), Y4, Y11 \
+	VFMADD231PS 0(R13)(AX*1), Y7, Y12 \
+	VFMADD231PS 4(R8)(AX*1), Y2, Y10 \
+	VFMADD231PS 4(R9)(AX*1), Y5, Y11 \
+	VFMADD231PS 4(R10)(AX*1), Y8, Y12 \
+	DWSUM
+
+// DWFLAT computes the eight outputs at byte offset AX of a flat plane whose three padded
+// input rows start at R8, R9 and R10, masking the wrapped column taps with R11 and R12.
+#define DWFLAT \
+	VMULPS      0(R8)(AX*1), Y0, Y10 \
+	VMULPS      4(R8)(AX*1), Y1, Y11 \
+	VMULPS      8(R8)(AX*1), Y2, Y12 \
+	VFMADD231PS 0(R9)(AX*1), Y3, Y10 \
+	VFMADD231PS 4(R9)(AX*1), Y4, Y11 \
+	VFMADD231PS 8(R9)(AX*1), Y5, Y12 \
+	VFMADD231PS 0(R10)(AX*1), Y6, Y10 \
+	VFMADD231PS 4(R10)(AX*1), Y7, Y11 \
+	VFMADD231PS 8(R10)(AX*1), Y8, Y12 \
+	VANDPS      0(R11)(AX*1), Y10, Y10 \
+	VANDPS      0(R12)(AX*1), Y12, Y12 \
+	DWSUM
+
+// DWTAILMASK loads into Y13 the mask of the BX-AX bytes (a multiple of 4, below 32) left;
+// it reuses DX, whose weights are loaded by then.
+#define DWTAILMASK \
+	MOVQ    BX, SI \
+	SUBQ    AX, SI \
+	LEAQ    simdTailMask<>+32(SB), DX \
+	SUBQ    SI, DX \
+	VMOVDQU (DX), Y13
+
+// func dw3x3S1AVX2(dst, r0, r1, r2 *float32, n int, w *[9]float32, bias float32)
+//
+// dst[c] = bias + Σ w[3i+j]*ri[c+j] over i, j < 3, for c < n; ri must hold ceil(n/8)*8+2 cells.
+TEXT ·dw3x3S1AVX2(SB), NOSPLIT, $0-52
+	MOVQ         dst+0(FP), DI
+	MOVQ         r0+8(FP), R8
+	MOVQ         r1+16(FP), R9
+	MOVQ         r2+24(FP), R10
+	MOVQ         n+32(FP), BX
+	MOVQ         w+40(FP), DX
+	DWLOADW
+	VBROADCASTSS bias+48(FP), Y9
+	SHLQ         $2, BX
+	XORQ         AX, AX
+
+s1_loop:
+	LEAQ    32(AX), CX
+	CMPQ    CX, BX
+	JGT     s1_tail
+	DWS1
+	VMOVUPS Y10, (DI)(AX*1)
+	MOVQ    CX, AX
+	JMP     s1_loop
+
+s1_tail:
+	CMPQ       AX, BX
+	JGE        s1_done
+	DWS1
+	DWTAILMASK
+	VMASKMOVPS Y10, Y13, (DI)(AX*1)
+
+s1_done:
+	VZEROUPPER
+	RET
+
+// func dw3x3S2AVX2(dst, e0, e1, e2, o0, o1, o2 *float32, n int, w *[9]float32, bias float32)
+//
+// dst[c] = bias + Σ w[3i]*ei[c] + w[3i+1]*oi[c] + w[3i+2]*ei[c+1] over i < 3, for c < n; ei
+// must hold ceil(n/8)*8+1 cells and oi ceil(n/8)*8.
+TEXT ·dw3x3S2AVX2(SB), NOSPLIT, $0-76
+	MOVQ         dst+0(FP), DI
+	MOVQ         e0+8(FP), R8
+	MOVQ         e1+16(FP), R9
+	MOVQ         e2+24(FP), R10
+	MOVQ         o0+32(FP), R11
+	MOVQ         o1+40(FP), R12
+	MOVQ         o2+48(FP), R13
+	MOVQ         n+56(FP), BX
+	MOVQ         w+64(FP), DX
+	DWLOADW
+	VBROADCASTSS bias+72(FP), Y9
+	SHLQ         $2, BX
+	XORQ         AX, AX
+
+s2_loop:
+	LEAQ    32(AX), CX
+	CMPQ    CX, BX
+	JGT     s2_tail
+	DWS2
+	VMOVUPS Y10, (DI)(AX*1)
+	MOVQ    CX, AX
+	JMP     s2_loop
+
+s2_tail:
+	CMPQ       AX, BX
+	JGE        s2_done
+	DWS2
+	DWTAILMASK
+	VMASKMOVPS Y10, Y13, (DI)(AX*1)
+
+s2_done:
+	VZEROUPPER
+	RET
+
+// func dw3x3FlatAVX2(dst, f *float32, maskL, maskR *uint32, n, iw int, w *[9]float32, bias float32)
+//
+// A whole "same" stride-1 plane of n = ih*iw outputs as one flat loop: f is the input plane
+// with iw+1 zeros before it and enough after, so that tap (i, j) of output o is f[o+i*iw+j].
+// Only the column taps wrap around the row ends; maskL and maskR (n rounded up to 8 lanes)
+// clear the left taps of column 0 and the right taps of column iw-1.
+TEXT ·dw3x3FlatAVX2(SB), NOSPLIT, $0-60
+	MOVQ         dst+0(FP), DI
+	MOVQ         f+8(FP), R8
+	MOVQ         maskL+16(FP), R11
+	MOVQ         maskR+24(FP), R12
+	MOVQ         n+32(FP), BX
+	MOVQ         iw+40(FP), CX
+	MOVQ         w+48(FP), DX
+	DWLOADW
+	VBROADCASTSS bias+56(FP), Y9
+	SHLQ         $2, CX
+	LEAQ         (R8)(CX*1), R9
+	LEAQ         (R9)(CX*1), R10
+	SHLQ         $2, BX
+	XORQ         AX, AX
+
+flat_loop:
+	LEAQ    32(AX), CX
+	CMPQ    CX, BX
+	JGT     flat_tail
+	DWFLAT
+	VMOVUPS Y10, (DI)(AX*1)
+	MOVQ    CX, AX
+	JMP     flat_loop
+
+flat_tail:
+	CMPQ       AX, BX
+	JGE        flat_done
+	DWFLAT
+	DWTAILMASK
+	VMASKMOVPS Y10, Y13, (DI)(AX*1)
+
+flat_done:
+	VZEROUPPER
+	RET
+
+// func deinterleaveAVX2(even, odd, src *float32, n int)
+//
+// even[m] = src[2m] and odd[m] = src[2m+1] for m < n, n a positive multiple of 8.
+TEXT ·deinterleaveAVX2(SB), NOSPLIT, $0-32
+	MOVQ even+0(FP), DI
+	MOVQ odd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ n+24(FP), CX
+	SHLQ $2, CX
+	XORQ AX, AX
+
+deint_loop:
+	VMOVUPS (SI)(AX*2), Y0
+	VMOVUPS 32(SI)(AX*2), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // per 128-bit lane: s0 s2 s8 s10 | s4 s6 s12 s14
+	VSHUFPS $0xdd, Y1, Y0, Y3 // the odd cells in the same order
+	VPERMPD $0xd8, Y2, Y2     // swap the middle 64-bit quarters: s0 s2 s4 ... s14
+	VPERMPD $0xd8, Y3, Y3
+	VMOVUPS Y2, (DI)(AX*1)
+	VMOVUPS Y3, (DX)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, CX
+	JLT     deint_loop
+	VZEROUPPER
+	RET

@@ -1,0 +1,119 @@
+//go:build amd64 && !purego
+
+package tensor
+
+// Assembly for the float32 element-wise loops that a CNN runs over every activation, and for
+// the depthwise 3×3 convolution. Each wrapper handles the whole multiple of 8 (the vector
+// width) at the start of its slices and returns how many elements it did, leaving the tail
+// to the Go loop; it returns 0 when the CPU lacks AVX2 and FMA, or when a test has set
+// simdForceGo to cover the Go loops on every machine.
+
+//go:noescape
+func clampAVX2(dst, src *float32, n int, lo, hi float32)
+
+//go:noescape
+func hardSigmoidAVX2(dst, src *float32, n int, alpha, beta float32)
+
+//go:noescape
+func hardSwishAVX2(dst, src *float32, n int)
+
+var (
+	// simdAVX2 reports AVX2 and FMA with the OS saving the YMM registers. (gemmAsmArchs makes
+	// the same check for its own kernels, at an initialisation order of its own.)
+	simdAVX2 = simdDetectAVX2()
+
+	// simdForceGo makes the wrappers decline, so that tests can cover the Go loops.
+	simdForceGo bool
+)
+
+func simdDetectAVX2() bool {
+	maxID, _, _, _ := gemmCPUID(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, ecx1, _ := gemmCPUID(1, 0)
+	_, ebx7, _, _ := gemmCPUID(7, 0)
+	const (
+		fma     = 1 << 12 // CPUID.1:ECX
+		osxsave = 1 << 27 // CPUID.1:ECX
+		avx     = 1 << 28 // CPUID.1:ECX
+		avx2    = 1 << 5  // CPUID.7.0:EBX
+	)
+	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx || ebx7&avx2 == 0 {
+		return false
+	}
+	xcr0, _ := gemmXGETBV()
+	return xcr0&0x6 == 0x6
+}
+
+// simdLen returns the number of leading elements of an n-element loop the assembly should
+// take: a multiple of 8, or 0 when it should take none.
+func simdLen(n int) int {
+	if !simdAVX2 || simdForceGo {
+		return 0
+	}
+	return n &^ 7
+}
+
+func clampFloat32(dst, src []float32, lo, hi float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		clampAVX2(&dst[0], &src[0], n, lo, hi)
+	}
+	return n
+}
+
+func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		hardSigmoidAVX2(&dst[0], &src[0], n, alpha, beta)
+	}
+	return n
+}
+
+func hardSwishFloat32(dst, src []float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		hardSwishAVX2(&dst[0], &src[0], n)
+	}
+	return n
+}
+
+//go:noescape
+func expAVX2(dst, src *float32, n int)
+
+//go:noescape
+func sigmoidAVX2(dst, src *float32, n int)
+
+//go:noescape
+func tanhAVX2(dst, src *float32, n int)
+
+func expFloat32(dst, src []float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		expAVX2(&dst[0], &src[0], n)
+	}
+	return n
+}
+
+func sigmoidFloat32(dst, src []float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		sigmoidAVX2(&dst[0], &src[0], n)
+	}
+	return n
+}
+
+func tanhFloat32(dst, src []float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		tanhAVX2(&dst[0], &src[0], n)
+	}
+	return n
+}

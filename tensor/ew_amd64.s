@@ -1,0 +1,135 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The clamping kernels of activation.go, eight lanes at a time. Go's builtin min and max on
+// floats propagate NaN and order the zeros; the compiler spells min(x, y) as
+// MINSS(t, x) | t with t = MINSS(x, y), and max(x, y) as -min(-x, -y). VMINPS lanes behave
+// as MINSS does, so the macros below run that same sequence and match the Go loops bit for
+// bit, NaN payloads and signed zeros included. Arithmetic before the clamp is a separate
+// multiply and add, as Go computes it on amd64 (it fuses them only with GOAMD64=v3).
+//
+// Registers: Y0 holds the sign mask, Y1 the negated lower bound, Y2 the upper bound.
+
+// CLAMP8(x, t, u) sets x = min(max(x, lo), hi) lane-wise; t and u are scratch.
+#define CLAMP8(x, t, u) \
+	VXORPS  Y0, x, x \
+	VMINPS  Y1, x, t \
+	VMINPS  x, t, u \
+	VORPS   t, u, u \
+	VXORPS  Y0, u, u \
+	VMINPS  Y2, u, t \
+	VMINPS  u, t, x \
+	VORPS   t, x, x
+
+// CLAMPSETUP loads Y0, Y1 and Y2 from the lower bound in X1 and the upper one in X2.
+#define CLAMPSETUP \
+	VPCMPEQD     Y0, Y0, Y0 \
+	VPSLLD       $31, Y0, Y0 \
+	VBROADCASTSS X1, Y1 \
+	VXORPS       Y0, Y1, Y1 \
+	VBROADCASTSS X2, Y2
+
+// func clampAVX2(dst, src *float32, n int, lo, hi float32)
+//
+// dst[i] = min(max(src[i], lo), hi) for i < n, n a positive multiple of 8.
+TEXT ·clampAVX2(SB), NOSPLIT, $0-32
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  n+16(FP), CX
+	MOVSS lo+24(FP), X1
+	MOVSS hi+28(FP), X2
+	CLAMPSETUP
+	SHLQ  $2, CX
+	XORQ  AX, AX
+
+clamp_loop16:
+	LEAQ    64(AX), DX
+	CMPQ    DX, CX
+	JGT     clamp_tail
+	VMOVUPS (SI)(AX*1), Y4
+	VMOVUPS 32(SI)(AX*1), Y7
+	CLAMP8(Y4, Y5, Y6)
+	CLAMP8(Y7, Y8, Y9)
+	VMOVUPS Y4, (DI)(AX*1)
+	VMOVUPS Y7, 32(DI)(AX*1)
+	MOVQ    DX, AX
+	JMP     clamp_loop16
+
+clamp_tail:
+	CMPQ    AX, CX
+	JGE     clamp_done
+	VMOVUPS (SI)(AX*1), Y4
+	CLAMP8(Y4, Y5, Y6)
+	VMOVUPS Y4, (DI)(AX*1)
+
+clamp_done:
+	VZEROUPPER
+	RET
+
+// func hardSigmoidAVX2(dst, src *float32, n int, alpha, beta float32)
+//
+// dst[i] = min(max(alpha*src[i] + beta, 0), 1) for i < n, n a positive multiple of 8.
+TEXT ·hardSigmoidAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS alpha+24(FP), Y10
+	VBROADCASTSS beta+28(FP), Y11
+	XORPS        X1, X1
+	MOVL         $0x3f800000, AX
+	MOVL         AX, X2
+	CLAMPSETUP
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+hsig_loop:
+	CMPQ    AX, CX
+	JGE     hsig_done
+	VMOVUPS (SI)(AX*1), Y4
+	VMULPS  Y10, Y4, Y4
+	VADDPS  Y11, Y4, Y4
+	CLAMP8(Y4, Y5, Y6)
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     hsig_loop
+
+hsig_done:
+	VZEROUPPER
+	RET
+
+// func hardSwishAVX2(dst, src *float32, n int)
+//
+// dst[i] = src[i] * min(max(src[i]/6 + 0.5, 0), 1) for i < n, n a positive multiple of 8.
+TEXT ·hardSwishAVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         $0x40c00000, AX // 6
+	MOVL         AX, X10
+	VBROADCASTSS X10, Y10
+	MOVL         $0x3f000000, AX // 0.5
+	MOVL         AX, X11
+	VBROADCASTSS X11, Y11
+	XORPS        X1, X1
+	MOVL         $0x3f800000, AX // 1
+	MOVL         AX, X2
+	CLAMPSETUP
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+hswish_loop:
+	CMPQ    AX, CX
+	JGE     hswish_done
+	VMOVUPS (SI)(AX*1), Y3
+	VDIVPS  Y10, Y3, Y4
+	VADDPS  Y11, Y4, Y4
+	CLAMP8(Y4, Y5, Y6)
+	VMULPS  Y4, Y3, Y4
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     hswish_loop
+
+hswish_done:
+	VZEROUPPER
+	RET

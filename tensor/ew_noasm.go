@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// Without assembly every element-wise loop runs in Go: the wrappers do no elements.
+
+var simdForceGo bool
+
+func clampFloat32(dst, src []float32, lo, hi float32) int            { return 0 }
+func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int { return 0 }
+func hardSwishFloat32(dst, src []float32) int                        { return 0 }
+func expFloat32(dst, src []float32) int                              { return 0 }
+func sigmoidFloat32(dst, src []float32) int                          { return 0 }
+func tanhFloat32(dst, src []float32) int                             { return 0 }

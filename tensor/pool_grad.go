@@ -1,0 +1,262 @@
+package tensor
+
+import "fmt"
+
+// The pooling gradients. Every input plane belongs to one output plane, so planes run in
+// parallel, each writing only its own part of dx; within a plane the windows overlap and the
+// gradient is scattered back window by window.
+
+// MaxPoolGrad overwrites dx (x's shape) with the gradient of MaxPool: each output's gradient
+// dy goes to the cell of x that won its window, the first maximum in window order (row-major
+// over the window) on a tie, as PyTorch's max_pool backward and MaxPool's Indices output
+// choose it. y, the forward result, is optional: with it the winner is the first cell equal
+// to the maximum, found by a scan that stops there; without it (or when no cell equals it, as
+// for a NaN) each window is scanned for its arg-max. It panics if the slices are too short
+// for g.
+func MaxPoolGrad[T Float](dx, dy, x, y []T, g *PoolGeom) {
+	if err := g.Check(); err != nil {
+		panic(err.Error())
+	}
+	inSize, outSize := Size(g.InShape), Size(g.OutShape)
+	if len(dx) < g.Planes*inSize || len(x) < g.Planes*inSize || len(dy) < g.Planes*outSize || y != nil && len(y) < g.Planes*outSize {
+		panic(fmt.Sprintf("tensor.MaxPoolGrad: slices too short for %d planes of %v -> %v", g.Planes, g.InShape, g.OutShape))
+	}
+	if len(g.InShape) > 2 {
+		maxPoolGradND(dx, dy, x, g)
+		return
+	}
+	if y == nil {
+		// The maxima first, by the forward pass's fast path; then the winners as below.
+		y = make([]T, g.Planes*outSize)
+		MaxPool(y, nil, x, g, false)
+	}
+	ws := poolWins(g)
+	hw, ww := &ws[0], &ws[1]
+	last := len(g.InShape) - 1
+	iw := g.InShape[last]
+	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
+	oh, ow := len(hw.n), len(ww.n)
+	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+		in := x[p*inSize:][:inSize]
+		d := dx[p*inSize:][:inSize]
+		clear(d)
+		grad := dy[p*outSize:][:outSize]
+		at := make([]int, ow) // per output column of the row: the winner's offset, or -1
+		for r := range oh {
+			rows := hw.taps[r*hw.k : r*hw.k+hw.n[r]]
+			ymax := y[p*outSize+r*ow:][:ow]
+			for c := range at {
+				at[c] = -1
+			}
+			// The taps in reverse window order, each over the whole output row as the
+			// forward pass goes: every cell equal to its column's maximum overwrites the
+			// winner, so the last one written is the first in window order, and the loop
+			// has no branch to mispredict.
+			for i := len(rows) - 1; i >= 0; i-- {
+				yy := rows[i]
+				row := in[yy*iw:][:iw]
+				for t := kw - 1; t >= 0; t-- {
+					off := t*dw - pw
+					lo, hi := convRowRange(off, sw, iw, ow)
+					if lo < hi {
+						poolMatchRow(at[lo:hi], row[lo*sw+off:], ymax[lo:hi], sw, yy*iw+off+lo*sw)
+					}
+				}
+			}
+			grow := grad[r*ow:][:ow]
+			for c, a := range at {
+				if a < 0 {
+					// No cell equals the maximum: a NaN won. Find it as the forward did.
+					cols := ww.taps[c*ww.k : c*ww.k+ww.n[c]]
+					var m T
+					for _, yy := range rows {
+						row := in[yy*iw:][:iw]
+						for _, xx := range cols {
+							if v := row[xx]; poolBetter(v, m, a) {
+								m, a = v, yy*iw+xx
+							}
+						}
+					}
+				}
+				if a >= 0 {
+					d[a] += grow[c]
+				}
+			}
+		}
+	})
+}
+
+// poolMatchRow is one tap of MaxPoolGrad over a run of output columns: where the tap's cell
+// equals the column's maximum y, it becomes the column's winner at. src[c*sw] is the cell
+// column c reads, at offset base + c*sw in the plane.
+func poolMatchRow[T Float](at []int, src, y []T, sw, base int) {
+	y = y[:len(at)]
+	if sw == 1 {
+		src = src[:len(at)]
+		for c, v := range src {
+			a := at[c]
+			if v == y[c] {
+				a = base + c
+			}
+			at[c] = a
+		}
+		return
+	}
+	for c := range at {
+		a := at[c]
+		if src[c*sw] == y[c] {
+			a = base + c*sw
+		}
+		at[c] = a
+	}
+}
+
+// maxPoolGradND is MaxPoolGrad's path for three and more spatial dimensions.
+func maxPoolGradND[T Float](dx, dy, x []T, g *PoolGeom) {
+	inSize, outSize := Size(g.InShape), Size(g.OutShape)
+	ws := poolWinsND(g)
+	convParallel(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
+		in := x[p*inSize:][:inSize]
+		d := dx[p*inSize:][:inSize]
+		clear(d)
+		o := make([]int, len(g.InShape))
+		t, scratch := make([]int, len(o)), make([]int, len(o))
+		for i := range outSize {
+			var m T
+			at := -1
+			poolWindowND(g, ws, o, t, scratch, func(off int, _ []int) {
+				if v := in[off]; poolBetter(v, m, at) {
+					m, at = v, off
+				}
+			})
+			if at >= 0 {
+				d[at] += dy[p*outSize+i]
+			}
+			poolOdometer(o, g.OutShape)
+		}
+	})
+}
+
+// AveragePoolGrad overwrites dx (x's shape) with the gradient of AveragePool: each output's
+// gradient, divided by the same count the forward pass divided its sum by (window cells
+// inside the input, or with countIncludePad inside the padded input), is added to every cell
+// of its window. It panics if the slices are too short for g.
+func AveragePoolGrad[T Float](dx, dy []T, g *PoolGeom, countIncludePad bool) {
+	if err := g.Check(); err != nil {
+		panic(err.Error())
+	}
+	inSize, outSize := Size(g.InShape), Size(g.OutShape)
+	if len(dx) < g.Planes*inSize || len(dy) < g.Planes*outSize {
+		panic(fmt.Sprintf("tensor.AveragePoolGrad: slices too short for %d planes of %v -> %v", g.Planes, g.InShape, g.OutShape))
+	}
+	if len(g.InShape) > 2 {
+		ws := poolWinsND(g)
+		convParallel(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
+			d := dx[p*inSize:][:inSize]
+			clear(d)
+			o := make([]int, len(g.InShape))
+			t, at := make([]int, len(o)), make([]int, len(o))
+			for i := range outSize {
+				n := 0
+				poolWindowND(g, ws, o, t, at, func(int, []int) { n++ })
+				if countIncludePad {
+					n = 1
+					for k := range o {
+						n *= ws[k].incl[o[k]]
+					}
+				}
+				v := poolDiv(dy[p*outSize+i], n)
+				poolWindowND(g, ws, o, t, at, func(off int, _ []int) { d[off] += v })
+				poolOdometer(o, g.OutShape)
+			}
+		})
+		return
+	}
+	ws := poolWins(g)
+	hw, ww := &ws[0], &ws[1]
+	last := len(g.InShape) - 1
+	iw := g.InShape[last]
+	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
+	oh, ow := len(hw.n), len(ww.n)
+	colCount := make([]int, ow)
+	for c := range colCount {
+		colCount[c] = ww.n[c]
+		if countIncludePad {
+			colCount[c] = ww.incl[c]
+		}
+	}
+	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+		d := dx[p*inSize:][:inSize]
+		clear(d)
+		share := make([]T, ow) // one output row's gradient, divided by its counts
+		for r := range oh {
+			rows := hw.taps[r*hw.k : r*hw.k+hw.n[r]]
+			rowCount := len(rows)
+			if countIncludePad {
+				rowCount = hw.incl[r]
+			}
+			for c, v := range dy[p*outSize+r*ow:][:ow] {
+				share[c] = poolDiv(v, rowCount*colCount[c])
+			}
+			for _, y := range rows {
+				row := d[y*iw:][:iw]
+				for t := range kw {
+					off := t*dw - pw
+					lo, hi := convRowRange(off, sw, iw, ow)
+					if lo >= hi {
+						continue
+					}
+					src := share[lo:hi]
+					if sw == 1 {
+						dst := row[lo+off : hi+off]
+						src = src[:len(dst)]
+						for c, v := range src {
+							dst[c] += v
+						}
+						continue
+					}
+					for c, v := range src {
+						row[(lo+c)*sw+off] += v
+					}
+				}
+			}
+		}
+	})
+}
+
+// GlobalAveragePoolGrad sets each of the planes of size n in dx to its gradient dy[p]/n.
+func GlobalAveragePoolGrad[T Float](dx, dy []T, planes, n int) {
+	if len(dx) < planes*n || len(dy) < planes {
+		panic(fmt.Sprintf("tensor.GlobalAveragePoolGrad: slices too short for %d planes of %d", planes, n))
+	}
+	convParallel(planes, poolWorkers(planes, n), func(p int) {
+		v := poolDiv(dy[p], n)
+		d := dx[p*n : (p+1)*n]
+		for i := range d {
+			d[i] = v
+		}
+	})
+}
+
+// GlobalMaxPoolGrad overwrites dx with the gradient of GlobalMaxPool over the planes of size
+// n of x: dy[p] goes to the first maximum of plane p (the first NaN, if it has one, as the
+// forward pass propagates it), zero elsewhere.
+func GlobalMaxPoolGrad[T Float](dx, dy, x []T, planes, n int) {
+	if len(dx) < planes*n || len(x) < planes*n || len(dy) < planes {
+		panic(fmt.Sprintf("tensor.GlobalMaxPoolGrad: slices too short for %d planes of %d", planes, n))
+	}
+	convParallel(planes, poolWorkers(planes, n), func(p int) {
+		d := dx[p*n : (p+1)*n]
+		clear(d)
+		var m T
+		at := -1
+		for i, v := range x[p*n : (p+1)*n] {
+			if poolBetter(v, m, at) {
+				m, at = v, i
+			}
+		}
+		if at >= 0 {
+			d[at] = dy[p]
+		}
+	})
+}

@@ -1,0 +1,144 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// simdInputs returns n float32 values that mix the special cases (NaNs with assorted
+// payloads and signs, signed zeros, infinities, subnormals, the extremes) with ordinary
+// values, so that a kernel with an assembly path can be compared with its Go loop bit for bit.
+func simdInputs(n int, seed uint64) []float32 {
+	special := []uint32{
+		0x7fc00000, 0xffc00000, 0x7f800001, 0xff800123, 0x7fc12345, 0xffffffff, // NaNs
+		0x00000000, 0x80000000, 0x7f800000, 0xff800000, // ±0, ±Inf
+		0x00000001, 0x80000001, 0x007fffff, 0x807fffff, // subnormals
+		0x7f7fffff, 0xff7fffff, 0x00800000, 0x80800000, // largest and smallest normals
+	}
+	r := rand.New(rand.NewPCG(seed, 7))
+	x := make([]float32, n)
+	for i := range x {
+		switch r.IntN(4) {
+		case 0:
+			x[i] = math.Float32frombits(special[r.IntN(len(special))])
+		case 1:
+			x[i] = float32(r.IntN(17) - 8) // exact bounds and ties with them
+		default:
+			x[i] = float32(r.NormFloat64() * 5)
+		}
+	}
+	return x
+}
+
+// simdCompare runs f through the assembly path and through the Go loop over inputs of many
+// lengths and alignments and fails on the first result whose bits differ; with anyNaN, a NaN
+// may come out with another payload.
+func simdCompare(t *testing.T, name string, f func(dst, src []float32), anyNaN bool) {
+	t.Helper()
+	defer func() { simdForceGo = false }()
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 33, 64, 100, 1000, 40000} {
+		for off := range 3 {
+			x := simdInputs(n+off, uint64(n*3+off))[off:]
+			got, want := make([]float32, n), make([]float32, n)
+			simdForceGo = false
+			f(got, x)
+			simdForceGo = true
+			f(want, x)
+			for i := range got {
+				if anyNaN && got[i] != got[i] && want[i] != want[i] {
+					continue
+				}
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s, n=%d offset %d: element %d (%v, %#x): got %v (%#x), the Go loop gives %v (%#x)",
+						name, n, off, i, x[i], math.Float32bits(x[i]), got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		}
+	}
+}
+
+func TestClampSIMDMatchesGo(t *testing.T) {
+	simdCompare(t, "Relu", Relu[float32], false)
+	inf := float32(math.Inf(1))
+	negZero := float32(math.Copysign(0, -1))
+	for _, b := range [][2]float32{{0, 6}, {-2, 3}, {negZero, 0}, {0, negZero}, {-inf, inf}, {5, -5}, {1, 1}} {
+		simdCompare(t, "Clip", func(d, s []float32) { Clip(d, s, b[0], b[1]) }, false)
+	}
+	simdCompare(t, "Clip NaN bound", func(d, s []float32) { Clip(d, s, float32(math.NaN()), 1) }, false)
+	simdCompare(t, "HardSigmoid", func(d, s []float32) { HardSigmoid(d, s, 1.0/6, 0.5) }, false)
+	simdCompare(t, "HardSigmoid", func(d, s []float32) { HardSigmoid(d, s, 0.2, 0.5) }, false)
+	simdCompare(t, "HardSwish", HardSwish[float32], false)
+	// In place, as the graph's half-precision path runs them.
+	simdCompare(t, "Clip in place", func(d, s []float32) { copy(d, s); Clip(d, d, 0, 6) }, false)
+}
+
+// TestDepthwiseSIMDMatchesGo runs 3×3 depthwise convolutions over a sweep of plane sizes,
+// strides and paddings (including asymmetric and oversized ones) through the vector row
+// kernels and through the Go loops. The two sum the nine taps in different orders, with and
+// without fused multiply-adds, so they agree to float32 rounding of the sum of |terms|.
+func TestDepthwiseSIMDMatchesGo(t *testing.T) {
+	defer func() { simdForceGo = false }()
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, ih := range []int{1, 2, 3, 7, 14, 17, 40} {
+		for _, iw := range []int{1, 2, 5, 7, 8, 9, 14, 16, 23, 28, 33, 41} {
+			for _, sh := range []int{1, 2, 3} {
+				for _, sw := range []int{1, 2} {
+					for _, pad := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}, {2, 2, 3, 1}, {0, 1, 1, 0}} {
+						ph, pwb, phe, pwe := pad[0], pad[1], pad[2], pad[3]
+						oh := ConvOutSize(ih, 3, sh, 1, ph, phe, false)
+						ow := ConvOutSize(iw, 3, sw, 1, pwb, pwe, false)
+						if oh < 1 || ow < 1 {
+							continue
+						}
+						g := &ConvGeom{Batch: 2, InC: 3, OutC: 6, Group: 3, InShape: []int{ih, iw}, Kernel: []int{3, 3},
+							OutShape: []int{oh, ow}, Strides: []int{sh, sw}, Dilations: []int{1, 1}, Pads: []int{ph, pwb}}
+						x := make([]float32, g.Batch*g.InC*ih*iw)
+						w := make([]float32, g.OutC*9)
+						bias := make([]float32, g.OutC)
+						for _, s := range [][]float32{x, w, bias} {
+							for i := range s {
+								s[i] = float32(r.NormFloat64())
+							}
+						}
+						got := make([]float32, g.Batch*g.OutC*oh*ow)
+						want := make([]float32, len(got))
+						simdForceGo = false
+						Conv(got, x, w, bias, g)
+						simdForceGo = true
+						Conv(want, x, w, bias, g)
+						for i := range got {
+							if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) || math.IsNaN(float64(got[i])) {
+								t.Fatalf("in %dx%d, strides %d,%d, pads %v: output %d: got %v, the Go loops give %v", ih, iw, sh, sw, pad, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMath32SIMDMatchesGo(t *testing.T) {
+	simdCompare(t, "Exp", Exp[float32], true)
+	simdCompare(t, "Sigmoid", Sigmoid[float32], true)
+	simdCompare(t, "Tanh", Tanh[float32], true)
+	// Every float32 in a range where all three change fast, and the extremes.
+	x := make([]float32, 0, 1<<16)
+	for bits := uint32(0); bits < 0x7f800000; bits += 0x7f800000 / (1 << 15) {
+		x = append(x, math.Float32frombits(bits), math.Float32frombits(bits|1<<31))
+	}
+	for name, f := range map[string]func(d, s []float32){"Exp": Exp[float32], "Sigmoid": Sigmoid[float32], "Tanh": Tanh[float32]} {
+		got, want := make([]float32, len(x)), make([]float32, len(x))
+		simdForceGo = false
+		f(got, x)
+		simdForceGo = true
+		f(want, x)
+		simdForceGo = false
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+				t.Fatalf("%s(%v): got %v, the Go loop gives %v", name, x[i], got[i], want[i])
+			}
+		}
+	}
+}
