@@ -1,6 +1,6 @@
 module github.com/onnxtune/onnxtune
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/sbinet/npyio v0.6.0
@@ -12,4 +12,5 @@ require (
 require (
 	github.com/campoy/embedmd v1.0.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	golang.org/x/image v0.47.0 // indirect
 )

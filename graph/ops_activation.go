@@ -184,7 +184,7 @@ func (k *PRelu) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if slope, err = ewWiden(slope); err != nil {
 		return nil, err
 	}
-	out := tensor.New(x.DType(), x.Shape()...)
+	out := newOutput(x.DType(), x.Shape())
 	switch d := out.Data().(type) {
 	case []float32:
 		tensor.PRelu(bc, d, x.Float32s(), slope.Float32s())
@@ -263,7 +263,7 @@ func (k *Clip) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 	}
-	out := tensor.New(x.DType(), x.Shape()...)
+	out := newOutput(x.DType(), x.Shape())
 	lo, hi := bounds[0], bounds[1]
 	switch d := out.Data().(type) {
 	case []float32:

@@ -262,7 +262,7 @@ func (k *Conv) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, fmt.Errorf("B has shape %v, want [%d]", bias.Shape(), g.OutC)
 		}
 	}
-	return convFloat32(x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
+	return convFloat32Overwrite(x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
 		tensor.Conv(y, args[0], args[1], args[2], g)
 	})
 }
@@ -370,7 +370,7 @@ func (k *ConvTranspose) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 			return nil, fmt.Errorf("B has shape %v, want [%d]", bias.Shape(), g.InC)
 		}
 	}
-	return convFloat32(x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
+	return convFloat32Overwrite(x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
 		tensor.ConvInputGrad(y, args[0], args[1], g)
 		if b := args[2]; b != nil {
 			plane := g.InSize()
@@ -387,8 +387,19 @@ func (k *ConvTranspose) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 
 // convFloat32 runs a float32 computation for an op whose inputs share the dtype dt: float32
 // tensors pass straight through, float16 and bfloat16 ones are widened to float32 and the
-// result narrowed back. A nil input stays nil. Other dtypes are an error naming them.
+// result narrowed back. A nil input stays nil. Other dtypes are an error naming them. f gets
+// y zeroed.
 func convFloat32(dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
+	return convFloat32Run(dt, yShape, in, false, f)
+}
+
+// convFloat32Overwrite is convFloat32 for an f that writes every element of y, which it gets
+// unzeroed (see newOutput).
+func convFloat32Overwrite(dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
+	return convFloat32Run(dt, yShape, in, true, f)
+}
+
+func convFloat32Run(dt tensor.DType, yShape []int, in []*tensor.Tensor, overwrite bool, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
 	args := make([][]float32, len(in))
 	for i, t := range in {
 		if t == nil {
@@ -407,7 +418,12 @@ func convFloat32(dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []
 	if err != nil {
 		return nil, err
 	}
-	y := make([]float32, n)
+	var y []float32
+	if overwrite {
+		y = float32sNoZero(n)
+	} else {
+		y = make([]float32, n)
+	}
 	f(y, args)
 	return []*tensor.Tensor{convFromFloat32(dt, yShape, y)}, nil
 }

@@ -1,34 +1,39 @@
 package loss
 
-import (
-	"fmt"
+import "github.com/onnxtune/onnxtune/tensor"
 
-	"github.com/onnxtune/onnxtune/tensor"
-)
+var _ Unreducer = MSE{}
 
-var _ Loss = MSE{}
+func init() {
+	Register(Spec{
+		Name:    "mse",
+		Summary: "mean squared error, for regression",
+		PyTorch: "nn.MSELoss()",
+		Target:  targetLikeOutput,
+		New: func(_ map[string]float64, p Params) (Loss, error) {
+			if err := noClassWeights("mse", p); err != nil {
+				return nil, err
+			}
+			return MSE{Reduction: p.Reduction}, nil
+		},
+	})
+}
 
-// MSE is nn.MSELoss with mean reduction: mean((y - t)^2), gradient 2(y - t)/count.
-type MSE struct{}
+// MSE is nn.MSELoss: the mean (or sum) over elements of (y - t)^2, with gradient 2(y - t)
+// divided by the element count for Mean. The zero Reduction means Mean.
+type MSE struct{ Reduction Reduction }
 
 // Name implements Loss.
 func (MSE) Name() string { return "mse" }
 
 // Eval implements Loss.
-func (MSE) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
-	if !y.DType().IsFloat() {
-		return 0, nil, fmt.Errorf("loss mse: output must be floating point, got %v", y)
-	}
-	if !tensor.EqualShapes(y.Shape(), target.Shape()) {
-		return 0, nil, fmt.Errorf("loss mse: target shape %v does not fit output shape %v", target.Shape(), y.Shape())
-	}
-	count := float64(y.Len())
-	var sum float64
-	g := make([]float64, y.Len())
-	for i := range g {
-		d := y.Float64At(i) - target.Float64At(i)
-		sum += d * d
-		g[i] = 2 * d / count
-	}
-	return sum / count, tensor.FromFloat64s(y.DType(), y.Shape(), g), nil
+func (l MSE) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+	return evalPointwise("mse", l.Reduction, y, target, squared)
 }
+
+// Unreduced implements Unreducer: (y - t)^2 with the output's shape.
+func (MSE) Unreduced(y, target *tensor.Tensor) (*tensor.Tensor, error) {
+	return unreducedPointwise("mse", y, target, squared)
+}
+
+func squared(y, t float64) (float64, float64) { d := y - t; return d * d, 2 * d }

@@ -470,6 +470,20 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	blocks := (rows + rowsPer - 1) / rowsPer
 	tasks := g.Batch * g.Group * blocks
 	gemm, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
+	// A convolution that widens its input (the expansion of an inverted residual, a stem)
+	// has an output several times the size of its input, or of its im2col matrix. Rather
+	// than writing the bias over that output and having the GEMM read it back (beta 1), such
+	// a layer gets its bias from the GEMM itself: a row of ones under the im2col matrix (for
+	// a pointwise layer, a copy of the input) and the bias as an extra column of the weights.
+	// That costs a pass over the smaller operand instead of two over the larger output.
+	var wb []float32 // the weights with the bias column, [OutC, k+1]
+	if bias != nil && k < mg {
+		wb = make([]float32, g.OutC*(k+1))
+		for oc := range g.OutC {
+			copy(wb[oc*(k+1):], w[oc*k:(oc+1)*k])
+			wb[oc*(k+1)+k] = bias[oc]
+		}
+	}
 	convParallel(tasks, workers, func(t int) {
 		blk := t % blocks
 		grp := (t / blocks) % g.Group
@@ -479,6 +493,24 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		n := nr * ow
 		xg := x[(img*g.InC+grp*cg)*inSize:]
 		yg := y[(img*g.OutC+grp*mg)*outSize+r0*ow:]
+		if wb != nil {
+			buf := convGetCol((k + 1) * n)
+			col := *buf
+			if point {
+				for c := range k {
+					copy(col[c*n:(c+1)*n], xg[c*inSize+r0*ow:])
+				}
+			} else {
+				Im2Col(col, xg, cg, g, r0, nr)
+			}
+			ones := col[k*n : (k+1)*n]
+			for j := range ones {
+				ones[j] = 1
+			}
+			gemm(false, false, mg, n, k+1, 1, wb[grp*mg*(k+1):], k+1, col, n, 0, yg, outSize)
+			convColPool.Put(buf)
+			return
+		}
 		wg := w[grp*mg*k:]
 		beta := float32(0)
 		if bias != nil {
@@ -593,8 +625,8 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		workers = procs
 	}
 	var vec *dwVector
-	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && (sw == 1 || sw == 2) && dwRowsSIMD() {
-		vec = newDWVector(ih, iw, oh, ow, sh, sw, ph, pw)
+	if kh <= dwMaxKernel && dh == 1 && dw == 1 && (sw == 1 || sw == 2) && dwRowsSIMD() {
+		vec = newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw)
 	}
 	// The planes go out a few chunks per worker, so that the vector kernels' scratch is set
 	// up once per chunk rather than once per plane.
@@ -620,7 +652,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 			wk := w[oc*kh*kw:][:kh*kw]
 			switch {
 			case vec != nil:
-				vec.plane(out, in, (*[9]float32)(wk), b, *scratch)
+				vec.plane(out, in, wk, b, *scratch)
 			case kh == 3 && kw == 3:
 				convDepthwise3x3(out, in, wk, b, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw)
 			default:
@@ -665,39 +697,46 @@ func convDepthwisePlane(out, in, wk []float32, b float32, ih, iw, oh, ow, kh, kw
 	}
 }
 
-// dwVector is how the vector kernels run an undilated 3×3 depthwise convolution at horizontal
+// dwVector is how the vector kernels run an undilated depthwise convolution at horizontal
 // stride 1 or 2. They load every tap of eight outputs as one unit-stride vector, so each
 // input plane is first laid out with its zero padding in place:
 //
-//   - flat: a "same" stride-1 plane small enough to stay in cache is copied whole, with a
-//     row of zeros (and one cell) before and after it, and computed as one flat loop over
-//     all its cells; only the column taps wrap around the ends of the rows, and two lane
-//     masks, one per side, clear those.
-//   - otherwise each input row is copied once into a ring of three slots as the output rows
+//   - flat (3×3 only): a "same" stride-1 plane small enough to stay in cache is copied
+//     whole, with a row of zeros (and one cell) before and after it, and computed as one
+//     flat loop over all its cells; only the column taps wrap around the ends of the rows,
+//     and two lane masks, one per side, clear those.
+//   - otherwise each input row is copied once into a ring of kh slots as the output rows
 //     sweep down the plane: at stride 1 with its padding around it, at stride 2 split into
-//     its even and odd padded cells (the taps of output c are even[c], odd[c], even[c+1]).
-//     Rows in the vertical padding read a slot of zeros.
+//     its even and odd padded cells (tap j of output c is even[c+j/2] for even j and
+//     odd[c+j/2] for odd j; for 3×3, even[c], odd[c], even[c+1]). Rows in the vertical
+//     padding read a slot of zeros. 3×3 rows have kernels of their own that keep the nine
+//     weights in registers; other sizes go through one that walks the taps.
 //
 // Only the data cells of the scratch are rewritten from plane to plane, so its zero borders
 // are cleared once per chunk of planes.
 type dwVector struct {
-	ih, iw, oh, ow, sh, sw, ph, pw int
+	ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int
 
 	flat         bool
 	maskL, maskR []uint32 // flat: all ones but in columns 0 and iw-1 respectively
 
-	even, slot int // rows: the even half (stride 2) and the whole of one slot
-	scratch    int // cells of scratch one plane needs
+	even, slot int   // rows: the even half (stride 2) and the whole of one slot
+	taps       []int // rows, not 3×3: the byte offset of each tap within a slot
+	scratch    int   // cells of scratch one plane needs
 }
 
 // dwFlatMax is the largest plane (in cells) the flat layout takes: its copy then stays in
 // L1 or L2, and small planes are where the per-row calls of the ring would cost the most.
 const dwFlatMax = 32 * 32
 
-func newDWVector(ih, iw, oh, ow, sh, sw, ph, pw int) *dwVector {
-	v := &dwVector{ih: ih, iw: iw, oh: oh, ow: ow, sh: sh, sw: sw, ph: ph, pw: pw}
+// dwMaxKernel bounds the kernel height the ring takes (the slots' addresses go in an array
+// on the stack); taller kernels take the Go loops.
+const dwMaxKernel = 16
+
+func newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int) *dwVector {
+	v := &dwVector{ih: ih, iw: iw, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw}
 	n := ih * iw
-	if sh == 1 && sw == 1 && ph == 1 && pw == 1 && oh == ih && ow == iw && n <= dwFlatMax {
+	if kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph == 1 && pw == 1 && oh == ih && ow == iw && n <= dwFlatMax {
 		v.flat = true
 		lanes := (n + 7) &^ 7
 		v.maskL, v.maskR = make([]uint32, lanes), make([]uint32, lanes)
@@ -712,56 +751,67 @@ func newDWVector(ih, iw, oh, ow, sh, sw, ph, pw int) *dwVector {
 		v.scratch = lanes + 2*iw + 2
 		return v
 	}
-	v.even = dwPadded(ow, sw)
-	v.slot = v.even * sw
-	v.scratch = 4 * v.slot
-	return v
-}
-
-// dwPadded returns the length of the padded input row (stride 1), or of its even half
-// (stride 2), that the row kernels read for an output row of n cells: they compute whole
-// vectors of 8, and the taps reach 2 cells (1 even cell) past the last.
-func dwPadded(n, stride int) int {
-	v := (n + 7) &^ 7
-	if stride == 1 {
-		return v + 2
+	// The kernels compute whole vectors of 8 outputs, so a row holds the cells that many
+	// outputs read: kw-1 past the last at stride 1, kw/2 even cells past it at stride 2.
+	lanes := (ow + 7) &^ 7
+	if sw == 1 {
+		v.even = lanes + kw - 1
+	} else {
+		v.even = lanes + kw/2
 	}
-	return v + 1
+	v.slot = v.even * sw
+	v.taps = make([]int, kw)
+	for j := range v.taps {
+		v.taps[j] = 4 * j
+		if sw == 2 {
+			v.taps[j] = 4 * (j/2 + j%2*v.even)
+		}
+	}
+	v.scratch = (kh + 1) * v.slot
+	return v
 }
 
 // plane computes one output plane; scratch holds v.scratch cells, zero but for what earlier
 // calls with the same v wrote.
-func (v *dwVector) plane(out, in []float32, wk *[9]float32, b float32, scratch []float32) {
+func (v *dwVector) plane(out, in, wk []float32, b float32, scratch []float32) {
 	if v.flat {
 		f := scratch[:v.scratch]
 		copy(f[v.iw+1:], in)
-		dwFlat(out, f, v.maskL, v.maskR, v.iw, wk, b)
+		dwFlat(out, f, v.maskL, v.maskR, v.iw, (*[9]float32)(wk), b)
 		return
 	}
-	ring, zero := scratch[:3*v.slot], scratch[3*v.slot:4*v.slot]
-	loaded := [3]int{-1, -1, -1}
-	row := func(y int) []float32 {
-		if y < 0 || y >= v.ih {
-			return zero
-		}
-		k := y % 3
-		buf := ring[k*v.slot : (k+1)*v.slot]
-		if loaded[k] != y {
-			loaded[k] = y
-			v.fill(buf, in[y*v.iw:(y+1)*v.iw])
-		}
-		return buf
+	kh := v.kh
+	ring, zero := scratch[:kh*v.slot], scratch[kh*v.slot:(kh+1)*v.slot]
+	var loaded [dwMaxKernel]int
+	for i := range loaded {
+		loaded[i] = -1
 	}
+	var rows [dwMaxKernel][]float32
 	for r := range v.oh {
+		// Input rows top..top+kh-1 are consecutive, so y mod kh gives each its own slot.
 		top := r*v.sh - v.ph
-		r0, r1, r2 := row(top), row(top+1), row(top+2)
-		dst := out[r*v.ow : (r+1)*v.ow]
-		if v.sw == 1 {
-			dwRowS1(dst, r0, r1, r2, wk, b)
-			continue
+		for i := range kh {
+			y := top + i
+			if y < 0 || y >= v.ih {
+				rows[i] = zero
+				continue
+			}
+			k := y % kh
+			rows[i] = ring[k*v.slot : (k+1)*v.slot]
+			if loaded[k] != y {
+				loaded[k] = y
+				v.fill(rows[i], in[y*v.iw:(y+1)*v.iw])
+			}
 		}
-		e := v.even
-		dwRowS2(dst, r0[:e], r1[:e], r2[:e], r0[e:], r1[e:], r2[e:], wk, b)
+		dst := out[r*v.ow : (r+1)*v.ow]
+		switch e := v.even; {
+		case kh != 3 || v.kw != 3:
+			dwRow(dst, rows[:kh], v.taps, wk, b)
+		case v.sw == 1:
+			dwRowS1(dst, rows[0], rows[1], rows[2], (*[9]float32)(wk), b)
+		default:
+			dwRowS2(dst, rows[0][:e], rows[1][:e], rows[2][:e], rows[0][e:], rows[1][e:], rows[2][e:], (*[9]float32)(wk), b)
+		}
 	}
 }
 

@@ -8,30 +8,30 @@ func dw3x3S1AVX2(dst, r0, r1, r2 *float32, n int, w *[9]float32, bias float32)
 //go:noescape
 func dw3x3S2AVX2(dst, e0, e1, e2, o0, o1, o2 *float32, n int, w *[9]float32, bias float32)
 
-// dwRowsSIMD reports whether the vector row kernels of the 3×3 depthwise convolution run here.
+// dwRowsSIMD reports whether the vector kernels of the depthwise convolution run here.
 func dwRowsSIMD() bool { return simdAVX2 && !simdForceGo }
 
 // dwRowS1 computes the output row dst of a 3×3 depthwise convolution at stride 1 from three
-// padded input rows (see conv_amd64.s), each at least dwPadded(len(dst), 1) cells long.
+// padded input rows (see conv_amd64.s), each at least (len(dst)+7)&^7 + 2 cells long.
 func dwRowS1(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) {
 	n := len(dst)
 	if n == 0 {
 		return
 	}
-	last := dwPadded(n, 1) - 1
+	last := (n+7)&^7 + 1
 	_, _, _ = r0[last], r1[last], r2[last]
 	dw3x3S1AVX2(&dst[0], &r0[0], &r1[0], &r2[0], n, w, bias)
 }
 
 // dwRowS2 computes the output row dst of a 3×3 depthwise convolution at stride 2 from the
-// even (e) and odd (o) cells of three padded input rows, each e at least
-// dwPadded(len(dst), 2) cells long and each o one cell shorter.
+// even (e) and odd (o) cells of three padded input rows, each e at least (len(dst)+7)&^7 + 1
+// cells long and each o one cell shorter.
 func dwRowS2(dst, e0, e1, e2, o0, o1, o2 []float32, w *[9]float32, bias float32) {
 	n := len(dst)
 	if n == 0 {
 		return
 	}
-	last := dwPadded(n, 2) - 1
+	last := (n + 7) &^ 7
 	_, _, _ = e0[last], e1[last], e2[last]
 	_, _, _ = o0[last-1], o1[last-1], o2[last-1]
 	dw3x3S2AVX2(&dst[0], &e0[0], &e1[0], &e2[0], &o0[0], &o1[0], &o2[0], n, w, bias)
@@ -64,4 +64,32 @@ func deinterleaveFloat32(a, b, src []float32) int {
 		deinterleaveAVX2(&a[0], &b[0], &src[0], n)
 	}
 	return n
+}
+
+//go:noescape
+func dwRowAVX2(dst *float32, rows **float32, taps *int, w *float32, kh, kw, n int, bias float32)
+
+// dwRow computes the output row dst of a depthwise convolution with len(rows) × len(taps)
+// weights w from laid-out input rows: tap j of row i for output c is the cell at byte offset
+// taps[j] + 4c of rows[i] (see dwVector).
+func dwRow(dst []float32, rows [][]float32, taps []int, w []float32, bias float32) {
+	n, kh, kw := len(dst), len(rows), len(taps)
+	if n == 0 || kh == 0 || kw == 0 {
+		return
+	}
+	_ = w[kh*kw-1]
+	// The last cell a tap reads: the vectors cover n rounded up to 8 outputs.
+	last := (n+7)&^7 - 1
+	for _, t := range taps {
+		if t < 0 || t%4 != 0 {
+			panic("tensor: dwRow: tap offsets must be whole cells")
+		}
+		last = max(last, t/4+(n+7)&^7-1)
+	}
+	var ptrs [dwMaxKernel]*float32
+	for i, r := range rows {
+		_ = r[last]
+		ptrs[i] = &r[0]
+	}
+	dwRowAVX2(&dst[0], &ptrs[0], &taps[0], &w[0], kh, kw, n, bias)
 }

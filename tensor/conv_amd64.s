@@ -2,12 +2,14 @@
 
 #include "textflag.h"
 
-// One output row of a 3×3 depthwise convolution, eight columns per step. The caller lays the
-// three input rows out so that every tap is a unit-stride vector load: at stride 1 each row is
-// padded with its zero border (taps at +0, +1, +2 cells); at stride 2 each row is split into
-// its even cells E and odd cells O, so that the taps of output column c are E[c], O[c] and
-// E[c+1]. Each input row gets its own accumulator, which keeps the chains of dependent FMAs
-// short; a last partial step stores through a lane mask.
+// The depthwise convolution's kernels (dwVector in conv.go), eight output columns per step.
+// The caller lays the input rows out so that every tap is a unit-stride vector load: at
+// stride 1 each row is padded with its zero border (3×3 taps at +0, +1, +2 cells); at stride 2
+// each row is split into its even cells E and odd cells O, so that the 3×3 taps of output
+// column c are E[c], O[c] and E[c+1]. The 3×3 kernels keep the nine weights in registers and
+// give each input row (or tap column) its own accumulator, which keeps the chains of
+// dependent FMAs short; any other size walks its taps. A last partial step stores through a
+// lane mask. deinterleaveAVX2 makes the stride-2 layout.
 
 // simdTailMask: lanes [8-k, 16-k) of it select the first k lanes of a vector.
 DATA simdTailMask<>+0(SB)/4, $0xffffffff
@@ -233,5 +235,61 @@ deint_loop:
 	ADDQ    $32, AX
 	CMPQ    AX, CX
 	JLT     deint_loop
+	VZEROUPPER
+	RET
+
+// func dwRowAVX2(dst *float32, rows **float32, taps *int, w *float32, kh, kw, n int, bias float32)
+//
+// One output row of a kh×kw depthwise convolution, any kernel size:
+// dst[c] = bias + Σ w[i*kw+j] * cell(rows[i] + taps[j] + 4c) over i < kh, j < kw, for c < n,
+// where taps[j] is tap j's byte offset within a laid-out row (see dwVector). The weights are
+// broadcast from memory as the taps go by, one accumulator per column of eight outputs.
+TEXT ·dwRowAVX2(SB), NOSPLIT, $0-60
+	MOVQ         dst+0(FP), DI
+	MOVQ         rows+8(FP), SI
+	MOVQ         taps+16(FP), DX
+	MOVQ         kh+32(FP), R9
+	MOVQ         kw+40(FP), R10
+	MOVQ         n+48(FP), BX
+	VBROADCASTSS bias+56(FP), Y15
+	SHLQ         $2, BX
+	XORQ         AX, AX
+
+rowk_loop:
+	CMPQ    AX, BX
+	JGE     rowk_done
+	VMOVAPS Y15, Y0
+	MOVQ    w+24(FP), R8
+	XORQ    R11, R11
+
+rowk_rows:
+	MOVQ (SI)(R11*8), R12
+	ADDQ AX, R12
+	XORQ R13, R13
+
+rowk_taps:
+	MOVQ         (DX)(R13*8), CX
+	VBROADCASTSS (R8), Y1
+	VFMADD231PS  (R12)(CX*1), Y1, Y0
+	ADDQ         $4, R8
+	INCQ         R13
+	CMPQ         R13, R10
+	JLT          rowk_taps
+	INCQ         R11
+	CMPQ         R11, R9
+	JLT          rowk_rows
+
+	LEAQ       32(AX), CX
+	CMPQ       CX, BX
+	JGT        rowk_tail
+	VMOVUPS    Y0, (DI)(AX*1)
+	MOVQ       CX, AX
+	JMP        rowk_loop
+
+rowk_tail:
+	DWTAILMASK
+	VMASKMOVPS Y0, Y13, (DI)(AX*1)
+
+rowk_done:
 	VZEROUPPER
 	RET

@@ -2,7 +2,7 @@
 
 package tensor
 
-// dwRowsSIMD reports that no vector row kernels exist here: convDepthwise3x3 does all.
+// dwRowsSIMD reports that no vector kernels exist here: the Go loops do all.
 func dwRowsSIMD() bool { return false }
 
 func dwRowS1(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) {
@@ -18,3 +18,7 @@ func dwFlat(dst, f []float32, maskL, maskR []uint32, iw int, w *[9]float32, bias
 }
 
 func deinterleaveFloat32(a, b, src []float32) int { return 0 }
+
+func dwRow(dst []float32, rows [][]float32, taps []int, w []float32, bias float32) {
+	panic("tensor: dwRow without assembly")
+}

@@ -42,6 +42,8 @@ func convCases() []convCase {
 		{"2d-pointwise", 3, 5, 4, 1, []int{4, 6}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
 		{"2d-pointwise-batch1", 1, 5, 4, 1, []int{4, 6}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
 		{"2d-pointwise-large", 2, 3, 4, 1, []int{24, 24}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
+		{"2d-pointwise-expand-groups", 1, 4, 12, 2, []int{5, 7}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
+		{"2d-widening-3x3s2", 1, 2, 24, 1, []int{9, 11}, []int{3, 3}, []int{2, 2}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
 		{"2d-1x1-stride2", 2, 5, 4, 1, []int{7, 6}, []int{1, 1}, []int{2, 2}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
 		{"2d-pad-past-input", 1, 1, 2, 1, []int{1, 2}, []int{5, 5}, []int{1, 1}, []int{1, 1}, []int{2, 2}, []int{2, 2}},
 		{"1d", 2, 3, 2, 1, []int{11}, []int{3}, []int{2}, []int{2}, []int{1}, []int{2}},
@@ -253,10 +255,14 @@ func BenchmarkConv(b *testing.B) {
 		{"resnet-3x3-512-7", 8, 512, 512, 1, 7, 3, 1},
 		{"resnet-1x1s2-128-256-28", 8, 128, 256, 1, 28, 1, 2},
 		{"mobilenet-pointwise-1x1-96-24-56", 8, 96, 24, 1, 56, 1, 1},
+		{"mobilenet-expand-1x1-16-96-112", 8, 16, 96, 1, 112, 1, 1},
+		{"mobilenet-expand-1x1-24-144-56", 8, 24, 144, 1, 56, 1, 1},
 		{"depthwise-3x3-32-112", 8, 32, 32, 32, 112, 3, 1},
 		{"depthwise-3x3s2-96-112", 8, 96, 96, 96, 112, 3, 2},
 		{"depthwise-3x3-576-14", 8, 576, 576, 576, 14, 3, 1},
 		{"depthwise-3x3-960-7", 8, 960, 960, 960, 7, 3, 1},
+		{"depthwise-5x5-240-28", 8, 240, 240, 240, 28, 5, 1},
+		{"depthwise-5x5s2-144-56", 8, 144, 144, 144, 56, 5, 2},
 		{"resnet-3x3-64-56-batch1", 1, 64, 64, 1, 56, 3, 1},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -2,8 +2,9 @@
 
 package tensor
 
-// Assembly for the float32 element-wise loops that a CNN runs over every activation, and for
-// the depthwise 3×3 convolution. Each wrapper handles the whole multiple of 8 (the vector
+// Assembly for the float32 element-wise loops that a CNN runs over every activation
+// (ew_amd64.s, math32_amd64.s); the depthwise convolution's kernels (conv_amd64.s) share the
+// CPU check below. Each element-wise wrapper handles the whole multiple of 8 (the vector
 // width) at the start of its slices and returns how many elements it did, leaving the tail
 // to the Go loop; it returns 0 when the CPU lacks AVX2 and FMA, or when a test has set
 // simdForceGo to cover the Go loops on every machine.
@@ -55,11 +56,28 @@ func simdLen(n int) int {
 	return n &^ 7
 }
 
+// simdBlock is the most elements one call into an element-wise kernel takes. The Go runtime
+// cannot preempt a goroutine inside assembly, so a garbage collection that has to stop the
+// world, or scan the goroutine's stack, would wait for a call over a whole activation
+// (milliseconds, with page faults) with its own worker spinning; between calls of 16 KiB it
+// can step in.
+const simdBlock = 4 << 10
+
+// simdUnaryLoop calls kern over the first n elements of dst and src in blocks of simdBlock.
+func simdUnaryLoop(kern func(dst, src *float32, n int), dst, src []float32, n int) {
+	_, _ = dst[n-1], src[n-1]
+	for i := 0; i < n; i += simdBlock {
+		kern(&dst[i], &src[i], min(simdBlock, n-i))
+	}
+}
+
 func clampFloat32(dst, src []float32, lo, hi float32) int {
 	n := simdLen(len(dst))
 	if n > 0 {
 		_ = src[n-1]
-		clampAVX2(&dst[0], &src[0], n, lo, hi)
+		for i := 0; i < n; i += simdBlock {
+			clampAVX2(&dst[i], &src[i], min(simdBlock, n-i), lo, hi)
+		}
 	}
 	return n
 }
@@ -68,7 +86,9 @@ func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int {
 	n := simdLen(len(dst))
 	if n > 0 {
 		_ = src[n-1]
-		hardSigmoidAVX2(&dst[0], &src[0], n, alpha, beta)
+		for i := 0; i < n; i += simdBlock {
+			hardSigmoidAVX2(&dst[i], &src[i], min(simdBlock, n-i), alpha, beta)
+		}
 	}
 	return n
 }
@@ -76,8 +96,7 @@ func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int {
 func hardSwishFloat32(dst, src []float32) int {
 	n := simdLen(len(dst))
 	if n > 0 {
-		_ = src[n-1]
-		hardSwishAVX2(&dst[0], &src[0], n)
+		simdUnaryLoop(hardSwishAVX2, dst, src, n)
 	}
 	return n
 }
@@ -94,8 +113,7 @@ func tanhAVX2(dst, src *float32, n int)
 func expFloat32(dst, src []float32) int {
 	n := simdLen(len(dst))
 	if n > 0 {
-		_ = src[n-1]
-		expAVX2(&dst[0], &src[0], n)
+		simdUnaryLoop(expAVX2, dst, src, n)
 	}
 	return n
 }
@@ -103,8 +121,7 @@ func expFloat32(dst, src []float32) int {
 func sigmoidFloat32(dst, src []float32) int {
 	n := simdLen(len(dst))
 	if n > 0 {
-		_ = src[n-1]
-		sigmoidAVX2(&dst[0], &src[0], n)
+		simdUnaryLoop(sigmoidAVX2, dst, src, n)
 	}
 	return n
 }
@@ -112,8 +129,7 @@ func sigmoidFloat32(dst, src []float32) int {
 func tanhFloat32(dst, src []float32) int {
 	n := simdLen(len(dst))
 	if n > 0 {
-		_ = src[n-1]
-		tanhAVX2(&dst[0], &src[0], n)
+		simdUnaryLoop(tanhAVX2, dst, src, n)
 	}
 	return n
 }

@@ -4,8 +4,9 @@ import "math"
 
 // Float32 versions of exp, the logistic sigmoid and tanh, for the activations that a network
 // applies to every element (Sigmoid in SiLU and squeeze-excitation gates, Exp, Tanh): math's
-// float64 functions cost 6-40 ns an element. They follow Cephes' expf and tanhf and are
-// accurate to a few ulp (relative error under 1e-6, tested densely against math). Each is
+// float64 functions cost 6-40 ns an element. They follow Cephes' expf and tanhf; against
+// math over every 61st float32 the worst relative errors were 8e-8 (exp), 1.8e-7 (sigmoid)
+// and 1.3e-7 (tanh), about 1-2 ulp, and the tests hold them under 1e-6. Each is
 // written as the exact sequence of float32 operations that the AVX2 kernels in
 // math32_amd64.s run eight lanes at a time, so the two agree bit for bit; there is no fused
 // multiply-add in either.
@@ -13,8 +14,8 @@ import "math"
 // Constants of exp32: x = n*ln2 + r with ln2 split so that n*exp32C1 is exact, and e**r from
 // a degree-7 polynomial on |r| <= ln2/2.
 const (
-	exp32Lo    = -104   // exp rounds to 0 below this
-	exp32Hi    = 88.8   // and overflows above this
+	exp32Lo    = -104 // exp rounds to 0 below this
+	exp32Hi    = 88.8 // and overflows above this
 	exp32Log2e = 1.44269504088896341
 	exp32Round = 12582912 // 1.5 * 2**23: adding and subtracting it rounds to an integer
 	exp32C1    = 0.693359375

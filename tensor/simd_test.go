@@ -73,48 +73,61 @@ func TestClampSIMDMatchesGo(t *testing.T) {
 	simdCompare(t, "Clip in place", func(d, s []float32) { copy(d, s); Clip(d, d, 0, 6) }, false)
 }
 
-// TestDepthwiseSIMDMatchesGo runs 3×3 depthwise convolutions over a sweep of plane sizes,
-// strides and paddings (including asymmetric and oversized ones) through the vector row
-// kernels and through the Go loops. The two sum the nine taps in different orders, with and
+// TestDepthwiseSIMDMatchesGo runs depthwise convolutions over a sweep of kernel and plane
+// sizes, strides and paddings (including asymmetric and oversized ones) through the vector
+// kernels and through the Go loops. The two sum the taps in different orders, with and
 // without fused multiply-adds, so they agree to float32 rounding of the sum of |terms|.
 func TestDepthwiseSIMDMatchesGo(t *testing.T) {
 	defer func() { simdForceGo = false }()
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, ih := range []int{1, 2, 3, 7, 14, 17, 40} {
-		for _, iw := range []int{1, 2, 5, 7, 8, 9, 14, 16, 23, 28, 33, 41} {
-			for _, sh := range []int{1, 2, 3} {
-				for _, sw := range []int{1, 2} {
-					for _, pad := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}, {2, 2, 3, 1}, {0, 1, 1, 0}} {
-						ph, pwb, phe, pwe := pad[0], pad[1], pad[2], pad[3]
-						oh := ConvOutSize(ih, 3, sh, 1, ph, phe, false)
-						ow := ConvOutSize(iw, 3, sw, 1, pwb, pwe, false)
-						if oh < 1 || ow < 1 {
-							continue
-						}
-						g := &ConvGeom{Batch: 2, InC: 3, OutC: 6, Group: 3, InShape: []int{ih, iw}, Kernel: []int{3, 3},
-							OutShape: []int{oh, ow}, Strides: []int{sh, sw}, Dilations: []int{1, 1}, Pads: []int{ph, pwb}}
-						x := make([]float32, g.Batch*g.InC*ih*iw)
-						w := make([]float32, g.OutC*9)
-						bias := make([]float32, g.OutC)
-						for _, s := range [][]float32{x, w, bias} {
-							for i := range s {
-								s[i] = float32(r.NormFloat64())
-							}
-						}
-						got := make([]float32, g.Batch*g.OutC*oh*ow)
-						want := make([]float32, len(got))
-						simdForceGo = false
-						Conv(got, x, w, bias, g)
-						simdForceGo = true
-						Conv(want, x, w, bias, g)
-						for i := range got {
-							if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) || math.IsNaN(float64(got[i])) {
-								t.Fatalf("in %dx%d, strides %d,%d, pads %v: output %d: got %v, the Go loops give %v", ih, iw, sh, sw, pad, i, got[i], want[i])
-							}
+	for _, k := range [][2]int{{3, 3}, {5, 5}, {1, 1}, {2, 4}, {7, 7}} {
+		sizes := []int{1, 2, 5, 7, 8, 9, 14, 16, 23, 28, 33, 41}
+		if k != [2]int{3, 3} {
+			sizes = []int{1, 4, 7, 14, 17, 40}
+		}
+		for _, ih := range sizes {
+			for _, iw := range sizes {
+				for _, sh := range []int{1, 2, 3} {
+					for _, sw := range []int{1, 2} {
+						for _, pad := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}, {2, 2, 3, 1}, {0, 1, 1, 0}, {3, 3, 3, 3}} {
+							depthwiseCompare(t, r, k, ih, iw, sh, sw, pad)
 						}
 					}
 				}
 			}
+		}
+	}
+}
+
+func depthwiseCompare(t *testing.T, r *rand.Rand, k [2]int, ih, iw, sh, sw int, pad [4]int) {
+	t.Helper()
+	ph, pwb, phe, pwe := pad[0], pad[1], pad[2], pad[3]
+	oh := ConvOutSize(ih, k[0], sh, 1, ph, phe, false)
+	ow := ConvOutSize(iw, k[1], sw, 1, pwb, pwe, false)
+	if oh < 1 || ow < 1 {
+		return
+	}
+	g := &ConvGeom{Batch: 2, InC: 3, OutC: 6, Group: 3, InShape: []int{ih, iw}, Kernel: k[:],
+		OutShape: []int{oh, ow}, Strides: []int{sh, sw}, Dilations: []int{1, 1}, Pads: []int{ph, pwb}}
+	x := make([]float32, g.Batch*g.InC*ih*iw)
+	w := make([]float32, g.OutC*k[0]*k[1])
+	bias := make([]float32, g.OutC)
+	for _, s := range [][]float32{x, w, bias} {
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+	}
+	got := make([]float32, g.Batch*g.OutC*oh*ow)
+	want := make([]float32, len(got))
+	simdForceGo = false
+	Conv(got, x, w, bias, g)
+	simdForceGo = true
+	Conv(want, x, w, bias, g)
+	simdForceGo = false
+	for i := range got {
+		tol := 1e-6 * float64(k[0]*k[1]) * (1 + math.Abs(float64(want[i])))
+		if d := math.Abs(float64(got[i] - want[i])); d > tol || math.IsNaN(float64(got[i])) {
+			t.Fatalf("kernel %v, input %dx%d, strides %d,%d, pads %v: output %d: got %v, the Go loops give %v", k, ih, iw, sh, sw, pad, i, got[i], want[i])
 		}
 	}
 }

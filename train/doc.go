@@ -1,4 +1,4 @@
-// Package train fine-tunes an imported model: optimizers and learning-rate schedules equal to
-// PyTorch's, the training loop, checkpoints and metrics. It arrives with the fine-tuning issue;
-// the package exists now so that the layout of the house is complete.
+// Package train fine-tunes an imported model. Today it computes the gradients of a loss
+// expression over a model's outputs (Gradients); optimizers, schedules, the training loop,
+// checkpoints and metrics come with the fine-tuning issue.
 package train

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -165,9 +167,9 @@ func TestGradErrors(t *testing.T) {
 		want []string
 	}{
 		{[]string{"grad", model, "--input", x, "--target", y23, "--loss", "mse", "--output", "y", "--out", out}, []string{`output "y"`, "cannot reach any trainable initializer"}},
-		{[]string{"grad", tiny, "--input", xin, "--target", y3, "--loss", "cross-entropy", "--out", out}, []string{"target shape [3]", "output shape [2 10]", "want [2]"}},
+		{[]string{"grad", tiny, "--input", xin, "--target", y3, "--loss", "cross-entropy", "--out", out}, []string{`term "cross-entropy"`, "target shape [3]", "output shape [2 10]", "want [2]"}},
 		{[]string{"grad", tiny, "--input", xin, "--target", yf, "--loss", "cross-entropy", "--out", out}, []string{"class indices", "float32[2]"}},
-		{[]string{"grad", tiny, "--input", xin, "--target", y3, "--loss", "mse", "--out", out}, []string{"target shape [3]", "output shape [2 10]"}},
+		{[]string{"grad", tiny, "--input", xin, "--target", y3, "--loss", "0.5*mse", "--out", out}, []string{`term "0.5*mse"`, "target shape [3] does not fit output shape [2 10]"}},
 		{[]string{"grad", model, "--input", x, "--target", y23, "--loss", "mse", "--output", "nope", "--out", out}, []string{`no output "nope"`}},
 	}
 	for _, c := range cases {
@@ -194,6 +196,125 @@ func TestGradcheckCLI(t *testing.T) {
 		out, stderr, status := onnxtune("gradcheck", fixture.Small(t, name+".onnx"), "--batch", "2")
 		if status != 0 || !strings.Contains(out, "(Conv)") || !strings.Contains(out, "ok:") {
 			t.Errorf("%s: status %d, stdout %q, stderr %q", name, status, out, stderr)
+		}
+	}
+}
+
+// twoHeadsCase is one expression over testdata/models/two_heads.onnx that
+// loss/testdata/gen_regression.py computed in PyTorch.
+type twoHeadsCase struct {
+	Case         string            `json:"case"`
+	Spec         string            `json:"spec"`
+	ClassWeights []float64         `json:"class_weights"`
+	Targets      map[string]string `json:"targets"` // graph output -> key of its target
+}
+
+// TestGradExpression: `onnxtune grad` with loss expressions over both outputs of two_heads
+// (--target OUTPUT=Y.npy, class weights, label smoothing, l2) and with two terms on one output
+// (one unnamed --target), against PyTorch's loss and parameter gradients.
+func TestGradExpression(t *testing.T) {
+	ref, _, err := data.LoadNPZ(filepath.Join(fixture.Root(t), "loss", "testdata", "regression.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []twoHeadsCase
+	if err := json.Unmarshal(tensor.Data[uint8](ref["two_heads"]), &cases); err != nil {
+		t.Fatal(err)
+	}
+	model := fixture.Small(t, "two_heads.onnx")
+	_, x := ioFixture(t, "two_heads")
+	dir := t.TempDir()
+	for _, c := range cases {
+		args := []string{"grad", model, "--input", x, "--loss", c.Spec, "--out", filepath.Join(dir, c.Case+".npz")}
+		for output, key := range c.Targets {
+			y := filepath.Join(dir, c.Case+"_"+key+".npy")
+			if err := data.SaveNPY(y, ref["two_heads/target_"+key]); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Targets) == 1 {
+				args = append(args, "--target", y)
+			} else {
+				args = append(args, "--target", output+"="+y)
+			}
+		}
+		if c.ClassWeights != nil {
+			w := make([]string, len(c.ClassWeights))
+			for i, v := range c.ClassWeights {
+				w[i] = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			args = append(args, "--class-weights", strings.Join(w, ","))
+		}
+		if _, stderr, status := onnxtune(args...); status != 0 {
+			t.Errorf("%s: status %d: %s", c.Spec, status, stderr)
+			continue
+		}
+		got, _, err := data.LoadNPZ(filepath.Join(dir, c.Case+".npz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw, lg := ref["two_heads/"+c.Case+"/loss"].Float64At(0), got["loss"].Float64At(0)
+		if math.Abs(lg-lw) > 1e-5*math.Abs(lw) {
+			t.Errorf("%s: loss %.8g, PyTorch %.8g", c.Spec, lg, lw)
+		}
+		n := 0
+		for k, want := range ref {
+			name, ok := strings.CutPrefix(k, "two_heads/"+c.Case+"/grad/")
+			if !ok {
+				continue
+			}
+			n++
+			if rel := relNorm(got[name], want); rel > 1e-4 { // float32 model, float64 reference
+				t.Errorf("%s: gradient of %q is %.3g relative from PyTorch's", c.Spec, name, rel)
+			}
+		}
+		if n != len(got)-1 || n == 0 {
+			t.Errorf("%s: %d gradients written, PyTorch has %d parameters", c.Spec, len(got)-1, n)
+		}
+	}
+}
+
+// TestGradTargetErrors: targets that do not match the outputs the expression reads, and bad
+// expressions and class weights, fail with one line that says which.
+func TestGradTargetErrors(t *testing.T) {
+	model := fixture.Small(t, "two_heads.onnx")
+	_, x := ioFixture(t, "two_heads")
+	dir := t.TempDir()
+	yl := filepath.Join(dir, "yl.npy")
+	data.SaveNPY(yl, tensor.From([]int{2}, []int64{1, 3}))
+	yb := filepath.Join(dir, "yb.npy")
+	data.SaveNPY(yb, tensor.New(tensor.Float32, 2, 4))
+	out := filepath.Join(dir, "g.npz")
+	two := "cross-entropy@logits + 0.5*huber@box"
+	cases := []struct {
+		status int
+		args   []string
+		want   []string
+	}{
+		{1, []string{"--target", "logits=" + yl, "--loss", two}, []string{`term "0.5*huber@box" reads output "box", which has no target`}},
+		{2, []string{"--target", yl, "--loss", two}, []string{"the loss reads outputs logits, box: give --target OUTPUT=Y.npy for each"}},
+		{2, []string{"--target", yl, "--target", yb, "--loss", two}, []string{"a second target without OUTPUT=", "logits, box"}},
+		{2, []string{"--target", "logits=" + yl, "--target", "box=" + yb, "--target", yb, "--loss", two}, []string{"already has a named target"}},
+		{2, []string{"--target", "box=" + yb, "--loss", "cross-entropy"}, []string{`no term of --loss reads output "box"`, "it reads logits"}},
+		{2, []string{"--target", "logits=" + yl, "--target", "logits=" + yl, "--loss", "cross-entropy"}, []string{`output "logits" given twice`}},
+		{1, []string{"--target", yl, "--loss", "cross-entropy@bx"}, []string{`term "cross-entropy@bx"`, `no output "bx"`, "logits, box"}},
+		{2, []string{"--target", yl, "--loss", "cross-entropy + 0.3*focl(gamma=2)"}, []string{"--loss", `term "0.3*focl(gamma=2)"`, `unknown loss "focl"`}},
+		{2, []string{"--target", yl, "--loss", "huber(delt=2)"}, []string{`term "huber(delt=2)"`, "its options: delta, reduction"}},
+		{2, []string{"--target", yl, "--loss", "1e-4*l2@box"}, []string{"not an output"}},
+		{2, []string{"--target", yl, "--loss", "cross-entropy", "--class-weights", "1,x,2"}, []string{`--class-weights 1,x,2: "x" is not a number`}},
+		{2, []string{"--target", yb, "--loss", "huber@box", "--class-weights", "1,2"}, []string{"no term", "takes them"}},
+		{1, []string{"--target", yl, "--loss", "cross-entropy", "--class-weights", "1,2"}, []string{"2 class weights for 5 classes"}},
+		{1, []string{"--target", yl, "--loss", "1e-3*l2"}, []string{"no term on a model output"}},
+	}
+	for _, c := range cases {
+		args := append([]string{"grad", model, "--input", x, "--out", out}, c.args...)
+		_, stderr, status := onnxtune(args...)
+		if status != c.status || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: status %d, stderr %q; want status %d and one line", c.args, status, stderr, c.status)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr %q does not say %q", c.args, stderr, w)
+			}
 		}
 	}
 }
