@@ -30,6 +30,12 @@ type Context struct {
 	// Training selects training behaviour where an op has one (Dropout, BatchNormalization
 	// with training_mode). Inference is the default.
 	Training bool
+	// BatchStats, when set, is called by every BatchNormalization that normalises with batch
+	// statistics, with the node, the per-channel batch mean and biased variance, and the
+	// number of values each was computed over. Fine-tuning uses it to update running
+	// statistics the way PyTorch does (with the unbiased variance). It may be called from the
+	// goroutine running the plan only.
+	BatchStats func(n *Node, mean, biasedVar []float64, count int)
 }
 
 // one returns a single output, the common case.

@@ -41,6 +41,8 @@ type BatchNormalization struct {
 	// TrainingMode is training_mode=1 at opset 14 and later, or for earlier opsets the
 	// presence of the optional outputs (and is_test=0 where that attribute exists).
 	TrainingMode bool
+	// Node is the node the kernel was built for, reported to Context.BatchStats.
+	Node *Node
 }
 
 var _ Kernel = (*BatchNormalization)(nil)
@@ -75,6 +77,7 @@ func buildBatchNorm(n *Node, opset int) (Kernel, error) {
 		Epsilon:  a.Float("epsilon", 1e-5),
 		Momentum: a.Float("momentum", 0.9),
 		Spatial:  true,
+		Node:     n,
 	}
 	extra := false
 	for _, o := range n.Outputs[min(1, len(n.Outputs)):] {
@@ -130,7 +133,7 @@ func (k *BatchNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.T
 				return nil, fmt.Errorf("input %d is %v, want float64 like X", i, t)
 			}
 		}
-		return normBatch(args, shape, n, c, spatial, k, train, func(v []float64) *tensor.Tensor { return tensor.From([]int{len(v)}, v) })
+		return normBatch(ctx, args, shape, n, c, spatial, k, train, func(v []float64) *tensor.Tensor { return tensor.From([]int{len(v)}, v) })
 	}
 	args := make([][]float32, 5)
 	for i, t := range in {
@@ -142,7 +145,7 @@ func (k *BatchNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 	// ONNX 15 lets scale, B and the statistics be a different float type than X; each is
 	// widened on its own, and the outputs take the type of what they derive from.
-	return normBatch(args, shape, n, c, spatial, k, train, func(v []float32) *tensor.Tensor { return tensor.From([]int{len(v)}, v) },
+	return normBatch(ctx, args, shape, n, c, spatial, k, train, func(v []float32) *tensor.Tensor { return tensor.From([]int{len(v)}, v) },
 		func(i int, y *tensor.Tensor) *tensor.Tensor {
 			dt := x.DType()
 			if i > 0 {
@@ -154,7 +157,7 @@ func (k *BatchNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.T
 
 // normBatch computes BatchNormalization's outputs in T. wrap makes a tensor of a result;
 // narrow, if given, converts output i to its final dtype.
-func normBatch[T float32 | float64](args [][]T, shape []int, n, c, spatial int, k *BatchNormalization, train bool,
+func normBatch[T float32 | float64](ctx *Context, args [][]T, shape []int, n, c, spatial int, k *BatchNormalization, train bool,
 	wrap func([]T) *tensor.Tensor, narrow ...func(int, *tensor.Tensor) *tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, scale, bias, mean, variance := args[0], args[1], args[2], args[3], args[4]
 	y := make([]T, len(x))
@@ -171,6 +174,13 @@ func normBatch[T float32 | float64](args [][]T, shape []int, n, c, spatial int, 
 	}
 	bm, bv := make([]T, c), make([]T, c)
 	tensor.BatchNormStats(bm, bv, x, n, c, spatial)
+	if ctx != nil && ctx.BatchStats != nil {
+		m64, v64 := make([]float64, c), make([]float64, c)
+		for i := range c {
+			m64[i], v64[i] = float64(bm[i]), float64(bv[i])
+		}
+		ctx.BatchStats(k.Node, m64, v64, len(x)/c)
+	}
 	tensor.BatchNorm(y, x, scale, bias, bm, bv, n, c, spatial, float64(k.Epsilon))
 	rm, rv := make([]T, c), make([]T, c)
 	mom := T(k.Momentum)
