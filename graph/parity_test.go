@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,33 +56,17 @@ func checkParity(t *testing.T, model string) {
 		if !tensor.EqualShapes(y.Shape(), want.Shape()) {
 			t.Fatalf("output %q: shape %v, PyTorch's is %v", out.Name, y.Shape(), want.Shape())
 		}
-		if rel := relDiff(y.ToFloat64s(), want.ToFloat64s()); rel > parityTol {
+		if rel := fixture.RelDiff(y.ToFloat64s(), want.ToFloat64s()); rel > parityTol {
 			t.Errorf("output %q: %.3g relative to PyTorch, want <= %g", out.Name, rel, parityTol)
 		}
 		ort, err := data.LoadNPY(filepath.Join(dir, out.Name+".npy"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rel := relDiff(y.ToFloat64s(), ort.ToFloat64s()); rel > parityTol {
+		if rel := fixture.RelDiff(y.ToFloat64s(), ort.ToFloat64s()); rel > parityTol {
 			t.Errorf("output %q: %.3g relative to ONNX Runtime, want <= %g", out.Name, rel, parityTol)
 		}
 	}
-}
-
-// relDiff is the norm of the difference over the norm of the reference.
-func relDiff(got, want []float64) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var d, n float64
-	for i := range got {
-		d += (got[i] - want[i]) * (got[i] - want[i])
-		n += want[i] * want[i]
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
 }
 
 // TestParityFixtures: the committed small CNNs, each covering awkward attributes.

@@ -2,7 +2,6 @@ package onnx_test
 
 import (
 	"bytes"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,26 +132,10 @@ func checkWithORT(t *testing.T, model, ioPath string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rel := relDiff(got.ToFloat64s(), want.ToFloat64s()); rel > 1e-4 {
+		if rel := fixture.RelDiff(got.ToFloat64s(), want.ToFloat64s()); rel > 1e-4 {
 			t.Errorf("output %q: onnxruntime on the saved model differs from PyTorch by %.3g relative", name, rel)
 		}
 	}
-}
-
-// relDiff is the norm of the difference over the norm of the reference.
-func relDiff(got, want []float64) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var d, n float64
-	for i := range got {
-		d += (got[i] - want[i]) * (got[i] - want[i])
-		n += want[i] * want[i]
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
 }
 
 // TestLoadBadFiles checks that each kind of broken input gives one line naming the file and the

@@ -158,7 +158,7 @@ assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initial
 	}
 	for _, name := range orig.InitializerNames {
 		a, b := orig.Initializers[name].ToFloat64s(), g.Initializers[name].ToFloat64s()
-		if relDiff(b, a) != 0 {
+		if fixture.RelDiff(b, a) != 0 {
 			t.Fatalf("initializer %q changed on the way out and back", name)
 		}
 	}
@@ -200,7 +200,7 @@ func TestSetTensorKeepsLayout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if relDiff(got.ToFloat64s(), w.ToFloat64s()) != 0 {
+		if fixture.RelDiff(got.ToFloat64s(), w.ToFloat64s()) != 0 {
 			t.Fatalf("%s: values written are not the values read back", src)
 		}
 		if err := m.SetTensor(tp, tensor.New(tensor.Float32, 1)); err == nil {

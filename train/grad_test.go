@@ -60,19 +60,6 @@ func compute(t *testing.T, plan *graph.Plan, spec string, p loss.Params, inputs,
 	return v, grads
 }
 
-func relDiff(got, want *tensor.Tensor) float64 {
-	var d, n float64
-	for i := 0; i < want.Len(); i++ {
-		g, w := got.Float64At(i), want.Float64At(i)
-		d += (g - w) * (g - w)
-		n += w * w
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
-}
-
 // TestGradientsExpressionTorch: a weighted expression over both outputs, with class weights,
 // label smoothing and l2, against PyTorch autograd.
 func TestGradientsExpressionTorch(t *testing.T) {
@@ -84,7 +71,7 @@ func TestGradientsExpressionTorch(t *testing.T) {
 		t.Errorf("loss %.8g, PyTorch %.8g", v, want)
 	}
 	for _, name := range backprop.Trainable(plan.Graph) {
-		if rel := relDiff(grads[name], ref["two_heads/ce_weighted_l2/grad/"+name]); rel > 1e-4 {
+		if rel := fixture.RelDiffTensors(grads[name], ref["two_heads/ce_weighted_l2/grad/"+name]); rel > 1e-4 {
 			t.Errorf("gradient of %s is %.3g relative from PyTorch's", name, rel)
 		}
 	}
@@ -112,10 +99,10 @@ func TestGradientsLinear(t *testing.T) {
 			scaled.Float32s()[i] = float32(2.5 * g1[name].Float64At(i))
 			decayed.Float32s()[i] = float32(g1[name].Float64At(i) + wd*w.Float64At(i))
 		}
-		if rel := relDiff(g2[name], scaled); rel > 1e-6 {
+		if rel := fixture.RelDiffTensors(g2[name], scaled); rel > 1e-6 {
 			t.Errorf("gradient of %s under 0.5*mse + 2*mse is %.3g from 2.5 times mse's", name, rel)
 		}
-		if rel := relDiff(g3[name], decayed); rel > 1e-6 {
+		if rel := fixture.RelDiffTensors(g3[name], decayed); rel > 1e-6 {
 			t.Errorf("gradient of %s under mse + 0.1*l2 is %.3g from mse's + 0.1*w", name, rel)
 		}
 	}
@@ -124,7 +111,7 @@ func TestGradientsLinear(t *testing.T) {
 	}
 	// A term on box leaves the logits head's gradient at zero and reaches box's.
 	_, g4 := compute(t, plan, "huber@box", loss.Params{}, inputs, targets)
-	if relDiff(g4["cls.weight"], tensor.New(tensor.Float32, 5, 16)) != 0 || relDiff(g4["box.weight"], tensor.New(tensor.Float32, 4, 16)) == 0 {
+	if fixture.RelDiffTensors(g4["cls.weight"], tensor.New(tensor.Float32, 5, 16)) != 0 || fixture.RelDiffTensors(g4["box.weight"], tensor.New(tensor.Float32, 4, 16)) == 0 {
 		t.Errorf("huber@box: cls.weight gradient %v, box.weight %v", g4["cls.weight"].Float32s()[:3], g4["box.weight"].Float32s()[:3])
 	}
 }

@@ -67,7 +67,7 @@ func checkGradCLI(t *testing.T, model string) {
 				t.Errorf("%s: no gradient for parameter %q (got keys %v)", l.spec, name, gotKeys)
 				continue
 			}
-			if rel := relNorm(g, ref[k]); rel > 1e-3 {
+			if rel := fixture.RelDiffTensors(g, ref[k]); rel > 1e-3 {
 				t.Errorf("%s: gradient of %q is %.3g relative from PyTorch's", l.spec, name, rel)
 			}
 		}
@@ -75,23 +75,6 @@ func checkGradCLI(t *testing.T, model string) {
 			t.Errorf("%s: %d gradients written, PyTorch has %d parameters", l.spec, len(gotKeys)-1, want)
 		}
 	}
-}
-
-// relNorm is |got - want| / |want| in the 2-norm; equal zero tensors give 0.
-func relNorm(got, want *tensor.Tensor) float64 {
-	if !tensor.EqualShapes(got.Shape(), want.Shape()) {
-		return math.Inf(1)
-	}
-	var d, n float64
-	for i := 0; i < got.Len(); i++ {
-		g, w := got.Float64At(i), want.Float64At(i)
-		d += (g - w) * (g - w)
-		n += w * w
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
 }
 
 // TestGradFixtures: every committed fixture whose parameters keep their names.
@@ -263,7 +246,7 @@ func TestGradExpression(t *testing.T) {
 				continue
 			}
 			n++
-			if rel := relNorm(got[name], want); rel > 1e-4 { // float32 model, float64 reference
+			if rel := fixture.RelDiffTensors(got[name], want); rel > 1e-4 { // float32 model, float64 reference
 				t.Errorf("%s: gradient of %q is %.3g relative from PyTorch's", c.Spec, name, rel)
 			}
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,20 +28,6 @@ func ioFixture(t *testing.T, name string) (map[string]*tensor.Tensor, string) {
 	return ref, x
 }
 
-func maxRel(t *testing.T, got, want *tensor.Tensor) float64 {
-	t.Helper()
-	if !tensor.EqualShapes(got.Shape(), want.Shape()) {
-		t.Fatalf("shape %v, want %v", got.Shape(), want.Shape())
-	}
-	var d, n float64
-	g, w := got.ToFloat64s(), want.ToFloat64s()
-	for i := range g {
-		d += (g[i] - w[i]) * (g[i] - w[i])
-		n += w[i] * w[i]
-	}
-	return math.Sqrt(d / n)
-}
-
 // TestRunCLI runs fixtures through `onnxtune run` as a user would and compares the files it
 // writes with PyTorch's outputs.
 func TestRunCLI(t *testing.T) {
@@ -55,7 +40,7 @@ func TestRunCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel := maxRel(t, y, ref["logits"]); rel > 1e-4 {
+	if rel := fixture.RelDiffTensors(y, ref["logits"]); rel > 1e-4 {
 		t.Errorf("logits differ from PyTorch by %.3g", rel)
 	}
 
@@ -72,7 +57,7 @@ func TestRunCLI(t *testing.T) {
 		t.Fatalf("npz keys %v, want logits,box", keys)
 	}
 	for _, k := range keys {
-		if rel := maxRel(t, outs[k], ref[k]); rel > 1e-4 {
+		if rel := fixture.RelDiffTensors(outs[k], ref[k]); rel > 1e-4 {
 			t.Errorf("%s differs from PyTorch by %.3g", k, rel)
 		}
 	}
