@@ -1,4 +1,5 @@
-// Package data reads and writes the data onnxtune trains and evaluates on: NumPy .npy arrays
-// and .npz archives, the usual way to move arrays between Python and onnxtune, converted to
-// and from tensor.Tensor.
+// Package data reads the data onnxtune trains and evaluates on: NumPy .npy/.npz arrays, IDX
+// files (MNIST, Fashion-MNIST), and image folders decoded and transformed as torchvision's
+// ImageFolder pipeline does; Datasets, seeded stratified splits, and a Loader that batches
+// them with a bounded pool of decoding workers.
 package data
