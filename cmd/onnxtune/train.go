@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/train"
+)
+
+func init() {
+	register(command{"train", "fine-tune a model on labelled data and export it to ONNX", runTrain})
+}
+
+func runTrain(args []string, stdout io.Writer) error {
+	fs := newFlags("train", "MODEL.onnx --data D --loss SPEC --out OUT.onnx [flags]", stdout)
+	dataPath := fs.String("data", "", "training data `D`: an .npz (x or the input's name, and y), IDX files (e.g. /usr/share/datasets/fashion-mnist/train) or an image folder DIR/<class>/*.png|jpg|...")
+	spec := fs.String("loss", "cross-entropy", "the loss expression `SPEC` (see 'onnxtune losses')")
+	out := fs.String("out", "", "write the tuned model to `OUT.onnx` (external data goes beside it)")
+	output := fs.String("output", "", "the graph output `NAME` the loss reads (default: the first)")
+	optimizer := fs.String("optimizer", "adam", "`NAME`: sgd, adam or adamw")
+	lr := fs.Float64("lr", 0, "learning rate (default 0.01 for sgd, 0.001 for adam and adamw)")
+	momentum := fs.Float64("momentum", 0, "sgd momentum")
+	nesterov := fs.Bool("nesterov", false, "sgd with Nesterov momentum")
+	weightDecay := fs.Float64("weight-decay", 0, "weight decay: L2 added to the gradient (sgd, adam), decoupled (adamw; default 0.01)")
+	betas := fs.String("betas", "", "adam/adamw `b1,b2` (default 0.9,0.999)")
+	eps := fs.Float64("eps", 0, "adam/adamw eps (default 1e-8)")
+	epochs := fs.Int("epochs", 10, "epochs")
+	batchSize := fs.Int("batch-size", 32, "examples per optimizer step (the last batch of an epoch may be smaller)")
+	shuffle := fs.Bool("shuffle", true, "draw a new example order every epoch (--shuffle=false: file order)")
+	seed := fs.Uint64("seed", 0, "seed of the shuffle, augmentation, validation split, new head and dropout")
+	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them")
+	trainOnly := fs.String("train-only", "", "train only the initializers matching `REGEX` (e.g. '^fc\\.')")
+	freeze := fs.String("freeze", "", "do not train the initializers matching `REGEX`")
+	numClasses := fs.Int("num-classes", 0, "replace the classifier with a fresh `K`-way layer")
+	bn := fs.String("bn", "auto", "BatchNormalization while training: auto (as exported), train (batch statistics) or frozen (running statistics)")
+	patience := fs.Int("patience", 0, "stop after `N` epochs without a lower validation loss, keeping the best weights")
+	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch")
+	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`")
+	logPath := fs.String("log", "", "write one JSON record per epoch to `FILE.jsonl` (appended to when resuming)")
+	val := fs.String("val", "", "validation data `FILE|DIR` (as --data; a directory of IDX files gives its test split)")
+	valSplit := fs.Float64("val-split", 0, "hold out this `fraction` of the training data for validation (stratified, seeded)")
+	schedule := fs.String("schedule", "constant", "learning-rate schedule: constant, step or cosine")
+	stepSize := fs.Int("step-size", 0, "epochs between the step schedule's decays")
+	gamma := fs.Float64("gamma", 0.1, "the step schedule's decay factor")
+	warmup := fs.Int("warmup-steps", 0, "linear warm-up over this many optimizer steps")
+	mean := fs.String("mean", "", "per-channel input mean `M1,M2,...` (default: ImageNet's for 3-channel image folders, none otherwise)")
+	std := fs.String("std", "", "per-channel input standard deviation `S1,S2,...`")
+	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
+	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
+	pos, err := parseArgs(fs, joinBoolValues(args, "shuffle", "nesterov"))
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, 1, "MODEL.onnx"); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *dataPath == "":
+		return usagef("missing --data")
+	case *out == "":
+		return usagef("missing --out")
+	case !strings.HasSuffix(strings.ToLower(*out), ".onnx"):
+		return usagef("--out %s: want an .onnx file name", *out)
+	}
+	cfg := train.Config{
+		Model: pos[0], Out: *out, Data: *dataPath, Val: *val, ValSplit: *valSplit, Workers: *workers,
+		Loss: *spec, Output: *output, LR: *lr,
+		Schedule: *schedule, StepSize: *stepSize, Gamma: *gamma, WarmupSteps: *warmup,
+		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
+		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
+		Patience: *patience, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
+		Optimizer: train.OptimizerConfig{
+			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,
+			WeightDecay: *weightDecay, WeightDecaySet: set["weight-decay"],
+			Eps: *eps, EpsSet: set["eps"],
+		},
+	}
+	for name, v := range map[string]int{"epochs": *epochs, "batch-size": *batchSize} {
+		if v < 1 {
+			return usagef("--%s %d: want at least 1", name, v)
+		}
+	}
+	if set["lr"] && !(*lr > 0) {
+		return usagef("--lr %g: want a learning rate > 0", *lr)
+	}
+	if _, err := train.ParseBNMode(*bn); err != nil {
+		return usagef("--bn %s: want auto, train or frozen", *bn)
+	}
+	if set["betas"] {
+		b, err := parseFloats("betas", *betas)
+		if err != nil {
+			return err
+		}
+		if len(b) != 2 {
+			return usagef("--betas %s: want two values b1,b2", *betas)
+		}
+		cfg.Optimizer.Beta1, cfg.Optimizer.Beta2, cfg.Optimizer.BetasSet = b[0], b[1], true
+	}
+	if cfg.ClassWeights, err = parseClassWeights(*classWeights); err != nil {
+		return err
+	}
+	if cfg.Mean, err = parseFloat32s("mean", *mean); err != nil {
+		return err
+	}
+	if cfg.Std, err = parseFloat32s("std", *std); err != nil {
+		return err
+	}
+	if cfg.Augment, err = data.ParseAugment(*augment); err != nil {
+		return usagef("--augment: %v", err)
+	}
+	if st, err := os.Stderr.Stat(); err == nil {
+		cfg.Progress = os.Stderr
+		cfg.ProgressBar = st.Mode()&os.ModeCharDevice != 0
+	}
+
+	// SIGINT (or SIGTERM) stops training between two batches; a second one quits at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan struct{})
+	defer close(done) // runs before stop: the goroutine leaves without a word
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-done: // ctx ended with the command (done closes before stop is called)
+				return
+			default:
+			}
+			stop() // restores the default action: the next signal ends the process
+			fmt.Fprintln(os.Stderr, "onnxtune train: interrupted: stopping after this batch (interrupt again to quit at once)")
+		case <-done:
+		}
+	}()
+	res, err := train.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	last := res.History[len(res.History)-1]
+	fmt.Fprintf(stdout, "wrote %s: %d epochs, train_loss %.4f", *out, res.Epochs, last.TrainLoss)
+	if res.BestEpoch > 0 {
+		for _, h := range res.History {
+			if h.Epoch == res.BestEpoch && h.ValLoss != nil {
+				fmt.Fprintf(stdout, ", best val_loss %.4f (epoch %d)", *h.ValLoss, h.Epoch)
+			}
+		}
+	} else if last.ValLoss != nil {
+		fmt.Fprintf(stdout, ", val_loss %.4f", *last.ValLoss)
+	}
+	if res.Stopped {
+		fmt.Fprint(stdout, ", stopped early")
+	}
+	fmt.Fprintf(stdout, "; %d tensors trained; the file's outputs match the engine's\n", len(res.Trained))
+	return nil
+}
+
+// joinBoolValues accepts "--shuffle false" for "--shuffle=false": Go's flag package takes a
+// boolean's value only after "=", and would read "false" as a positional argument.
+func joinBoolValues(args []string, names ...string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.HasPrefix(a, "-") && slices.Contains(names, name) && i+1 < len(args) {
+			if v := strings.ToLower(args[i+1]); v == "true" || v == "false" {
+				out = append(out, a+"="+v)
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// parseFloats reads a comma-separated list of finite numbers for --name.
+func parseFloats(name, s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, usagef("--%s %s: %q is not a number", name, s, strings.TrimSpace(f))
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// parseFloat32s is parseFloats for float32 values; "" gives nil.
+func parseFloat32s(name, s string) ([]float32, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	v, err := parseFloats(name, s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out, nil
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// trainArgs spells a case of train/testdata/train.json (see gen_train.py) as the command
+// line the issue defines.
+func trainArgs(t *testing.T, root string, c map[string]any, out string) []string {
+	t.Helper()
+	num := func(v any) string { return fmt.Sprint(v) }
+	args := []string{"train", filepath.Join(root, c["model"].(string)),
+		"--data", filepath.Join(root, c["data"].(string)), "--loss", c["loss"].(string), "--out", out,
+		"--lr", num(c["lr"]), "--epochs", num(c["epochs"]), "--batch-size", num(c["batch_size"]),
+		"--bn", c["bn"].(string), "--workers", "2"}
+	if strings.HasPrefix(c["name"].(string), "bn") {
+		args = append(args, "--shuffle", "false") // both spellings reach the flag
+	} else {
+		args = append(args, "--shuffle=false")
+	}
+	for k, v := range c["optimizer"].(map[string]any) {
+		switch k {
+		case "name":
+			args = append(args, "--optimizer", v.(string))
+		case "betas":
+			b := v.([]any)
+			args = append(args, "--betas", num(b[0])+","+num(b[1]))
+		case "nesterov":
+			args = append(args, fmt.Sprintf("--nesterov=%v", v))
+		default: // momentum, weight_decay, eps
+			args = append(args, "--"+strings.ReplaceAll(k, "_", "-"), num(v))
+		}
+	}
+	for _, k := range []string{"schedule", "step_size", "gamma", "warmup_steps"} {
+		if v, ok := c[k]; ok {
+			args = append(args, "--"+strings.ReplaceAll(k, "_", "-"), num(v))
+		}
+	}
+	if w, ok := c["class_weights"].([]any); ok {
+		parts := make([]string, len(w))
+		for i, x := range w {
+			parts[i] = num(x)
+		}
+		args = append(args, "--class-weights", strings.Join(parts, ","))
+	}
+	return args
+}
+
+// TestTrainMatchesTorch runs every PyTorch parity case of the library's tests through the
+// command line: the flags must reach the same weights (within 1e-4 relative of PyTorch's).
+func TestTrainMatchesTorch(t *testing.T) {
+	root := fixture.Root(t)
+	b, err := os.ReadFile(filepath.Join(root, "train", "testdata", "train.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Cases []map[string]any }
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	refs, _, err := data.LoadNPZ(filepath.Join(root, "train", "testdata", "train.ref.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Cases {
+		name := c["name"].(string)
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "tuned.onnx")
+			args := trainArgs(t, root, c, out)
+			stdout, stderr, status := onnxtune(args...)
+			if status != 0 {
+				t.Fatalf("%s: status %d: %s", strings.Join(args, " "), status, stderr)
+			}
+			if !strings.HasPrefix(stdout, "wrote "+out) {
+				t.Errorf("stdout %q", stdout)
+			}
+			got := modelInitializers(t, out)
+			n := 0
+			for key, want := range refs {
+				param, ok := strings.CutPrefix(key, name+"/")
+				if !ok {
+					continue
+				}
+				n++
+				if rel := fixture.RelDiffTensors(got[param], want); !(rel <= 1e-4) {
+					t.Errorf("%s is %.3g relative from PyTorch's", param, rel)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no reference weights")
+			}
+		})
+	}
+}
+
+func modelInitializers(t *testing.T, path string) map[string]*tensor.Tensor {
+	t.Helper()
+	m, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := onnx.Import(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Initializers
+}
+
+// TestTrainNewHeadCheckpointResume: --num-classes with --train-only on the classifier, a
+// validation split, a log and checkpoints; then --resume to more epochs continues the log
+// and the checkpoint, and the model gets the new class count.
+func TestTrainNewHeadCheckpointResume(t *testing.T) {
+	root := fixture.Root(t)
+	arrays, _, err := data.LoadNPZ(filepath.Join(root, "train", "testdata", "train28.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := arrays["y"].ToInt64s()
+	for i := range y {
+		y[i] %= 3
+	}
+	dir := t.TempDir()
+	npz := filepath.Join(dir, "three.npz")
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": arrays["x"], "y": tensor.From([]int{len(y)}, y)}); err != nil {
+		t.Fatal(err)
+	}
+	out, ck, log := filepath.Join(dir, "three.onnx"), filepath.Join(dir, "ck"), filepath.Join(dir, "log.jsonl")
+	base := []string{"train", fixture.Small(t, "tiny_cnn_bn.onnx"), "--data", npz, "--out", out,
+		"--num-classes", "3", "--train-only", `^fc\.`, "--val-split", "0.3", "--batch-size", "4",
+		"--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.1", "--seed", "3", "--log", log}
+	if _, stderr, status := onnxtune(append(base, "--epochs", "2", "--checkpoint-dir", ck)...); status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	if _, stderr, status := onnxtune(append(base, "--epochs", "3", "--resume", ck)...); status != 0 {
+		t.Fatalf("resume: status %d: %s", status, stderr)
+	}
+	m, err := onnx.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := onnx.Import(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.Outputs[0].Shape; len(s) != 2 || s[1].Size != 3 {
+		t.Errorf("output shape %v, want [batch 3]", s)
+	}
+	if w := g.Initializers["fc.weight"]; w == nil || w.Shape()[0] != 3 {
+		t.Errorf("fc.weight is %v, want 3 rows", w)
+	}
+	meta := map[string]string{}
+	for _, p := range m.Proto.GetMetadataProps() {
+		meta[p.GetKey()] = p.GetValue()
+	}
+	if meta["onnxtune.num_classes"] != "3" || meta["onnxtune.epochs"] != "3" || meta["onnxtune.train_only"] != `^fc\.` {
+		t.Errorf("metadata %v", meta)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("log has %d records, want 3:\n%s", len(lines), b)
+	}
+	for i, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %d: %v", i+1, err)
+		}
+		for _, k := range []string{"epoch", "train_loss", "val_loss", "metrics", "lr", "seconds"} {
+			if _, ok := rec[k]; !ok {
+				t.Errorf("log line %d lacks %q: %s", i+1, k, l)
+			}
+		}
+		if rec["epoch"] != float64(i+1) {
+			t.Errorf("log line %d is epoch %v", i+1, rec["epoch"])
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(ck, "checkpoint.json")); err != nil || !strings.Contains(string(b), `"epoch": 3`) {
+		t.Errorf("checkpoint.json after the resume: %v\n%s", err, b)
+	}
+}
+
+// TestTrainUsage: bad command lines exit with status 2 and one line on stderr, before any
+// training; failures of the run exit with 1.
+func TestTrainUsage(t *testing.T) {
+	root := fixture.Root(t)
+	model := fixture.Small(t, "tiny_cnn_bn.onnx")
+	npz := filepath.Join(root, "train", "testdata", "train28.npz")
+	out := filepath.Join(t.TempDir(), "o.onnx")
+	for _, c := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{model, "--out", out}, 2, "missing --data"},
+		{[]string{model, "--data", npz}, 2, "missing --out"},
+		{[]string{model, "--data", npz, "--out", "o.txt"}, 2, "want an .onnx file name"},
+		{[]string{"--data", npz, "--out", out}, 2, "missing MODEL.onnx"},
+		{[]string{model, "--data", npz, "--out", out, "--betas", "0.9"}, 2, "want two values"},
+		{[]string{model, "--data", npz, "--out", out, "--betas", "0.9,x"}, 2, `"x" is not a number`},
+		{[]string{model, "--data", npz, "--out", out, "--bn", "sometimes"}, 2, "want auto, train or frozen"},
+		{[]string{model, "--data", npz, "--out", out, "--epochs", "0"}, 2, "--epochs 0"},
+		{[]string{model, "--data", npz, "--out", out, "--augment", "rotate"}, 2, "unknown item"},
+		{[]string{model, "--data", npz, "--out", out, "--optimizer", "rmsprop"}, 1, `unknown optimizer "rmsprop"`},
+		{[]string{model, "--data", npz, "--out", out, "--optimizer", "adam", "--momentum", "0.9"}, 1, "has no option momentum"},
+		{[]string{model, "--data", npz, "--out", out, "--train-only", "^nothing"}, 1, "matches no trainable initializer"},
+		{[]string{model, "--data", npz, "--out", out, "--patience", "2"}, 1, "needs validation data"},
+		{[]string{model, "--data", npz, "--out", out, "--resume", t.TempDir()}, 1, "no checkpoint there"},
+		{[]string{model, "--data", filepath.Join(root, "nonexistent.npz"), "--out", out}, 1, "nonexistent.npz"},
+	} {
+		_, stderr, status := onnxtune(append([]string{"train"}, c.args...)...)
+		if status != c.status || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("train %s: status %d, stderr %q; want status %d and one line containing %q", strings.Join(c.args, " "), status, stderr, c.status, c.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a failed run wrote %s", out)
+	}
+}

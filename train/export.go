@@ -1,0 +1,267 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/tensor"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// MetadataPrefix begins every metadata_props key onnxtune adds to the models it writes.
+const MetadataPrefix = "onnxtune."
+
+// UpdateModel writes a tuning run's results into m, the model g was imported from (g's nodes
+// in m's order, as onnx.Import gives them): the values of the named initializers (each
+// replaced in the form it is stored in, so external data stays external and everything else
+// stays bit-for-bit), every BatchNormalization exported in training mode turned into an
+// inference node (training_mode=0, the running-statistics outputs and their value_info
+// removed, is_test=1 before opset 7), Dropout's training_mode input removed (from opset 12),
+// and metadata, whose keys must start with
+// MetadataPrefix: earlier keys with that prefix are dropped, the others kept. Opsets, names and
+// everything else of m are left as they are.
+func UpdateModel(m *onnx.Model, g *graph.Graph, values map[string]*tensor.Tensor, metadata map[string]string) error {
+	gp := m.Proto.GetGraph()
+	if len(gp.GetNode()) != len(g.Nodes) {
+		return fmt.Errorf("train: export: the graph has %d nodes, the model %d: not the graph imported from it", len(g.Nodes), len(gp.GetNode()))
+	}
+	byName := make(map[string]*onnx.TensorProto, len(gp.GetInitializer()))
+	for _, tp := range gp.GetInitializer() {
+		byName[tp.GetName()] = tp
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		tp := byName[name]
+		if tp == nil {
+			return fmt.Errorf("train: export: the model has no initializer %q", name)
+		}
+		if err := m.SetTensor(tp, values[name]); err != nil {
+			return fmt.Errorf("train: export: %w", err)
+		}
+	}
+	removed := map[string]bool{}
+	for i, np := range gp.GetNode() {
+		n := g.Nodes[i]
+		if n.OpType != np.GetOpType() {
+			return fmt.Errorf("train: export: node %d is %s in the graph but %s in the model", i, n.OpType, np.GetOpType())
+		}
+		if n.OpType == "Dropout" && n.Domain == "" && g.Opsets[""] >= 12 && len(np.Input) > 2 {
+			// A training-mode export feeds training_mode=true, which would make every runtime
+			// drop activations at inference; without the input it defaults to false.
+			np.Input = np.Input[:2]
+			continue
+		}
+		if !isBN(n) {
+			continue
+		}
+		k, err := bnKernel(g, n)
+		if err != nil {
+			return err
+		}
+		if !k.TrainingMode {
+			continue
+		}
+		for _, o := range np.Output[1:] {
+			if o != "" {
+				removed[o] = true
+			}
+		}
+		np.Output = np.Output[:1]
+		switch opset := g.Opsets[n.Domain]; {
+		case opset >= 14:
+			setIntAttr(np, "training_mode", 0)
+		case opset < 7:
+			setIntAttr(np, "is_test", 1)
+		}
+	}
+	if len(removed) > 0 {
+		for _, o := range gp.GetOutput() {
+			if removed[o.GetName()] {
+				return fmt.Errorf("train: export: graph output %q is a BatchNormalization running statistic, which an inference node does not produce", o.GetName())
+			}
+		}
+		for _, np := range gp.GetNode() {
+			for _, in := range np.GetInput() {
+				if removed[in] {
+					return fmt.Errorf("train: export: node %q reads %q, a BatchNormalization running statistic, which an inference node does not produce", np.GetName(), in)
+				}
+			}
+		}
+		vi := gp.ValueInfo[:0]
+		for _, v := range gp.ValueInfo {
+			if !removed[v.GetName()] {
+				vi = append(vi, v)
+			}
+		}
+		gp.ValueInfo = vi
+	}
+	props := m.Proto.MetadataProps[:0]
+	for _, p := range m.Proto.MetadataProps {
+		if !strings.HasPrefix(p.GetKey(), MetadataPrefix) {
+			props = append(props, p)
+		}
+	}
+	keys := make([]string, 0, len(metadata))
+	for k := range metadata {
+		if !strings.HasPrefix(k, MetadataPrefix) {
+			return fmt.Errorf("train: export: metadata key %q does not start with %q", k, MetadataPrefix)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		props = append(props, &onnx.StringStringEntryProto{Key: proto.String(k), Value: proto.String(metadata[k])})
+	}
+	m.Proto.MetadataProps = props
+	return nil
+}
+
+// setIntAttr sets (or adds) an integer attribute of a node.
+func setIntAttr(np *onnx.NodeProto, name string, v int64) {
+	for _, a := range np.Attribute {
+		if a.GetName() == name {
+			a.Type = onnx.AttributeProto_INT.Enum()
+			a.I = proto.Int64(v)
+			return
+		}
+	}
+	np.Attribute = append(np.Attribute, &onnx.AttributeProto{Name: proto.String(name), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(v)})
+}
+
+// VerifyExport loads the model written to path, runs it on inputs and compares every output
+// with want's on the same inputs (the in-memory model the file was written from): each must
+// agree within tol, the norm of the difference over the norm of want's output.
+func VerifyExport(path string, want *graph.Plan, inputs map[string]*tensor.Tensor, tol float64) error {
+	m, err := onnx.Load(path)
+	if err != nil {
+		return fmt.Errorf("train: checking the exported model: %w", err)
+	}
+	g, err := onnx.Import(m)
+	if err != nil {
+		return fmt.Errorf("train: checking the exported model %s: %w", path, err)
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		return fmt.Errorf("train: checking the exported model %s: %w", path, err)
+	}
+	got, err := plan.Run(nil, inputs)
+	if err != nil {
+		return fmt.Errorf("train: checking the exported model %s: %w", path, err)
+	}
+	ref, err := want.Run(nil, inputs)
+	if err != nil {
+		return fmt.Errorf("train: checking the exported model: the in-memory model: %w", err)
+	}
+	for _, o := range want.Graph.Outputs {
+		a, b := got[o.Name], ref[o.Name]
+		if a == nil {
+			return fmt.Errorf("train: checking the exported model %s: it has no output %q", path, o.Name)
+		}
+		if !tensor.EqualShapes(a.Shape(), b.Shape()) {
+			return fmt.Errorf("train: checking the exported model %s: output %q is %v, the in-memory model's %v", path, o.Name, a, b)
+		}
+		if d := relDiff(a, b); !(d <= tol) {
+			return fmt.Errorf("train: checking the exported model %s: output %q differs from the in-memory model's by %.3g relative (tolerance %g)", path, o.Name, d, tol)
+		}
+	}
+	return nil
+}
+
+// relDiff is the norm of a-b over the norm of b (the norm of a-b when b is zero); NaN when
+// either holds a NaN.
+func relDiff(a, b *tensor.Tensor) float64 {
+	var d, n float64
+	for i := range b.Len() {
+		x, y := a.Float64At(i), b.Float64At(i)
+		d += (x - y) * (x - y)
+		n += y * y
+	}
+	if n == 0 {
+		return math.Sqrt(d)
+	}
+	return math.Sqrt(d / n)
+}
+
+// SaveBeside writes m to path with onnx.Save, first renaming m's external data files when
+// path lies in the directory of base, the model file m was loaded from, and is not base
+// itself: saving keeps each tensor's location, so the tuned weights would otherwise overwrite
+// the data file base reads. The data then goes to "<name of path>.data" (one file), or
+// "<name of path>.<old location>" (several).
+func SaveBeside(m *onnx.Model, base, path string) error {
+	sameDir, err := sameFileDir(base, path)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if sameDir {
+		var refs []*onnx.StringStringEntryProto
+		locations := map[string]bool{}
+		visit := func(t *onnx.TensorProto) {
+			if t == nil || t.GetDataLocation() != onnx.TensorProto_EXTERNAL {
+				return
+			}
+			for _, e := range t.ExternalData {
+				if e.GetKey() == "location" {
+					refs = append(refs, e)
+					locations[e.GetValue()] = true
+				}
+			}
+		}
+		gp := m.Proto.GetGraph()
+		for _, t := range gp.GetInitializer() {
+			visit(t)
+		}
+		for _, n := range gp.GetNode() {
+			for _, a := range n.GetAttribute() {
+				visit(a.GetT())
+				for _, t := range a.GetTensors() {
+					visit(t)
+				}
+			}
+		}
+		name := filepath.Base(path)
+		for _, e := range refs {
+			loc := name + ".data"
+			if len(locations) > 1 {
+				loc = name + "." + filepath.Base(e.GetValue())
+			}
+			e.Value = proto.String(loc)
+		}
+	}
+	return onnx.Save(m, path)
+}
+
+// sameFile reports whether two paths name the same file (the same absolute path).
+func sameFile(a, b string) (bool, error) {
+	x, err := filepath.Abs(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := filepath.Abs(b)
+	if err != nil {
+		return false, err
+	}
+	return x == y, nil
+}
+
+// sameFileDir reports whether path is another file in base's directory.
+func sameFileDir(base, path string) (bool, error) {
+	a, err := filepath.Abs(base)
+	if err != nil {
+		return false, err
+	}
+	b, err := filepath.Abs(path)
+	if err != nil {
+		return false, err
+	}
+	return a != b && filepath.Dir(a) == filepath.Dir(b), nil
+}

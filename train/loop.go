@@ -1,0 +1,935 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onnxtune/onnxtune/backprop"
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/loss"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// Config is one fine-tuning run: what `onnxtune train` does, flag for flag. Zero values
+// mean the defaults given per field.
+type Config struct {
+	// Model is the ONNX file to fine-tune. Out is where the tuned model is written ("": not
+	// written; Result.Model still holds it).
+	Model, Out string
+
+	// Data is the training data, opened with data.Open for the model's input: an .npz (x,
+	// or the input's name, and y), IDX files, or an image folder. Train, when not nil, is
+	// used instead (Data then only names it in the metadata).
+	Data  string
+	Train data.Dataset
+	// Val is validation data opened like Data (a directory of IDX files gives its t10k
+	// split), or ValData instead; or ValSplit, in (0, 1), holds that fraction of the
+	// training data out (stratified by class, seeded by Seed).
+	Val      string
+	ValData  data.Dataset
+	ValSplit float64
+	// Mean and Std normalise each input channel (nil: ImageNet's for 3-channel image
+	// folders, none otherwise; see data.ImageTransform).
+	Mean, Std []float32
+	// Augment is applied to training examples (not to validation ones).
+	Augment data.Augment
+	// Workers is the number of goroutines decoding examples (0: GOMAXPROCS).
+	Workers int
+
+	// Loss is the loss expression (loss.ParseExpr), ClassWeights its class weights, and
+	// Output the graph output its terms without @OUTPUT read ("": the first).
+	Loss         string
+	ClassWeights []float64
+	Output       string
+
+	// Optimizer is the optimizer and its hyper-parameters; LR its learning rate (0: 0.01
+	// for sgd, 0.001 for adam and adamw).
+	Optimizer OptimizerConfig
+	LR        float64
+	// Schedule is constant (""), step or cosine, with StepSize (epochs) and Gamma for step,
+	// and WarmupSteps linear warm-up steps (see Schedule).
+	Schedule    string
+	StepSize    int
+	Gamma       float64
+	WarmupSteps int
+
+	// Epochs (0: 10) of batches of BatchSize examples (0: 32), one optimizer step per batch;
+	// the last batch of an epoch may be smaller. Shuffle draws a new order every epoch
+	// (false: file order). Seed makes shuffling, augmentation, the validation split, a new
+	// head and Dropout repeatable.
+	Epochs, BatchSize int
+	Shuffle           bool
+	Seed              uint64
+
+	// Trainable lists the initializers to train; nil selects them from
+	// backprop.Trainable with TrainOnly and Freeze (SelectTrainable). Tensors not trained
+	// are written back bit for bit.
+	Trainable         []string
+	TrainOnly, Freeze string
+	// NumClasses, when > 0, replaces the classifier with a fresh NumClasses-way layer
+	// (ReplaceHead) before training.
+	NumClasses int
+	// BN says which statistics BatchNormalization uses while training ("": BNAuto).
+	BN BNMode
+	// Patience, when > 0, stops training after that many epochs without a lower validation
+	// loss, and the best epoch's weights are the result (they are whenever Patience > 0).
+	Patience int
+
+	// CheckpointDir receives a checkpoint after every epoch. Resume continues the run
+	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
+	// otherwise); the result equals an uninterrupted run's bit for bit.
+	CheckpointDir, Resume string
+	// Log, when set, receives one JSON record per epoch (EpochStats), appended when
+	// resuming and replaced otherwise.
+	Log string
+
+	// Progress receives progress reports (nil: none): with ProgressBar, a bar redrawn in
+	// place during each epoch (for a terminal); otherwise one line per epoch.
+	Progress    io.Writer
+	ProgressBar bool
+}
+
+// EpochStats is what one epoch did: the record --log writes, one JSON object per line.
+type EpochStats struct {
+	Epoch     int      `json:"epoch"` // 1-based
+	TrainLoss float64  `json:"train_loss"`
+	ValLoss   *float64 `json:"val_loss"` // null without validation data
+	// Metrics are validation metrics (accuracy, ...) where the targets are class indices.
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	LR       float64            `json:"lr"` // the learning rate of the epoch's last step
+	Seconds  float64            `json:"seconds"`
+	Examples int                `json:"examples"`
+	Steps    int                `json:"steps"` // optimizer steps taken so far in the run
+}
+
+// Result is what a run produced.
+type Result struct {
+	// Model is the tuned model, as written to Config.Out.
+	Model *onnx.Model
+	// History holds every epoch of the run, those before a resume included.
+	History []EpochStats
+	// Epochs is the number of epochs trained; BestEpoch the 1-based epoch whose weights the
+	// model holds when Patience > 0 (0 otherwise), and Stopped whether early stopping ended
+	// the run.
+	Epochs, BestEpoch int
+	Stopped           bool
+	// Trained names the initializers trained; Head describes the new classifier, if any.
+	Trained []string
+	Head    *HeadInfo
+}
+
+// Run fine-tunes cfg.Model and writes the result to cfg.Out. Cancelling ctx stops training
+// between two batches: Run then returns an error that wraps ctx's error, writes nothing
+// more, and leaves the last checkpoint and cfg.Out as they were.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	r, err := newRunner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.run(ctx)
+}
+
+// runner is a run being set up and trained.
+type runner struct {
+	cfg     Config
+	model   *onnx.Model
+	baseSum string
+	g       *graph.Graph // imported from model
+	head    *HeadInfo
+
+	trainG   *graph.Graph // what a step runs (BN per cfg.BN)
+	training bool         // Context.Training for the steps
+	dropout  bool         // trainG has Dropout nodes that train
+	evalPlan *graph.Plan  // inference: validation, export
+	grads    *Gradients   // rebuilt per epoch when dropout
+
+	expr      *loss.Expr
+	output    string // the graph output the loss reads
+	inputName string
+
+	trained []string
+	params  map[string]*tensor.Tensor
+	bn      *bnStats
+	opt     Optimizer
+	sched   *Schedule
+	lr      float64
+
+	trainData, valData data.Dataset
+	loader             *data.Loader
+	log                io.WriteCloser
+	progress           *progress
+}
+
+func newRunner(cfg Config) (*runner, error) {
+	if cfg.Model == "" {
+		return nil, errors.New("train: no model")
+	}
+	if cfg.Epochs == 0 {
+		cfg.Epochs = 10
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 32
+	}
+	switch {
+	case cfg.Epochs < 0:
+		return nil, fmt.Errorf("train: %d epochs (want at least 1)", cfg.Epochs)
+	case cfg.BatchSize < 0:
+		return nil, fmt.Errorf("train: batch size %d (want at least 1)", cfg.BatchSize)
+	case cfg.Patience < 0:
+		return nil, fmt.Errorf("train: patience %d (want 0 for none, or more)", cfg.Patience)
+	case cfg.NumClasses < 0:
+		return nil, fmt.Errorf("train: %d classes (want at least 1)", cfg.NumClasses)
+	case cfg.ValSplit != 0 && (cfg.Val != "" || cfg.ValData != nil):
+		return nil, errors.New("train: both validation data and a validation split given; want one")
+	case cfg.Train == nil && cfg.Data == "":
+		return nil, errors.New("train: no training data")
+	}
+	mode, err := ParseBNMode(string(cfg.BN))
+	if err != nil {
+		return nil, err
+	}
+	cfg.BN = mode
+	if cfg.CheckpointDir == "" {
+		cfg.CheckpointDir = cfg.Resume
+	}
+	writes := map[string]string{} // what -> path of each file the run writes in place of another
+	if cfg.Out != "" {
+		writes["output"] = cfg.Out
+	}
+	if cfg.CheckpointDir != "" {
+		writes["checkpoint model"] = filepath.Join(cfg.CheckpointDir, checkpointModel)
+	}
+	for what, path := range writes {
+		same, err := sameFile(cfg.Model, path)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if same {
+			return nil, fmt.Errorf("train: the %s %s would overwrite the model being tuned; write it elsewhere", what, path)
+		}
+	}
+	r := &runner{cfg: cfg}
+	if r.baseSum, err = fileSHA256(cfg.Model); err != nil {
+		return nil, fmt.Errorf("train: %w", unwrapPath(err))
+	}
+	if r.model, err = onnx.Load(cfg.Model); err != nil {
+		return nil, err
+	}
+	if cfg.NumClasses > 0 {
+		if r.head, err = ReplaceHead(r.model, cfg.NumClasses, cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	if r.g, err = onnx.Import(r.model); err != nil {
+		return nil, fmt.Errorf("train: %s: %w", cfg.Model, err)
+	}
+	if len(r.g.Inputs) != 1 {
+		return nil, fmt.Errorf("train: %s has %d inputs; training feeds models of one input", cfg.Model, len(r.g.Inputs))
+	}
+	r.inputName = r.g.Inputs[0].Name
+	if err := r.setupLoss(); err != nil {
+		return nil, err
+	}
+	if err := r.setupGraphs(); err != nil {
+		return nil, err
+	}
+	if err := r.setupData(); err != nil {
+		return nil, err
+	}
+	if err := r.setupOptimizer(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// setupLoss parses the loss expression with its class weights.
+func (r *runner) setupLoss() error {
+	expr, err := loss.ParseExpr(r.cfg.Loss, loss.Params{ClassWeights: r.cfg.ClassWeights})
+	if err != nil {
+		return err
+	}
+	r.expr = expr
+	return nil
+}
+
+// setupGraphs selects what trains and builds the training and inference graphs.
+func (r *runner) setupGraphs() error {
+	var err error
+	if r.trainG, r.training, err = trainingGraph(r.g, r.cfg.BN); err != nil {
+		return err
+	}
+	ig, err := inferenceGraph(r.g)
+	if err != nil {
+		return err
+	}
+	if r.evalPlan, err = graph.NewPlan(ig); err != nil {
+		return fmt.Errorf("train: %s: %w", r.cfg.Model, err)
+	}
+	r.trained = r.cfg.Trainable
+	if r.trained == nil {
+		if r.trained, err = SelectTrainable(backprop.Trainable(r.g), r.cfg.TrainOnly, r.cfg.Freeze); err != nil {
+			return err
+		}
+	}
+	r.params = make(map[string]*tensor.Tensor, len(r.trained))
+	for _, name := range r.trained {
+		t := r.g.Initializers[name]
+		if t == nil {
+			return fmt.Errorf("train: %q is not an initializer of the model", name)
+		}
+		if t.DType() != tensor.Float32 {
+			return fmt.Errorf("train: initializer %q is %v; onnxtune trains float32 weights", name, t)
+		}
+		r.params[name] = t
+	}
+	if r.bn, err = newBNStats(r.trainG, r.training); err != nil {
+		return err
+	}
+	for _, n := range r.trainG.Nodes {
+		r.dropout = r.dropout || (r.training && n.OpType == "Dropout" && n.Domain == "")
+	}
+	// The plan of epoch 0 checks the objective now, before any data is read.
+	gr, err := r.gradients(0)
+	if err != nil {
+		return err
+	}
+	if outs := gr.Outputs(); len(outs) != 1 {
+		return fmt.Errorf("train: the loss reads outputs %s; a data set gives one target, so train on one output", quoteList(outs))
+	}
+	r.output = gr.Outputs()[0]
+	r.grads = gr
+	return nil
+}
+
+// gradients returns the forward and backward pass of the epoch's steps. With training
+// Dropout, each epoch gets a plan whose Dropout nodes are seeded from (Seed, epoch, node),
+// so that masks are repeatable and a resumed run draws the masks an uninterrupted one does.
+func (r *runner) gradients(epoch int) (*Gradients, error) {
+	if r.grads != nil && !r.dropout {
+		return r.grads, nil
+	}
+	g := r.trainG
+	if r.dropout {
+		c := *g
+		c.Nodes = make([]*graph.Node, len(g.Nodes))
+		for i, n := range g.Nodes {
+			c.Nodes[i] = n
+			if n.OpType != "Dropout" || n.Domain != "" {
+				continue
+			}
+			d := *n
+			d.Attrs = make(map[string]graph.Attr, len(n.Attrs)+1)
+			for k, v := range n.Attrs {
+				d.Attrs[k] = v
+			}
+			seed := int64(mix64(r.cfg.Seed ^ mix64(uint64(epoch)<<20^uint64(i))))
+			d.Attrs["seed"] = graph.Attr{Type: graph.AttrInt, Int: seed}
+			c.Nodes[i] = &d
+		}
+		g = &c
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", r.cfg.Model, err)
+	}
+	return NewGradients(plan, Objective{Expr: r.expr, Output: r.cfg.Output}, r.trained)
+}
+
+// mix64 is SplitMix64's finaliser: distinct inputs give well-spread seeds.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// setupData opens the training and validation data for the model's input.
+func (r *runner) setupData() error {
+	opt := data.Options{InputName: r.inputName, Image: r.imageTransform()}
+	var err error
+	r.trainData = r.cfg.Train
+	if r.trainData == nil {
+		if r.trainData, err = data.Open(r.cfg.Data, opt); err != nil {
+			return err
+		}
+	}
+	r.valData = r.cfg.ValData
+	switch {
+	case r.valData != nil:
+	case r.cfg.Val != "":
+		opt.Split = "t10k"
+		if r.valData, err = data.Open(r.cfg.Val, opt); err != nil {
+			return err
+		}
+	case r.cfg.ValSplit != 0:
+		tr, va, err := data.Split(r.trainData, r.cfg.ValSplit, r.cfg.Seed)
+		if err != nil {
+			return err
+		}
+		r.trainData, r.valData = tr, va
+	}
+	if r.trainData.Len() == 0 {
+		return fmt.Errorf("train: %s holds no examples", r.dataName())
+	}
+	if r.cfg.Patience > 0 && r.valData == nil {
+		return errors.New("train: early stopping (patience) needs validation data (a validation set or split)")
+	}
+	r.loader = data.NewLoader(r.trainData, r.cfg.BatchSize, r.cfg.Shuffle, r.cfg.Seed, r.cfg.Workers)
+	r.loader.Augment = r.cfg.Augment
+	return nil
+}
+
+// imageTransform is the model's input [C, H, W] for image folders, with cfg's Mean and Std.
+func (r *runner) imageTransform() data.ImageTransform {
+	t := data.ImageTransform{Mean: r.cfg.Mean, Std: r.cfg.Std}
+	if s := r.g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
+		t.Channels, t.Height, t.Width = s[1].Size, s[2].Size, s[3].Size
+	}
+	return t
+}
+
+func (r *runner) dataName() string {
+	if r.cfg.Data != "" {
+		return r.cfg.Data
+	}
+	return "the training data set"
+}
+
+// setupOptimizer builds the optimizer and the schedule.
+func (r *runner) setupOptimizer() error {
+	var err error
+	if r.opt, err = NewOptimizer(r.cfg.Optimizer); err != nil {
+		return err
+	}
+	r.lr = r.cfg.LR
+	if r.lr == 0 {
+		r.lr = 0.001
+		if strings.EqualFold(strings.TrimSpace(r.cfg.Optimizer.Name), "sgd") {
+			r.lr = 0.01
+		}
+	}
+	r.sched, err = NewSchedule(r.cfg.Schedule, r.lr, r.loader.Len(), r.cfg.Epochs, r.cfg.WarmupSteps, r.cfg.StepSize, r.cfg.Gamma)
+	return err
+}
+
+// state returns the tensors training changes, by initializer name: trained weights and
+// running statistics.
+func (r *runner) state() map[string]*tensor.Tensor {
+	out := make(map[string]*tensor.Tensor, len(r.params))
+	for name, t := range r.params {
+		out[name] = t
+	}
+	for _, name := range r.bn.names() {
+		out[name] = r.g.Initializers[name]
+	}
+	return out
+}
+
+// snapshot copies the state.
+func (r *runner) snapshot() map[string]*tensor.Tensor {
+	out := r.state()
+	for name, t := range out {
+		out[name] = t.Clone()
+	}
+	return out
+}
+
+// restore copies saved values into the live tensors (in place: every plan sees them).
+func (r *runner) restore(saved map[string]*tensor.Tensor, what string) error {
+	live := r.state()
+	for name, t := range live {
+		s := saved[name]
+		if s == nil {
+			return fmt.Errorf("train: %s lacks %q", what, name)
+		}
+		if s.DType() != t.DType() || !tensor.EqualShapes(s.Shape(), t.Shape()) {
+			return fmt.Errorf("train: %s: %q is %v, the model's %v", what, name, s, t)
+		}
+	}
+	for name, t := range live {
+		copy(t.Float32s(), saved[name].Float32s())
+	}
+	return nil
+}
+
+// checkpointRecord describes the run for checkpoint.json.
+func (r *runner) checkpointRecord() *checkpoint {
+	return &checkpoint{
+		RNG:        rngState{Seed: r.cfg.Seed, Shuffle: r.cfg.Shuffle, Scheme: rngScheme},
+		BaseSHA256: r.baseSum,
+		Optimizer:  strings.ToLower(strings.TrimSpace(r.cfg.Optimizer.Name)),
+		BatchSize:  r.cfg.BatchSize,
+		Examples:   r.trainData.Len(),
+		Trained:    slices.Clone(r.trained),
+	}
+}
+
+// stopError is returned when ctx ends training.
+func (r *runner) stopError(ctx context.Context, epoch, batch, ckEpoch int) error {
+	where := "no checkpoint was written"
+	if ckEpoch > 0 {
+		where = fmt.Sprintf("the checkpoint of epoch %d in %s is intact", ckEpoch, r.cfg.CheckpointDir)
+	}
+	out := ""
+	if r.cfg.Out != "" {
+		out = fmt.Sprintf("; %s was not written", r.cfg.Out)
+	}
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = context.Canceled
+	}
+	return fmt.Errorf("train: interrupted in epoch %d after %d batches; %s%s: %w", epoch+1, batch, where, out, cause)
+}
+
+func (r *runner) run(ctx context.Context) (res *Result, err error) {
+	res = &Result{Trained: r.trained, Head: r.head}
+	start, step := 0, 0
+	var best *bestState
+	var bestWeights map[string]*tensor.Tensor
+	if r.valData != nil {
+		best = &bestState{ValLoss: math.Inf(1)}
+	}
+	if r.cfg.Resume != "" {
+		ck, arrays, err := loadCheckpoint(r.cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkResume(ck, r.checkpointRecord()); err != nil {
+			return nil, err
+		}
+		if err := r.restore(arrays["weights"], "the checkpoint's weights"); err != nil {
+			return nil, err
+		}
+		if err := r.opt.SetState(arrays["optimizer"]); err != nil {
+			return nil, fmt.Errorf("train: resume: %w", err)
+		}
+		start, step, res.History = ck.Epoch, ck.Step, ck.History
+		if best != nil && ck.Best != nil {
+			best = ck.Best
+			if b := arrays["best"]; b != nil {
+				bestWeights = b
+			}
+		}
+	}
+	ckEpoch := 0
+	if r.cfg.Resume != "" {
+		ckEpoch = start
+	}
+	if r.cfg.Log != "" {
+		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+		if r.cfg.Resume != "" {
+			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+		}
+		f, err := os.OpenFile(r.cfg.Log, flags, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("train: log: %w", unwrapPath(err))
+		}
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("train: log: %w", cerr)
+			}
+		}()
+		r.log = f
+	}
+	r.progress = newProgress(r.cfg.Progress, r.cfg.ProgressBar, r.cfg.Epochs, r.loader.Len(), r.trainData.Len())
+	stopped := false
+	for epoch := start; epoch < r.cfg.Epochs && !stopped; epoch++ {
+		st, err := r.epoch(ctx, epoch, &step)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, r.stopError(ctx, epoch, st.batches, ckEpoch)
+			}
+			return nil, err
+		}
+		if r.valData != nil {
+			v, metrics, err := r.evaluate(ctx, r.valData)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, r.stopError(ctx, epoch, r.loader.Len(), ckEpoch)
+				}
+				return nil, err
+			}
+			st.ValLoss, st.Metrics = &v, metrics
+			if v < best.ValLoss {
+				best.Epoch, best.ValLoss, best.SinceBest = epoch+1, v, 0
+				if r.cfg.Patience > 0 {
+					bestWeights = r.snapshot()
+				}
+			} else {
+				best.SinceBest++
+			}
+			stopped = r.cfg.Patience > 0 && best.SinceBest >= r.cfg.Patience
+		}
+		st.Seconds = time.Since(st.began).Seconds()
+		res.History = append(res.History, st.EpochStats)
+		r.progress.epochDone(st.EpochStats)
+		if r.log != nil {
+			b, _ := json.Marshal(st.EpochStats)
+			if _, err := r.log.Write(append(b, '\n')); err != nil {
+				return nil, fmt.Errorf("train: log: %w", err)
+			}
+		}
+		if r.cfg.CheckpointDir != "" {
+			ck := r.checkpointRecord()
+			ck.Epoch, ck.Step, ck.Best, ck.History = epoch+1, step, best, res.History
+			arrays := map[string]map[string]*tensor.Tensor{"weights": r.state(), "optimizer": r.opt.State()}
+			if bestWeights != nil {
+				arrays["best"] = bestWeights
+			}
+			err := saveCheckpoint(r.cfg.CheckpointDir, ck, arrays, func(path string) error {
+				if err := r.update(epoch+1, res.History); err != nil {
+					return err
+				}
+				return SaveBeside(r.model, r.cfg.Model, path)
+			})
+			if err != nil {
+				return nil, err
+			}
+			ckEpoch = epoch + 1
+		}
+		if ctx.Err() != nil {
+			// Stopped after the epoch: its checkpoint (if any) is whole, the output unwritten.
+			return nil, r.stopError(ctx, epoch, st.batches, ckEpoch)
+		}
+	}
+	res.Epochs, res.Stopped = len(res.History), stopped
+	if r.cfg.Patience > 0 && bestWeights != nil {
+		if err := r.restore(bestWeights, "the best epoch's weights"); err != nil {
+			return nil, err
+		}
+		res.BestEpoch = best.Epoch
+	}
+	if err := r.update(res.Epochs, res.History); err != nil {
+		return nil, err
+	}
+	res.Model = r.model
+	if r.cfg.Out != "" {
+		if err := SaveBeside(r.model, r.cfg.Model, r.cfg.Out); err != nil {
+			return nil, err
+		}
+		in, err := r.sampleInputs()
+		if err != nil {
+			return nil, err
+		}
+		if err := VerifyExport(r.cfg.Out, r.evalPlan, in, 1e-5); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// epochStats is an epoch in progress.
+type epochStats struct {
+	EpochStats
+	began   time.Time
+	batches int // batches done
+}
+
+// epoch runs one epoch of optimizer steps, counting them in *step.
+func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, error) {
+	st := epochStats{EpochStats: EpochStats{Epoch: epoch + 1}, began: time.Now()}
+	gr, err := r.gradients(epoch)
+	if err != nil {
+		return st, err
+	}
+	r.progress.epochStart(epoch)
+	var sum float64
+	gctx := &graph.Context{Training: r.training, BatchStats: r.bn.hook}
+	for b, err := range r.loader.Epoch(ctx, epoch) {
+		if err != nil {
+			return st, err
+		}
+		lr := r.sched.LR(*step)
+		v, grads, err := gr.Compute(gctx, map[string]*tensor.Tensor{r.inputName: b.X}, map[string]*tensor.Tensor{r.output: b.Y})
+		if err != nil {
+			r.bn.discard()
+			return st, err
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			r.bn.discard()
+			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: training diverged (try a smaller learning rate)", v, epoch+1, st.batches+1)
+		}
+		if err := r.opt.Step(r.params, grads, lr); err != nil {
+			r.bn.discard()
+			return st, err
+		}
+		if err := r.bn.apply(); err != nil {
+			return st, err
+		}
+		*step++
+		st.batches++
+		n := len(b.Indices)
+		sum += v * float64(n)
+		st.Examples += n
+		st.LR = lr
+		st.Steps = *step
+		r.progress.batchDone(st.batches, st.Examples, sum/float64(st.Examples))
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+	}
+	st.TrainLoss = sum / float64(max(st.Examples, 1))
+	return st, nil
+}
+
+// evaluate returns the loss expression's value on ds, in inference (BatchNorm with running
+// statistics, no Dropout), averaged over examples, with its penalties on the trained weights
+// as in training; and the classification metrics (Metrics) where the output and targets are
+// a classifier's.
+func (r *runner) evaluate(ctx context.Context, ds data.Dataset) (float64, map[string]float64, error) {
+	l := data.NewLoader(ds, r.cfg.BatchSize, false, r.cfg.Seed, r.cfg.Workers)
+	var penalty float64
+	for _, t := range r.expr.Terms {
+		if t.Penalty != nil {
+			v, _ := t.Penalty.Eval(r.params)
+			penalty += t.Weight * v
+		}
+	}
+	m := &Metrics{}
+	fitLoss(m, r.expr)
+	classifier := true
+	for b, err := range l.Epoch(ctx, 0) {
+		if err != nil {
+			return 0, nil, err
+		}
+		outs, err := r.evalPlan.Run(nil, map[string]*tensor.Tensor{r.inputName: b.X})
+		if err != nil {
+			return 0, nil, err
+		}
+		y := outs[r.output]
+		v := penalty
+		for _, t := range r.expr.Terms {
+			if t.Loss == nil {
+				continue
+			}
+			tv, _, err := t.Loss.Eval(y, b.Y)
+			if err != nil {
+				return 0, nil, fmt.Errorf("train: validation: term %q: %w", t.Text, err)
+			}
+			v += t.Weight * tv
+		}
+		m.AddLoss(v, len(b.Indices))
+		// Outputs that are no classifier's (regression, embeddings) have no metrics.
+		classifier = classifier && m.Add(y, b.Y) == nil
+	}
+	rep := m.Report(nil)
+	if rep.Examples == 0 && math.IsNaN(rep.Loss) {
+		return 0, nil, errors.New("train: the validation data holds no examples")
+	}
+	var metrics map[string]float64
+	if classifier {
+		metrics = map[string]float64{"accuracy": rep.Accuracy, "macro_precision": rep.Macro.Precision,
+			"macro_recall": rep.Macro.Recall, "macro_f1": rep.Macro.F1}
+	}
+	return rep.Loss, metrics, nil
+}
+
+// sampleInputs is a batch of up to 8 examples (validation ones if any) for the check of the
+// exported model.
+func (r *runner) sampleInputs() (map[string]*tensor.Tensor, error) {
+	ds := r.valData
+	if ds == nil {
+		ds = r.trainData
+	}
+	l := data.NewLoader(ds, min(8, ds.Len()), false, 0, 1)
+	for b, err := range l.Epoch(context.Background(), 0) {
+		if err != nil {
+			return nil, err
+		}
+		return map[string]*tensor.Tensor{r.inputName: b.X}, nil
+	}
+	return nil, errors.New("train: no example to check the exported model with")
+}
+
+// update writes the current weights and the run's description into the model.
+func (r *runner) update(epochs int, history []EpochStats) error {
+	meta := r.metadata(epochs)
+	if len(history) > 0 {
+		e := r.bestEpoch(history)
+		for _, h := range history {
+			if h.Epoch == e && h.ValLoss != nil {
+				meta[MetadataPrefix+"val_loss"] = strconv.FormatFloat(*h.ValLoss, 'g', 6, 64)
+			}
+		}
+	}
+	return UpdateModel(r.model, r.g, r.state(), meta)
+}
+
+// bestEpoch is the epoch whose weights the model holds under patience, else the last.
+func (r *runner) bestEpoch(history []EpochStats) int {
+	last := history[len(history)-1].Epoch
+	if r.cfg.Patience <= 0 {
+		return last
+	}
+	best, bv := last, math.Inf(1)
+	for _, h := range history {
+		if h.ValLoss != nil && *h.ValLoss < bv {
+			best, bv = h.Epoch, *h.ValLoss
+		}
+	}
+	return best
+}
+
+// metadata records how the model was tuned, under MetadataPrefix.
+func (r *runner) metadata(epochs int) map[string]string {
+	c := r.cfg
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	meta := map[string]string{
+		"base_model":  filepath.Base(c.Model),
+		"base_sha256": r.baseSum,
+		"data":        c.Data,
+		"loss":        r.expr.String(),
+		"optimizer":   strings.ToLower(strings.TrimSpace(c.Optimizer.Name)),
+		"lr":          f(r.lr),
+		"schedule":    r.sched.String(),
+		"epochs":      strconv.Itoa(epochs),
+		"batch_size":  strconv.Itoa(c.BatchSize),
+		"shuffle":     strconv.FormatBool(c.Shuffle),
+		"seed":        strconv.FormatUint(c.Seed, 10),
+		"bn":          string(c.BN),
+		"trained":     strconv.Itoa(len(r.trained)),
+	}
+	if meta["data"] == "" {
+		meta["data"] = "(in-memory data set)"
+	}
+	for k, v := range optimizerHyper(c.Optimizer) {
+		meta[k] = v
+	}
+	if len(c.ClassWeights) > 0 {
+		parts := make([]string, len(c.ClassWeights))
+		for i, w := range c.ClassWeights {
+			parts[i] = f(w)
+		}
+		meta["class_weights"] = strings.Join(parts, ",")
+	}
+	switch {
+	case c.Val != "":
+		meta["val"] = c.Val
+	case c.ValSplit != 0:
+		meta["val_split"] = f(c.ValSplit)
+	}
+	if c.TrainOnly != "" {
+		meta["train_only"] = c.TrainOnly
+	}
+	if c.Freeze != "" {
+		meta["freeze"] = c.Freeze
+	}
+	if c.NumClasses > 0 {
+		meta["num_classes"] = strconv.Itoa(c.NumClasses)
+	}
+	if c.Augment.Enabled() {
+		meta["augment"] = c.Augment.String()
+	}
+	out := make(map[string]string, len(meta))
+	for k, v := range meta {
+		out[MetadataPrefix+k] = v
+	}
+	return out
+}
+
+// optimizerHyper lists the optimizer's hyper-parameters with PyTorch's defaults filled in as
+// NewOptimizer fills them.
+func optimizerHyper(c OptimizerConfig) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	out := map[string]string{"weight_decay": f(c.WeightDecay)}
+	switch strings.ToLower(strings.TrimSpace(c.Name)) {
+	case "sgd":
+		out["momentum"] = f(c.Momentum)
+		out["dampening"] = f(c.Dampening)
+		out["nesterov"] = strconv.FormatBool(c.Nesterov)
+	case "adam", "adamw":
+		b1, b2, eps := 0.9, 0.999, 1e-8
+		if c.BetasSet || c.Beta1 != 0 || c.Beta2 != 0 {
+			b1, b2 = c.Beta1, c.Beta2
+		}
+		if c.EpsSet || c.Eps != 0 {
+			eps = c.Eps
+		}
+		if strings.EqualFold(strings.TrimSpace(c.Name), "adamw") && !c.WeightDecaySet && c.WeightDecay == 0 {
+			out["weight_decay"] = f(1e-2)
+		}
+		out["betas"] = f(b1) + "," + f(b2)
+		out["eps"] = f(eps)
+		out["amsgrad"] = strconv.FormatBool(c.Amsgrad)
+	}
+	return out
+}
+
+// unwrapPath drops *os.PathError's operation: "x: no such file or directory".
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// progress reports training progress: a bar redrawn in place per epoch, or a line per epoch.
+type progress struct {
+	w                         io.Writer
+	bar                       bool
+	epochs, batches, examples int
+	epoch                     int
+	began, drawn              time.Time
+}
+
+func newProgress(w io.Writer, bar bool, epochs, batches, examples int) *progress {
+	return &progress{w: w, bar: bar, epochs: epochs, batches: batches, examples: examples}
+}
+
+func (p *progress) epochStart(epoch int) {
+	p.epoch, p.began, p.drawn = epoch, time.Now(), time.Time{}
+}
+
+// batchDone redraws the bar at most ten times a second, and for the last batch.
+func (p *progress) batchDone(batches, examples int, meanLoss float64) {
+	if p.w == nil || !p.bar {
+		return
+	}
+	now := time.Now()
+	if batches < p.batches && now.Sub(p.drawn) < 100*time.Millisecond {
+		return
+	}
+	p.drawn = now
+	const width = 24
+	done := width * batches / max(p.batches, 1)
+	el := now.Sub(p.began).Seconds()
+	rate := float64(examples) / math.Max(el, 1e-9)
+	eta := time.Duration(float64(p.examples-examples) / math.Max(rate, 1e-9) * float64(time.Second))
+	fmt.Fprintf(p.w, "\repoch %d/%d [%s%s] %d/%d loss %.4f %.0f ex/s ETA %s \x1b[K",
+		p.epoch+1, p.epochs, strings.Repeat("=", done), strings.Repeat(" ", width-done),
+		batches, p.batches, meanLoss, rate, eta.Round(time.Second))
+}
+
+func (p *progress) epochDone(s EpochStats) {
+	if p.w == nil {
+		return
+	}
+	if p.bar {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "epoch %d/%d: train_loss %.4f", s.Epoch, p.epochs, s.TrainLoss)
+	if s.ValLoss != nil {
+		fmt.Fprintf(&b, " val_loss %.4f", *s.ValLoss)
+	}
+	for _, k := range []string{"accuracy", "macro_f1"} {
+		if v, ok := s.Metrics[k]; ok {
+			fmt.Fprintf(&b, " val_%s %.4f", k, v)
+		}
+	}
+	fmt.Fprintf(&b, " lr %.3g %.1fs %.0f ex/s", s.LR, s.Seconds, float64(s.Examples)/math.Max(s.Seconds, 1e-9))
+	fmt.Fprintln(p.w, b.String())
+}
