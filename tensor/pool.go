@@ -88,6 +88,15 @@ func newPoolWin(in, out, k, stride, dil, padBegin, padEnd int) poolWin {
 }
 
 // poolWins builds the per-dimension windows of g, treating a 1-D pool as 2-D with height 1.
+// counts returns, per output position, the number of cells an average divides by: the taps
+// inside the input, or with countIncludePad those inside the padded input.
+func (w *poolWin) counts(countIncludePad bool) []int {
+	if countIncludePad {
+		return w.incl
+	}
+	return w.n
+}
+
 func poolWins(g *PoolGeom) []poolWin {
 	nd := len(g.InShape)
 	ws := make([]poolWin, 0, max(nd, 2))
@@ -369,14 +378,7 @@ func AveragePool[T float32 | float64](dst, src []T, g *PoolGeom, countIncludePad
 	last := len(g.InShape) - 1
 	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
 	oh, ow := len(hw.n), len(ww.n)
-	// Per output column, the divisor's column factor.
-	colCount := make([]int, ow)
-	for c := range colCount {
-		colCount[c] = ww.n[c]
-		if countIncludePad {
-			colCount[c] = ww.incl[c]
-		}
-	}
+	rowCounts, colCount := hw.counts(countIncludePad), ww.counts(countIncludePad)
 	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 		in := src[p*inSize:][:inSize]
 		out := dst[p*outSize:][:outSize]
@@ -396,10 +398,7 @@ func AveragePool[T float32 | float64](dst, src []T, g *PoolGeom, countIncludePad
 					acc[c] += src[c*stride]
 				}
 			})
-			rowCount := len(rows)
-			if countIncludePad {
-				rowCount = hw.incl[r]
-			}
+			rowCount := rowCounts[r]
 			for c := range orow {
 				orow[c] = poolDiv(orow[c], rowCount*colCount[c])
 			}

@@ -178,23 +178,14 @@ func AveragePoolGrad[T Float](dx, dy []T, g *PoolGeom, countIncludePad bool) {
 	iw := g.InShape[last]
 	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
 	oh, ow := len(hw.n), len(ww.n)
-	colCount := make([]int, ow)
-	for c := range colCount {
-		colCount[c] = ww.n[c]
-		if countIncludePad {
-			colCount[c] = ww.incl[c]
-		}
-	}
+	rowCounts, colCount := hw.counts(countIncludePad), ww.counts(countIncludePad)
 	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 		d := dx[p*inSize:][:inSize]
 		clear(d)
 		share := make([]T, ow) // one output row's gradient, divided by its counts
 		for r := range oh {
 			rows := hw.taps[r*hw.k : r*hw.k+hw.n[r]]
-			rowCount := len(rows)
-			if countIncludePad {
-				rowCount = hw.incl[r]
-			}
+			rowCount := rowCounts[r]
 			for c, v := range dy[p*outSize+r*ow:][:ow] {
 				share[c] = poolDiv(v, rowCount*colCount[c])
 			}
