@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/graph"
@@ -16,6 +17,9 @@ import (
 
 // MetadataPrefix begins every metadata_props key onnxtune adds to the models it writes.
 const MetadataPrefix = "onnxtune."
+
+// metaFloat formats a number for the metadata: the fewest digits that read back as v.
+func metaFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // UpdateModel writes a tuning run's results into m, the model g was imported from (g's nodes
 // in m's order, as onnx.Import gives them): the values of the named initializers (each

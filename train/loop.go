@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,114 +22,6 @@ import (
 	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
 )
-
-// Config is one fine-tuning run: what `onnxtune train` does, flag for flag. Zero values
-// mean the defaults given per field.
-type Config struct {
-	// Model is the ONNX file to fine-tune. Out is where the tuned model is written ("": not
-	// written; Result.Model still holds it).
-	Model, Out string
-
-	// Data is the training data, opened with data.Open for the model's input: an .npz (x,
-	// or the input's name, and y), IDX files, or an image folder. Train, when not nil, is
-	// used instead (Data then only names it in the metadata).
-	Data  string
-	Train data.Dataset
-	// Val is validation data opened like Data (a directory of IDX files gives its t10k
-	// split), or ValData instead; or ValSplit, in (0, 1), holds that fraction of the
-	// training data out (stratified by class, seeded by Seed).
-	Val      string
-	ValData  data.Dataset
-	ValSplit float64
-	// Mean and Std normalise each input channel (nil: ImageNet's for 3-channel image
-	// folders, none otherwise; see data.ImageTransform).
-	Mean, Std []float32
-	// Augment is applied to training examples (not to validation ones).
-	Augment data.Augment
-	// Workers is the number of goroutines decoding examples (0: GOMAXPROCS).
-	Workers int
-
-	// Loss is the loss expression (loss.ParseExpr), ClassWeights its class weights, and
-	// Output the graph output its terms without @OUTPUT read ("": the first).
-	Loss         string
-	ClassWeights []float64
-	Output       string
-
-	// Optimizer is the optimizer and its hyper-parameters; LR its learning rate (0: 0.01
-	// for sgd, 0.001 for adam and adamw).
-	Optimizer OptimizerConfig
-	LR        float64
-	// Schedule is constant (""), step or cosine, with StepSize (epochs) and Gamma for step,
-	// and WarmupSteps linear warm-up steps (see Schedule).
-	Schedule    string
-	StepSize    int
-	Gamma       float64
-	WarmupSteps int
-
-	// Epochs (0: 10) of batches of BatchSize examples (0: 32), one optimizer step per batch;
-	// the last batch of an epoch may be smaller. Shuffle draws a new order every epoch
-	// (false: file order). Seed makes shuffling, augmentation, the validation split, a new
-	// head and Dropout repeatable.
-	Epochs, BatchSize int
-	Shuffle           bool
-	Seed              uint64
-
-	// Trainable lists the initializers to train; nil selects them from
-	// backprop.Trainable with TrainOnly and Freeze (SelectTrainable). Tensors not trained
-	// are written back bit for bit.
-	Trainable         []string
-	TrainOnly, Freeze string
-	// NumClasses, when > 0, replaces the classifier with a fresh NumClasses-way layer
-	// (ReplaceHead) before training.
-	NumClasses int
-	// BN says which statistics BatchNormalization uses while training ("": BNAuto).
-	BN BNMode
-	// Patience, when > 0, stops training after that many epochs without a lower validation
-	// loss, and the best epoch's weights are the result (they are whenever Patience > 0).
-	Patience int
-
-	// CheckpointDir receives a checkpoint after every epoch. Resume continues the run
-	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
-	// otherwise); the result equals an uninterrupted run's bit for bit.
-	CheckpointDir, Resume string
-	// Log, when set, receives one JSON record per epoch (EpochStats), appended when
-	// resuming and replaced otherwise.
-	Log string
-
-	// Progress receives progress reports (nil: none): with ProgressBar, a bar redrawn in
-	// place during each epoch (for a terminal); otherwise one line per epoch.
-	Progress    io.Writer
-	ProgressBar bool
-}
-
-// EpochStats is what one epoch did: the record --log writes, one JSON object per line.
-type EpochStats struct {
-	Epoch     int      `json:"epoch"` // 1-based
-	TrainLoss float64  `json:"train_loss"`
-	ValLoss   *float64 `json:"val_loss"` // null without validation data
-	// Metrics are validation metrics (accuracy, ...) where the targets are class indices.
-	Metrics  map[string]float64 `json:"metrics,omitempty"`
-	LR       float64            `json:"lr"` // the learning rate of the epoch's last step
-	Seconds  float64            `json:"seconds"`
-	Examples int                `json:"examples"`
-	Steps    int                `json:"steps"` // optimizer steps taken so far in the run
-}
-
-// Result is what a run produced.
-type Result struct {
-	// Model is the tuned model, as written to Config.Out.
-	Model *onnx.Model
-	// History holds every epoch of the run, those before a resume included.
-	History []EpochStats
-	// Epochs is the number of epochs trained; BestEpoch the 1-based epoch whose weights the
-	// model holds when Patience > 0 (0 otherwise), and Stopped whether early stopping ended
-	// the run.
-	Epochs, BestEpoch int
-	Stopped           bool
-	// Trained names the initializers trained; Head describes the new classifier, if any.
-	Trained []string
-	Head    *HeadInfo
-}
 
 // Run fine-tunes cfg.Model and writes the result to cfg.Out. Cancelling ctx stops training
 // between two batches: Run then returns an error that wraps ctx's error, writes nothing
@@ -172,53 +65,11 @@ type runner struct {
 	progress           *progress
 }
 
+// newRunner checks cfg, loads the model and sets up everything the run needs.
 func newRunner(cfg Config) (*runner, error) {
-	if cfg.Model == "" {
-		return nil, errors.New("train: no model")
-	}
-	if cfg.Epochs == 0 {
-		cfg.Epochs = 10
-	}
-	if cfg.BatchSize == 0 {
-		cfg.BatchSize = 32
-	}
-	switch {
-	case cfg.Epochs < 0:
-		return nil, fmt.Errorf("train: %d epochs (want at least 1)", cfg.Epochs)
-	case cfg.BatchSize < 0:
-		return nil, fmt.Errorf("train: batch size %d (want at least 1)", cfg.BatchSize)
-	case cfg.Patience < 0:
-		return nil, fmt.Errorf("train: patience %d (want 0 for none, or more)", cfg.Patience)
-	case cfg.NumClasses < 0:
-		return nil, fmt.Errorf("train: %d classes (want at least 1)", cfg.NumClasses)
-	case cfg.ValSplit != 0 && (cfg.Val != "" || cfg.ValData != nil):
-		return nil, errors.New("train: both validation data and a validation split given; want one")
-	case cfg.Train == nil && cfg.Data == "":
-		return nil, errors.New("train: no training data")
-	}
-	mode, err := ParseBNMode(string(cfg.BN))
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
-	}
-	cfg.BN = mode
-	if cfg.CheckpointDir == "" {
-		cfg.CheckpointDir = cfg.Resume
-	}
-	writes := map[string]string{} // what -> path of each file the run writes in place of another
-	if cfg.Out != "" {
-		writes["output"] = cfg.Out
-	}
-	if cfg.CheckpointDir != "" {
-		writes["checkpoint model"] = filepath.Join(cfg.CheckpointDir, checkpointModel)
-	}
-	for what, path := range writes {
-		same, err := sameFile(cfg.Model, path)
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if same {
-			return nil, fmt.Errorf("train: the %s %s would overwrite the model being tuned; write it elsewhere", what, path)
-		}
 	}
 	r := &runner{cfg: cfg}
 	if r.baseSum, err = fileSHA256(cfg.Model); err != nil {
@@ -785,14 +636,13 @@ func (r *runner) bestEpoch(history []EpochStats) int {
 // metadata records how the model was tuned, under MetadataPrefix.
 func (r *runner) metadata(epochs int) map[string]string {
 	c := r.cfg
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	meta := map[string]string{
 		"base_model":  filepath.Base(c.Model),
 		"base_sha256": r.baseSum,
 		"data":        c.Data,
 		"loss":        r.expr.String(),
 		"optimizer":   strings.ToLower(strings.TrimSpace(c.Optimizer.Name)),
-		"lr":          f(r.lr),
+		"lr":          metaFloat(r.lr),
 		"schedule":    r.sched.String(),
 		"epochs":      strconv.Itoa(epochs),
 		"batch_size":  strconv.Itoa(c.BatchSize),
@@ -804,13 +654,11 @@ func (r *runner) metadata(epochs int) map[string]string {
 	if meta["data"] == "" {
 		meta["data"] = "(in-memory data set)"
 	}
-	for k, v := range optimizerHyper(c.Optimizer) {
-		meta[k] = v
-	}
+	maps.Copy(meta, r.opt.Hyper())
 	if len(c.ClassWeights) > 0 {
 		parts := make([]string, len(c.ClassWeights))
 		for i, w := range c.ClassWeights {
-			parts[i] = f(w)
+			parts[i] = metaFloat(w)
 		}
 		meta["class_weights"] = strings.Join(parts, ",")
 	}
@@ -818,7 +666,7 @@ func (r *runner) metadata(epochs int) map[string]string {
 	case c.Val != "":
 		meta["val"] = c.Val
 	case c.ValSplit != 0:
-		meta["val_split"] = f(c.ValSplit)
+		meta["val_split"] = metaFloat(c.ValSplit)
 	}
 	if c.TrainOnly != "" {
 		meta["train_only"] = c.TrainOnly
@@ -839,34 +687,6 @@ func (r *runner) metadata(epochs int) map[string]string {
 	return out
 }
 
-// optimizerHyper lists the optimizer's hyper-parameters with PyTorch's defaults filled in as
-// NewOptimizer fills them.
-func optimizerHyper(c OptimizerConfig) map[string]string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	out := map[string]string{"weight_decay": f(c.WeightDecay)}
-	switch strings.ToLower(strings.TrimSpace(c.Name)) {
-	case "sgd":
-		out["momentum"] = f(c.Momentum)
-		out["dampening"] = f(c.Dampening)
-		out["nesterov"] = strconv.FormatBool(c.Nesterov)
-	case "adam", "adamw":
-		b1, b2, eps := 0.9, 0.999, 1e-8
-		if c.BetasSet || c.Beta1 != 0 || c.Beta2 != 0 {
-			b1, b2 = c.Beta1, c.Beta2
-		}
-		if c.EpsSet || c.Eps != 0 {
-			eps = c.Eps
-		}
-		if strings.EqualFold(strings.TrimSpace(c.Name), "adamw") && !c.WeightDecaySet && c.WeightDecay == 0 {
-			out["weight_decay"] = f(1e-2)
-		}
-		out["betas"] = f(b1) + "," + f(b2)
-		out["eps"] = f(eps)
-		out["amsgrad"] = strconv.FormatBool(c.Amsgrad)
-	}
-	return out
-}
-
 // unwrapPath drops *os.PathError's operation: "x: no such file or directory".
 func unwrapPath(err error) error {
 	var pe *os.PathError
@@ -874,62 +694,4 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
 	}
 	return err
-}
-
-// progress reports training progress: a bar redrawn in place per epoch, or a line per epoch.
-type progress struct {
-	w                         io.Writer
-	bar                       bool
-	epochs, batches, examples int
-	epoch                     int
-	began, drawn              time.Time
-}
-
-func newProgress(w io.Writer, bar bool, epochs, batches, examples int) *progress {
-	return &progress{w: w, bar: bar, epochs: epochs, batches: batches, examples: examples}
-}
-
-func (p *progress) epochStart(epoch int) {
-	p.epoch, p.began, p.drawn = epoch, time.Now(), time.Time{}
-}
-
-// batchDone redraws the bar at most ten times a second, and for the last batch.
-func (p *progress) batchDone(batches, examples int, meanLoss float64) {
-	if p.w == nil || !p.bar {
-		return
-	}
-	now := time.Now()
-	if batches < p.batches && now.Sub(p.drawn) < 100*time.Millisecond {
-		return
-	}
-	p.drawn = now
-	const width = 24
-	done := width * batches / max(p.batches, 1)
-	el := now.Sub(p.began).Seconds()
-	rate := float64(examples) / math.Max(el, 1e-9)
-	eta := time.Duration(float64(p.examples-examples) / math.Max(rate, 1e-9) * float64(time.Second))
-	fmt.Fprintf(p.w, "\repoch %d/%d [%s%s] %d/%d loss %.4f %.0f ex/s ETA %s \x1b[K",
-		p.epoch+1, p.epochs, strings.Repeat("=", done), strings.Repeat(" ", width-done),
-		batches, p.batches, meanLoss, rate, eta.Round(time.Second))
-}
-
-func (p *progress) epochDone(s EpochStats) {
-	if p.w == nil {
-		return
-	}
-	if p.bar {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "epoch %d/%d: train_loss %.4f", s.Epoch, p.epochs, s.TrainLoss)
-	if s.ValLoss != nil {
-		fmt.Fprintf(&b, " val_loss %.4f", *s.ValLoss)
-	}
-	for _, k := range []string{"accuracy", "macro_f1"} {
-		if v, ok := s.Metrics[k]; ok {
-			fmt.Fprintf(&b, " val_%s %.4f", k, v)
-		}
-	}
-	fmt.Fprintf(&b, " lr %.3g %.1fs %.0f ex/s", s.LR, s.Seconds, float64(s.Examples)/math.Max(s.Seconds, 1e-9))
-	fmt.Fprintln(p.w, b.String())
 }

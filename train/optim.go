@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ type Optimizer interface {
 	// SetState replaces the optimizer's state with one State returned (copying it), so that
 	// training continues exactly where it stopped.
 	SetState(map[string]*tensor.Tensor) error
+	// Hyper returns the hyper-parameters the optimizer steps with, PyTorch's defaults filled
+	// in, as the model's metadata records them: weight_decay, momentum, dampening and
+	// nesterov (sgd); weight_decay, betas ("b1,b2"), eps and amsgrad (adam, adamw).
+	Hyper() map[string]string
 }
 
 // OptimizerConfig selects an optimizer and its hyper-parameters, named after the keyword
@@ -265,6 +270,16 @@ func (o *sgd) State() map[string]*tensor.Tensor {
 	return out
 }
 
+// Hyper implements Optimizer.
+func (o *sgd) Hyper() map[string]string {
+	return map[string]string{
+		"weight_decay": metaFloat(o.weightDecay),
+		"momentum":     metaFloat(o.momentum),
+		"dampening":    metaFloat(o.dampening),
+		"nesterov":     strconv.FormatBool(o.nesterov),
+	}
+}
+
 // SetState implements Optimizer.
 func (o *sgd) SetState(state map[string]*tensor.Tensor) error {
 	buf := map[string]*tensor.Tensor{}
@@ -283,6 +298,16 @@ func (o *sgd) SetState(state map[string]*tensor.Tensor) error {
 	}
 	o.buf = buf
 	return nil
+}
+
+// Hyper implements Optimizer.
+func (o *adam) Hyper() map[string]string {
+	return map[string]string{
+		"weight_decay": metaFloat(o.weightDecay),
+		"betas":        metaFloat(o.beta1) + "," + metaFloat(o.beta2),
+		"eps":          metaFloat(o.eps),
+		"amsgrad":      strconv.FormatBool(o.amsgrad),
+	}
 }
 
 // Step implements Optimizer. Per element, in float32, as PyTorch's _single_tensor_adam and

@@ -3,6 +3,7 @@ package train_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -252,6 +253,40 @@ func TestOptimizerDefaults(t *testing.T) {
 	b := runSteps(t, train.OptimizerConfig{Name: "adam"}, 3, 100, 0)
 	if !bitsEqual(a, b) {
 		t.Error("adamw with weight decay 0 steps differently from adam")
+	}
+}
+
+// TestOptimizerHyper checks the hyper-parameters each optimizer reports for the model's
+// metadata, PyTorch's defaults filled in: the values onnxtune has always written.
+func TestOptimizerHyper(t *testing.T) {
+	sgd := func(momentum, dampening, nesterov, wd string) map[string]string {
+		return map[string]string{"momentum": momentum, "dampening": dampening, "nesterov": nesterov, "weight_decay": wd}
+	}
+	adam := func(betas, eps, amsgrad, wd string) map[string]string {
+		return map[string]string{"betas": betas, "eps": eps, "amsgrad": amsgrad, "weight_decay": wd}
+	}
+	for _, c := range []struct {
+		cfg  train.OptimizerConfig
+		want map[string]string
+	}{
+		{train.OptimizerConfig{Name: "sgd"}, sgd("0", "0", "false", "0")},
+		{train.OptimizerConfig{Name: " SGD", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4}, sgd("0.9", "0", "true", "0.0005")},
+		{train.OptimizerConfig{Name: "sgd", Momentum: 0.9, Dampening: 0.1}, sgd("0.9", "0.1", "false", "0")},
+		{train.OptimizerConfig{Name: "adam"}, adam("0.9,0.999", "1e-08", "false", "0")},
+		{train.OptimizerConfig{Name: "adam", Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, Amsgrad: true, WeightDecay: 1e-4},
+			adam("0.8,0.99", "1e-06", "true", "0.0001")},
+		{train.OptimizerConfig{Name: "adamw"}, adam("0.9,0.999", "1e-08", "false", "0.01")},
+		{train.OptimizerConfig{Name: "AdamW", WeightDecaySet: true}, adam("0.9,0.999", "1e-08", "false", "0")},
+		{train.OptimizerConfig{Name: "adamw", WeightDecay: 0.05}, adam("0.9,0.999", "1e-08", "false", "0.05")},
+		{train.OptimizerConfig{Name: "adamw", BetasSet: true, EpsSet: true}, adam("0,0", "0", "false", "0.01")},
+	} {
+		o, err := train.NewOptimizer(c.cfg)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.cfg, err)
+		}
+		if got := o.Hyper(); !maps.Equal(got, c.want) {
+			t.Errorf("%+v: got %v, want %v", c.cfg, got, c.want)
+		}
 	}
 }
 

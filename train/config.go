@@ -1,0 +1,174 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/onnx"
+)
+
+// Config is one fine-tuning run: what `onnxtune train` does, flag for flag. Zero values
+// mean the defaults given per field.
+type Config struct {
+	// Model is the ONNX file to fine-tune. Out is where the tuned model is written ("": not
+	// written; Result.Model still holds it).
+	Model, Out string
+
+	// Data is the training data, opened with data.Open for the model's input: an .npz (x,
+	// or the input's name, and y), IDX files, or an image folder. Train, when not nil, is
+	// used instead (Data then only names it in the metadata).
+	Data  string
+	Train data.Dataset
+	// Val is validation data opened like Data (a directory of IDX files gives its t10k
+	// split), or ValData instead; or ValSplit, in (0, 1), holds that fraction of the
+	// training data out (stratified by class, seeded by Seed).
+	Val      string
+	ValData  data.Dataset
+	ValSplit float64
+	// Mean and Std normalise each input channel (nil: ImageNet's for 3-channel image
+	// folders, none otherwise; see data.ImageTransform).
+	Mean, Std []float32
+	// Augment is applied to training examples (not to validation ones).
+	Augment data.Augment
+	// Workers is the number of goroutines decoding examples (0: GOMAXPROCS).
+	Workers int
+
+	// Loss is the loss expression (loss.ParseExpr), ClassWeights its class weights, and
+	// Output the graph output its terms without @OUTPUT read ("": the first).
+	Loss         string
+	ClassWeights []float64
+	Output       string
+
+	// Optimizer is the optimizer and its hyper-parameters; LR its learning rate (0: 0.01
+	// for sgd, 0.001 for adam and adamw).
+	Optimizer OptimizerConfig
+	LR        float64
+	// Schedule is constant (""), step or cosine, with StepSize (epochs) and Gamma for step,
+	// and WarmupSteps linear warm-up steps (see Schedule).
+	Schedule    string
+	StepSize    int
+	Gamma       float64
+	WarmupSteps int
+
+	// Epochs (0: 10) of batches of BatchSize examples (0: 32), one optimizer step per batch;
+	// the last batch of an epoch may be smaller. Shuffle draws a new order every epoch
+	// (false: file order). Seed makes shuffling, augmentation, the validation split, a new
+	// head and Dropout repeatable.
+	Epochs, BatchSize int
+	Shuffle           bool
+	Seed              uint64
+
+	// Trainable lists the initializers to train; nil selects them from
+	// backprop.Trainable with TrainOnly and Freeze (SelectTrainable). Tensors not trained
+	// are written back bit for bit.
+	Trainable         []string
+	TrainOnly, Freeze string
+	// NumClasses, when > 0, replaces the classifier with a fresh NumClasses-way layer
+	// (ReplaceHead) before training.
+	NumClasses int
+	// BN says which statistics BatchNormalization uses while training ("": BNAuto).
+	BN BNMode
+	// Patience, when > 0, stops training after that many epochs without a lower validation
+	// loss, and the best epoch's weights are the result (they are whenever Patience > 0).
+	Patience int
+
+	// CheckpointDir receives a checkpoint after every epoch. Resume continues the run
+	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
+	// otherwise); the result equals an uninterrupted run's bit for bit.
+	CheckpointDir, Resume string
+	// Log, when set, receives one JSON record per epoch (EpochStats), appended when
+	// resuming and replaced otherwise.
+	Log string
+
+	// Progress receives progress reports (nil: none): with ProgressBar, a bar redrawn in
+	// place during each epoch (for a terminal); otherwise one line per epoch.
+	Progress    io.Writer
+	ProgressBar bool
+}
+
+// EpochStats is what one epoch did: the record --log writes, one JSON object per line.
+type EpochStats struct {
+	Epoch     int      `json:"epoch"` // 1-based
+	TrainLoss float64  `json:"train_loss"`
+	ValLoss   *float64 `json:"val_loss"` // null without validation data
+	// Metrics are validation metrics (accuracy, ...) where the targets are class indices.
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	LR       float64            `json:"lr"` // the learning rate of the epoch's last step
+	Seconds  float64            `json:"seconds"`
+	Examples int                `json:"examples"`
+	Steps    int                `json:"steps"` // optimizer steps taken so far in the run
+}
+
+// Result is what a run produced.
+type Result struct {
+	// Model is the tuned model, as written to Config.Out.
+	Model *onnx.Model
+	// History holds every epoch of the run, those before a resume included.
+	History []EpochStats
+	// Epochs is the number of epochs trained; BestEpoch the 1-based epoch whose weights the
+	// model holds when Patience > 0 (0 otherwise), and Stopped whether early stopping ended
+	// the run.
+	Epochs, BestEpoch int
+	Stopped           bool
+	// Trained names the initializers trained; Head describes the new classifier, if any.
+	Trained []string
+	Head    *HeadInfo
+}
+
+// withDefaults returns c with its defaults filled in (Epochs, BatchSize, BN, and
+// CheckpointDir from Resume), after the checks that need neither the model nor the data:
+// counts not negative, one source of validation data, some training data, and no file the
+// run writes in place of the model being tuned.
+func (c Config) withDefaults() (Config, error) {
+	if c.Model == "" {
+		return Config{}, errors.New("train: no model")
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 10
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 32
+	}
+	switch {
+	case c.Epochs < 0:
+		return Config{}, fmt.Errorf("train: %d epochs (want at least 1)", c.Epochs)
+	case c.BatchSize < 0:
+		return Config{}, fmt.Errorf("train: batch size %d (want at least 1)", c.BatchSize)
+	case c.Patience < 0:
+		return Config{}, fmt.Errorf("train: patience %d (want 0 for none, or more)", c.Patience)
+	case c.NumClasses < 0:
+		return Config{}, fmt.Errorf("train: %d classes (want at least 1)", c.NumClasses)
+	case c.ValSplit != 0 && (c.Val != "" || c.ValData != nil):
+		return Config{}, errors.New("train: both validation data and a validation split given; want one")
+	case c.Train == nil && c.Data == "":
+		return Config{}, errors.New("train: no training data")
+	}
+	mode, err := ParseBNMode(string(c.BN))
+	if err != nil {
+		return Config{}, err
+	}
+	c.BN = mode
+	if c.CheckpointDir == "" {
+		c.CheckpointDir = c.Resume
+	}
+	writes := map[string]string{} // what -> path of each file the run writes in place of another
+	if c.Out != "" {
+		writes["output"] = c.Out
+	}
+	if c.CheckpointDir != "" {
+		writes["checkpoint model"] = filepath.Join(c.CheckpointDir, checkpointModel)
+	}
+	for what, path := range writes {
+		same, err := sameFile(c.Model, path)
+		if err != nil {
+			return Config{}, fmt.Errorf("train: %w", err)
+		}
+		if same {
+			return Config{}, fmt.Errorf("train: the %s %s would overwrite the model being tuned; write it elsewhere", what, path)
+		}
+	}
+	return c, nil
+}
