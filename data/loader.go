@@ -26,19 +26,27 @@ type Batch struct {
 }
 
 // Loader cuts a Dataset into mini-batches, as torch.utils.data.DataLoader with
-// drop_last=False: every example once per epoch, the last batch smaller when the batch size
-// does not divide the data set. Examples are decoded by a pool of worker goroutines a few
-// batches ahead of the consumer, never more, so memory stays bounded however large the data
-// set. The fields are read when an epoch starts; set them before.
+// drop_last=False: every example once per epoch (unless Weights is set), the last batch
+// smaller when the batch size does not divide the data set. Examples are decoded by a pool of
+// worker goroutines a few batches ahead of the consumer, never more, so memory stays bounded
+// however large the data set. The fields are read when an epoch starts; set them before.
 type Loader struct {
 	Dataset   Dataset
 	BatchSize int
 	// Shuffle draws a new order every epoch from rand.New(rand.NewPCG(Seed, epoch)), a
 	// Fisher-Yates shuffle (math/rand/v2's Perm). It is repeatable for a seed and epoch but
 	// cannot equal torch's RandomSampler, which uses torch's own generator. Without Shuffle,
-	// batches follow the data set's order (file order).
+	// batches follow the data set's order (file order). Shuffle is ignored when Weights is set.
 	Shuffle bool
 	Seed    uint64
+	// Weights, when not nil, weight the examples as torch's
+	// WeightedRandomSampler(Weights, num_samples=Len, replacement=True): every epoch reads Len
+	// examples drawn independently, example i with probability Weights[i] / sum(Weights), so an
+	// example may come several times or not at all. The draws come from a generator seeded by
+	// (Seed, epoch), on a stream apart from the shuffle's: repeatable, but not torch's. There
+	// must be one weight per example, each finite and >= 0, with a positive sum; otherwise the
+	// first batch of Epoch is an error. BalancedWeights gives every class the same share.
+	Weights []float64
 	// Workers is the number of goroutines decoding examples; 0 means GOMAXPROCS.
 	Workers int
 	// Prefetch is how many batches may be decoded ahead of the consumer; 0 means enough to
@@ -64,12 +72,19 @@ func (l *Loader) Len() int {
 	return (l.Dataset.Len() + l.BatchSize - 1) / l.BatchSize
 }
 
-// Order returns the data set indices in the order epoch reads them.
+// Order returns the data set indices in the order epoch reads them. With Weights, they are
+// the epoch's weighted draws; Order returns nil when Weights are invalid (Epoch says why).
 func (l *Loader) Order(epoch int) []int {
 	if l.Dataset == nil {
 		return nil
 	}
 	n := l.Dataset.Len()
+	if l.Weights != nil {
+		if l.checkWeights() != nil {
+			return nil
+		}
+		return weightedOrder(l.Weights, n, rand.New(rand.NewPCG(l.Seed^weightedStream, uint64(epoch))))
+	}
 	if !l.Shuffle {
 		order := make([]int, n)
 		for i := range order {
@@ -227,7 +242,7 @@ func (l *Loader) check() error {
 	if l.Augment.Pad < 0 {
 		return fmt.Errorf("data: loader: augment padding %d is negative", l.Augment.Pad)
 	}
-	return nil
+	return l.checkWeights()
 }
 
 // runJob decodes (and augments) one example into its slot; the worker that completes a
