@@ -14,9 +14,6 @@ func init() {
 		PyTorch: "nn.BCELoss()",
 		Target:  "float 0/1 labels or probabilities shaped like the output",
 		New: func(_ map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("bce", p); err != nil {
-				return nil, err
-			}
 			return BCE{Reduction: p.Reduction}, nil
 		},
 	})
@@ -29,9 +26,6 @@ func init() {
 			{Key: "pos_weight", Default: 1, Doc: "weight of the positive term y*log(sigmoid(z))"},
 		},
 		New: func(opts map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("bce-logits", p); err != nil {
-				return nil, err
-			}
 			pw := opts["pos_weight"]
 			if math.IsNaN(pw) || math.IsInf(pw, 0) {
 				return nil, fmt.Errorf("loss bce-logits(pos_weight=%v): want a finite number", pw)
@@ -49,9 +43,6 @@ func init() {
 			{Key: "fp_cost", Default: 1, Doc: "cost of a false positive: weight of (1-y)*log(1-sigmoid(z))"},
 		},
 		New: func(opts map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("medical-bce", p); err != nil {
-				return nil, err
-			}
 			fn, fp := opts["fn_cost"], opts["fp_cost"]
 			for _, c := range []struct {
 				key string
@@ -84,13 +75,15 @@ type BCE struct {
 func (BCE) Name() string { return "bce" }
 
 // Eval implements Loss.
-func (b BCE) Eval(x, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (b BCE) Eval(x, target *tensor.Tensor) (Value, error) {
 	if err := b.check(x, target); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	v, g := evalByElement(b.Reduction, x, target, bceTerm)
-	return v, g, nil
+	return evalByElement(b.Reduction, x, target, bceTerm), nil
 }
+
+// Reading implements Loss: float labels, probabilities.
+func (BCE) Reading() Reading { return Reading{Labels: FloatLabels, Scores: Probabilities} }
 
 // Unreduced implements Unreducer: the loss of each element, shaped like the output.
 func (b BCE) Unreduced(x, target *tensor.Tensor) (*tensor.Tensor, error) {
@@ -135,9 +128,12 @@ type BCEWithLogits struct {
 func (BCEWithLogits) Name() string { return "bce-logits" }
 
 // Eval implements Loss.
-func (b BCEWithLogits) Eval(z, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (b BCEWithLogits) Eval(z, target *tensor.Tensor) (Value, error) {
 	return evalWeightedBCE("bce-logits", b.Reduction, b.PosWeight, 1, z, target)
 }
+
+// Reading implements Loss: float labels, logits.
+func (BCEWithLogits) Reading() Reading { return Reading{Labels: FloatLabels, Scores: Logits} }
 
 // Unreduced implements Unreducer: the loss of each element, shaped like the output.
 func (b BCEWithLogits) Unreduced(z, target *tensor.Tensor) (*tensor.Tensor, error) {
@@ -159,9 +155,12 @@ type MedicalBCE struct {
 func (MedicalBCE) Name() string { return "medical-bce" }
 
 // Eval implements Loss.
-func (m MedicalBCE) Eval(z, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (m MedicalBCE) Eval(z, target *tensor.Tensor) (Value, error) {
 	return evalWeightedBCE("medical-bce", m.Reduction, m.FNCost, m.FPCost, z, target)
 }
+
+// Reading implements Loss: float labels, logits.
+func (MedicalBCE) Reading() Reading { return Reading{Labels: FloatLabels, Scores: Logits} }
 
 // Unreduced implements Unreducer: the loss of each element, shaped like the output.
 func (m MedicalBCE) Unreduced(z, target *tensor.Tensor) (*tensor.Tensor, error) {
@@ -178,15 +177,14 @@ func weightedBCE(pos, neg float64) elementLoss {
 	}
 }
 
-func evalWeightedBCE(name string, r Reduction, pos, neg float64, z, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func evalWeightedBCE(name string, r Reduction, pos, neg float64, z, target *tensor.Tensor) (Value, error) {
 	if err := checkInputs(name, "logits", z, target, 0); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
 	if err := sameShapeFloatTarget(name, "labels", z, target); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	v, g := evalByElement(r, z, target, weightedBCE(pos, neg))
-	return v, g, nil
+	return evalByElement(r, z, target, weightedBCE(pos, neg)), nil
 }
 
 func unreducedWeightedBCE(name string, pos, neg float64, z, target *tensor.Tensor) (*tensor.Tensor, error) {

@@ -34,13 +34,13 @@ func reduction(r Reduction) Reduction {
 	return r
 }
 
-// scaleFor returns the factor that turns a sum over positions into the reduced loss Eval
-// reports: 1/den for Mean (and for None, whose Eval reports the mean), 1 for Sum.
-func scaleFor(r Reduction, den float64) float64 {
+// weightFor returns what the reduced loss divides the sum over positions by (Value.Weight):
+// den for Mean (and for None, whose Eval reports the mean), 1 for Sum.
+func weightFor(r Reduction, den float64) float64 {
 	if reduction(r) == Sum {
 		return 1
 	}
-	return 1 / den
+	return den
 }
 
 // checkInputs refuses a missing target and an output that is not a floating-point tensor of
@@ -143,11 +143,12 @@ func sameShapeFloatTarget(name, what string, z, t *tensor.Tensor) error {
 // loss and the loss's derivative with respect to the output element.
 type elementLoss func(z, y float64) (l, dl float64)
 
-// evalByElement reduces f over the elements of z and y (same length) and returns the reduced
-// loss and its gradient in z's dtype. With None it reports the mean, as Eval does.
-func evalByElement(r Reduction, z, y *tensor.Tensor, f elementLoss) (float64, *tensor.Tensor) {
+// evalByElement reduces f over the elements of z and y (same length) and returns the loss
+// with its gradient in z's dtype. With None it reports the mean, as Eval does.
+func evalByElement(r Reduction, z, y *tensor.Tensor, f elementLoss) Value {
 	zs, ys := values(z), values(y)
-	scale := scaleFor(r, float64(len(zs)))
+	w := weightFor(r, float64(len(zs)))
+	scale := 1 / w
 	g := make([]float64, len(zs))
 	var sum float64
 	for i, zi := range zs {
@@ -155,7 +156,7 @@ func evalByElement(r Reduction, z, y *tensor.Tensor, f elementLoss) (float64, *t
 		sum += l
 		g[i] = dl * scale
 	}
-	return sum * scale, tensor.FromFloat64s(z.DType(), z.Shape(), g)
+	return reducedValue(r, sum, w, tensor.FromFloat64s(z.DType(), z.Shape(), g))
 }
 
 // unreducedByElement returns f's loss per element, shaped like z.

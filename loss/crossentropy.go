@@ -9,10 +9,11 @@ import (
 
 func init() {
 	Register(Spec{
-		Name:    "cross-entropy",
-		Summary: "softmax cross-entropy on logits, for single-label classification and segmentation",
-		PyTorch: "nn.CrossEntropyLoss(weight=class_weights, ignore_index=ignore_index, label_smoothing=label_smoothing)",
-		Target:  "int64 class indices [N, d1, ...] for logits [N, C, d1, ...], or float probabilities shaped like the logits",
+		Name:         "cross-entropy",
+		Summary:      "softmax cross-entropy on logits, for single-label classification and segmentation",
+		PyTorch:      "nn.CrossEntropyLoss(weight=class_weights, ignore_index=ignore_index, label_smoothing=label_smoothing)",
+		Target:       "int64 class indices [N, d1, ...] for logits [N, C, d1, ...], or float probabilities shaped like the logits",
+		ClassWeights: true,
 		Options: []Option{
 			{Key: "label_smoothing", Default: 0, Doc: "in [0, 1]: the target becomes (1-e)*y + e/C"},
 			{Key: "ignore_index", Default: -100, Doc: "a class-index target value that adds neither loss nor weight"},
@@ -61,12 +62,18 @@ type CrossEntropy struct {
 func (CrossEntropy) Name() string { return "cross-entropy" }
 
 // Eval implements Loss.
-func (ce CrossEntropy) Eval(z, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
-	sum, grad, _, scale, err := ce.run(z, target, true, false)
+func (ce CrossEntropy) Eval(z, target *tensor.Tensor) (Value, error) {
+	sum, grad, _, w, err := ce.run(z, target, true, false)
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	return sum * scale, tensor.FromFloat64s(z.DType(), z.Shape(), grad), nil
+	return reducedValue(ce.Reduction, sum, w, tensor.FromFloat64s(z.DType(), z.Shape(), grad)), nil
+}
+
+// Reading implements Loss: class indices, logits, its ignore_index.
+func (ce CrossEntropy) Reading() Reading {
+	ig := ce.ignore()
+	return Reading{Labels: ClassIndices, Scores: Logits, IgnoreIndex: &ig}
 }
 
 // Unreduced implements Unreducer: the loss of each position, shaped like a class-index target
@@ -87,9 +94,9 @@ func (ce CrossEntropy) ignore() int64 {
 }
 
 // run makes one pass over the logits. It returns the sum of the position losses, the gradient
-// of the reduced loss (if wantGrad), the per-position losses (if wantPer) and the factor that
-// turns the sum into the reduced loss.
-func (ce CrossEntropy) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, grad, per []float64, scale float64, err error) {
+// of the reduced loss (if wantGrad), the per-position losses (if wantPer) and what the sum
+// is divided by for the reduced loss (Value.Weight).
+func (ce CrossEntropy) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, grad, per []float64, weight float64, err error) {
 	const name = "cross-entropy"
 	if err := checkInputs(name, "logits [N, C, ...]", z, t, 1); err != nil {
 		return 0, nil, nil, 0, err
@@ -123,9 +130,9 @@ func (ce CrossEntropy) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum flo
 		if ce.ignore() >= 0 {
 			return 0, nil, nil, 0, fmt.Errorf("loss %s: ignore_index %d applies to class-index targets, not to probabilities %v", name, ce.ignore(), t)
 		}
-		scale = scaleFor(ce.Reduction, float64(l.n*l.inner))
-		sum = ce.probabilities(l, zs, values(t), w, scale, grad, per)
-		return sum, grad, per, scale, nil
+		weight = weightFor(ce.Reduction, float64(l.n*l.inner))
+		sum = ce.probabilities(l, zs, values(t), w, 1/weight, grad, per)
+		return sum, grad, per, weight, nil
 	}
 	ig := ce.ignore()
 	l, idx, err := classTargets(name, z, t, &ig, tensor.ShapeString(z.Shape())+" float probabilities")
@@ -141,7 +148,8 @@ func (ce CrossEntropy) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum flo
 	for _, wc := range w {
 		wall += wc
 	}
-	scale = scaleFor(ce.Reduction, wsum)
+	weight = weightFor(ce.Reduction, wsum)
+	scale := 1 / weight
 	c := float64(l.c)
 	for i := 0; i < l.n; i++ {
 		for j := 0; j < l.inner; j++ {
@@ -176,7 +184,7 @@ func (ce CrossEntropy) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum flo
 			grad[base+int(y)*st] -= scale * (1 - e) * wy
 		}
 	}
-	return sum, grad, per, scale, nil
+	return sum, grad, per, weight, nil
 }
 
 // probabilities is run's pass for probability targets ys shaped like the logits.

@@ -27,9 +27,6 @@ func init() {
 		PyTorch: "nn.KLDivLoss(reduction='batchmean')(F.log_softmax(output, dim=1), target); reduction=sum and none as KLDivLoss's",
 		Target:  "probabilities (e.g. a teacher's softmax) with the output's shape [N, C, ...], float",
 		New: func(_ map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("kl-div", p); err != nil {
-				return nil, err
-			}
 			return KLDiv{Reduction: p.Reduction}, nil
 		},
 	})
@@ -40,9 +37,6 @@ func init() {
 		Target:  "ignored: any array (e.g. zeros [N]), since the output carries the triplets",
 		Options: []Option{{Key: "margin", Default: 1, Doc: "how much farther the negative must be than the positive"}},
 		New: func(o map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("triplet", p); err != nil {
-				return nil, err
-			}
 			return Triplet{Margin: o["margin"], Reduction: p.Reduction}, nil
 		},
 	})
@@ -53,9 +47,6 @@ func init() {
 		Target:  "[N] (or [N, 1]) float, int or bool: 1 for a similar pair, 0 for a dissimilar one",
 		Options: []Option{{Key: "margin", Default: 1, Doc: "distance beyond which dissimilar pairs cost nothing"}},
 		New: func(o map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("contrastive", p); err != nil {
-				return nil, err
-			}
 			return Contrastive{Margin: o["margin"], Reduction: p.Reduction}, nil
 		},
 	})
@@ -72,16 +63,20 @@ type KLDiv struct{ Reduction Reduction }
 // Name implements Loss.
 func (KLDiv) Name() string { return "kl-div" }
 
+// Reading implements Loss: probabilities shaped like the logits (class indices one-hot).
+func (KLDiv) Reading() Reading { return Reading{Labels: FloatLabels, Scores: Logits} }
+
 // Eval implements Loss.
-func (l KLDiv) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l KLDiv) Eval(y, target *tensor.Tensor) (Value, error) {
 	t, logp, err := klInputs(y, target)
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
 	shape := y.Shape()
 	n, c := shape[0], shape[1]
 	inner := len(t) / max(n*c, 1)
-	k := scaleFor(l.Reduction, float64(n)) // batchmean
+	w := weightFor(l.Reduction, float64(n)) // batchmean
+	k := 1 / w
 	g := make([]float64, len(t))
 	var sum float64
 	for i := 0; i < n; i++ {
@@ -99,7 +94,7 @@ func (l KLDiv) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
 			}
 		}
 	}
-	return k * sum, tensor.FromFloat64s(y.DType(), shape, g), nil
+	return reducedValue(l.Reduction, sum, w, tensor.FromFloat64s(y.DType(), shape, g)), nil
 }
 
 // Unreduced implements Unreducer: t log t - t log softmax(y) per element, shaped like y.
@@ -154,13 +149,17 @@ type Triplet struct {
 // Name implements Loss.
 func (Triplet) Name() string { return "triplet" }
 
+// Reading implements Loss: a target of its own; the output holds embeddings.
+func (Triplet) Reading() Reading { return Reading{Labels: OwnTarget} }
+
 // Eval implements Loss.
-func (l Triplet) Eval(y, _ *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l Triplet) Eval(y, _ *tensor.Tensor) (Value, error) {
 	e, err := embeddings("triplet", y, 3, "(anchor, positive, negative)", "N anchors, then N positives, then N negatives")
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	k := scaleFor(l.Reduction, float64(e.n))
+	w := weightFor(l.Reduction, float64(e.n))
+	k := 1 / w
 	g := make([]float64, len(e.x))
 	dp, dn := make([]float64, e.d), make([]float64, e.d)
 	var sum float64
@@ -186,7 +185,7 @@ func (l Triplet) Eval(y, _ *tensor.Tensor) (float64, *tensor.Tensor, error) {
 			g[n+j] += cn * dn[j]
 		}
 	}
-	return k * sum, tensor.FromFloat64s(y.DType(), y.Shape(), g), nil
+	return reducedValue(l.Reduction, sum, w, tensor.FromFloat64s(y.DType(), y.Shape(), g)), nil
 }
 
 // Unreduced implements Unreducer: one loss per triplet, [N].
@@ -229,13 +228,17 @@ type Contrastive struct {
 // Name implements Loss.
 func (Contrastive) Name() string { return "contrastive" }
 
+// Reading implements Loss: a target of its own; the output holds embeddings.
+func (Contrastive) Reading() Reading { return Reading{Labels: OwnTarget} }
+
 // Eval implements Loss.
-func (l Contrastive) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l Contrastive) Eval(y, target *tensor.Tensor) (Value, error) {
 	e, sim, err := contrastiveInputs(y, target)
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	k := scaleFor(l.Reduction, float64(e.n))
+	w := weightFor(l.Reduction, float64(e.n))
+	k := 1 / w
 	g := make([]float64, len(e.x))
 	diff := make([]float64, e.d)
 	var sum float64
@@ -256,7 +259,7 @@ func (l Contrastive) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, er
 			g[v+j] -= c * diff[j]
 		}
 	}
-	return k * sum, tensor.FromFloat64s(y.DType(), y.Shape(), g), nil
+	return reducedValue(l.Reduction, sum, w, tensor.FromFloat64s(y.DType(), y.Shape(), g)), nil
 }
 
 // Unreduced implements Unreducer: one loss per pair, [N].

@@ -180,22 +180,17 @@ func parseTerm(text string, p Params) (t Term, took bool, err error) {
 			return t, false, fmt.Errorf("%s(%s=%s): %q is not a number", name, k, v, v)
 		}
 	}
-	l, err := Build(name, opts, p)
-	if err == nil {
-		t.Loss = l
-		return t, len(p.ClassWeights) > 0, nil
-	}
-	if len(p.ClassWeights) > 0 && strings.Contains(err.Error(), "does not take class weights") {
+	if !spec.ClassWeights {
 		// A loss that has no use for class weights still works in an expression whose other
-		// terms take them: build it without.
-		unweighted := p
-		unweighted.ClassWeights = nil
-		if l, err2 := Build(name, opts, unweighted); err2 == nil {
-			t.Loss = l
-			return t, false, nil
-		}
+		// terms take them: ParseExpr fails only when no term does.
+		p.ClassWeights = nil
 	}
-	return t, false, unprefix(err)
+	l, err := Build(name, opts, p)
+	if err != nil {
+		return t, false, unprefix(err)
+	}
+	t.Loss = l
+	return t, len(p.ClassWeights) > 0, nil
 }
 
 func hasOption(s Spec, key string) bool {

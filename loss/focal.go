@@ -19,9 +19,6 @@ func init() {
 			{Key: "alpha", Default: 0.25, Doc: "float targets: weight of positives, 1-alpha of negatives; class indices: a scalar factor; < 0: no weighting"},
 		},
 		New: func(opts map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("focal", p); err != nil {
-				return nil, err
-			}
 			g, a := opts["gamma"], opts["alpha"]
 			if !(g >= 0) || math.IsInf(g, 0) {
 				return nil, fmt.Errorf("loss focal(gamma=%v): want a finite gamma >= 0", g)
@@ -60,23 +57,25 @@ type Focal struct {
 func (Focal) Name() string { return "focal" }
 
 // Eval implements Loss.
-func (f Focal) Eval(z, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (f Focal) Eval(z, target *tensor.Tensor) (Value, error) {
 	if err := checkInputs("focal", "logits", z, target, 0); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
 	if tensor.EqualShapes(z.Shape(), target.Shape()) {
 		if err := sameShapeFloatTarget("focal", "labels", z, target); err != nil {
-			return 0, nil, err
+			return Value{}, err
 		}
-		v, g := evalByElement(f.Reduction, z, target, f.sigmoidTerm)
-		return v, g, nil
+		return evalByElement(f.Reduction, z, target, f.sigmoidTerm), nil
 	}
-	sum, grad, _, scale, err := f.softmax(z, target, true, false)
+	sum, grad, _, w, err := f.softmax(z, target, true, false)
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	return sum * scale, tensor.FromFloat64s(z.DType(), z.Shape(), grad), nil
+	return reducedValue(f.Reduction, sum, w, tensor.FromFloat64s(z.DType(), z.Shape(), grad)), nil
 }
+
+// Reading implements Loss: class indices on [N, C] logits, 0/1 labels on one column.
+func (Focal) Reading() Reading { return Reading{Labels: IndicesOrBinary, Scores: Logits} }
 
 // Unreduced implements Unreducer: one loss per element for float targets (shaped like the
 // output), one per position for class indices (shaped like the target).
@@ -120,7 +119,7 @@ func (f Focal) sigmoidTerm(z, y float64) (l, dl float64) {
 // softmax is the pass over class-index targets; it returns what CrossEntropy.run returns.
 // With log p = z_y - lse, p = exp(log p) and q = 1-p = -expm1(log p), the position loss is
 // -a*q^g*log p and its derivative along z_k is a*(softmax_k - [k=y])*(q^g - g*q^(g-1)*p*log p).
-func (f Focal) softmax(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, grad, per []float64, scale float64, err error) {
+func (f Focal) softmax(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, grad, per []float64, weight float64, err error) {
 	l, idx, err := classTargets("focal", z, t, nil, tensor.ShapeString(z.Shape())+" float labels")
 	if err != nil {
 		return 0, nil, nil, 0, err
@@ -136,7 +135,8 @@ func (f Focal) softmax(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64
 	if a < 0 {
 		a = 1
 	}
-	scale = scaleFor(f.Reduction, float64(len(idx)))
+	weight = weightFor(f.Reduction, float64(len(idx)))
+	scale := 1 / weight
 	for i := 0; i < l.n; i++ {
 		for j := 0; j < l.inner; j++ {
 			pos := i*l.inner + j
@@ -165,5 +165,5 @@ func (f Focal) softmax(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64
 			grad[base+y*st] -= k
 		}
 	}
-	return sum, grad, per, scale, nil
+	return sum, grad, per, weight, nil
 }

@@ -18,9 +18,6 @@ func init() {
 			{Key: "margin", Default: 1, Doc: "the score margin the correct answer must win by"},
 		},
 		New: func(opts map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("hinge", p); err != nil {
-				return nil, err
-			}
 			m := opts["margin"]
 			if math.IsNaN(m) || math.IsInf(m, 0) {
 				return nil, fmt.Errorf("loss hinge(margin=%v): want a finite number", m)
@@ -54,13 +51,16 @@ type Hinge struct {
 func (Hinge) Name() string { return "hinge" }
 
 // Eval implements Loss.
-func (h Hinge) Eval(z, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
-	sum, grad, _, scale, err := h.run(z, target, true, false)
+func (h Hinge) Eval(z, target *tensor.Tensor) (Value, error) {
+	sum, grad, _, w, err := h.run(z, target, true, false)
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	return sum * scale, tensor.FromFloat64s(z.DType(), z.Shape(), grad), nil
+	return reducedValue(h.Reduction, sum, w, tensor.FromFloat64s(z.DType(), z.Shape(), grad)), nil
 }
+
+// Reading implements Loss: class indices on [N, C] scores, 0/1 labels on one score.
+func (Hinge) Reading() Reading { return Reading{Labels: IndicesOrBinary, Scores: Logits} }
 
 // Unreduced implements Unreducer: one loss per sample, [N], for multi-class scores (as
 // MultiMarginLoss's reduction='none'), one per element, shaped like the output, for binary
@@ -84,7 +84,7 @@ func (Hinge) binary(z, t *tensor.Tensor) bool {
 }
 
 // run is the one pass of Eval and Unreduced; it returns what CrossEntropy.run returns.
-func (h Hinge) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, grad, per []float64, scale float64, err error) {
+func (h Hinge) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, grad, per []float64, weight float64, err error) {
 	const name = "hinge"
 	if err := checkInputs(name, "scores", z, t, 0); err != nil {
 		return 0, nil, nil, 0, err
@@ -103,7 +103,8 @@ func (h Hinge) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, gr
 		if wantPer {
 			per = make([]float64, len(zs))
 		}
-		scale = scaleFor(h.Reduction, float64(len(zs)))
+		weight = weightFor(h.Reduction, float64(len(zs)))
+		scale := 1 / weight
 		for i, zi := range zs {
 			y := ys[i]
 			if y == 0 {
@@ -121,7 +122,7 @@ func (h Hinge) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, gr
 				grad[i] = -y * scale
 			}
 		}
-		return sum, grad, per, scale, nil
+		return sum, grad, per, weight, nil
 	}
 	if z.Rank() > 2 {
 		return 0, nil, nil, 0, shapeError(name, z, t, "binary labels shaped like the output (multi-class hinge takes scores [N, C] with int64 class indices [N])")
@@ -133,8 +134,8 @@ func (h Hinge) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, gr
 	if wantPer {
 		per = make([]float64, l.n)
 	}
-	scale = scaleFor(h.Reduction, float64(l.n))
-	k := scale / float64(l.c)
+	weight = weightFor(h.Reduction, float64(l.n))
+	k := 1 / weight / float64(l.c)
 	for i := 0; i < l.n; i++ {
 		row := zs[i*l.c : (i+1)*l.c]
 		y := int(idx[i])
@@ -157,5 +158,5 @@ func (h Hinge) run(z, t *tensor.Tensor, wantGrad, wantPer bool) (sum float64, gr
 			per[i] = lp
 		}
 	}
-	return sum, grad, per, scale, nil
+	return sum, grad, per, weight, nil
 }

@@ -11,9 +11,6 @@ func init() {
 		PyTorch: "nn.MSELoss()",
 		Target:  targetLikeOutput,
 		New: func(_ map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("mse", p); err != nil {
-				return nil, err
-			}
 			return MSE{Reduction: p.Reduction}, nil
 		},
 	})
@@ -27,9 +24,12 @@ type MSE struct{ Reduction Reduction }
 func (MSE) Name() string { return "mse" }
 
 // Eval implements Loss.
-func (l MSE) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l MSE) Eval(y, target *tensor.Tensor) (Value, error) {
 	return evalPointwise("mse", l.Reduction, y, target, squared)
 }
+
+// Reading implements Loss: float labels; the output is no classifier's.
+func (MSE) Reading() Reading { return Reading{Labels: FloatLabels} }
 
 // Unreduced implements Unreducer: (y - t)^2 with the output's shape.
 func (MSE) Unreduced(y, target *tensor.Tensor) (*tensor.Tensor, error) {

@@ -87,6 +87,22 @@ func NLL(in NLLInput, r Reduction) ([]float64, error) {
 	return []float64{total / wsum}, nil
 }
 
+// countedWeight is the sum of the class weights of the targets that are not ignored: what
+// Mean divides by. The targets must have been checked (NLL does).
+func (in NLLInput) countedWeight() float64 {
+	var wsum float64
+	for _, t := range in.Target {
+		switch {
+		case in.IgnoreIndex != nil && t == *in.IgnoreIndex:
+		case in.Weight != nil:
+			wsum += in.Weight[t]
+		default:
+			wsum++
+		}
+	}
+	return wsum
+}
+
 // LogSoftmax returns log(softmax(z)) along axis 1 of a [N, C, d1, ..., dk] array, computed as
 // z - max - log(sum(exp(z - max))) so that large logits neither overflow nor lose precision.
 func LogSoftmax(z []float64, shape []int) []float64 {

@@ -8,10 +8,11 @@ import (
 
 func init() {
 	Register(Spec{
-		Name:    "nll",
-		Summary: "negative log-likelihood on log-probabilities (a model that ends in LogSoftmax)",
-		PyTorch: "nn.NLLLoss(weight=class_weights, ignore_index=ignore_index)",
-		Target:  "int64 class indices [N, d1, ...] for log-probabilities [N, C, d1, ...]",
+		Name:         "nll",
+		Summary:      "negative log-likelihood on log-probabilities (a model that ends in LogSoftmax)",
+		PyTorch:      "nn.NLLLoss(weight=class_weights, ignore_index=ignore_index)",
+		Target:       "int64 class indices [N, d1, ...] for log-probabilities [N, C, d1, ...]",
+		ClassWeights: true,
 		Options: []Option{
 			{Key: "ignore_index", Default: -100, Doc: "a target value that adds neither loss nor weight"},
 		},
@@ -44,24 +45,37 @@ type NLLLoss struct {
 func (NLLLoss) Name() string { return "nll" }
 
 // Eval implements Loss.
-func (nl NLLLoss) Eval(logp, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (nl NLLLoss) Eval(logp, target *tensor.Tensor) (Value, error) {
 	in, err := nl.input(logp, target)
 	if err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
 	r := reduction(nl.Reduction)
 	if r == None {
 		r = Mean
 	}
-	v, err := NLL(in, r)
+	sum, err := NLL(in, Sum)
 	if err != nil {
-		return 0, nil, fmt.Errorf("loss nll: %w", unprefix(err))
+		return Value{}, fmt.Errorf("loss nll: %w", unprefix(err))
 	}
 	g, err := NLLGrad(nil, in, r, []float64{1})
 	if err != nil {
-		return 0, nil, fmt.Errorf("loss nll: %w", unprefix(err))
+		return Value{}, fmt.Errorf("loss nll: %w", unprefix(err))
 	}
-	return v[0], tensor.FromFloat64s(logp.DType(), logp.Shape(), g), nil
+	w := 1.0
+	if r == Mean {
+		w = in.countedWeight()
+	}
+	return reducedValue(nl.Reduction, sum[0], w, tensor.FromFloat64s(logp.DType(), logp.Shape(), g)), nil
+}
+
+// Reading implements Loss: class indices, log-probabilities, its ignore_index.
+func (nl NLLLoss) Reading() Reading {
+	ig := int64(defaultIgnoreIndex)
+	if nl.IgnoreIndex != nil {
+		ig = *nl.IgnoreIndex
+	}
+	return Reading{Labels: ClassIndices, Scores: LogProbabilities, IgnoreIndex: &ig}
 }
 
 // Unreduced implements Unreducer: -w[y_i] * logp[i, y_i] per position, shaped like the

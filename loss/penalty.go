@@ -12,9 +12,9 @@ import (
 type Penalty interface {
 	// Name is the penalty's spelling in a loss expression, e.g. "l2".
 	Name() string
-	// Eval returns the penalty and its gradient with respect to each weight (same names, shapes
-	// and dtypes as weights).
-	Eval(weights map[string]*tensor.Tensor) (float64, map[string]*tensor.Tensor)
+	// Eval returns the penalty and, when grad is set, its gradient with respect to each weight
+	// (same names, shapes and dtypes as weights).
+	Eval(weights map[string]*tensor.Tensor, grad bool) (float64, map[string]*tensor.Tensor)
 }
 
 var _ Penalty = L2{}
@@ -45,21 +45,26 @@ type L2 struct{}
 func (L2) Name() string { return "l2" }
 
 // Eval implements Penalty. The gradients are copies of the weights.
-func (L2) Eval(weights map[string]*tensor.Tensor) (float64, map[string]*tensor.Tensor) {
+func (L2) Eval(weights map[string]*tensor.Tensor, grad bool) (float64, map[string]*tensor.Tensor) {
 	names := make([]string, 0, len(weights))
 	for name := range weights {
 		names = append(names, name)
 	}
 	sort.Strings(names) // a fixed summation order: the same weights give the same bits
 	var sum float64
-	grads := make(map[string]*tensor.Tensor, len(weights))
+	var grads map[string]*tensor.Tensor
+	if grad {
+		grads = make(map[string]*tensor.Tensor, len(weights))
+	}
 	for _, name := range names {
 		w := weights[name]
 		for i := 0; i < w.Len(); i++ {
 			v := w.Float64At(i)
 			sum += v * v
 		}
-		grads[name] = w.Clone()
+		if grad {
+			grads[name] = w.Clone()
+		}
 	}
 	return 0.5 * sum, grads
 }

@@ -22,7 +22,7 @@ func TestL2Torch(t *testing.T) {
 	if len(weights) == 0 {
 		t.Fatal("regression.npz has no l2/w/ weights")
 	}
-	v, grads := loss.L2{}.Eval(weights)
+	v, grads := loss.L2{}.Eval(weights, true)
 	if ok, rel := regClose(tensor.Scalar(v), arrays["l2/loss"]); !ok {
 		t.Errorf("l2 = %v, %.3g from PyTorch's %v", v, rel, arrays["l2/loss"].Float64At(0))
 	}

@@ -15,6 +15,8 @@ type Spec struct {
 	PyTorch string   // the PyTorch equivalent, e.g. "nn.CrossEntropyLoss(label_smoothing=e)"
 	Target  string   // what the target holds, e.g. "int64 class indices [N, ...] or probabilities like the output"
 	Options []Option // KEY=VALUE options, in the order they are documented
+	// ClassWeights says that the loss takes Params.ClassWeights (--class-weights).
+	ClassWeights bool
 	// New builds the loss from parsed options (every key of Options present, defaults filled
 	// in) and the run's Params.
 	New func(opts map[string]float64, p Params) (Loss, error)
@@ -79,6 +81,9 @@ func Build(name string, opts map[string]string, p Params) (Loss, error) {
 	if !ok {
 		return nil, fmt.Errorf("loss: unknown loss %q (see 'onnxtune losses')", name)
 	}
+	if len(p.ClassWeights) > 0 && !s.ClassWeights {
+		return nil, &ClassWeightsError{Loss: name}
+	}
 	p.Reduction = Mean
 	if r, ok := opts["reduction"]; ok {
 		red, err := ParseReduction(r)
@@ -105,6 +110,14 @@ func Build(name string, opts map[string]string, p Params) (Loss, error) {
 		vals[k] = f
 	}
 	return s.New(vals, p)
+}
+
+// ClassWeightsError is Build's error for class weights given to a loss that does not take
+// them.
+type ClassWeightsError struct{ Loss string }
+
+func (e *ClassWeightsError) Error() string {
+	return fmt.Sprintf("loss %s does not take class weights", e.Loss)
 }
 
 func optionList(s Spec) string {

@@ -26,9 +26,6 @@ func init() {
 		PyTorch: "nn.L1Loss()",
 		Target:  targetLikeOutput,
 		New: func(_ map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("mae", p); err != nil {
-				return nil, err
-			}
 			return MAE{Reduction: p.Reduction}, nil
 		},
 	})
@@ -39,9 +36,6 @@ func init() {
 		Target:  targetLikeOutput,
 		Options: []Option{{Key: "delta", Default: 1, Doc: "where the loss turns from quadratic to linear (> 0)"}},
 		New: func(o map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("huber", p); err != nil {
-				return nil, err
-			}
 			if !(o["delta"] > 0) {
 				return nil, fmt.Errorf("loss huber: delta must be positive, got %g", o["delta"])
 			}
@@ -55,9 +49,6 @@ func init() {
 		Target:  targetLikeOutput,
 		Options: []Option{{Key: "beta", Default: 1, Doc: "width of the quadratic zone (>= 0; 0 gives L1)"}},
 		New: func(o map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("smooth-l1", p); err != nil {
-				return nil, err
-			}
 			if !(o["beta"] >= 0) {
 				return nil, fmt.Errorf("loss smooth-l1: beta must be >= 0, got %g", o["beta"])
 			}
@@ -70,9 +61,6 @@ func init() {
 		PyTorch: "(output * target).mean()",
 		Target:  "critic labels +1/-1 with the output's shape ([N] for an [N, 1] output)",
 		New: func(_ map[string]float64, p Params) (Loss, error) {
-			if err := noClassWeights("wasserstein", p); err != nil {
-				return nil, err
-			}
 			return Wasserstein{Reduction: p.Reduction}, nil
 		},
 	})
@@ -86,11 +74,14 @@ type MAE struct{ Reduction Reduction }
 func (MAE) Name() string { return "mae" }
 
 // Eval implements Loss.
-func (l MAE) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l MAE) Eval(y, target *tensor.Tensor) (Value, error) {
 	return evalPointwise("mae", l.Reduction, y, target, absolute)
 }
 
-// Unreduced implements Unreducer: |y - t| with the output's shape.
+// Reading implements Loss: float labels; the output is no classifier's.
+func (MAE) Reading() Reading { return Reading{Labels: FloatLabels} }
+
+// Unreduced implements UnreducerXX: |y - t| with the output's shape.
 func (MAE) Unreduced(y, target *tensor.Tensor) (*tensor.Tensor, error) {
 	return unreducedPointwise("mae", y, target, absolute)
 }
@@ -115,10 +106,13 @@ type Huber struct {
 // Name implements Loss.
 func (Huber) Name() string { return "huber" }
 
+// Reading implements Loss: float labels; the output is no classifier's.
+func (Huber) Reading() Reading { return Reading{Labels: FloatLabels} }
+
 // Eval implements Loss.
-func (l Huber) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l Huber) Eval(y, target *tensor.Tensor) (Value, error) {
 	if err := l.check(); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
 	return evalPointwise("huber", l.Reduction, y, target, l.f)
 }
@@ -156,10 +150,13 @@ type SmoothL1 struct {
 // Name implements Loss.
 func (SmoothL1) Name() string { return "smooth-l1" }
 
+// Reading implements Loss: float labels; the output is no classifier's.
+func (SmoothL1) Reading() Reading { return Reading{Labels: FloatLabels} }
+
 // Eval implements Loss.
-func (l SmoothL1) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l SmoothL1) Eval(y, target *tensor.Tensor) (Value, error) {
 	if err := l.check(); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
 	return evalPointwise("smooth-l1", l.Reduction, y, target, l.f)
 }
@@ -204,13 +201,15 @@ type Wasserstein struct{ Reduction Reduction }
 func (Wasserstein) Name() string { return "wasserstein" }
 
 // Eval implements Loss.
-func (l Wasserstein) Eval(y, target *tensor.Tensor) (float64, *tensor.Tensor, error) {
+func (l Wasserstein) Eval(y, target *tensor.Tensor) (Value, error) {
 	if err := checkCritic(y, target); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	v, g := evalByElement(l.Reduction, y, target, critic)
-	return v, g, nil
+	return evalByElement(l.Reduction, y, target, critic), nil
 }
+
+// Reading implements Loss: critic labels of its own.
+func (Wasserstein) Reading() Reading { return Reading{Labels: OwnTarget} }
 
 // Unreduced implements Unreducer: t * y with the output's shape.
 func (Wasserstein) Unreduced(y, target *tensor.Tensor) (*tensor.Tensor, error) {
@@ -234,12 +233,11 @@ func checkCritic(y, t *tensor.Tensor) error {
 }
 
 // evalPointwise checks a target shaped like the output and evaluates f over the elements.
-func evalPointwise(name string, r Reduction, y, t *tensor.Tensor, f elementLoss) (float64, *tensor.Tensor, error) {
+func evalPointwise(name string, r Reduction, y, t *tensor.Tensor, f elementLoss) (Value, error) {
 	if err := checkTargetLike(name, y, t); err != nil {
-		return 0, nil, err
+		return Value{}, err
 	}
-	v, g := evalByElement(r, y, t, f)
-	return v, g, nil
+	return evalByElement(r, y, t, f), nil
 }
 
 // unreducedPointwise is evalPointwise's reduction=none: f per element, shaped like the output.
@@ -248,14 +246,6 @@ func unreducedPointwise(name string, y, t *tensor.Tensor, f elementLoss) (*tenso
 		return nil, err
 	}
 	return unreducedByElement(y, t, f), nil
-}
-
-// noClassWeights is the error of a loss that has no use for --class-weights.
-func noClassWeights(name string, p Params) error {
-	if len(p.ClassWeights) > 0 {
-		return fmt.Errorf("loss %s does not take class weights", name)
-	}
-	return nil
 }
 
 func checkFloatOutput(name string, y *tensor.Tensor) error {

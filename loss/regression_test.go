@@ -91,7 +91,7 @@ func TestRegressionTorch(t *testing.T) {
 		y, target := arrays[c.Name+"/output"], arrays[c.Name+"/target"]
 		for _, red := range []string{"mean", "sum", "none"} {
 			l := regBuild(t, c, red)
-			v, g, err := l.Eval(y, target)
+			v, g, err := evalLoss(l, y, target)
 			if err != nil {
 				t.Errorf("%s: Eval with reduction %s: %v", c.Name, red, err)
 				continue
@@ -133,7 +133,7 @@ func TestRegressionTorch(t *testing.T) {
 			t.Errorf("%s: Parse(%q): %v", c.Name, c.Spec, err)
 			continue
 		}
-		v, _, err := l.Eval(y, target)
+		v, _, err := evalLoss(l, y, target)
 		if err != nil {
 			t.Errorf("%s: Parse(%q).Eval: %v", c.Name, c.Spec, err)
 			continue
@@ -209,7 +209,7 @@ func TestRegressionTargetErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = l.Eval(c.output, c.target)
+		_, _, err = evalLoss(l, c.output, c.target)
 		if err == nil {
 			t.Errorf("%s: Eval(%v, %v) succeeded", c.spec, c.output, c.target)
 			continue
@@ -263,7 +263,7 @@ func TestZeroValueReduction(t *testing.T) {
 	y := tensor.From([]int{2}, []float32{1, 3})
 	target := tensor.From([]int{2}, []float32{0, 0})
 	for _, l := range []loss.Loss{loss.MSE{}, loss.MAE{}, loss.Huber{Delta: 10}, loss.SmoothL1{Beta: 0}, loss.Wasserstein{}} {
-		v, g, err := l.Eval(y, target)
+		v, g, err := evalLoss(l, y, target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestZeroValueReduction(t *testing.T) {
 		case loss.Wasserstein:
 			sum = loss.Wasserstein{Reduction: loss.Sum}
 		}
-		vs, gs, _ := sum.Eval(y, target)
+		vs, gs, _ := evalLoss(sum, y, target)
 		if math.Abs(2*v-vs) > 1e-12 || math.Abs(2*g.Float64At(1)-gs.Float64At(1)) > 1e-6 {
 			t.Errorf("%s: zero-value reduction gives %v, %v; sum %v, %v", l.Name(), v, g.Float32s(), vs, gs.Float32s())
 		}

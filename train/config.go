@@ -38,9 +38,22 @@ type Config struct {
 
 	// Loss is the loss expression (loss.ParseExpr), ClassWeights its class weights, and
 	// Output the graph output its terms without @OUTPUT read ("": the first).
-	Loss         string
-	ClassWeights []float64
-	Output       string
+	// BalanceClassWeights sets the class weights from the training data instead:
+	// N / (classes * count_c), scikit-learn's "balanced".
+	Loss                string
+	ClassWeights        []float64
+	BalanceClassWeights bool
+	Output              string
+	// PositiveClass names the positive class of a binary classifier: a class name of the
+	// data, or an index ("": class 1, the second in sorted folder order). Class-index
+	// targets become 1 for it and 0 for the others on a one-logit output (loss.AdaptTarget),
+	// and the validation metrics screen for it. Naming it lets a one-logit model train on a
+	// data set of more than two classes, that class against the rest.
+	PositiveClass string
+	// Balance draws each epoch's examples with replacement, each with probability inversely
+	// proportional to its class's frequency (data.BalancedWeights), so that every class is
+	// drawn equally often on average.
+	Balance bool
 
 	// Optimizer is the optimizer and its hyper-parameters; LR its learning rate (0: 0.01
 	// for sgd, 0.001 for adam and adamw).
@@ -94,7 +107,9 @@ type EpochStats struct {
 	Epoch     int      `json:"epoch"` // 1-based
 	TrainLoss float64  `json:"train_loss"`
 	ValLoss   *float64 `json:"val_loss"` // null without validation data
-	// Metrics are validation metrics (accuracy, ...) where the targets are class indices.
+	// Metrics are validation metrics (Report.Metrics: accuracy, ..., and a binary
+	// classifier's sensitivity, specificity, ppv, npv, f1, roc_auc and counts) where the loss
+	// is a classifier's.
 	Metrics  map[string]float64 `json:"metrics,omitempty"`
 	LR       float64            `json:"lr"` // the learning rate of the epoch's last step
 	Seconds  float64            `json:"seconds"`
@@ -145,6 +160,8 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, errors.New("train: both validation data and a validation split given; want one")
 	case c.Train == nil && c.Data == "":
 		return Config{}, errors.New("train: no training data")
+	case c.BalanceClassWeights && len(c.ClassWeights) > 0:
+		return Config{}, errors.New("train: both class weights and balanced class weights given; want one")
 	}
 	mode, err := ParseBNMode(string(c.BN))
 	if err != nil {

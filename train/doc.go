@@ -14,6 +14,11 @@
 //     batches that leaves the last checkpoint and the output untouched;
 //   - UpdateModel and VerifyExport: the input model with new weights, BatchNorm and Dropout
 //     back in inference mode and onnxtune.* metadata, checked against the engine once written;
-//   - Metrics and Evaluate: loss, accuracy, per-class precision, recall and F1 and the
-//     confusion matrix (`onnxtune eval`).
+//   - DataLabels and ParsePositiveClass: a data set's classes and the positive class of a
+//     binary classifier, for loss.AdaptTarget and the metrics;
+//   - Evaluate and Metrics: the loss of a whole data set (the one path that `onnxtune eval`
+//     and training's validation share), accuracy, per-class precision, recall and F1, the
+//     confusion matrix and a binary classifier's screening numbers and ROC AUC;
+//   - Recorded and DefaultLoss: what a tuned model's metadata says it was trained with, and
+//     the loss an output is evaluated with when nothing says.
 package train

@@ -53,11 +53,11 @@ func compute(t *testing.T, plan *graph.Plan, spec string, p loss.Params, inputs,
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, grads, err := g.Compute(nil, inputs, targets)
+	v, grads, err := g.Compute(nil, inputs, targets, loss.Labels{})
 	if err != nil {
 		t.Fatalf("%s: %v", spec, err)
 	}
-	return v, grads
+	return v.Value, grads
 }
 
 // TestGradientsExpressionTorch: a weighted expression over both outputs, with class weights,
@@ -127,11 +127,11 @@ func TestGradientsErrors(t *testing.T) {
 	if got := strings.Join(g.Outputs(), ","); got != "logits,box" {
 		t.Errorf("Outputs() = %s, want logits,box", got)
 	}
-	_, _, err = g.Compute(nil, inputs, map[string]*tensor.Tensor{"logits": ref["two_heads/target_logits"]})
-	if err == nil || !strings.Contains(err.Error(), `term "0.5*huber@box" reads output "box", which has no target`) {
+	_, _, err = g.Compute(nil, inputs, map[string]*tensor.Tensor{"logits": ref["two_heads/target_logits"]}, loss.Labels{})
+	if err == nil || !strings.Contains(err.Error(), `term "0.5*huber@box" on output "box": no target was given for it`) {
 		t.Errorf("missing box target: %v", err)
 	}
-	_, _, err = g.Compute(nil, inputs, map[string]*tensor.Tensor{"logits": ref["two_heads/target_logits"], "box": ref["two_heads/target_logits"]})
+	_, _, err = g.Compute(nil, inputs, map[string]*tensor.Tensor{"logits": ref["two_heads/target_logits"], "box": tensor.New(tensor.Float32, 2)}, loss.Labels{})
 	if err == nil || !strings.Contains(err.Error(), `term "0.5*huber@box" on output "box": loss huber: target shape [2]`) {
 		t.Errorf("box target of the wrong shape: %v", err)
 	}

@@ -49,7 +49,8 @@ type runner struct {
 	grads    *Gradients   // rebuilt per epoch when dropout
 
 	expr      *loss.Expr
-	output    string // the graph output the loss reads
+	output    string      // the graph output the loss reads
+	labels    loss.Labels // the training data's classes, for the loss and the metrics
 	inputName string
 
 	trained []string
@@ -90,13 +91,16 @@ func newRunner(cfg Config) (*runner, error) {
 		return nil, fmt.Errorf("train: %s has %d inputs; training feeds models of one input", cfg.Model, len(r.g.Inputs))
 	}
 	r.inputName = r.g.Inputs[0].Name
+	if err := r.setupData(); err != nil {
+		return nil, err
+	}
 	if err := r.setupLoss(); err != nil {
 		return nil, err
 	}
 	if err := r.setupGraphs(); err != nil {
 		return nil, err
 	}
-	if err := r.setupData(); err != nil {
+	if err := r.checkLoss(); err != nil {
 		return nil, err
 	}
 	if err := r.setupOptimizer(); err != nil {
@@ -105,13 +109,65 @@ func newRunner(cfg Config) (*runner, error) {
 	return r, nil
 }
 
-// setupLoss parses the loss expression with its class weights.
+// setupLoss parses the loss expression with its class weights (balanced ones computed from
+// the training labels).
 func (r *runner) setupLoss() error {
+	if r.cfg.BalanceClassWeights {
+		labels, err := r.trainLabels("balanced class weights")
+		if err != nil {
+			return err
+		}
+		if r.cfg.ClassWeights, err = data.BalancedClassWeights(labels, r.labels.Classes); err != nil {
+			return fmt.Errorf("train: balanced class weights: %w", err)
+		}
+	}
 	expr, err := loss.ParseExpr(r.cfg.Loss, loss.Params{ClassWeights: r.cfg.ClassWeights})
 	if err != nil {
 		return err
 	}
 	r.expr = expr
+	return nil
+}
+
+// trainLabels returns the class index of every training example, for what (balancing).
+func (r *runner) trainLabels(what string) ([]int64, error) {
+	labels, ok, err := data.Labels(r.trainData)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || r.labels.Classes == 0 {
+		return nil, fmt.Errorf("train: %s need class-index targets; %s has none", what, r.dataName())
+	}
+	return labels, nil
+}
+
+// checkLoss runs the model and the loss on the first two training examples (and the first
+// validation one), so that a loss that cannot read the data fails before any training.
+func (r *runner) checkLoss() error {
+	for _, c := range []struct {
+		ds   data.Dataset
+		what string
+	}{{r.trainData, r.dataName()}, {r.valData, "the validation data"}} {
+		if c.ds == nil {
+			continue
+		}
+		l := data.NewLoader(c.ds, min(2, c.ds.Len()), false, 0, 1)
+		for b, err := range l.Epoch(context.Background(), 0) {
+			if err != nil {
+				return err
+			}
+			outs, err := r.evalPlan.Run(nil, map[string]*tensor.Tensor{r.inputName: b.X})
+			if err != nil {
+				return fmt.Errorf("train: %s: %w", r.cfg.Model, err)
+			}
+			_, err = r.expr.Eval(loss.Batch{Outputs: outs, Targets: map[string]*tensor.Tensor{r.output: b.Y},
+				Default: r.output, Weights: r.params, Labels: r.labels})
+			if err != nil {
+				return fmt.Errorf("train: the loss cannot read %s: %w", c.what, err)
+			}
+			break
+		}
+	}
 	return nil
 }
 
@@ -237,8 +293,20 @@ func (r *runner) setupData() error {
 	if r.cfg.Patience > 0 && r.valData == nil {
 		return errors.New("train: early stopping (patience) needs validation data (a validation set or split)")
 	}
+	if r.labels, err = DataLabels(r.trainData, r.cfg.PositiveClass); err != nil {
+		return fmt.Errorf("train: %s: %w", r.dataName(), err)
+	}
 	r.loader = data.NewLoader(r.trainData, r.cfg.BatchSize, r.cfg.Shuffle, r.cfg.Seed, r.cfg.Workers)
 	r.loader.Augment = r.cfg.Augment
+	if r.cfg.Balance {
+		labels, err := r.trainLabels("--balance")
+		if err != nil {
+			return err
+		}
+		if r.loader.Weights, err = data.BalancedWeights(labels, r.labels.Classes); err != nil {
+			return fmt.Errorf("train: balance: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -395,6 +463,7 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		r.log = f
 	}
 	r.progress = newProgress(r.cfg.Progress, r.cfg.ProgressBar, r.cfg.Epochs, r.loader.Len(), r.trainData.Len())
+	r.noteSetup()
 	stopped := false
 	for epoch := start; epoch < r.cfg.Epochs && !stopped; epoch++ {
 		st, err := r.epoch(ctx, epoch, &step)
@@ -496,21 +565,21 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 		return st, err
 	}
 	r.progress.epochStart(epoch)
-	var sum float64
+	var total loss.Total
 	gctx := &graph.Context{Training: r.training, BatchStats: r.bn.hook}
 	for b, err := range r.loader.Epoch(ctx, epoch) {
 		if err != nil {
 			return st, err
 		}
 		lr := r.sched.LR(*step)
-		v, grads, err := gr.Compute(gctx, map[string]*tensor.Tensor{r.inputName: b.X}, map[string]*tensor.Tensor{r.output: b.Y})
+		v, grads, err := gr.Compute(gctx, map[string]*tensor.Tensor{r.inputName: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels)
 		if err != nil {
 			r.bn.discard()
 			return st, err
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
 			r.bn.discard()
-			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: training diverged (try a smaller learning rate)", v, epoch+1, st.batches+1)
+			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: training diverged (try a smaller learning rate)", v.Value, epoch+1, st.batches+1)
 		}
 		if err := r.opt.Step(r.params, grads, lr); err != nil {
 			r.bn.discard()
@@ -521,68 +590,33 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 		}
 		*step++
 		st.batches++
-		n := len(b.Indices)
-		sum += v * float64(n)
-		st.Examples += n
+		total.Add(v)
+		st.Examples += len(b.Indices)
 		st.LR = lr
 		st.Steps = *step
-		r.progress.batchDone(st.batches, st.Examples, sum/float64(st.Examples))
+		r.progress.batchDone(st.batches, st.Examples, total.Value(r.expr))
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}
 	}
-	st.TrainLoss = sum / float64(max(st.Examples, 1))
+	st.TrainLoss = total.Value(r.expr)
 	return st, nil
 }
 
-// evaluate returns the loss expression's value on ds, in inference (BatchNorm with running
-// statistics, no Dropout), averaged over examples, with its penalties on the trained weights
-// as in training; and the classification metrics (Metrics) where the output and targets are
-// a classifier's.
+// evaluate measures the loss expression on ds in inference (BatchNorm with running
+// statistics, no Dropout), exactly as `onnxtune eval --loss` does (Evaluate), its penalties
+// on the trained weights; and the metrics (Report.Metrics) where the loss is a classifier's.
 func (r *runner) evaluate(ctx context.Context, ds data.Dataset) (float64, map[string]float64, error) {
 	l := data.NewLoader(ds, r.cfg.BatchSize, false, r.cfg.Seed, r.cfg.Workers)
-	var penalty float64
-	for _, t := range r.expr.Terms {
-		if t.Penalty != nil {
-			v, _ := t.Penalty.Eval(r.params)
-			penalty += t.Weight * v
-		}
-	}
-	m := &Metrics{}
-	fitLoss(m, r.expr)
-	classifier := true
-	for b, err := range l.Epoch(ctx, 0) {
-		if err != nil {
-			return 0, nil, err
-		}
-		outs, err := r.evalPlan.Run(nil, map[string]*tensor.Tensor{r.inputName: b.X})
-		if err != nil {
-			return 0, nil, err
-		}
-		y := outs[r.output]
-		v := penalty
-		for _, t := range r.expr.Terms {
-			if t.Loss == nil {
-				continue
-			}
-			tv, _, err := t.Loss.Eval(y, b.Y)
-			if err != nil {
-				return 0, nil, fmt.Errorf("train: validation: term %q: %w", t.Text, err)
-			}
-			v += t.Weight * tv
-		}
-		m.AddLoss(v, len(b.Indices))
-		// Outputs that are no classifier's (regression, embeddings) have no metrics.
-		classifier = classifier && m.Add(y, b.Y) == nil
-	}
-	rep := m.Report(nil)
-	if rep.Examples == 0 && math.IsNaN(rep.Loss) {
-		return 0, nil, errors.New("train: the validation data holds no examples")
+	rep, err := Evaluate(ctx, r.evalPlan, l.Epoch(ctx, 0), EvalOptions{
+		Loss: r.expr, Output: r.output, Labels: r.labels, Weights: r.params,
+	})
+	if err != nil {
+		return 0, nil, err
 	}
 	var metrics map[string]float64
-	if classifier {
-		metrics = map[string]float64{"accuracy": rep.Accuracy, "macro_precision": rep.Macro.Precision,
-			"macro_recall": rep.Macro.Recall, "macro_f1": rep.Macro.F1}
+	if rep.Kind != AutoKind {
+		metrics = rep.Metrics()
 	}
 	return rep.Loss, metrics, nil
 }
@@ -655,6 +689,9 @@ func (r *runner) metadata(epochs int) map[string]string {
 		meta["data"] = "(in-memory data set)"
 	}
 	maps.Copy(meta, r.opt.Hyper())
+	if r.binary() {
+		meta["positive_class"] = className(r.trainData.Classes(), r.labels.PositiveClass())
+	}
 	if len(c.ClassWeights) > 0 {
 		parts := make([]string, len(c.ClassWeights))
 		for i, w := range c.ClassWeights {
@@ -685,6 +722,30 @@ func (r *runner) metadata(epochs int) map[string]string {
 		out[MetadataPrefix+k] = v
 	}
 	return out
+}
+
+// noteSetup tells the progress reader what the data made of the run: the positive class, and
+// class weights or sampling balanced by class.
+func (r *runner) noteSetup() {
+	if r.binary() {
+		r.progress.note(PositiveLine(r.labels, r.trainData.Classes()))
+	}
+	if r.cfg.BalanceClassWeights {
+		parts := make([]string, len(r.cfg.ClassWeights))
+		for i, w := range r.cfg.ClassWeights {
+			parts[i] = className(r.trainData.Classes(), i) + " " + strconv.FormatFloat(w, 'g', 6, 64)
+		}
+		r.progress.note("class weights (balanced): " + strings.Join(parts, ", "))
+	}
+	if r.cfg.Balance {
+		r.progress.note("sampling: every class equally often on average (with replacement)")
+	}
+}
+
+// binary reports whether the run trains a binary classifier, as far as the data tells: a
+// two-class data set, or a positive class named against the rest.
+func (r *runner) binary() bool {
+	return r.labels.Classes == 2 || r.labels.Positive != nil
 }
 
 // unwrapPath drops *os.PathError's operation: "x: no such file or directory".

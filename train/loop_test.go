@@ -428,8 +428,9 @@ func TestCancelKeepsCheckpointAndOutput(t *testing.T) {
 	defer cancel()
 	cfg := resumeConfig(t, 4)
 	cfg.ValSplit, cfg.Patience = 0, 0
-	// Examples are read once per epoch (the loader may read ahead): read 25 is in epoch 3.
-	cfg.Train = &cancelling{Dataset: ds, after: 25, cancel: cancel}
+	// Examples are read once per epoch (the loader may read ahead), after the two that the
+	// check of the loss reads before training: read 27 is in epoch 3.
+	cfg.Train = &cancelling{Dataset: ds, after: 27, cancel: cancel}
 	cfg.CheckpointDir = filepath.Join(dir, "ck")
 	cfg.Out = filepath.Join(dir, "out.onnx")
 	sentinel := []byte("not a model: must survive the interrupted run")

@@ -1,17 +1,14 @@
 package train
 
 import (
-	"context"
+	"cmp"
 	"encoding/json"
 	"fmt"
-	"iter"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
 
-	"github.com/onnxtune/onnxtune/backprop"
-	"github.com/onnxtune/onnxtune/data"
-	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -21,20 +18,22 @@ type MetricKind int
 
 // The kinds of classification Metrics measures.
 const (
-	// AutoKind decides from the first batch: class-index targets give MultiClass (Binary when
-	// the output has one class), float targets shaped like the output give MultiLabel (Binary
-	// for one output column).
+	// AutoKind decides from the first batch: a one-column output, or class-index targets of a
+	// two-class data set (or of a named positive class), give Binary; other class-index
+	// targets MultiClass; float targets shaped like the output MultiLabel (MultiClass for
+	// log-probabilities).
 	AutoKind MetricKind = iota
-	// MultiClass predicts the arg-max of the logits (the first one on a tie, as torch.argmax);
+	// MultiClass predicts the arg-max of the scores (the first one on a tie, as torch.argmax);
 	// targets are class indices, or probabilities shaped like the output, whose arg-max is the
 	// true class.
 	MultiClass
-	// Binary predicts class 1 where the single logit is above 0 (Metrics.Threshold; a
-	// probability above 0.5); targets above 0.5 are class 1, so labels may be 0/1 or -1/1.
-	// Both classes are reported.
+	// Binary scores each example by the probability of the positive class: sigmoid of a single
+	// logit, or softmax of the positive class's column; it predicts positive where that
+	// probability is at least Metrics.Threshold. Targets are class indices (the positive
+	// class against the rest), or labels above 0.5 for positive (0/1 or -1/1).
 	Binary
 	// MultiLabel treats every output column as an independent binary label: predicted where its
-	// logit is above 0 (Metrics.Threshold), true where its target is above 0.5.
+	// probability is at least Metrics.Threshold, true where its target is above 0.5.
 	MultiLabel
 )
 
@@ -61,40 +60,62 @@ func (k *MetricKind) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Metrics accumulates a classifier's loss, accuracy, per-class precision, recall and F1 and its
-// confusion matrix over batches, for the numbers sklearn.metrics reports on the concatenated
-// predictions. Outputs are logits [N, C, d1, ...] (or [C] for one example): class dimension 1,
-// every other position an example, so a segmentation model's pixels count one by one. The zero
-// value is ready to use and decides its Kind from the first batch.
+// DefaultThreshold is the probability at or above which a binary classifier predicts the
+// positive class unless told otherwise.
+const DefaultThreshold = 0.5
+
+// Metrics accumulates a classifier's accuracy, per-class precision, recall and F1, its
+// confusion matrix and, for Binary, the scores that ROC AUC ranks, over batches, for the
+// numbers sklearn.metrics reports on the concatenated predictions. Outputs are scores
+// [N, C, d1, ...] (or [C] for one example, or [N] for one score per example): class dimension
+// 1, every other position an example, so a segmentation model's pixels count one by one. The
+// zero value reads logits, decides its Kind from the first batch and takes class 1 as
+// positive.
 type Metrics struct {
 	// Kind is how outputs and targets are read; AutoKind is replaced by the first Add's choice.
 	Kind MetricKind
+	// Scores says what the output holds (loss.Reading's Scores); NoScores reads as Logits.
+	Scores loss.ScoreKind
+	// Exclusive says the classes exclude each other (a softmax classifier's, as cross-entropy
+	// reads them): AutoKind then reads float targets shaped like the output as class
+	// probabilities (MultiClass) rather than independent labels (MultiLabel).
+	Exclusive bool
+	// Labels describes the data set's classes: the class count (0: unknown) and the positive
+	// class; a named positive class makes a multi-class data set Binary, one against the rest.
+	Labels loss.Labels
 	// IgnoreIndex is the class-index target that counts for nothing; nil means -100, PyTorch's
 	// default ignore_index.
 	IgnoreIndex *int64
-	// Threshold is the output value above which Binary and MultiLabel predict the positive
-	// class: 0 (the zero value) for logits, 0.5 for probabilities.
+	// Threshold is the probability at or above which Binary and MultiLabel predict positive;
+	// 0 means DefaultThreshold.
 	Threshold float64
 
 	classes   int
 	confusion []int64 // MultiClass, Binary: [true*classes + predicted]; MultiLabel: tn, fp, fn, tp per label
 	exact     int64   // MultiLabel: examples whose every label is right
 	n         int64   // examples (positions) counted
-	lossSum   float64
-	lossN     int64
+	logOdds   []float64
+	positive  []bool // Binary: each example's log-odds of the positive class, and its truth
+}
+
+func (m *Metrics) threshold() float64 {
+	if m.Threshold == 0 {
+		return DefaultThreshold
+	}
+	return m.Threshold
 }
 
 // Add counts one batch: the model's output and the targets, either class indices shaped like
-// the output without its class dimension (an int64 tensor, or float holding integers) or a
+// the output without its class dimension (an integer tensor, or float holding integers) or a
 // tensor shaped like the output (0/1 labels, or class probabilities for MultiClass). Class
-// indices equal to IgnoreIndex are skipped; other indices outside [0, C) are an error, as is a
-// batch whose class count differs from the first.
+// indices equal to IgnoreIndex are skipped; other indices outside the classes are an error,
+// as is a batch whose class count differs from the first.
 func (m *Metrics) Add(output, target *tensor.Tensor) error {
 	if output == nil || target == nil {
 		return fmt.Errorf("train: metrics: missing output or target")
 	}
 	if !output.DType().IsFloat() {
-		return fmt.Errorf("train: metrics: the output is %v; want floating-point logits", output)
+		return fmt.Errorf("train: metrics: the output is %v; want floating-point scores", output)
 	}
 	l, err := metricLayout(output, target)
 	if err != nil {
@@ -102,17 +123,16 @@ func (m *Metrics) Add(output, target *tensor.Tensor) error {
 	}
 	kind := m.Kind
 	if kind == AutoKind {
-		switch {
-		case l.c == 1:
-			kind = Binary
-		case l.indices:
-			kind = MultiClass
-		default:
-			kind = MultiLabel
-		}
+		kind = m.autoKind(l)
 	}
-	if (kind == Binary && l.c != 1) || (kind == MultiLabel && l.indices) {
+	pos := m.Labels.PositiveClass()
+	switch {
+	case kind == MultiLabel && l.indices:
 		return fmt.Errorf("train: metrics: %s output %v does not fit target %v", kind, output, target)
+	case kind == Binary && l.c > 2 && m.Labels.Positive == nil:
+		return fmt.Errorf("train: metrics: binary metrics of %d-class output %v need a positive class", l.c, output)
+	case kind == Binary && l.c > 1 && pos >= l.c:
+		return fmt.Errorf("train: metrics: positive class %d is outside output %v's %d classes", pos, output, l.c)
 	}
 	classes := l.c
 	if kind == Binary {
@@ -133,24 +153,16 @@ func (m *Metrics) Add(output, target *tensor.Tensor) error {
 	if m.IgnoreIndex != nil {
 		ignore = *m.IgnoreIndex
 	}
+	// Class indices must name a class of the output, or of the data set for one logit.
+	top := l.c
+	if l.c == 1 {
+		top = max(2, m.Labels.Classes)
+	}
+	thr := m.threshold()
 	for e := range l.n * l.inner {
 		b, i := e/l.inner, e%l.inner
 		at := func(c int) int { return (b*l.c+c)*l.inner + i } // index of class c of example e
-		switch {
-		case kind == MultiLabel:
-			all := true
-			for c := range l.c {
-				p, t := z[at(c)] > m.Threshold, y[at(c)] > 0.5
-				m.confusion[4*c+2*b2i(t)+b2i(p)]++
-				all = all && p == t
-			}
-			m.exact += int64(b2i(all))
-		case kind == Binary:
-			if l.indices && y[e] == float64(ignore) {
-				continue
-			}
-			m.confusion[2*b2i(y[e] > 0.5)+b2i(z[at(0)] > m.Threshold)]++
-		case l.indices:
+		if l.indices {
 			v := y[e]
 			if v != math.Trunc(v) {
 				return fmt.Errorf("train: metrics: target %v is not a class index", v)
@@ -158,25 +170,116 @@ func (m *Metrics) Add(output, target *tensor.Tensor) error {
 			if int64(v) == ignore {
 				continue
 			}
-			if v < 0 || v >= float64(classes) {
-				return fmt.Errorf("train: metrics: target class %d is outside [0, %d)", int64(v), classes)
+			if v < 0 || v >= float64(top) {
+				return fmt.Errorf("train: metrics: target class %d is outside [0, %d)", int64(v), top)
 			}
-			m.confusion[int(v)*classes+argmax(z, l.c, at)]++
-		default: // MultiClass with probabilities
-			m.confusion[argmax(y, l.c, at)*classes+argmax(z, l.c, at)]++
+		}
+		switch kind {
+		case MultiLabel:
+			all := true
+			for c := range l.c {
+				p, t := m.probability(z[at(c)]) >= thr, y[at(c)] > 0.5
+				m.confusion[4*c+2*b2i(t)+b2i(p)]++
+				all = all && p == t
+			}
+			m.exact += int64(b2i(all))
+		case Binary:
+			var truth bool
+			switch {
+			case l.indices:
+				truth = int(y[e]) == pos
+			case l.c == 1:
+				truth = y[e] > 0.5
+			default: // probabilities or one-hot rows
+				truth = argmax(y, l.c, at) == pos
+			}
+			s := m.logOddsOf(z, l.c, pos, at)
+			m.logOdds = append(m.logOdds, s)
+			m.positive = append(m.positive, truth)
+			m.confusion[2*b2i(truth)+b2i(sigmoid(s) >= thr)]++
+		default:
+			t := int(y[e])
+			if !l.indices {
+				t = argmax(y, l.c, at)
+			}
+			m.confusion[t*classes+argmax(z, l.c, at)]++
 		}
 		m.n++
 	}
 	return nil
 }
 
-// AddLoss records a batch's loss, the mean over its n examples. Report's Loss is the mean
-// over all examples, sum(loss_b * n_b) / sum(n_b), what a PyTorch evaluation loop that
-// accumulates loss.item() * len(x) reports; it equals the loss of the whole data set in one
-// batch for losses that average over examples without weights.
-func (m *Metrics) AddLoss(loss float64, n int) {
-	m.lossSum += loss * float64(n)
-	m.lossN += int64(n)
+// autoKind is the kind AutoKind becomes for a batch of layout l.
+func (m *Metrics) autoKind(l layout) MetricKind {
+	switch {
+	case l.c == 1:
+		return Binary
+	case l.indices && (m.Labels.Positive != nil || m.Labels.Classes == 2 || (m.Labels.Classes == 0 && l.c == 2)):
+		return Binary
+	case l.indices || m.Exclusive || m.Scores == loss.LogProbabilities:
+		return MultiClass
+	}
+	return MultiLabel
+}
+
+// probability reads one output value as a probability: sigmoid of a logit, or the value
+// itself for Probabilities.
+func (m *Metrics) probability(v float64) float64 {
+	switch m.Scores {
+	case loss.Probabilities:
+		return v
+	case loss.LogProbabilities:
+		return math.Exp(v)
+	}
+	return sigmoid(v)
+}
+
+// logOddsOf returns log(p / (1 - p)) for p the probability of class pos of the example whose
+// class c is at z[at(c)]: the logit itself for one logit, z_pos - logsumexp(the others) for
+// softmax scores. Ranking by log-odds rather than by p keeps the order of logits beyond the
+// range where sigmoid rounds to 1.
+func (m *Metrics) logOddsOf(z []float64, c, pos int, at func(int) int) float64 {
+	if c == 1 {
+		v := z[at(0)]
+		switch m.Scores {
+		case loss.Probabilities:
+			return math.Log(v) - math.Log1p(-v)
+		case loss.LogProbabilities:
+			return v - math.Log(-math.Expm1(v))
+		}
+		return v
+	}
+	logp := func(k int) float64 { return z[at(k)] } // softmax is the same for logits and log-probabilities
+	if m.Scores == loss.Probabilities {
+		logp = func(k int) float64 { return math.Log(z[at(k)]) }
+	}
+	rest := math.Inf(-1)
+	for k := range c {
+		if k != pos {
+			rest = logAddExp(rest, logp(k))
+		}
+	}
+	return logp(pos) - rest
+}
+
+// logAddExp is log(exp(a) + exp(b)) without overflow.
+func logAddExp(a, b float64) float64 {
+	if a < b {
+		a, b = b, a
+	}
+	if math.IsInf(a, -1) {
+		return a
+	}
+	return a + math.Log1p(math.Exp(b-a))
+}
+
+// sigmoid is 1/(1+exp(-x)), evaluated so that exp never overflows.
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
 }
 
 // layout views an output as [n, c, inner]: c classes (the output's dimension 1, or its only
@@ -235,7 +338,8 @@ type Report struct {
 	// Examples counts the predictions scored (examples times positions for dense outputs);
 	// Correct those right (for MultiLabel: examples with every label right).
 	Examples, Correct int64 `json:"-"`
-	// Loss is the mean loss over the examples (see AddLoss), NaN (JSON null) when none was added.
+	// Loss is the loss of the whole data set (Evaluate sets it), NaN (JSON null) when none
+	// was measured.
 	Loss float64 `json:"-"`
 	// Accuracy is Correct / Examples: sklearn's accuracy_score, the exact-match ratio for
 	// MultiLabel.
@@ -251,6 +355,68 @@ type Report struct {
 	// LabelConfusion holds, for MultiLabel, each label's [[tn, fp], [fn, tp]], as sklearn's
 	// multilabel_confusion_matrix.
 	LabelConfusion [][2][2]int64 `json:"label_confusion,omitempty"`
+	// Binary holds a Binary report's screening numbers; nil for other kinds.
+	*BinaryReport
+}
+
+// BinaryReport is what matters of a binary classifier that screens for the positive class:
+// the four counts at the threshold, the rates made of them (each 0 when its denominator is,
+// as scikit-learn's zero_division default) and the threshold-free ROC AUC.
+type BinaryReport struct {
+	// PositiveClass names the positive class; Threshold is the probability at or above which
+	// an example is predicted positive.
+	PositiveClass string  `json:"positive_class"`
+	Threshold     float64 `json:"threshold"`
+	// Sensitivity is TP/(TP+FN) (recall of the positive class), Specificity TN/(TN+FP), PPV
+	// TP/(TP+FP) (precision), NPV TN/(TN+FN), F1 2TP/(2TP+FP+FN).
+	Sensitivity float64 `json:"sensitivity"`
+	Specificity float64 `json:"specificity"`
+	PPV         float64 `json:"ppv"`
+	NPV         float64 `json:"npv"`
+	F1          float64 `json:"f1"`
+	// RocAUC is the area under the ROC curve of the positive class's probability, as
+	// sklearn.metrics.roc_auc_score computes it (ties count half); NaN (JSON null) when the
+	// data holds only one of the two classes.
+	RocAUC         jsonFloat `json:"roc_auc"`
+	TruePositives  int64     `json:"true_positives"`
+	FalsePositives int64     `json:"false_positives"`
+	TrueNegatives  int64     `json:"true_negatives"`
+	FalseNegatives int64     `json:"false_negatives"`
+}
+
+// jsonFloat is a float64 that JSON writes as null when it is NaN or infinite.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = jsonFloat(math.NaN())
+		return nil
+	}
+	return json.Unmarshal(b, (*float64)(f))
+}
+
+// Metrics returns the report's headline numbers by name, as EpochStats.Metrics records them:
+// accuracy and the macro averages, and for Binary the screening numbers and counts.
+func (r *Report) Metrics() map[string]float64 {
+	m := map[string]float64{"accuracy": r.Accuracy, "macro_precision": r.Macro.Precision,
+		"macro_recall": r.Macro.Recall, "macro_f1": r.Macro.F1}
+	if b := r.BinaryReport; b != nil {
+		maps.Copy(m, map[string]float64{"sensitivity": b.Sensitivity, "specificity": b.Specificity,
+			"ppv": b.PPV, "npv": b.NPV, "f1": b.F1,
+			"true_positives": float64(b.TruePositives), "false_positives": float64(b.FalsePositives),
+			"true_negatives": float64(b.TrueNegatives), "false_negatives": float64(b.FalseNegatives)})
+		if auc := float64(b.RocAUC); !math.IsNaN(auc) {
+			m["roc_auc"] = auc
+		}
+	}
+	return m
 }
 
 // ClassMetrics is one class's precision tp/(tp+fp), recall tp/(tp+fn) and F1
@@ -314,18 +480,21 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Report computes the metrics of everything added so far. names name the classes (labels);
-// classes without a name are named by their index.
+// Report computes the metrics of everything added so far. names name the data set's classes
+// (MultiLabel: the labels); classes without a name are named by their index. A Binary report
+// names its two classes after the data set's: [negative, positive] of a two-class data set,
+// or "not X" and X for a positive class X against the rest.
 func (m *Metrics) Report(names []string) *Report {
 	r := &Report{Kind: m.Kind, Examples: m.n, Loss: math.NaN()}
-	if m.lossN > 0 {
-		r.Loss = m.lossSum / float64(m.lossN)
-	}
-	name := func(c int) string {
-		if c < len(names) && names[c] != "" {
-			return names[c]
+	name := func(c int) string { return className(names, c) }
+	if m.Kind == Binary {
+		pos := m.Labels.PositiveClass()
+		neg := "not " + name(pos)
+		if m.Labels.Classes <= 2 {
+			neg = name(1 - min(pos, 1))
 		}
-		return strconv.Itoa(c)
+		binaryNames := []string{neg, name(pos)}
+		name = func(c int) string { return binaryNames[c] }
 	}
 	var present int
 	for c := range m.classes {
@@ -364,7 +533,55 @@ func (m *Metrics) Report(names []string) *Report {
 		r.Macro.F1 /= float64(present)
 	}
 	r.Accuracy = ratio(r.Correct, r.Examples)
+	if m.Kind == Binary {
+		r.BinaryReport = m.binaryReport(name(1))
+	}
 	return r
+}
+
+// binaryReport reads the screening numbers off a Binary confusion matrix and the scores.
+func (m *Metrics) binaryReport(positive string) *BinaryReport {
+	tn, fp, fn, tp := m.confusion[0], m.confusion[1], m.confusion[2], m.confusion[3]
+	return &BinaryReport{
+		PositiveClass: positive, Threshold: m.threshold(),
+		Sensitivity: ratio(tp, tp+fn), Specificity: ratio(tn, tn+fp),
+		PPV: ratio(tp, tp+fp), NPV: ratio(tn, tn+fn), F1: ratio(2*tp, 2*tp+fp+fn),
+		RocAUC:        jsonFloat(rocAUC(m.logOdds, m.positive)),
+		TruePositives: tp, FalsePositives: fp, TrueNegatives: tn, FalseNegatives: fn,
+	}
+}
+
+// rocAUC is the area under the ROC curve of scores for the labels truth: the probability that
+// a random positive scores above a random negative, a tie counting half (the Mann-Whitney
+// statistic, which is what sklearn's trapezoidal roc_auc_score comes to). NaN unless both
+// classes occur.
+func rocAUC(scores []float64, truth []bool) float64 {
+	order := make([]int, len(scores))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(scores[a], scores[b]) })
+	var pos, neg, rankSum float64
+	for i := 0; i < len(order); {
+		j := i
+		for j < len(order) && scores[order[j]] == scores[order[i]] {
+			j++
+		}
+		rank := float64(i+j+1) / 2 // the mean of the 1-based ranks i+1 .. j
+		for _, k := range order[i:j] {
+			if truth[k] {
+				pos++
+				rankSum += rank
+			} else {
+				neg++
+			}
+		}
+		i = j
+	}
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }
 
 // ratio is a/b, 0 when b is 0.
@@ -373,131 +590,4 @@ func ratio(a, b int64) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-// EvalOptions says what Evaluate measures.
-type EvalOptions struct {
-	// Loss is the loss expression to average over the data set; nil for none. Its terms must
-	// read Output; its penalties (such as l2) are added to every batch's loss, as in training.
-	Loss *loss.Expr
-	// Output is the graph output that the loss and the metrics read; "" for the first.
-	Output string
-	// Kind and IgnoreIndex set up the Metrics (see there).
-	Kind        MetricKind
-	IgnoreIndex *int64
-	// Classes name the classes in the report; nil names them by index.
-	Classes []string
-	// Graph is the context each batch runs in; nil runs in inference mode.
-	Graph *graph.Context
-}
-
-// Evaluate runs plan on every batch (feeding a batch's X to the model's only input) and
-// measures the loss and metrics of the chosen output against the batches' Y. The metrics are
-// left out (Report.Examples is 0) when the loss has no classification term, as for mse. It
-// stops at the first error of the batches, of the model or of the loss, or when ctx is done.
-func Evaluate(ctx context.Context, plan *graph.Plan, batches iter.Seq2[*data.Batch, error], opt EvalOptions) (*Report, error) {
-	g := plan.Graph
-	if len(g.Inputs) != 1 {
-		return nil, fmt.Errorf("train: evaluate: the model has %d inputs; evaluation feeds one", len(g.Inputs))
-	}
-	if len(g.Outputs) == 0 {
-		return nil, fmt.Errorf("train: evaluate: the model has no outputs")
-	}
-	output := opt.Output
-	if output == "" {
-		output = g.Outputs[0].Name
-	}
-	if !slices.ContainsFunc(g.Outputs, func(v graph.ValueInfo) bool { return v.Name == output }) {
-		return nil, fmt.Errorf("train: evaluate: the model has no output %q", output)
-	}
-	var penalty float64
-	if opt.Loss != nil {
-		for _, t := range opt.Loss.Terms {
-			if t.Loss != nil && t.Output != "" && t.Output != output {
-				return nil, fmt.Errorf("train: evaluate: term %q reads output %q; the data has targets for %q only", t.Text, t.Output, output)
-			}
-			if t.Penalty != nil {
-				weights := map[string]*tensor.Tensor{}
-				for _, name := range backprop.Trainable(g) {
-					weights[name] = g.Initializers[name]
-				}
-				v, _ := t.Penalty.Eval(weights)
-				penalty += t.Weight * v
-			}
-		}
-	}
-	m := &Metrics{Kind: opt.Kind, IgnoreIndex: opt.IgnoreIndex}
-	classifier := opt.Loss == nil || fitLoss(m, opt.Loss)
-	input := g.Inputs[0].Name
-	for b, err := range batches {
-		if err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("train: evaluate: %w", err)
-		}
-		outs, err := plan.Run(opt.Graph, map[string]*tensor.Tensor{input: b.X})
-		if err != nil {
-			return nil, err
-		}
-		z := outs[output]
-		if opt.Loss != nil {
-			value := penalty
-			for _, t := range opt.Loss.Terms {
-				if t.Loss == nil {
-					continue
-				}
-				v, _, err := t.Loss.Eval(z, b.Y)
-				if err != nil {
-					return nil, fmt.Errorf("train: evaluate: term %q: %w", t.Text, err)
-				}
-				value += t.Weight * v
-			}
-			m.AddLoss(value, b.X.Shape()[0])
-		}
-		if !classifier {
-			continue
-		}
-		if err := m.Add(z, b.Y); err != nil {
-			return nil, err
-		}
-	}
-	return m.Report(opt.Classes), nil
-}
-
-// fitLoss sets up m to read the output the way e's losses do, where the caller left that
-// open: softmax losses (cross-entropy, nll) make float targets class probabilities
-// (MultiClass) and skip their ignore_index; bce reads probabilities, so its threshold is 0.5.
-// It reports whether e has a classification loss at all: the metrics of an output that only
-// regression or embedding losses read mean nothing.
-func fitLoss(m *Metrics, e *loss.Expr) bool {
-	classifier := false
-	for _, t := range e.Terms {
-		var ignore *int64
-		switch l := t.Loss.(type) {
-		case loss.CrossEntropy:
-			ignore = l.IgnoreIndex
-		case loss.NLLLoss:
-			ignore = l.IgnoreIndex
-		case loss.BCE:
-			if m.Threshold == 0 {
-				m.Threshold = 0.5
-			}
-			classifier = true
-			continue
-		case loss.BCEWithLogits, loss.MedicalBCE, loss.Focal, loss.Hinge:
-			classifier = true
-			continue
-		default:
-			continue
-		}
-		classifier = true
-		if m.Kind == AutoKind {
-			m.Kind = MultiClass
-		}
-		if m.IgnoreIndex == nil {
-			m.IgnoreIndex = ignore
-		}
-	}
-	return classifier
 }

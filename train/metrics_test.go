@@ -12,6 +12,7 @@ import (
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/tensor"
 	"github.com/onnxtune/onnxtune/train"
 )
@@ -21,7 +22,7 @@ import (
 // same numbers (precision_recall_fscore_support with zero_division's default, which returns 0,
 // confusion_matrix, multilabel_confusion_matrix, accuracy_score). kind is multiclass (class
 // indices, or probabilities whose arg-max is the class), binary or multilabel, the last two
-// predicting the outputs above the threshold argument; positions whose class index is -100
+// predicting the outputs at or above the threshold argument; positions whose class index is -100
 // are dropped.
 const metricsPy = `
 import sys, json, warnings
@@ -29,7 +30,7 @@ import numpy as np
 d = np.load(sys.argv[1]); kind = sys.argv[2]; thr = float(sys.argv[3])
 z, y = d["z"].astype(np.float64), d["y"]
 if kind == "multilabel":
-    p, t = (z > thr).astype(int), (y > 0.5).astype(int)
+    p, t = (z >= thr).astype(int), (y > 0.5).astype(int)
     C = z.shape[1]
     tp = (p & t).sum(0); fp = (p & (1 - t)).sum(0); fn = ((1 - p) & t).sum(0); tn = ((1 - p) & (1 - t)).sum(0)
     present = np.ones(C, bool)
@@ -38,7 +39,7 @@ if kind == "multilabel":
     lcm = np.stack([np.stack([tn, fp], 1), np.stack([fn, tp], 1)], 1)
 else:
     if kind == "binary":
-        p, t, C = (z.reshape(-1) > thr).astype(int), (y.reshape(-1) > 0.5).astype(int), 2
+        p, t, C = (z.reshape(-1) >= thr).astype(int), (y.reshape(-1) > 0.5).astype(int), 2
     else:
         C = z.shape[1]
         zc = np.moveaxis(z, 1, -1).reshape(-1, C)
@@ -62,6 +63,11 @@ ref = {"accuracy": float(acc), "precision": prec.tolist(), "recall": rec.tolist(
        "macro": [float(prec[present].mean()), float(rec[present].mean()), float(f1[present].mean())],
        "confusion": None if cm is None else cm.tolist(),
        "label_confusion": None if lcm is None else lcm.tolist(), "sklearn": False}
+if kind == "binary":
+    # ROC AUC of the scores: the Mann-Whitney statistic, ties counting half.
+    s = z.reshape(-1)
+    pos, neg = s[t == 1], s[t == 0]
+    ref["roc_auc"] = float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg)))
 try:
     import sklearn.metrics as M
 except ImportError:
@@ -80,6 +86,10 @@ if M is not None:
     for a, b in [(P, prec), (R, rec), (F, f1), (S, tp + fn), (macro, ref["macro"])]:
         assert np.allclose(a, b, rtol=1e-12, atol=0), (a, b)
     assert abs(M.accuracy_score(t, p) - acc) < 1e-12
+    if kind == "binary":
+        auc = M.roc_auc_score(t, z.reshape(-1))
+        assert abs(auc - ref["roc_auc"]) < 1e-12, (auc, ref["roc_auc"])
+        ref["roc_auc"] = float(auc)
     ref["sklearn"] = True
 print(json.dumps(ref))
 `
@@ -93,6 +103,7 @@ type metricsRef struct {
 	Macro          []float64
 	Confusion      [][]int64
 	LabelConfusion [][2][2]int64 `json:"label_confusion"`
+	RocAUC         *float64      `json:"roc_auc"`
 	Sklearn        bool
 }
 
@@ -104,8 +115,9 @@ type metricsCase struct {
 	pyKind  string
 	z, y    *tensor.Tensor
 	batches []int
-	// threshold is Metrics.Threshold (binary and multi-label).
+	// threshold is Metrics.Threshold (binary and multi-label), scores Metrics.Scores.
 	threshold float64
+	scores    loss.ScoreKind
 }
 
 func TestMetrics(t *testing.T) {
@@ -159,16 +171,17 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	cases := []metricsCase{
-		{"multiclass", train.AutoKind, "multiclass", mc, classes(200, 4, 200), []int{64, 64, 72}, 0},
-		{"multiclass-one-batch", train.AutoKind, "multiclass", logits(37, 3), classes(37, 3, 37), []int{37}, 0},
-		{"segmentation", train.AutoKind, "multiclass", seg, segY, []int{4, 2}, 0},
-		{"probabilities", train.MultiClass, "multiclass", logits(50, 4), probs, []int{32, 18}, 0},
-		{"binary", train.AutoKind, "binary", logits(90, 1), labels(90, 1), []int{40, 40, 10}, 0},
-		{"binary-indices", train.AutoKind, "binary", logits(90, 1), classes(90, 2, 90), []int{90}, 0},
-		{"binary-flat", train.AutoKind, "binary", logits(33), labels(33), []int{20, 13}, 0},
-		{"multilabel", train.AutoKind, "multilabel", logits(120, 5), labels(120, 5), []int{50, 50, 20}, 0},
-		{"binary-probabilities", train.Binary, "binary", sigmoid(logits(60, 1)), labels(60, 1), []int{60}, 0.5},
-		{"binary-signs", train.AutoKind, "binary", logits(40, 1), signs(labels(40, 1)), []int{25, 15}, 0},
+		{"multiclass", train.AutoKind, "multiclass", mc, classes(200, 4, 200), []int{64, 64, 72}, 0, 0},
+		{"multiclass-one-batch", train.AutoKind, "multiclass", logits(37, 3), classes(37, 3, 37), []int{37}, 0, 0},
+		{"segmentation", train.AutoKind, "multiclass", seg, segY, []int{4, 2}, 0, 0},
+		{"probabilities", train.MultiClass, "multiclass", logits(50, 4), probs, []int{32, 18}, 0, 0},
+		{"binary", train.AutoKind, "binary", logits(90, 1), labels(90, 1), []int{40, 40, 10}, 0, 0},
+		{"binary-indices", train.AutoKind, "binary", logits(90, 1), classes(90, 2, 90), []int{90}, 0, 0},
+		{"binary-flat", train.AutoKind, "binary", logits(33), labels(33), []int{20, 13}, 0, 0},
+		{"multilabel", train.AutoKind, "multilabel", logits(120, 5), labels(120, 5), []int{50, 50, 20}, 0, 0},
+		{"binary-probabilities", train.Binary, "binary", sigmoid(logits(60, 1)), labels(60, 1), []int{60}, 0.5, loss.Probabilities},
+		{"binary-ties", train.AutoKind, "binary", rounded(logits(80, 1)), labels(80, 1), []int{30, 50}, 0, 0},
+		{"binary-signs", train.AutoKind, "binary", logits(40, 1), signs(labels(40, 1)), []int{25, 15}, 0, 0},
 	}
 	dir := t.TempDir()
 	sklearn := false
@@ -183,7 +196,7 @@ func TestMetrics(t *testing.T) {
 				t.Fatal(err)
 			}
 			sklearn = sklearn || ref.Sklearn
-			m := &train.Metrics{Kind: c.kind, Threshold: c.threshold}
+			m := &train.Metrics{Kind: c.kind, Threshold: c.threshold, Scores: c.scores}
 			start := 0
 			for _, n := range c.batches {
 				if err := m.Add(rows(c.z, start, n), rows(c.y, start, n)); err != nil {
@@ -231,6 +244,30 @@ func checkReport(t *testing.T, r *train.Report, ref metricsRef, kind string) {
 	if !slices.Equal(r.LabelConfusion, ref.LabelConfusion) {
 		t.Errorf("label confusion: got %v, want %v", r.LabelConfusion, ref.LabelConfusion)
 	}
+	if (r.BinaryReport != nil) != (ref.RocAUC != nil) {
+		t.Fatalf("binary report %v; want one for binary kinds only", r.BinaryReport)
+	}
+	if b := r.BinaryReport; b != nil {
+		near("roc auc", float64(b.RocAUC), *ref.RocAUC)
+		cm := r.Confusion
+		if b.TrueNegatives != cm[0][0] || b.FalsePositives != cm[0][1] || b.FalseNegatives != cm[1][0] || b.TruePositives != cm[1][1] {
+			t.Errorf("binary counts %+v, want the confusion matrix %v", b, cm)
+		}
+		near("sensitivity", b.Sensitivity, ref.Recall[1])
+		near("specificity", b.Specificity, ref.Recall[0])
+		near("ppv", b.PPV, ref.Precision[1])
+		near("npv", b.NPV, ref.Precision[0])
+		near("f1", b.F1, ref.F1[1])
+	}
+}
+
+// rounded rounds values to one decimal, so that scores tie.
+func rounded(z *tensor.Tensor) *tensor.Tensor {
+	v := slices.Clone(z.Float32s())
+	for i, x := range v {
+		v[i] = float32(math.Round(float64(x)*10) / 10)
+	}
+	return tensor.From(z.Shape(), v)
 }
 
 // sigmoid maps logits to probabilities.
@@ -265,30 +302,26 @@ func rows(t *tensor.Tensor, start, n int) *tensor.Tensor {
 	panic("rows: unexpected dtype")
 }
 
-func TestMetricsLossAndJSON(t *testing.T) {
+func TestMetricsJSON(t *testing.T) {
 	m := &train.Metrics{}
 	if r := m.Report(nil); !math.IsNaN(r.Loss) || r.Accuracy != 0 || r.Examples != 0 {
 		t.Errorf("empty report: got %+v", r)
 	}
-	z := tensor.From([]int{3, 2}, []float32{2, 1, 0, 3, 1, 0})
-	y := tensor.From([]int{3}, []int64{0, 1, 1})
+	z := tensor.From([]int{3, 3}, []float32{2, 1, 0, 0, 3, 1, 1, 0, 0})
+	y := tensor.From([]int{3}, []int64{0, 1, 2})
 	if err := m.Add(z, y); err != nil {
 		t.Fatal(err)
 	}
-	m.AddLoss(0.5, 3)
-	m.AddLoss(2, 1)
-	r := m.Report([]string{"cat", "dog"})
-	if r.Loss != (0.5*3+2)/4 {
-		t.Errorf("loss: got %g, want %g", r.Loss, (0.5*3+2)/4)
-	}
-	if r.Classes[0].Name != "cat" || r.Examples != 3 || r.Correct != 2 {
+	r := m.Report([]string{"cat", "dog", "eel"})
+	r.Loss = 0.875 // Evaluate's to set
+	if r.Classes[0].Name != "cat" || r.Examples != 3 || r.Correct != 2 || r.BinaryReport != nil {
 		t.Errorf("report: got %+v", r)
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), `{"examples":3,"correct":2,"loss":0.875,"kind":"multiclass","accuracy":`) {
+	if !strings.HasPrefix(string(b), `{"examples":3,"correct":2,"loss":0.875,"kind":"multiclass","accuracy":`) || strings.Contains(string(b), "roc_auc") {
 		t.Errorf("json: got %s", b)
 	}
 	var back train.Report
@@ -304,6 +337,47 @@ func TestMetricsLossAndJSON(t *testing.T) {
 	}
 }
 
+// TestMetricsBinaryJSON: a binary report's screening numbers are top-level keys, the
+// classes are named after the data set's with the positive one second, and an ROC AUC of
+// one class is null.
+func TestMetricsBinaryJSON(t *testing.T) {
+	pos := 0
+	m := &train.Metrics{Labels: loss.Labels{Classes: 2, Positive: &pos}}
+	// Logits of "normal" (class 0, positive here) against "tumor": two normals, one tumor.
+	z := tensor.From([]int{3, 2}, []float32{2, 1, 0, 3, 1, 0})
+	if err := m.Add(z, tensor.From([]int{3}, []int64{0, 1, 0})); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Report([]string{"normal", "tumor"})
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"kind": "binary", "positive_class": "normal", "threshold": 0.5, "sensitivity": 1.0,
+		"specificity": 1.0, "ppv": 1.0, "npv": 1.0, "f1": 1.0, "roc_auc": 1.0, "true_positives": 2.0,
+		"false_positives": 0.0, "true_negatives": 1.0, "false_negatives": 0.0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v", k, got[k], v)
+		}
+	}
+	if names := []string{r.Classes[0].Name, r.Classes[1].Name}; !slices.Equal(names, []string{"tumor", "normal"}) {
+		t.Errorf("classes %v, want [tumor normal] (negative, positive)", names)
+	}
+	one := &train.Metrics{}
+	if err := one.Add(tensor.From([]int{2, 1}, []float32{1, -1}), tensor.From([]int{2}, []int64{1, 1})); err != nil {
+		t.Fatal(err)
+	}
+	b, err = json.Marshal(one.Report(nil))
+	if err != nil || !strings.Contains(string(b), `"roc_auc":null`) {
+		t.Errorf("one class: got %s, %v; want roc_auc null", b, err)
+	}
+}
+
 func TestMetricsErrors(t *testing.T) {
 	z := tensor.From([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6})
 	for _, c := range []struct {
@@ -315,8 +389,8 @@ func TestMetricsErrors(t *testing.T) {
 		{train.AutoKind, z, tensor.From([]int{2}, []int64{0, 3}), "train: metrics: target class 3 is outside [0, 3)", nil},
 		{train.AutoKind, z, tensor.From([]int{3}, []int64{0, 1, 2}), "train: metrics: target int64[3] does not fit output float32[2 3]", nil},
 		{train.AutoKind, z, tensor.From([]int{2}, []float32{0.5, 1}), "train: metrics: target 0.5 is not a class index", nil},
-		{train.Binary, z, tensor.From([]int{2}, []int64{0, 1}), "train: metrics: binary output float32[2 3] does not fit target int64[2]", nil},
-		{train.AutoKind, tensor.From([]int{2}, []int64{1, 2}), tensor.From([]int{2}, []int64{0, 1}), "train: metrics: the output is int64[2]; want floating-point logits", nil},
+		{train.Binary, z, tensor.From([]int{2}, []int64{0, 1}), "train: metrics: binary metrics of 3-class output float32[2 3] need a positive class", nil},
+		{train.AutoKind, tensor.From([]int{2}, []int64{1, 2}), tensor.From([]int{2}, []int64{0, 1}), "train: metrics: the output is int64[2]; want floating-point scores", nil},
 		{train.AutoKind, z, tensor.From([]int{2}, []int64{0, 1}), "train: metrics: a batch of 2-class multiclass output float32[1 2] after 3-class multiclass ones", tensor.From([]int{1, 2}, []float32{1, 2})},
 	} {
 		m := &train.Metrics{Kind: c.kind}

@@ -21,6 +21,13 @@ func newProgress(w io.Writer, bar bool, epochs, batches, examples int) *progress
 	return &progress{w: w, bar: bar, epochs: epochs, batches: batches, examples: examples}
 }
 
+// note prints a line about the run before its first epoch.
+func (p *progress) note(line string) {
+	if p.w != nil && line != "" {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
 func (p *progress) epochStart(epoch int) {
 	p.epoch, p.began, p.drawn = epoch, time.Now(), time.Time{}
 }
@@ -57,8 +64,17 @@ func (p *progress) epochDone(s EpochStats) {
 	if s.ValLoss != nil {
 		fmt.Fprintf(&b, " val_loss %.4f", *s.ValLoss)
 	}
-	for _, k := range []string{"accuracy", "macro_f1"} {
-		if v, ok := s.Metrics[k]; ok {
+	shown := []string{"accuracy", "macro_f1"}
+	if _, binary := s.Metrics["sensitivity"]; binary {
+		shown = []string{"sensitivity", "specificity", "ppv", "npv", "f1", "roc_auc", "false_negatives", "false_positives"}
+	}
+	for _, k := range shown {
+		v, ok := s.Metrics[k]
+		switch {
+		case !ok:
+		case strings.HasPrefix(k, "false_"):
+			fmt.Fprintf(&b, " val_%s %d", k, int64(v))
+		default:
 			fmt.Fprintf(&b, " val_%s %.4f", k, v)
 		}
 	}

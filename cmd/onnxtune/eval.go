@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 
@@ -23,12 +25,13 @@ func init() {
 const maxConfusionText = 30
 
 func runEval(args []string, stdout io.Writer) error {
-	fs := newFlags("eval", "MODEL.onnx --data D [--loss SPEC] [--batch-size B] [--mean M1,M2,...] [--std S1,S2,...] [--json]", stdout)
+	fs := newFlags("eval", "MODEL.onnx --data D [--loss SPEC] [--positive-class NAME|INDEX] [--batch-size B] [--mean M1,M2,...] [--std S1,S2,...] [--json]", stdout)
 	dataPath := fs.String("data", "", "the data set `D`: an .npz with x (or the input's name) and y, IDX files (a prefix such as .../fashion-mnist/t10k, or a directory, whose t10k split is read), or an image folder D/<class>/*.png|jpg|...")
-	spec := fs.String("loss", "cross-entropy", "the loss expression `SPEC` to average over the data (see 'onnxtune losses')")
-	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them")
+	spec := fs.String("loss", "", "the loss expression `SPEC` to measure on the whole data set (see 'onnxtune losses'); default: the loss the model was trained with (its onnxtune metadata), else bce-logits for one logit and cross-entropy for two or more")
+	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them (default: the recorded loss's)")
+	positive := fs.String("positive-class", "", "the positive class of a binary classifier, by `NAME|INDEX` (default: the class the model was trained for, else label 1); on more classes, that class against the rest")
 	output := fs.String("output", "", "the graph output `NAME` to evaluate (default: the first)")
-	batchSize := fs.Int("batch-size", 64, "examples per batch `B`")
+	batchSize := fs.Int("batch-size", 64, "examples per batch `B` (the loss is the whole set's whatever B is)")
 	mean := fs.String("mean", "", "per-channel mean `M1,M2,...` (or one value) to normalise inputs by; default ImageNet's for 3-channel image folders, none otherwise")
 	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...` (or one value), with --mean")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (0: one per CPU)")
@@ -63,17 +66,41 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	expr, err := loss.ParseExpr(*spec, loss.Params{ClassWeights: weights})
-	if err != nil {
-		return usagef("--loss: %v", err)
-	}
-	plan, err := loadPlan(pos[0])
+	model, plan, err := loadModelPlan(pos[0])
 	if err != nil {
 		return err
 	}
 	g := plan.Graph
 	if len(g.Inputs) != 1 {
 		return fmt.Errorf("%s: the model has %d inputs; eval feeds one", pos[0], len(g.Inputs))
+	}
+	if *output == "" && len(g.Outputs) > 0 {
+		*output = g.Outputs[0].Name
+	}
+	rec, err := train.ReadRecorded(model)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	opt := train.EvalOptions{Output: *output}
+	lossSpec := *spec
+	switch {
+	case lossSpec != "":
+	case rec.Loss != "":
+		lossSpec = rec.Loss
+		if weights == nil {
+			weights = rec.ClassWeights
+		}
+	default:
+		lossSpec, opt.Scores = train.DefaultLoss(g, *output)
+	}
+	if lossSpec != "" {
+		if opt.Loss, err = loss.ParseExpr(lossSpec, loss.Params{ClassWeights: weights}); err != nil {
+			return usagef("--loss: %v", err)
+		}
+		lossSpec = opt.Loss.String()
+	}
+	if opt.Weights, err = rec.PenaltyWeights(g); err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	img := data.ImageTransform{Mean: meanV, Std: stdV}
 	if s := g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
@@ -86,28 +113,45 @@ func runEval(args []string, stdout io.Writer) error {
 	if ds.Len() == 0 {
 		return fmt.Errorf("%s holds no examples", *dataPath)
 	}
+	if *positive == "" {
+		*positive = rec.PositiveClass
+	}
+	if opt.Labels, err = train.DataLabels(ds, *positive); err != nil {
+		return fmt.Errorf("%s: %w", *dataPath, err)
+	}
+	opt.Classes = ds.Classes()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	loader := data.NewLoader(ds, *batchSize, false, 0, *workers)
-	report, err := train.Evaluate(ctx, plan, loader.Epoch(ctx, 0), train.EvalOptions{Loss: expr, Output: *output, Classes: ds.Classes()})
+	report, err := train.Evaluate(ctx, plan, loader.Epoch(ctx, 0), opt)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return writeEvalJSON(stdout, pos[0], *dataPath, expr.String(), ds.Len(), report)
+	head := evalHead{Model: pos[0], Data: *dataPath, DataSize: ds.Len(), LossSpec: lossSpec}
+	if report.BinaryReport != nil {
+		head.Positive = train.PositiveLine(opt.Labels, ds.Classes())
 	}
-	writeEvalText(stdout, pos[0], *dataPath, expr.String(), ds.Len(), report)
+	if *asJSON {
+		return writeEvalJSON(stdout, head, report)
+	}
+	writeEvalText(stdout, head, report)
 	return nil
 }
 
+// evalHead is what the report says of the run before its numbers.
+type evalHead struct {
+	Model    string `json:"model"`
+	Data     string `json:"data"`
+	DataSize int    `json:"data_examples"`
+	// LossSpec is the loss measured, "" for none (a softmax's probabilities with no --loss).
+	LossSpec string `json:"loss_spec"`
+	// Positive is train.PositiveLine of a binary report, "" otherwise.
+	Positive string `json:"-"`
+}
+
 // writeEvalJSON prints one JSON object: the model, data and loss, then train.Report's fields.
-func writeEvalJSON(w io.Writer, model, dataPath, spec string, n int, r *train.Report) error {
-	head, err := json.Marshal(struct {
-		Model    string `json:"model"`
-		Data     string `json:"data"`
-		DataSize int    `json:"data_examples"`
-		LossSpec string `json:"loss_spec"`
-	}{model, dataPath, n, spec})
+func writeEvalJSON(w io.Writer, h evalHead, r *train.Report) error {
+	head, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
@@ -119,14 +163,21 @@ func writeEvalJSON(w io.Writer, model, dataPath, spec string, n int, r *train.Re
 	return err
 }
 
-func writeEvalText(w io.Writer, model, dataPath, spec string, n int, r *train.Report) {
+func writeEvalText(w io.Writer, h evalHead, r *train.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "model\t%s\n", model)
-	fmt.Fprintf(tw, "data\t%s (%d examples)\n", dataPath, n)
-	fmt.Fprintf(tw, "loss\t%.6g (%s)\n", r.Loss, spec)
+	fmt.Fprintf(tw, "model\t%s\n", h.Model)
+	fmt.Fprintf(tw, "data\t%s (%d examples)\n", h.Data, h.DataSize)
+	if h.LossSpec == "" {
+		fmt.Fprintf(tw, "loss\tnone (the output holds a softmax's probabilities; give --loss to measure one)\n")
+	} else {
+		fmt.Fprintf(tw, "loss\t%.6g (%s, over the whole data set)\n", r.Loss, h.LossSpec)
+	}
 	if r.Examples == 0 {
 		tw.Flush()
 		return
+	}
+	if b := r.BinaryReport; b != nil {
+		writeBinaryText(tw, h.Positive, r.Classes[0].Name, b)
 	}
 	what := "correct"
 	if r.Kind == train.MultiLabel {
@@ -182,4 +233,33 @@ func writeEvalText(w io.Writer, model, dataPath, spec string, n int, r *train.Re
 		}
 		tw.Flush()
 	}
+}
+
+// writeBinaryText prints a binary classifier's screening numbers: the positive class, the
+// threshold, each rate with the counts it comes from, and the misses by name.
+func writeBinaryText(tw io.Writer, positive, negative string, b *train.BinaryReport) {
+	p, n := spoken(b.PositiveClass), spoken(negative)
+	tp, fp, tn, fn := b.TruePositives, b.FalsePositives, b.TrueNegatives, b.FalseNegatives
+	fmt.Fprintf(tw, "%s\n", positive)
+	fmt.Fprintf(tw, "threshold\t%g (an example is predicted %s where that probability is at least this)\n", b.Threshold, p)
+	fmt.Fprintf(tw, "sensitivity\t%.4f (%d of %d %s found)\n", b.Sensitivity, tp, tp+fn, p)
+	fmt.Fprintf(tw, "specificity\t%.4f (%d of %d %s cleared)\n", b.Specificity, tn, tn+fp, n)
+	fmt.Fprintf(tw, "ppv\t%.4f (%d of %d predicted %s are)\n", b.PPV, tp, tp+fp, p)
+	fmt.Fprintf(tw, "npv\t%.4f (%d of %d predicted %s are)\n", b.NPV, tn, tn+fn, n)
+	fmt.Fprintf(tw, "f1\t%.4f\n", b.F1)
+	if auc := float64(b.RocAUC); math.IsNaN(auc) {
+		fmt.Fprintf(tw, "roc auc\tundefined (the data holds one class only)\n")
+	} else {
+		fmt.Fprintf(tw, "roc auc\t%.4f\n", auc)
+	}
+	fmt.Fprintf(tw, "false negatives\t%d (%s predicted %s)\n", fn, p, n)
+	fmt.Fprintf(tw, "false positives\t%d (%s predicted %s)\n", fp, n, p)
+}
+
+// spoken is a class name fit for a sentence: "class 1" for a class known by its index only.
+func spoken(name string) string {
+	if _, err := strconv.Atoi(name); err == nil {
+		return "class " + name
+	}
+	return name
 }

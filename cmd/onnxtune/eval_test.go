@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,9 @@ import (
 
 // evalPy is the reference for `onnxtune eval`: it builds a small seeded CNN in PyTorch,
 // exports it to DIR/model.onnx, writes a data set DIR/data.npz (x, y), and prints what a
-// PyTorch evaluation loop computes on it: DataLoader(batch_size=B, shuffle=False) batches,
-// the loss as sum(loss(out_b, y_b).item() * len(y_b)) / N, and, on the concatenated
-// logits, accuracy, per-class precision/recall/F1/support, their macro average over the
+// PyTorch evaluation loop computes on it: the loss of the whole set (the loss function on
+// the concatenated outputs of DataLoader(batch_size=B, shuffle=False) batches, which weighted
+// cross-entropy divides by the whole set's weight sum), and, on the concatenated logits, accuracy, per-class precision/recall/F1/support, their macro average over the
 // classes that occur (sklearn's), and the confusion matrix by numpy formulas, checked
 // against sklearn.metrics where it is installed. Cases:
 //
@@ -51,12 +52,11 @@ torch.onnx.export(model, (x[:2],), os.path.join(out_dir, "model.onnx"), input_na
                   output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
                   opset_version=13)
 np.savez(os.path.join(out_dir, "data.npz"), x=x.numpy(), y=y.numpy())
-total, zs = 0.0, []
+zs = []
 with torch.no_grad():
     for xb, yb in torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=B, shuffle=False):
-        zb = model(xb)
-        total += lossfn(zb, yb).item() * len(yb)
-        zs.append(zb)
+        zs.append(model(xb))
+    total = lossfn(torch.cat(zs), y).item()
 z = torch.cat(zs).numpy().astype(np.float64)
 if case == "binary":
     p, t, K = (z[:, 0] > 0).astype(int), y[:, 0].numpy().astype(int), 2
@@ -82,7 +82,7 @@ try:
     assert (M.confusion_matrix(t, p, labels=list(range(K))) == cm).all()
 except ImportError:
     pass
-print(json.dumps({"loss": total / N, "accuracy": float(tp.sum() / N), "precision": prec.tolist(),
+print(json.dumps({"loss": total, "accuracy": float(tp.sum() / N), "precision": prec.tolist(),
                   "recall": rec.tolist(), "f1": f1.tolist(), "support": (tp + fn).tolist(),
                   "macro": macro, "confusion": cm.tolist()}))
 `
@@ -180,8 +180,10 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 			if status != 0 {
 				t.Fatalf("text: status %d: %s", status, errOut)
 			}
+			if acc := regexp.MustCompile(`accuracy +([0-9.]+)`).FindStringSubmatch(text); acc == nil || acc[1] != strconv.FormatFloat(ref.Accuracy, 'f', 4, 64) {
+				t.Errorf("text report: accuracy %v, want %.4f:\n%s", acc, ref.Accuracy, text)
+			}
 			for _, want := range []string{
-				"accuracy  " + strconv.FormatFloat(ref.Accuracy, 'f', 4, 64),
 				"macro avg",
 				"confusion matrix (rows: true class, columns: predicted)",
 			} {

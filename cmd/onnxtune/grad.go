@@ -71,12 +71,12 @@ func runGrad(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	value, g, err := grads.Compute(nil, feeds, ys)
+	value, g, err := grads.Compute(nil, feeds, ys, loss.Labels{})
 	if err != nil {
 		return err
 	}
 	names := append([]string{"loss"}, backprop.Trainable(plan.Graph)...)
-	arrays := map[string]*tensor.Tensor{"loss": tensor.Scalar(float32(value))}
+	arrays := map[string]*tensor.Tensor{"loss": tensor.Scalar(float32(value.Value))}
 	for _, name := range names[1:] {
 		arrays[name] = g[name]
 	}

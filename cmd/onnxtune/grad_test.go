@@ -273,7 +273,7 @@ func TestGradTargetErrors(t *testing.T) {
 		args   []string
 		want   []string
 	}{
-		{1, []string{"--target", "logits=" + yl, "--loss", two}, []string{`term "0.5*huber@box" reads output "box", which has no target`}},
+		{1, []string{"--target", "logits=" + yl, "--loss", two}, []string{`term "0.5*huber@box" on output "box": no target was given for it`}},
 		{2, []string{"--target", yl, "--loss", two}, []string{"the loss reads outputs logits, box: give --target OUTPUT=Y.npy for each"}},
 		{2, []string{"--target", yl, "--target", yb, "--loss", two}, []string{"a second target without OUTPUT=", "logits, box"}},
 		{2, []string{"--target", "logits=" + yl, "--target", "box=" + yb, "--target", yb, "--loss", two}, []string{"already has a named target"}},

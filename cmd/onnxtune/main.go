@@ -68,7 +68,9 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 			fmt.Fprintf(stderr, "onnxtune %s: %s (see 'onnxtune %s -h')\n", c.name, oneLine(ue.msg), c.name)
 			return 2
 		default:
-			fmt.Fprintf(stderr, "onnxtune %s: %s\n", c.name, oneLine(err.Error()))
+			// "onnxtune train: train: ..." says the command twice: the package's prefix goes.
+			msg := strings.TrimPrefix(err.Error(), c.name+": ")
+			fmt.Fprintf(stderr, "onnxtune %s: %s\n", c.name, oneLine(msg))
 			return 1
 		}
 	}

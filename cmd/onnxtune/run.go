@@ -68,21 +68,27 @@ func runRun(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// loadPlan loads, imports and plans a model: the steps every command that runs one shares.
+// loadPlan loads a model and plans its graph.
 func loadPlan(path string) (*graph.Plan, error) {
+	_, plan, err := loadModelPlan(path)
+	return plan, err
+}
+
+// loadModelPlan loads a model and plans its graph, returning both: eval reads the metadata.
+func loadModelPlan(path string) (*onnx.Model, *graph.Plan, error) {
 	m, err := onnx.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g, err := onnx.Import(m)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	plan, err := graph.NewPlan(g)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return plan, nil
+	return m, plan, nil
 }
 
 // readInputs loads each [NAME=]FILE.npy, matching it to a graph input.

@@ -38,10 +38,12 @@ func runTrain(args []string, stdout io.Writer) error {
 	batchSize := fs.Int("batch-size", 32, "examples per optimizer step (the last batch of an epoch may be smaller)")
 	shuffle := fs.Bool("shuffle", true, "draw a new example order every epoch (--shuffle=false: file order)")
 	seed := fs.Uint64("seed", 0, "seed of the shuffle, augmentation, validation split, new head and dropout")
-	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them")
+	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them, or auto: N / (classes * count) from the training labels (scikit-learn's balanced)")
+	positiveClass := fs.String("positive-class", "", "the positive class of a binary classifier, by `NAME|INDEX` (default: label 1, the second class in sorted folder order); on more classes, that class against the rest")
+	balance := fs.Bool("balance", false, "draw each epoch's examples with replacement, inversely to their class's frequency (as WeightedRandomSampler)")
 	trainOnly := fs.String("train-only", "", "train only the initializers matching `REGEX` (e.g. '^fc\\.')")
 	freeze := fs.String("freeze", "", "do not train the initializers matching `REGEX`")
-	numClasses := fs.Int("num-classes", 0, "replace the classifier with a fresh `K`-way layer")
+	numClasses := fs.Int("num-classes", 0, "replace the classifier with a fresh `K`-way layer (1: one logit, a binary classifier)")
 	bn := fs.String("bn", "auto", "BatchNormalization while training: auto (as exported), train (batch statistics) or frozen (running statistics)")
 	patience := fs.Int("patience", 0, "stop after `N` epochs without a lower validation loss, keeping the best weights")
 	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch")
@@ -57,7 +59,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	std := fs.String("std", "", "per-channel input standard deviation `S1,S2,...`")
 	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
-	pos, err := parseArgs(fs, joinBoolValues(args, "shuffle", "nesterov"))
+	pos, err := parseArgs(fs, joinBoolValues(args, "shuffle", "nesterov", "balance"))
 	if err != nil {
 		return err
 	}
@@ -80,6 +82,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Schedule: *schedule, StepSize: *stepSize, Gamma: *gamma, WarmupSteps: *warmup,
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
+		PositiveClass: *positiveClass, Balance: *balance,
 		Patience: *patience, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,
@@ -108,7 +111,9 @@ func runTrain(args []string, stdout io.Writer) error {
 		}
 		cfg.Optimizer.Beta1, cfg.Optimizer.Beta2, cfg.Optimizer.BetasSet = b[0], b[1], true
 	}
-	if cfg.ClassWeights, err = parseClassWeights(*classWeights); err != nil {
+	if strings.TrimSpace(*classWeights) == "auto" {
+		cfg.BalanceClassWeights = true
+	} else if cfg.ClassWeights, err = parseClassWeights(*classWeights); err != nil {
 		return err
 	}
 	if cfg.Mean, err = parseFloat32s("mean", *mean); err != nil {
