@@ -24,11 +24,12 @@ type EvalOptions struct {
 	// Labels describes the data set's class-index labels: the class count and the positive
 	// class of a binary classifier (see loss.AdaptTarget and Metrics.Labels).
 	Labels loss.Labels
-	// Kind and Threshold set up the Metrics (see there); Scores says what the output holds
-	// when there is no Loss to tell (NoScores: logits).
-	Kind      MetricKind
-	Threshold float64
-	Scores    loss.ScoreKind
+	// Kind, Threshold and Temperature set up the Metrics (see there); Scores says what the
+	// output holds when there is no Loss to tell (NoScores: logits).
+	Kind        MetricKind
+	Threshold   float64
+	Temperature float64
+	Scores      loss.ScoreKind
 	// Classes name the classes in the report; nil names them by index.
 	Classes []string
 	// Weights are the tensors the loss's penalties (l2) read: the weights being trained. Nil
@@ -62,7 +63,7 @@ func Evaluate(ctx context.Context, plan *graph.Plan, batches iter.Seq2[*data.Bat
 	if !slices.ContainsFunc(g.Outputs, func(v graph.ValueInfo) bool { return v.Name == output }) {
 		return nil, fmt.Errorf("train: evaluate: the model has no output %q", output)
 	}
-	m := &Metrics{Kind: opt.Kind, Labels: opt.Labels, Threshold: opt.Threshold, Scores: opt.Scores}
+	m := &Metrics{Kind: opt.Kind, Labels: opt.Labels, Threshold: opt.Threshold, Temperature: opt.Temperature, Scores: opt.Scores}
 	classifier := true
 	weights := opt.Weights
 	if opt.Loss != nil {

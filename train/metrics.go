@@ -1,7 +1,6 @@
 package train
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -89,13 +88,22 @@ type Metrics struct {
 	// Threshold is the probability at or above which Binary and MultiLabel predict positive;
 	// 0 means DefaultThreshold.
 	Threshold float64
+	// Temperature divides a Binary classifier's log-odds (temperature scaling, FitTemperature);
+	// 0 means 1.
+	Temperature float64
 
 	classes   int
-	confusion []int64 // MultiClass, Binary: [true*classes + predicted]; MultiLabel: tn, fp, fn, tp per label
-	exact     int64   // MultiLabel: examples whose every label is right
-	n         int64   // examples (positions) counted
-	logOdds   []float64
-	positive  []bool // Binary: each example's log-odds of the positive class, and its truth
+	confusion []int64      // MultiClass, Binary: [true*classes + predicted]; MultiLabel: tn, fp, fn, tp per label
+	exact     int64        // MultiLabel: examples whose every label is right
+	n         int64        // examples (positions) counted
+	scores    BinaryScores // Binary: every example's log-odds and truth
+}
+
+func (m *Metrics) temperature() float64 {
+	if m.Temperature == 0 {
+		return 1
+	}
+	return m.Temperature
 }
 
 func (m *Metrics) threshold() float64 {
@@ -193,9 +201,9 @@ func (m *Metrics) Add(output, target *tensor.Tensor) error {
 			default: // probabilities or one-hot rows
 				truth = argmax(y, l.c, at) == pos
 			}
-			s := m.logOddsOf(z, l.c, pos, at)
-			m.logOdds = append(m.logOdds, s)
-			m.positive = append(m.positive, truth)
+			s := m.logOddsOf(z, l.c, pos, at) / m.temperature()
+			m.scores.LogOdds = append(m.scores.LogOdds, s)
+			m.scores.Positive = append(m.scores.Positive, truth)
 			m.confusion[2*b2i(truth)+b2i(sigmoid(s) >= thr)]++
 		default:
 			t := int(y[e])
@@ -359,49 +367,6 @@ type Report struct {
 	*BinaryReport
 }
 
-// BinaryReport is what matters of a binary classifier that screens for the positive class:
-// the four counts at the threshold, the rates made of them (each 0 when its denominator is,
-// as scikit-learn's zero_division default) and the threshold-free ROC AUC.
-type BinaryReport struct {
-	// PositiveClass names the positive class; Threshold is the probability at or above which
-	// an example is predicted positive.
-	PositiveClass string  `json:"positive_class"`
-	Threshold     float64 `json:"threshold"`
-	// Sensitivity is TP/(TP+FN) (recall of the positive class), Specificity TN/(TN+FP), PPV
-	// TP/(TP+FP) (precision), NPV TN/(TN+FN), F1 2TP/(2TP+FP+FN).
-	Sensitivity float64 `json:"sensitivity"`
-	Specificity float64 `json:"specificity"`
-	PPV         float64 `json:"ppv"`
-	NPV         float64 `json:"npv"`
-	F1          float64 `json:"f1"`
-	// RocAUC is the area under the ROC curve of the positive class's probability, as
-	// sklearn.metrics.roc_auc_score computes it (ties count half); NaN (JSON null) when the
-	// data holds only one of the two classes.
-	RocAUC         jsonFloat `json:"roc_auc"`
-	TruePositives  int64     `json:"true_positives"`
-	FalsePositives int64     `json:"false_positives"`
-	TrueNegatives  int64     `json:"true_negatives"`
-	FalseNegatives int64     `json:"false_negatives"`
-}
-
-// jsonFloat is a float64 that JSON writes as null when it is NaN or infinite.
-type jsonFloat float64
-
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-		return []byte("null"), nil
-	}
-	return json.Marshal(float64(f))
-}
-
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = jsonFloat(math.NaN())
-		return nil
-	}
-	return json.Unmarshal(b, (*float64)(f))
-}
-
 // Metrics returns the report's headline numbers by name, as EpochStats.Metrics records them:
 // accuracy and the macro averages, and for Binary the screening numbers and counts.
 func (r *Report) Metrics() map[string]float64 {
@@ -534,54 +499,9 @@ func (m *Metrics) Report(names []string) *Report {
 	}
 	r.Accuracy = ratio(r.Correct, r.Examples)
 	if m.Kind == Binary {
-		r.BinaryReport = m.binaryReport(name(1))
+		r.BinaryReport = m.scores.Report(name(1), m.threshold())
 	}
 	return r
-}
-
-// binaryReport reads the screening numbers off a Binary confusion matrix and the scores.
-func (m *Metrics) binaryReport(positive string) *BinaryReport {
-	tn, fp, fn, tp := m.confusion[0], m.confusion[1], m.confusion[2], m.confusion[3]
-	return &BinaryReport{
-		PositiveClass: positive, Threshold: m.threshold(),
-		Sensitivity: ratio(tp, tp+fn), Specificity: ratio(tn, tn+fp),
-		PPV: ratio(tp, tp+fp), NPV: ratio(tn, tn+fn), F1: ratio(2*tp, 2*tp+fp+fn),
-		RocAUC:        jsonFloat(rocAUC(m.logOdds, m.positive)),
-		TruePositives: tp, FalsePositives: fp, TrueNegatives: tn, FalseNegatives: fn,
-	}
-}
-
-// rocAUC is the area under the ROC curve of scores for the labels truth: the probability that
-// a random positive scores above a random negative, a tie counting half (the Mann-Whitney
-// statistic, which is what sklearn's trapezoidal roc_auc_score comes to). NaN unless both
-// classes occur.
-func rocAUC(scores []float64, truth []bool) float64 {
-	order := make([]int, len(scores))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(scores[a], scores[b]) })
-	var pos, neg, rankSum float64
-	for i := 0; i < len(order); {
-		j := i
-		for j < len(order) && scores[order[j]] == scores[order[i]] {
-			j++
-		}
-		rank := float64(i+j+1) / 2 // the mean of the 1-based ranks i+1 .. j
-		for _, k := range order[i:j] {
-			if truth[k] {
-				pos++
-				rankSum += rank
-			} else {
-				neg++
-			}
-		}
-		i = j
-	}
-	if pos == 0 || neg == 0 {
-		return math.NaN()
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }
 
 // ratio is a/b, 0 when b is 0.

@@ -426,7 +426,8 @@ func TestBinaryValLossMatchesEval(t *testing.T) {
 
 // TestBinaryBadPairing: a loss that cannot read the data fails before any training with a
 // non-zero status and one line on stderr from the command: a bce-style loss on a one-logit
-// model with a three-class folder, and a positive class the folder lacks.
+// model with a three-class folder, and a positive class the folder lacks. Eval's operating
+// point flags fail alike where they do not apply.
 func TestBinaryBadPairing(t *testing.T) {
 	dir := binaryDir(t)
 	// A three-class folder: cyst and normal take two normal scans each, tumor two tumor scans.
@@ -461,6 +462,10 @@ func TestBinaryBadPairing(t *testing.T) {
 		{[]string{"eval", bin1, "--data", three, "--loss", "bce-logits"}, ""},
 		{[]string{"eval", bin1, "--data", three}, ""}, // the default loss of one logit is bce-logits
 		{[]string{"eval", bin1, "--data", scans, "--positive-class", "cyst"}, "cyst"},
+		{[]string{"eval", bin1, "--data", scans, "--threshold", "0.3", "--target-sensitivity", "0.9"}, "--threshold"},
+		{[]string{"eval", bin1, "--data", scans, "--target-sensitivity", "1.5"}, "--target-sensitivity"},
+		{[]string{"eval", filepath.Join(dir, "tri3.onnx"), "--data", filepath.Join(dir, "tri3.npz"), "--bootstrap", "10"}, "binary"},
+		{[]string{"eval", filepath.Join(dir, "tri3.onnx"), "--data", filepath.Join(dir, "tri3.npz"), "--calibrate"}, "binary"},
 	} {
 		_, stderr, status := onnxtune(c.args...)
 		prefix := "onnxtune " + c.args[0] + ": "
@@ -473,24 +478,33 @@ func TestBinaryBadPairing(t *testing.T) {
 	}
 }
 
-// aucPy prints scikit-learn's roc_auc_score of the positive class's probability in ONNX
-// Runtime's output (argv 1, .npy: one logit, or softmax over the columns) for the labels
-// (argv 2, .npy) and the positive class (argv 3).
-const aucPy = `
-import sys
+// scoresPy reads ONNX Runtime's output (argv 1, .npy: one logit, or softmax over the
+// columns) for the labels (argv 2, .npy) and the positive class (argv 3) and prints, for the
+// positive class's probability: scikit-learn's roc_auc_score and average_precision_score, the
+// confusion counts at the threshold argv 4, and the highest threshold among the probabilities
+// whose recall is at least argv 5 (by brute force).
+const scoresPy = `
+import sys, json
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, average_precision_score, confusion_matrix
 z = np.load(sys.argv[1]).astype(np.float64); y = np.load(sys.argv[2]); pos = int(sys.argv[3])
+thr, target = float(sys.argv[4]), float(sys.argv[5])
 if z.shape[1] == 1:
     p = 1 / (1 + np.exp(-z[:, 0]))
 else:
     e = np.exp(z - z.max(1, keepdims=True)); p = (e / e.sum(1, keepdims=True))[:, pos]
-print(repr(roc_auc_score((y == pos).astype(int), p)))
+t = (y == pos).astype(int)
+tn, fp, fn, tp = confusion_matrix(t, (p >= thr).astype(int), labels=[0, 1]).ravel()
+cands = [c for c in np.unique(p) if ((p >= c) & (t == 1)).sum() / t.sum() >= target]
+print(json.dumps({"roc_auc": roc_auc_score(t, p), "pr_auc": average_precision_score(t, p),
+                  "counts": [int(tp), int(fp), int(tn), int(fn)], "target_threshold": float(max(cands))}))
 `
 
-// TestBinaryAUCMatchesORT: eval's ROC AUC of the one- and two-logit models on scans_val is
-// scikit-learn's roc_auc_score on ONNX Runtime's scores of the same images (1e-6).
-func TestBinaryAUCMatchesORT(t *testing.T) {
+// TestBinaryScoresMatchORT: on the one- and two-logit models and scans_val, eval's ROC AUC and
+// PR AUC are scikit-learn's on ONNX Runtime's scores of the same images (1e-6), --threshold
+// gives scikit-learn's confusion counts at that threshold, and --target-sensitivity picks the
+// threshold a brute-force search of ONNX Runtime's probabilities picks.
+func TestBinaryScoresMatchORT(t *testing.T) {
 	dir := binaryDir(t)
 	for _, c := range []struct{ model, positive string }{{"bin1.onnx", "1"}, {"bin2.onnx", "1"}, {"bin1.onnx", "0"}} {
 		t.Run(c.model+"/"+c.positive, func(t *testing.T) {
@@ -523,14 +537,34 @@ func TestBinaryAUCMatchesORT(t *testing.T) {
 				}
 			}
 			fixture.RunORT(t, model, tmp, filepath.Join(tmp, "x.npy"))
-			want, err := strconv.ParseFloat(strings.TrimSpace(fixture.RunPython(t, aucPy,
-				filepath.Join(tmp, g.Outputs[0].Name+".npy"), filepath.Join(tmp, "y.npy"), c.positive)), 64)
-			if err != nil {
+			const thr, target = "0.45", "0.6"
+			var want struct {
+				RocAUC          float64 `json:"roc_auc"`
+				PRAUC           float64 `json:"pr_auc"`
+				Counts          []float64
+				TargetThreshold float64 `json:"target_threshold"`
+			}
+			out := fixture.RunPython(t, scoresPy, filepath.Join(tmp, g.Outputs[0].Name+".npy"), filepath.Join(tmp, "y.npy"), c.positive, thr, target)
+			if err := json.Unmarshal([]byte(out), &want); err != nil {
 				t.Fatal(err)
 			}
-			r := evalReport(t, model, "--data", val, "--positive-class", c.positive)
-			if got, ok := r["roc_auc"].(float64); !ok || math.Abs(got-want) > 1e-6 {
-				t.Errorf("roc_auc %v, want %.9g (scikit-learn on ONNX Runtime's scores)", r["roc_auc"], want)
+			r := evalReport(t, model, "--data", val, "--positive-class", c.positive, "--threshold", thr)
+			for key, w := range map[string]float64{"roc_auc": want.RocAUC, "pr_auc": want.PRAUC} {
+				if got, ok := r[key].(float64); !ok || math.Abs(got-w) > 1e-6 {
+					t.Errorf("%s %v, want %.9g (scikit-learn on ONNX Runtime's scores)", key, r[key], w)
+				}
+			}
+			for i, key := range []string{"true_positives", "false_positives", "true_negatives", "false_negatives"} {
+				if r[key] != want.Counts[i] {
+					t.Errorf("--threshold %s: %s %v, want %v (scikit-learn)", thr, key, r[key], want.Counts[i])
+				}
+			}
+			r = evalReport(t, model, "--data", val, "--positive-class", c.positive, "--target-sensitivity", target)
+			if got, ok := r["threshold"].(float64); !ok || math.Abs(got-want.TargetThreshold) > 1e-6 {
+				t.Errorf("--target-sensitivity %s: threshold %v, want %.9g (ONNX Runtime's probabilities)", target, r["threshold"], want.TargetThreshold)
+			}
+			if sens, _ := r["sensitivity"].(float64); sens < 0.6 || r["threshold_data"] != val {
+				t.Errorf("--target-sensitivity %s: sensitivity %v on %v", target, r["sensitivity"], r["threshold_data"])
 			}
 		})
 	}

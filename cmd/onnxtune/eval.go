@@ -36,6 +36,12 @@ func runEval(args []string, stdout io.Writer) error {
 	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...` (or one value), with --mean")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (0: one per CPU)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	threshold := fs.Float64("threshold", 0, "predict positive where the probability is at least `T` (binary and multi-label; default 0.5)")
+	targetSens := fs.Float64("target-sensitivity", 0, "choose the highest threshold whose sensitivity on the --val data (else --data) is at least `S`, and report the specificity paid for it")
+	calibrate := fs.Bool("calibrate", false, "fit temperature scaling on the --val data (else --data) by minimising the NLL, and report the expected calibration error before and after")
+	val := fs.String("val", "", "validation data `V` the threshold and temperature are fitted on (default: --data)")
+	bootstrap := fs.Int("bootstrap", 0, "give each binary metric a 95% confidence interval from `N` bootstrap resamples")
+	seed := fs.Uint64("seed", 0, "seed of the bootstrap resamples")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -50,7 +56,16 @@ func runEval(args []string, stdout io.Writer) error {
 		return usagef("--batch-size %d: want at least 1", *batchSize)
 	case *workers < 0:
 		return usagef("--workers %d: want 0 or more", *workers)
+	case *threshold != 0 && *targetSens != 0:
+		return usagef("--threshold and --target-sensitivity both choose the threshold; give one")
+	case *threshold < 0 || *threshold >= 1:
+		return usagef("--threshold %g: want a probability in (0, 1)", *threshold)
+	case *targetSens < 0 || *targetSens > 1:
+		return usagef("--target-sensitivity %g: want a value in (0, 1]", *targetSens)
+	case *bootstrap < 0:
+		return usagef("--bootstrap %d: want 0 (none) or more resamples", *bootstrap)
 	}
+	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *calibrate}
 	meanV, err := parseFloat32s("mean", *mean)
 	if err != nil {
 		return err
@@ -106,12 +121,16 @@ func runEval(args []string, stdout io.Writer) error {
 	if s := g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
 		img.Channels, img.Height, img.Width = s[1].Size, s[2].Size, s[3].Size
 	}
-	ds, err := data.Open(*dataPath, data.Options{InputName: g.Inputs[0].Name, Split: "t10k", Image: img})
+	open := func(path string) (data.Dataset, error) {
+		ds, err := data.Open(path, data.Options{InputName: g.Inputs[0].Name, Split: "t10k", Image: img})
+		if err == nil && ds.Len() == 0 {
+			err = fmt.Errorf("%s holds no examples", path)
+		}
+		return ds, err
+	}
+	ds, err := open(*dataPath)
 	if err != nil {
 		return err
-	}
-	if ds.Len() == 0 {
-		return fmt.Errorf("%s holds no examples", *dataPath)
 	}
 	if *positive == "" {
 		*positive = rec.PositiveClass
@@ -122,10 +141,52 @@ func runEval(args []string, stdout io.Writer) error {
 	opt.Classes = ds.Classes()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	loader := data.NewLoader(ds, *batchSize, false, 0, *workers)
-	report, err := train.Evaluate(ctx, plan, loader.Epoch(ctx, 0), opt)
+	evaluate := func(ds data.Dataset) (*train.Report, error) {
+		loader := data.NewLoader(ds, *batchSize, false, 0, *workers)
+		return train.Evaluate(ctx, plan, loader.Epoch(ctx, 0), opt)
+	}
+	var decision *train.Decision
+	fitPath := *dataPath // the data the decision is fitted on
+	if op.Calibrate || op.TargetSensitivity != 0 {
+		fitData := ds
+		if *val != "" {
+			fitPath = *val
+			if fitData, err = open(*val); err != nil {
+				return err
+			}
+		}
+		fit, err := evaluate(fitData)
+		if err != nil {
+			return err
+		}
+		if fit.BinaryReport == nil {
+			return fmt.Errorf("%s: --target-sensitivity and --calibrate need a binary classifier: one logit, a two-class data set, or --positive-class", pos[0])
+		}
+		d, err := op.Fit(fit.Scores)
+		if err != nil {
+			return fmt.Errorf("%s: %w", fitPath, err)
+		}
+		decision = &d
+		opt.Threshold, opt.Temperature = d.Threshold, d.Temperature
+	} else {
+		opt.Threshold = *threshold
+	}
+	report, err := evaluate(ds)
 	if err != nil {
 		return err
+	}
+	if b := report.BinaryReport; b != nil {
+		if decision != nil {
+			decision.Record(b, op, fitPath)
+		}
+		if *bootstrap > 0 {
+			if b.CI, err = b.Scores.Bootstrap(b.Threshold, *bootstrap, *seed); err != nil {
+				return err
+			}
+			b.Bootstrap = *bootstrap
+		}
+	} else if *bootstrap > 0 {
+		return fmt.Errorf("%s: --bootstrap gives intervals of a binary classifier's metrics: one logit, a two-class data set, or --positive-class", pos[0])
 	}
 	head := evalHead{Model: pos[0], Data: *dataPath, DataSize: ds.Len(), LossSpec: lossSpec}
 	if report.BinaryReport != nil {
@@ -235,22 +296,45 @@ func writeEvalText(w io.Writer, h evalHead, r *train.Report) {
 	}
 }
 
-// writeBinaryText prints a binary classifier's screening numbers: the positive class, the
-// threshold, each rate with the counts it comes from, and the misses by name.
+// writeBinaryText prints a binary classifier's screening numbers: the positive class, how the
+// threshold and temperature were chosen, each rate with the counts it comes from and its
+// bootstrap interval, and the misses by name.
 func writeBinaryText(tw io.Writer, positive, negative string, b *train.BinaryReport) {
 	p, n := spoken(b.PositiveClass), spoken(negative)
 	tp, fp, tn, fn := b.TruePositives, b.FalsePositives, b.TrueNegatives, b.FalseNegatives
+	ci := func(name string) string {
+		if v, ok := b.CI[name]; ok {
+			return fmt.Sprintf(" [%.4f, %.4f]", v[0], v[1])
+		}
+		return ""
+	}
 	fmt.Fprintf(tw, "%s\n", positive)
-	fmt.Fprintf(tw, "threshold\t%g (an example is predicted %s where that probability is at least this)\n", b.Threshold, p)
-	fmt.Fprintf(tw, "sensitivity\t%.4f (%d of %d %s found)\n", b.Sensitivity, tp, tp+fn, p)
-	fmt.Fprintf(tw, "specificity\t%.4f (%d of %d %s cleared)\n", b.Specificity, tn, tn+fp, n)
-	fmt.Fprintf(tw, "ppv\t%.4f (%d of %d predicted %s are)\n", b.PPV, tp, tp+fp, p)
-	fmt.Fprintf(tw, "npv\t%.4f (%d of %d predicted %s are)\n", b.NPV, tn, tn+fn, n)
-	fmt.Fprintf(tw, "f1\t%.4f\n", b.F1)
-	if auc := float64(b.RocAUC); math.IsNaN(auc) {
-		fmt.Fprintf(tw, "roc auc\tundefined (the data holds one class only)\n")
-	} else {
-		fmt.Fprintf(tw, "roc auc\t%.4f\n", auc)
+	if b.Temperature != 0 {
+		fmt.Fprintf(tw, "temperature\t%.4g (fitted on %s; expected calibration error %.4f before, %.4f after)\n",
+			b.Temperature, b.CalibrationData, b.ECEBefore, b.ECEAfter)
+	}
+	how := fmt.Sprintf("an example is predicted %s where that probability is at least this", p)
+	if b.TargetSensitivity != nil {
+		how = fmt.Sprintf("the highest with sensitivity at least %g on %s", *b.TargetSensitivity, b.ThresholdData)
+	}
+	fmt.Fprintf(tw, "threshold\t%.6g (%s)\n", b.Threshold, how)
+	if b.Bootstrap > 0 {
+		fmt.Fprintf(tw, "intervals\t95%% bootstrap, %d resamples\n", b.Bootstrap)
+	}
+	fmt.Fprintf(tw, "sensitivity\t%.4f%s (%d of %d %s found)\n", b.Sensitivity, ci("sensitivity"), tp, tp+fn, p)
+	fmt.Fprintf(tw, "specificity\t%.4f%s (%d of %d %s cleared)\n", b.Specificity, ci("specificity"), tn, tn+fp, n)
+	fmt.Fprintf(tw, "ppv\t%.4f%s (%d of %d predicted %s are)\n", b.PPV, ci("ppv"), tp, tp+fp, p)
+	fmt.Fprintf(tw, "npv\t%.4f%s (%d of %d predicted %s are)\n", b.NPV, ci("npv"), tn, tn+fn, n)
+	fmt.Fprintf(tw, "f1\t%.4f%s\n", b.F1, ci("f1"))
+	for _, auc := range []struct {
+		name, key string
+		v         float64
+	}{{"roc auc", "roc_auc", float64(b.RocAUC)}, {"pr auc", "pr_auc", float64(b.PRAUC)}} {
+		if math.IsNaN(auc.v) {
+			fmt.Fprintf(tw, "%s\tundefined (the data holds one class only)\n", auc.name)
+		} else {
+			fmt.Fprintf(tw, "%s\t%.4f%s\n", auc.name, auc.v, ci(auc.key))
+		}
 	}
 	fmt.Fprintf(tw, "false negatives\t%d (%s predicted %s)\n", fn, p, n)
 	fmt.Fprintf(tw, "false positives\t%d (%s predicted %s)\n", fp, n, p)
