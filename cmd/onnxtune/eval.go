@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(command{"eval", "measure a model's loss, accuracy, per-class precision/recall/F1 and confusion matrix on a data set", runEval})
+	register(command{"eval", "measure a model's loss, accuracy, per-class precision/recall/F1, confusion matrix and a binary classifier's screening numbers on a data set", runEval})
 }
 
 // maxConfusionText is the largest class count whose confusion matrix the text report prints;
