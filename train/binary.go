@@ -443,3 +443,63 @@ func (d Decision) Record(b *BinaryReport, op OperatingPoint, data string) {
 		b.ECEBefore, b.ECEAfter = d.ECEBefore, d.ECEAfter
 	}
 }
+
+// SensitivityAtSpecificity returns the highest sensitivity at any threshold whose specificity
+// is at least minSpec (the best true-positive rate of the ROC curve's points with false-positive
+// rate at most 1 - minSpec); 0 when the data holds no positive, and 0 when no threshold but
+// "nothing positive" keeps specificity at minSpec.
+func (s BinaryScores) SensitivityAtSpecificity(minSpec float64) float64 {
+	best := 0.0
+	s.rocPoints(func(sens, spec float64) {
+		if spec >= minSpec {
+			best = max(best, sens)
+		}
+	})
+	return best
+}
+
+// SpecificityAtSensitivity returns the highest specificity at any threshold whose sensitivity
+// is at least minSens.
+func (s BinaryScores) SpecificityAtSensitivity(minSens float64) float64 {
+	best := 0.0
+	s.rocPoints(func(sens, spec float64) {
+		if sens >= minSens {
+			best = max(best, spec)
+		}
+	})
+	return best
+}
+
+// rocPoints calls point with the sensitivity and specificity of every threshold: above every
+// score (nothing positive), then at each distinct score from the highest down.
+func (s BinaryScores) rocPoints(point func(sens, spec float64)) {
+	var pos, neg float64
+	for _, p := range s.Positive {
+		if p {
+			pos++
+		} else {
+			neg++
+		}
+	}
+	rate := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	var tp, fp float64
+	point(0, rate(neg, neg))
+	order := descending(s.LogOdds)
+	for i := 0; i < len(order); {
+		j := tieEnd(s.LogOdds, order, i)
+		for _, k := range order[i:j] {
+			if s.Positive[k] {
+				tp++
+			} else {
+				fp++
+			}
+		}
+		point(rate(tp, pos), rate(neg-fp, neg))
+		i = j
+	}
+}

@@ -22,13 +22,14 @@ import (
 // average_precision_score; the highest threshold among the probabilities whose recall is at
 // least the target (by brute force); the temperature that PyTorch's LBFGS finds for the NLL
 // of sigmoid(s / T); the expected calibration error before and after (15 equal-width bins of
-// the predicted class's probability); and, over the given resamples, the 2.5th and 97.5th
+// the predicted class's probability); the best sensitivity at specificity >= 0.8 and the best
+// specificity at sensitivity >= 0.9 among roc_curve's points; and, over the given resamples, the 2.5th and 97.5th
 // percentiles (numpy) of sklearn's recall, specificity, precision, NPV, F1, ROC AUC and
 // average precision (the AUCs left out where a resample has one class).
 const binaryPy = `
 import sys, json, warnings
 import numpy as np, torch
-from sklearn.metrics import roc_auc_score, average_precision_score, recall_score, precision_score, f1_score
+from sklearn.metrics import roc_auc_score, average_precision_score, recall_score, precision_score, f1_score, roc_curve
 warnings.simplefilter("ignore")
 d = np.load(sys.argv[1]); thr = float(sys.argv[2]); target = float(sys.argv[3])
 s, y, idx = d["s"].astype(np.float64), d["y"].astype(int), d["idx"]
@@ -36,6 +37,9 @@ p = 1 / (1 + np.exp(-s))
 out = {"roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
 cands = [t for t in np.unique(p) if ((p >= t) & (y == 1)).sum() / (y == 1).sum() >= target]
 out["target_threshold"] = float(max(cands))
+fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
+out["sens_at_spec"] = float(tpr[1 - fpr >= 0.8].max())
+out["spec_at_sens"] = float((1 - fpr)[tpr >= 0.9].max())
 T = torch.ones(1, dtype=torch.float64, requires_grad=True)
 st, yt = torch.tensor(s), torch.tensor(y, dtype=torch.float64)
 opt = torch.optim.LBFGS([T], lr=0.1, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
@@ -112,6 +116,8 @@ func TestBinaryScoresMatchReferences(t *testing.T) {
 		RocAUC          float64 `json:"roc_auc"`
 		PRAUC           float64 `json:"pr_auc"`
 		TargetThreshold float64 `json:"target_threshold"`
+		SensAtSpec      float64 `json:"sens_at_spec"`
+		SpecAtSens      float64 `json:"spec_at_sens"`
 		Temperature     float64
 		ECEBefore       float64 `json:"ece_before"`
 		ECEAfter        float64 `json:"ece_after"`
@@ -138,6 +144,8 @@ func TestBinaryScoresMatchReferences(t *testing.T) {
 	if at := s.Report("1", got); at.Sensitivity < target {
 		t.Errorf("sensitivity at the chosen threshold %g is %g, below %g", got, at.Sensitivity, target)
 	}
+	near("sensitivity at specificity 0.8", s.SensitivityAtSpecificity(0.8), ref.SensAtSpec, 1e-15)
+	near("specificity at sensitivity 0.9", s.SpecificityAtSensitivity(0.9), ref.SpecAtSens, 1e-15)
 	temp, err := s.FitTemperature()
 	if err != nil {
 		t.Fatal(err)

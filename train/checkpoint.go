@@ -71,8 +71,10 @@ type rngState struct {
 }
 
 type bestState struct {
-	Epoch     int     `json:"epoch"` // 1-based; 0 before any validation
-	ValLoss   float64 `json:"val_loss"`
+	Epoch int `json:"epoch"` // 1-based; 0 before any validation
+	// Monitor is what "best" follows (Monitor.String), Value its best value so far.
+	Monitor   string  `json:"monitor"`
+	Value     float64 `json:"value"`
 	SinceBest int     `json:"since_best"` // epochs since Epoch without improvement
 }
 
@@ -212,6 +214,9 @@ func checkResume(ck, now *checkpoint) error {
 	}
 	if ck.RNG.Seed != now.RNG.Seed || ck.RNG.Shuffle != now.RNG.Shuffle {
 		diffs = append(diffs, fmt.Sprintf("seed %d shuffle %t, not seed %d shuffle %t", ck.RNG.Seed, ck.RNG.Shuffle, now.RNG.Seed, now.RNG.Shuffle))
+	}
+	if ck.Best != nil && now.Best != nil && ck.Best.Monitor != now.Best.Monitor {
+		diffs = append(diffs, fmt.Sprintf("its best weights follow %q, not %s", ck.Best.Monitor, now.Best.Monitor))
 	}
 	if !slices.Equal(ck.Trained, now.Trained) {
 		diffs = append(diffs, fmt.Sprintf("%d trained tensors, not the %d selected now", len(ck.Trained), len(now.Trained)))

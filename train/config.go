@@ -84,9 +84,11 @@ type Config struct {
 	NumClasses int
 	// BN says which statistics BatchNormalization uses while training ("": BNAuto).
 	BN BNMode
-	// Patience, when > 0, stops training after that many epochs without a lower validation
-	// loss, and the best epoch's weights are the result (they are whenever Patience > 0).
+	// Patience, when > 0, stops training after that many epochs without a better monitored
+	// value, and the best epoch's weights are the result (they are whenever Patience > 0).
+	// Monitor is what "better" follows (ParseMonitor; "": val_loss, lower is better).
 	Patience int
+	Monitor  string
 
 	// CheckpointDir receives a checkpoint after every epoch. Resume continues the run
 	// checkpointed there (and keeps checkpointing there unless CheckpointDir says

@@ -51,6 +51,7 @@ type runner struct {
 	expr      *loss.Expr
 	output    string      // the graph output the loss reads
 	labels    loss.Labels // the training data's classes, for the loss and the metrics
+	monitor   Monitor     // what early stopping and the best weights follow
 	inputName string
 
 	trained []string
@@ -296,6 +297,15 @@ func (r *runner) setupData() error {
 	if r.labels, err = DataLabels(r.trainData, r.cfg.PositiveClass); err != nil {
 		return fmt.Errorf("train: %s: %w", r.dataName(), err)
 	}
+	if r.monitor, err = ParseMonitor(r.cfg.Monitor); err != nil {
+		return err
+	}
+	switch {
+	case r.cfg.Monitor != "" && r.valData == nil:
+		return fmt.Errorf("train: monitor %s needs validation data (a validation set or split)", r.monitor)
+	case r.monitor.needsBinary() && !r.binary():
+		return fmt.Errorf("train: monitor %s needs a binary classifier: a two-class data set, or a named positive class", r.monitor)
+	}
 	r.loader = data.NewLoader(r.trainData, r.cfg.BatchSize, r.cfg.Shuffle, r.cfg.Seed, r.cfg.Workers)
 	r.loader.Augment = r.cfg.Augment
 	if r.cfg.Balance {
@@ -418,14 +428,16 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 	var best *bestState
 	var bestWeights map[string]*tensor.Tensor
 	if r.valData != nil {
-		best = &bestState{ValLoss: math.Inf(1)}
+		best = &bestState{Monitor: r.monitor.String(), Value: r.monitor.worst()}
 	}
 	if r.cfg.Resume != "" {
 		ck, arrays, err := loadCheckpoint(r.cfg.Resume)
 		if err != nil {
 			return nil, err
 		}
-		if err := checkResume(ck, r.checkpointRecord()); err != nil {
+		now := r.checkpointRecord()
+		now.Best = best
+		if err := checkResume(ck, now); err != nil {
 			return nil, err
 		}
 		if err := r.restore(arrays["weights"], "the checkpoint's weights"); err != nil {
@@ -474,7 +486,7 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 			return nil, err
 		}
 		if r.valData != nil {
-			v, metrics, err := r.evaluate(ctx, r.valData)
+			v, metrics, monitored, err := r.evaluate(ctx, r.valData)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, r.stopError(ctx, epoch, r.loader.Len(), ckEpoch)
@@ -482,8 +494,8 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 				return nil, err
 			}
 			st.ValLoss, st.Metrics = &v, metrics
-			if v < best.ValLoss {
-				best.Epoch, best.ValLoss, best.SinceBest = epoch+1, v, 0
+			if r.monitor.Better(monitored, best.Value) {
+				best.Epoch, best.Value, best.SinceBest = epoch+1, monitored, 0
 				if r.cfg.Patience > 0 {
 					bestWeights = r.snapshot()
 				}
@@ -605,20 +617,26 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 
 // evaluate measures the loss expression on ds in inference (BatchNorm with running
 // statistics, no Dropout), exactly as `onnxtune eval --loss` does (Evaluate), its penalties
-// on the trained weights; and the metrics (Report.Metrics) where the loss is a classifier's.
-func (r *runner) evaluate(ctx context.Context, ds data.Dataset) (float64, map[string]float64, error) {
+// on the trained weights; the metrics (Report.Metrics) where the loss is a classifier's, with
+// the monitored value among them; and the monitored value.
+func (r *runner) evaluate(ctx context.Context, ds data.Dataset) (loss float64, metrics map[string]float64, monitored float64, err error) {
 	l := data.NewLoader(ds, r.cfg.BatchSize, false, r.cfg.Seed, r.cfg.Workers)
 	rep, err := Evaluate(ctx, r.evalPlan, l.Epoch(ctx, 0), EvalOptions{
 		Loss: r.expr, Output: r.output, Labels: r.labels, Weights: r.params,
 	})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
-	var metrics map[string]float64
 	if rep.Kind != AutoKind {
 		metrics = rep.Metrics()
 	}
-	return rep.Loss, metrics, nil
+	if monitored, err = r.monitor.Value(rep); err != nil {
+		return 0, nil, 0, err
+	}
+	if k := r.monitor.key(); k != "" {
+		metrics[k] = monitored
+	}
+	return rep.Loss, metrics, monitored, nil
 }
 
 // sampleInputs is a batch of up to 8 examples (validation ones if any) for the check of the
@@ -647,21 +665,26 @@ func (r *runner) update(epochs int, history []EpochStats) error {
 			if h.Epoch == e && h.ValLoss != nil {
 				meta[MetadataPrefix+"val_loss"] = strconv.FormatFloat(*h.ValLoss, 'g', 6, 64)
 			}
+			if v, ok := r.monitor.Of(h); ok && h.Epoch == e && r.monitor.key() != "" {
+				meta[MetadataPrefix+"monitor"] = r.monitor.String()
+				meta[MetadataPrefix+r.monitor.String()] = strconv.FormatFloat(v, 'g', 6, 64)
+			}
 		}
 	}
 	return UpdateModel(r.model, r.g, r.state(), meta)
 }
 
-// bestEpoch is the epoch whose weights the model holds under patience, else the last.
+// bestEpoch is the epoch whose weights the model holds under patience (the first with the
+// best monitored value), else the last.
 func (r *runner) bestEpoch(history []EpochStats) int {
 	last := history[len(history)-1].Epoch
 	if r.cfg.Patience <= 0 {
 		return last
 	}
-	best, bv := last, math.Inf(1)
+	best, bv := last, r.monitor.worst()
 	for _, h := range history {
-		if h.ValLoss != nil && *h.ValLoss < bv {
-			best, bv = h.Epoch, *h.ValLoss
+		if v, ok := r.monitor.Of(h); ok && r.monitor.Better(v, bv) {
+			best, bv = h.Epoch, v
 		}
 	}
 	return best

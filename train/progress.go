@@ -68,6 +68,11 @@ func (p *progress) epochDone(s EpochStats) {
 	if _, binary := s.Metrics["sensitivity"]; binary {
 		shown = []string{"sensitivity", "specificity", "ppv", "npv", "f1", "roc_auc", "false_negatives", "false_positives"}
 	}
+	for k := range s.Metrics {
+		if strings.Contains(k, "@") { // a monitored constrained rate, e.g. sensitivity@spec=0.9
+			shown = append(shown, k)
+		}
+	}
 	for _, k := range shown {
 		v, ok := s.Metrics[k]
 		switch {

@@ -45,7 +45,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	freeze := fs.String("freeze", "", "do not train the initializers matching `REGEX`")
 	numClasses := fs.Int("num-classes", 0, "replace the classifier with a fresh `K`-way layer (1: one logit, a binary classifier)")
 	bn := fs.String("bn", "auto", "BatchNormalization while training: auto (as exported), train (batch statistics) or frozen (running statistics)")
-	patience := fs.Int("patience", 0, "stop after `N` epochs without a lower validation loss, keeping the best weights")
+	patience := fs.Int("patience", 0, "stop after `N` epochs without a better monitored value (--monitor), keeping the best weights")
+	monitor := fs.String("monitor", "", "what early stopping and the best weights follow: val_loss (default, lower is better), or a validation metric, higher is better: val_accuracy, val_macro_f1, val_roc_auc (val_auc), val_pr_auc, val_sensitivity, val_f1, ..., val_sensitivity@spec=X (the best sensitivity at specificity >= X), val_specificity@sens=X")
 	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch")
 	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`")
 	logPath := fs.String("log", "", "write one JSON record per epoch to `FILE.jsonl` (appended to when resuming)")
@@ -83,7 +84,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
 		PositiveClass: *positiveClass, Balance: *balance,
-		Patience: *patience, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
+		Patience: *patience, Monitor: *monitor, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,
 			WeightDecay: *weightDecay, WeightDecaySet: set["weight-decay"],
@@ -155,9 +156,10 @@ func runTrain(args []string, stdout io.Writer) error {
 	last := res.History[len(res.History)-1]
 	fmt.Fprintf(stdout, "wrote %s: %d epochs, train_loss %.4f", *out, res.Epochs, last.TrainLoss)
 	if res.BestEpoch > 0 {
+		m, _ := train.ParseMonitor(*monitor) // Run has accepted it
 		for _, h := range res.History {
-			if h.Epoch == res.BestEpoch && h.ValLoss != nil {
-				fmt.Fprintf(stdout, ", best val_loss %.4f (epoch %d)", *h.ValLoss, h.Epoch)
+			if v, ok := m.Of(h); ok && h.Epoch == res.BestEpoch {
+				fmt.Fprintf(stdout, ", best %s %.4f (epoch %d)", m, v, h.Epoch)
 			}
 		}
 	} else if last.ValLoss != nil {
