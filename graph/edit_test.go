@@ -121,10 +121,14 @@ func TestEditErrors(t *testing.T) {
 		{"unknown input", func(g *graph.Graph) error { return g.AddOutput(graph.ValueInfo{Name: "y"}, relu("nope", "y")) }, `input "nope" is not defined`},
 		{"redefined", func(g *graph.Graph) error { return g.AddOutput(graph.ValueInfo{Name: "W"}, relu("logits", "W")) }, `output "W" is already defined`},
 		{"twice", func(g *graph.Graph) error { return g.AddOutput(graph.ValueInfo{Name: "logits"}) }, `already a graph output`},
-		{"not an input", func(g *graph.Graph) error { return g.PrependInput("logits", graph.ValueInfo{Name: "u"}, relu("u", "logits")) }, `"logits" is not a graph input`},
+		{"not an input", func(g *graph.Graph) error {
+			return g.PrependInput("logits", graph.ValueInfo{Name: "u"}, relu("u", "logits"))
+		}, `"logits" is not a graph input`},
 		{"old name", func(g *graph.Graph) error { return g.PrependInput("x", graph.ValueInfo{Name: "x"}, relu("x", "x")) }, `new input "x"`},
 		{"no producer", func(g *graph.Graph) error { return g.PrependInput("x", graph.ValueInfo{Name: "u"}, relu("u", "v")) }, `no new node computes "x"`},
-		{"reads the graph", func(g *graph.Graph) error { return g.PrependInput("x", graph.ValueInfo{Name: "u"}, relu("logits", "x")) }, `input "logits" is not defined`},
+		{"reads the graph", func(g *graph.Graph) error {
+			return g.PrependInput("x", graph.ValueInfo{Name: "u"}, relu("logits", "x"))
+		}, `input "logits" is not defined`},
 		{"clobbers", func(g *graph.Graph) error {
 			return g.PrependInput("x", graph.ValueInfo{Name: "u"}, relu("u", "logits"), relu("logits", "x"))
 		}, `output "logits" is already defined`},
