@@ -79,13 +79,13 @@ func newRunner(cfg Config) (*runner, error) {
 	if r.model, err = onnx.Load(cfg.Model); err != nil {
 		return nil, err
 	}
-	if cfg.NumClasses > 0 {
-		if r.head, err = ReplaceHead(r.model, cfg.NumClasses, cfg.Seed); err != nil {
-			return nil, err
-		}
-	}
 	if r.g, err = onnx.Import(r.model); err != nil {
 		return nil, fmt.Errorf("train: %s: %w", cfg.Model, err)
+	}
+	if cfg.NumClasses > 0 {
+		if r.head, err = ReplaceHead(r.g, cfg.NumClasses, cfg.Seed); err != nil {
+			return nil, err
+		}
 	}
 	if len(r.g.Inputs) != 1 {
 		return nil, fmt.Errorf("train: %s has %d inputs; training feeds models of one input", cfg.Model, len(r.g.Inputs))
