@@ -18,6 +18,9 @@ type Graph struct {
 	Initializers     map[string]*tensor.Tensor
 	InitializerNames []string
 	Nodes            []*Node
+	// ValueInfo declares the types of intermediate values, as the file's value_info does.
+	// Running needs none of it; it is kept so that an exported model declares them too.
+	ValueInfo []ValueInfo
 	// Opsets maps an operator domain ("" for the default ai.onnx domain) to its version.
 	Opsets map[string]int
 }

@@ -1,6 +1,7 @@
 // Package onnx turns ONNX model bytes into a ModelProto and back (Load, Read, Save, Write),
-// keeping every field of the file, external data included, and converts TensorProto values to
-// and from tensor.Tensor.
+// keeping every field of the file, external data included; imports a ModelProto into a
+// graph.Graph (Import) and writes an edited graph.Graph back over the model it came from
+// (Export); and converts TensorProto values to and from tensor.Tensor.
 //
 // The protobuf types (ModelProto, GraphProto, NodeProto, TensorProto, ...) are generated from
 // the onnx.proto that Debian's libonnx-dev ships; `go generate ./onnx` regenerates them with

@@ -2,13 +2,14 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // Import converts a loaded model into a graph.Graph: initializers decoded into tensors,
-// attributes into graph.Attr, inputs and outputs with their types. It checks that every node
+// attributes into graph.Attr, inputs, outputs and value_info with their types. It checks that every node
 // input names a value that exists before the node (ONNX requires topological order).
 func Import(m *Model) (*graph.Graph, error) {
 	opsets := map[string]int{}
@@ -70,8 +71,8 @@ func importGraph(m *Model, gp *GraphProto, opsets map[string]int, outer map[stri
 			Name:    np.GetName(),
 			OpType:  np.GetOpType(),
 			Domain:  normDomain(np.GetDomain()),
-			Inputs:  np.GetInput(),
-			Outputs: np.GetOutput(),
+			Inputs:  slices.Clone(np.GetInput()), // an edit of the graph must not reach the proto
+			Outputs: slices.Clone(np.GetOutput()),
 			Attrs:   map[string]graph.Attr{},
 		}
 		for _, ap := range np.GetAttribute() {
@@ -107,7 +108,20 @@ func importGraph(m *Model, gp *GraphProto, opsets map[string]int, outer map[stri
 		}
 		g.Outputs = append(g.Outputs, v)
 	}
+	for _, vi := range gp.GetValueInfo() {
+		g.ValueInfo = append(g.ValueInfo, declared(vi))
+	}
 	return g, nil
+}
+
+// declared reads a value_info entry, which only documents a value: one whose type onnxtune
+// cannot represent is kept by name, with an undefined type.
+func declared(vi *ValueInfoProto) graph.ValueInfo {
+	v, err := valueInfo(vi)
+	if err != nil {
+		return graph.ValueInfo{Name: vi.GetName()}
+	}
+	return v
 }
 
 func valueInfo(vi *ValueInfoProto) (graph.ValueInfo, error) {
@@ -146,9 +160,9 @@ func attr(m *Model, ap *AttributeProto, opsets map[string]int, scope map[string]
 	case AttributeProto_STRING:
 		a.Type, a.String = graph.AttrString, string(ap.GetS())
 	case AttributeProto_FLOATS:
-		a.Type, a.Floats = graph.AttrFloats, ap.GetFloats()
+		a.Type, a.Floats = graph.AttrFloats, slices.Clone(ap.GetFloats())
 	case AttributeProto_INTS:
-		a.Type, a.Ints = graph.AttrInts, ap.GetInts()
+		a.Type, a.Ints = graph.AttrInts, slices.Clone(ap.GetInts())
 	case AttributeProto_STRINGS:
 		a.Type = graph.AttrStrings
 		for _, s := range ap.GetStrings() {

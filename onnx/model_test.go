@@ -36,10 +36,7 @@ func TestRoundTrip(t *testing.T) {
 	var saved []string
 	outDir := t.TempDir() // outlives the subtests: the checker reads every copy at the end
 	for _, path := range roundTripModels(t) {
-		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
-		if filepath.Base(filepath.Dir(path)) == "ext_data" {
-			name = "ext_data"
-		}
+		name := modelName(path)
 		t.Run(name, func(t *testing.T) {
 			m, err := onnx.Load(path)
 			if err != nil {
@@ -67,6 +64,14 @@ import sys, onnx
 for p in sys.argv[1:]:
     onnx.checker.check_model(p, full_check=True)
 `, saved...)
+}
+
+// modelName names a fixture's subtest: its file name, or its directory for ext_data.
+func modelName(path string) string {
+	if filepath.Base(filepath.Dir(path)) == "ext_data" {
+		return "ext_data"
+	}
+	return strings.TrimSuffix(filepath.Base(path), ".onnx")
 }
 
 func parseRaw(t *testing.T, path string) *onnx.ModelProto {

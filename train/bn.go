@@ -2,6 +2,8 @@ package train
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/graph"
@@ -92,10 +94,13 @@ func trainingGraph(g *graph.Graph, mode BNMode) (*graph.Graph, bool, error) {
 	return nil, false, fmt.Errorf("train: unknown BatchNorm mode %q", mode)
 }
 
-// inferenceGraph returns a copy of g in which every BatchNormalization exported in training
-// mode is an inference node, as the exported model will have it: training_mode=0, the
-// running-statistics outputs removed, is_test=1 before opset 7. g itself is not modified;
-// the copy shares its initializers and unchanged nodes.
+// inferenceGraph returns a copy of g rewritten for inference, as the exported model has it
+// and the evaluation plan runs it: every BatchNormalization exported in training mode becomes
+// an inference node (training_mode=0, the running-statistics outputs and their value_info
+// removed, is_test=1 before opset 7), and Dropout loses its training_mode input (from opset
+// 12), which a training-mode export sets to true and would make every runtime drop
+// activations at inference. g itself is not modified; the copy shares its initializers and
+// unchanged nodes.
 func inferenceGraph(g *graph.Graph) (*graph.Graph, error) {
 	used := map[string]bool{}
 	for _, o := range g.Outputs {
@@ -108,8 +113,15 @@ func inferenceGraph(g *graph.Graph) (*graph.Graph, error) {
 	}
 	out := *g
 	out.Nodes = make([]*graph.Node, len(g.Nodes))
+	removed := map[string]bool{}
 	for i, n := range g.Nodes {
 		out.Nodes[i] = n
+		if n.OpType == "Dropout" && n.Domain == "" && g.Opsets[""] >= 12 && len(n.Inputs) > 2 {
+			c := *n
+			c.Inputs = n.Inputs[:2:2]
+			out.Nodes[i] = &c
+			continue
+		}
 		if !isBN(n) {
 			continue
 		}
@@ -124,13 +136,11 @@ func inferenceGraph(g *graph.Graph) (*graph.Graph, error) {
 			if o != "" && used[o] {
 				return nil, fmt.Errorf("train: %s: its running statistics output %q is read by the model, so the node cannot be made an inference node", n, o)
 			}
+			removed[o] = true
 		}
 		c := *n
 		c.Outputs = n.Outputs[:1:1]
-		c.Attrs = make(map[string]graph.Attr, len(n.Attrs)+1)
-		for k, v := range n.Attrs {
-			c.Attrs[k] = v
-		}
+		c.Attrs = maps.Clone(n.Attrs)
 		switch opset := g.Opsets[n.Domain]; {
 		case opset >= 14:
 			c.Attrs["training_mode"] = graph.Attr{Type: graph.AttrInt, Int: 0}
@@ -139,6 +149,7 @@ func inferenceGraph(g *graph.Graph) (*graph.Graph, error) {
 		}
 		out.Nodes[i] = &c
 	}
+	out.ValueInfo = slices.DeleteFunc(slices.Clone(g.ValueInfo), func(v graph.ValueInfo) bool { return removed[v.Name] })
 	return &out, nil
 }
 

@@ -12,7 +12,7 @@
 //   - Run's loop: one optimizer step per batch, validation, early stopping, checkpoints
 //     after every epoch that a resumed run continues bit for bit, and cancellation between
 //     batches that leaves the last checkpoint and the output untouched;
-//   - UpdateModel and VerifyExport: the input model with new weights, BatchNorm and Dropout
+//   - ExportModel and VerifyExport: the input model with new weights, BatchNorm and Dropout
 //     back in inference mode and onnxtune.* metadata, checked against the engine once written;
 //   - DataLabels and ParsePositiveClass: a data set's classes and the positive class of a
 //     binary classifier, for loss.AdaptTarget and the metrics;

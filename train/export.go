@@ -21,93 +21,29 @@ const MetadataPrefix = "onnxtune."
 // metaFloat formats a number for the metadata: the fewest digits that read back as v.
 func metaFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// UpdateModel writes a tuning run's results into m, the model g was imported from (g's nodes
-// in m's order, as onnx.Import gives them): the values of the named initializers (each
-// replaced in the form it is stored in, so external data stays external and everything else
-// stays bit-for-bit), every BatchNormalization exported in training mode turned into an
-// inference node (training_mode=0, the running-statistics outputs and their value_info
-// removed, is_test=1 before opset 7), Dropout's training_mode input removed (from opset 12),
-// and metadata, whose keys must start with
-// MetadataPrefix: earlier keys with that prefix are dropped, the others kept. Opsets, names and
-// everything else of m are left as they are.
-func UpdateModel(m *onnx.Model, g *graph.Graph, values map[string]*tensor.Tensor, metadata map[string]string) error {
-	gp := m.Proto.GetGraph()
-	if len(gp.GetNode()) != len(g.Nodes) {
-		return fmt.Errorf("train: export: the graph has %d nodes, the model %d: not the graph imported from it", len(g.Nodes), len(gp.GetNode()))
+// ExportModel returns the model a tuning run writes: base, the model g was imported from,
+// with g's weights and edits (a new head, say) and the inference rewrite of the evaluation
+// plan (inferenceGraph: BatchNormalization nodes exported in training mode become inference
+// nodes, Dropout loses its training_mode input), written by onnx.Export, which keeps
+// everything g does not change (opsets, names, doc strings, the external data layout of
+// unchanged initializers); and metadata, whose keys must start with MetadataPrefix: earlier
+// keys with that prefix are dropped, the others kept. base is not modified.
+func ExportModel(base *onnx.Model, g *graph.Graph, metadata map[string]string) (*onnx.Model, error) {
+	keys := make([]string, 0, len(metadata))
+	for k := range metadata {
+		if !strings.HasPrefix(k, MetadataPrefix) {
+			return nil, fmt.Errorf("train: export: metadata key %q does not start with %q", k, MetadataPrefix)
+		}
+		keys = append(keys, k)
 	}
-	byName := make(map[string]*onnx.TensorProto, len(gp.GetInitializer()))
-	for _, tp := range gp.GetInitializer() {
-		byName[tp.GetName()] = tp
+	sort.Strings(keys)
+	ig, err := inferenceGraph(g)
+	if err != nil {
+		return nil, err
 	}
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		tp := byName[name]
-		if tp == nil {
-			return fmt.Errorf("train: export: the model has no initializer %q", name)
-		}
-		if err := m.SetTensor(tp, values[name]); err != nil {
-			return fmt.Errorf("train: export: %w", err)
-		}
-	}
-	removed := map[string]bool{}
-	for i, np := range gp.GetNode() {
-		n := g.Nodes[i]
-		if n.OpType != np.GetOpType() {
-			return fmt.Errorf("train: export: node %d is %s in the graph but %s in the model", i, n.OpType, np.GetOpType())
-		}
-		if n.OpType == "Dropout" && n.Domain == "" && g.Opsets[""] >= 12 && len(np.Input) > 2 {
-			// A training-mode export feeds training_mode=true, which would make every runtime
-			// drop activations at inference; without the input it defaults to false.
-			np.Input = np.Input[:2]
-			continue
-		}
-		if !isBN(n) {
-			continue
-		}
-		k, err := bnKernel(g, n)
-		if err != nil {
-			return err
-		}
-		if !k.TrainingMode {
-			continue
-		}
-		for _, o := range np.Output[1:] {
-			if o != "" {
-				removed[o] = true
-			}
-		}
-		np.Output = np.Output[:1]
-		switch opset := g.Opsets[n.Domain]; {
-		case opset >= 14:
-			setIntAttr(np, "training_mode", 0)
-		case opset < 7:
-			setIntAttr(np, "is_test", 1)
-		}
-	}
-	if len(removed) > 0 {
-		for _, o := range gp.GetOutput() {
-			if removed[o.GetName()] {
-				return fmt.Errorf("train: export: graph output %q is a BatchNormalization running statistic, which an inference node does not produce", o.GetName())
-			}
-		}
-		for _, np := range gp.GetNode() {
-			for _, in := range np.GetInput() {
-				if removed[in] {
-					return fmt.Errorf("train: export: node %q reads %q, a BatchNormalization running statistic, which an inference node does not produce", np.GetName(), in)
-				}
-			}
-		}
-		vi := gp.ValueInfo[:0]
-		for _, v := range gp.ValueInfo {
-			if !removed[v.GetName()] {
-				vi = append(vi, v)
-			}
-		}
-		gp.ValueInfo = vi
+	m, err := onnx.Export(base, ig)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	props := m.Proto.MetadataProps[:0]
 	for _, p := range m.Proto.MetadataProps {
@@ -115,31 +51,11 @@ func UpdateModel(m *onnx.Model, g *graph.Graph, values map[string]*tensor.Tensor
 			props = append(props, p)
 		}
 	}
-	keys := make([]string, 0, len(metadata))
-	for k := range metadata {
-		if !strings.HasPrefix(k, MetadataPrefix) {
-			return fmt.Errorf("train: export: metadata key %q does not start with %q", k, MetadataPrefix)
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	for _, k := range keys {
 		props = append(props, &onnx.StringStringEntryProto{Key: proto.String(k), Value: proto.String(metadata[k])})
 	}
 	m.Proto.MetadataProps = props
-	return nil
-}
-
-// setIntAttr sets (or adds) an integer attribute of a node.
-func setIntAttr(np *onnx.NodeProto, name string, v int64) {
-	for _, a := range np.Attribute {
-		if a.GetName() == name {
-			a.Type = onnx.AttributeProto_INT.Enum()
-			a.I = proto.Int64(v)
-			return
-		}
-	}
-	np.Attribute = append(np.Attribute, &onnx.AttributeProto{Name: proto.String(name), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(v)})
+	return m, nil
 }
 
 // VerifyExport loads the model written to path, runs it on inputs and compares every output

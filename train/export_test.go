@@ -226,8 +226,8 @@ func TestEarlyStopping(t *testing.T) {
 	}
 }
 
-// TestUpdateModelRejectsForeignMetadata: metadata keys must carry the onnxtune. prefix.
-func TestUpdateModelRejectsForeignMetadata(t *testing.T) {
+// TestExportModelRejectsForeignMetadata: metadata keys must carry the onnxtune. prefix.
+func TestExportModelRejectsForeignMetadata(t *testing.T) {
 	m, err := onnx.Load(fixture.Small(t, "tiny_cnn_bn.onnx"))
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestUpdateModelRejectsForeignMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = train.UpdateModel(m, g, nil, map[string]string{"author": "me"})
+	_, err = train.ExportModel(m, g, map[string]string{"author": "me"})
 	if err == nil || !strings.HasPrefix(err.Error(), "train: ") || !strings.Contains(err.Error(), `"author"`) {
 		t.Errorf("got %v, want an error naming the key", err)
 	}

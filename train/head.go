@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -56,20 +56,21 @@ var passThrough = map[string]bool{
 //
 // The class dimension of the first output, and of every value_info along the path, becomes
 // k (the last dimension equal to the old class count); symbolic dimensions such as the batch
-// are kept. Every other initializer, node and attribute is left untouched, so a saved model
-// differs from the input only in its head. Re-import the model (onnx.Import) afterwards.
-func ReplaceHead(m *onnx.Model, k int, seed uint64) (*HeadInfo, error) {
+// are kept. Every other initializer, node and attribute is left untouched, so a model
+// exported from g (ExportModel, onnx.Export) differs from the input only in its head. g is
+// unchanged when ReplaceHead fails.
+func ReplaceHead(g *graph.Graph, k int, seed uint64) (*HeadInfo, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("train: new head: %d classes; want at least 1", k)
 	}
-	if m == nil || m.Proto.GetGraph() == nil {
+	if g == nil {
 		return nil, fmt.Errorf("train: new head: no model")
 	}
-	h, err := findHead(m.Proto.GetGraph())
+	h, err := findHead(g)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.replace(m, k, seed); err != nil {
+	if err := h.replace(k, seed); err != nil {
 		return nil, err
 	}
 	return &h.info, nil
@@ -77,65 +78,61 @@ func ReplaceHead(m *onnx.Model, k int, seed uint64) (*HeadInfo, error) {
 
 // head is the classifier findHead found, with what replace needs to rewrite it.
 type head struct {
-	g          *onnx.GraphProto
+	g          *graph.Graph
 	info       HeadInfo
-	weight     *onnx.TensorProto
-	bias       *onnx.TensorProto
+	weight     *tensor.Tensor
+	bias       *tensor.Tensor
 	transposed bool // the weight is stored [out, in], as torch holds it
 	// weightUser and biasUser are the node and input index that read each initializer.
-	weightUser, biasUser *onnx.NodeProto
+	weightUser, biasUser *graph.Node
 	weightSlot, biasSlot int
-	path                 []string          // values from the classifier's output to the graph output
-	reshapes             []*onnx.NodeProto // Reshape nodes on the path, whose target shape must not fix the class count
-	walked               []string          // the op types walked through from the output
-	producer             map[string]*onnx.NodeProto
-	inits                map[string]*onnx.TensorProto
+	path                 []string      // values from the classifier's output to the graph output
+	reshapes             []*graph.Node // Reshape nodes on the path, whose target shape must not fix the class count
+	walked               []string      // the op types walked through from the output
+	producer             map[string]*graph.Node
 }
 
-func findHead(g *onnx.GraphProto) (*head, error) {
-	if len(g.GetOutput()) == 0 {
+func findHead(g *graph.Graph) (*head, error) {
+	if len(g.Outputs) == 0 {
 		return nil, fmt.Errorf("train: new head: the model has no outputs")
 	}
-	h := &head{g: g, producer: map[string]*onnx.NodeProto{}, inits: map[string]*onnx.TensorProto{}}
-	for _, n := range g.GetNode() {
-		for _, o := range n.GetOutput() {
+	h := &head{g: g, producer: map[string]*graph.Node{}}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
 			if o != "" {
 				h.producer[o] = n
 			}
 		}
 	}
-	for _, t := range g.GetInitializer() {
-		h.inits[t.GetName()] = t
-	}
-	out := g.GetOutput()[0].GetName()
+	out := g.Outputs[0].Name
 	h.info.Output = out
 	name := out
-	for range len(g.GetNode()) + 1 {
+	for range len(g.Nodes) + 1 {
 		h.path = append(h.path, name)
 		n := h.producer[name]
 		if n == nil {
 			what := "a graph input"
-			if h.inits[name] != nil {
+			if g.Initializers[name] != nil {
 				what = "an initializer"
 			}
 			return nil, fmt.Errorf("train: new head: no classifier found: output %q leads back to %q, %s, without passing a Gemm or MatMul", out, name, what)
 		}
-		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
+		if n.Domain != "" {
 			return nil, h.notFound(out, n)
 		}
-		switch op := n.GetOpType(); {
+		switch op := n.OpType; {
 		case op == "Gemm":
 			return h, h.gemm(n)
 		case op == "MatMul":
 			return h, h.matMul(n, nil)
 		case op == "Add":
 			return h, h.add(out, n)
-		case passThrough[op] && len(n.GetInput()) > 0:
+		case passThrough[op] && len(n.Inputs) > 0:
 			if op == "Reshape" {
 				h.reshapes = append(h.reshapes, n)
 			}
 			h.walked = append(h.walked, op)
-			name = n.GetInput()[0]
+			name = n.Inputs[0]
 		default:
 			return nil, h.notFound(out, n)
 		}
@@ -143,13 +140,13 @@ func findHead(g *onnx.GraphProto) (*head, error) {
 	return nil, fmt.Errorf("train: new head: the graph has a cycle before output %q", out)
 }
 
-func (h *head) notFound(out string, n *onnx.NodeProto) error {
+func (h *head) notFound(out string, n *graph.Node) error {
 	via := ""
 	if len(h.walked) > 0 {
 		via = " through " + strings.Join(h.walked, ", ")
 	}
 	return fmt.Errorf("train: new head: no classifier found: output %q comes%s from %s; want a Gemm, or a MatMul with an optional Add, reached through %s only",
-		out, via, nodeString(n), strings.Join(passThroughNames(), ", "))
+		out, via, n, strings.Join(passThroughNames(), ", "))
 }
 
 func passThroughNames() []string {
@@ -161,32 +158,21 @@ func passThroughNames() []string {
 	return names
 }
 
-// nodeString names a node as graph.Node does: `node "/fc/Gemm" (Gemm)`.
-func nodeString(n *onnx.NodeProto) string {
-	name := n.GetName()
-	if name == "" && len(n.GetOutput()) > 0 {
-		name = n.GetOutput()[0]
-	}
-	return fmt.Sprintf("node %q (%s)", name, n.GetOpType())
-}
-
 // gemm reads a Gemm classifier: Y = X * op(B) + C with op(B) = B^T under transB.
-func (h *head) gemm(n *onnx.NodeProto) error {
+func (h *head) gemm(n *graph.Node) error {
 	h.info.Node, h.info.OpType = nodeName(n), "Gemm"
-	in := n.GetInput()
-	if len(in) < 2 {
-		return fmt.Errorf("train: new head: %s has %d inputs, want at least 2", nodeString(n), len(in))
+	if len(n.Inputs) < 2 {
+		return fmt.Errorf("train: new head: %s has %d inputs, want at least 2", n, len(n.Inputs))
 	}
-	transB := false
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == "transB" {
-			transB = a.GetI() != 0
-		}
+	a := n.AttrReader()
+	transB := a.Int("transB", 0) != 0
+	if err := a.Err(); err != nil {
+		return fmt.Errorf("train: new head: %w", err)
 	}
 	if err := h.setWeight(n, 1, transB); err != nil {
 		return err
 	}
-	if len(in) > 2 && in[2] != "" {
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		return h.setBias(n, 2)
 	}
 	return nil
@@ -194,18 +180,16 @@ func (h *head) gemm(n *onnx.NodeProto) error {
 
 // matMul reads a MatMul classifier X * W, W [in, out] or Transpose(W [out, in]); add is the
 // Add that adds its bias, if any.
-func (h *head) matMul(n, add *onnx.NodeProto) error {
+func (h *head) matMul(n, add *graph.Node) error {
 	h.info.Node, h.info.OpType = nodeName(n), "MatMul"
-	if len(n.GetInput()) != 2 {
-		return fmt.Errorf("train: new head: %s has %d inputs, want 2", nodeString(n), len(n.GetInput()))
+	if len(n.Inputs) != 2 {
+		return fmt.Errorf("train: new head: %s has %d inputs, want 2", n, len(n.Inputs))
 	}
-	w := n.GetInput()[1]
-	if t := h.producer[w]; t != nil && t.GetOpType() == "Transpose" && len(t.GetInput()) == 1 && h.inits[t.GetInput()[0]] != nil {
+	w := n.Inputs[1]
+	if t := h.producer[w]; t != nil && t.OpType == "Transpose" && len(t.Inputs) == 1 && h.g.Initializers[t.Inputs[0]] != nil {
 		// The exporter without constant folding writes Linear as MatMul(X, Transpose(weight)).
-		for _, a := range t.GetAttribute() {
-			if a.GetName() == "perm" && !slices.Equal(a.GetInts(), []int64{1, 0}) {
-				return fmt.Errorf("train: new head: the weight of %s is transposed by %s with perm %v, want [1 0]", nodeString(n), nodeString(t), a.GetInts())
-			}
+		if perm := t.AttrReader().Ints("perm", nil); perm != nil && !slices.Equal(perm, []int64{1, 0}) {
+			return fmt.Errorf("train: new head: the weight of %s is transposed by %s with perm %v, want [1 0]", n, t, perm)
 		}
 		if err := h.setWeight(t, 0, true); err != nil {
 			return err
@@ -216,7 +200,7 @@ func (h *head) matMul(n, add *onnx.NodeProto) error {
 	if add != nil {
 		h.info.BiasNode = nodeName(add)
 		slot := 0
-		if add.GetInput()[0] == n.GetOutput()[0] {
+		if add.Inputs[0] == n.Outputs[0] {
 			slot = 1
 		}
 		return h.setBias(add, slot)
@@ -226,12 +210,11 @@ func (h *head) matMul(n, add *onnx.NodeProto) error {
 
 // add reads an Add on the path: the bias of a MatMul classifier when its other input is a
 // MatMul's output and this one an initializer.
-func (h *head) add(out string, n *onnx.NodeProto) error {
-	in := n.GetInput()
-	if len(in) == 2 {
-		for i, x := range in {
+func (h *head) add(out string, n *graph.Node) error {
+	if len(n.Inputs) == 2 {
+		for i, x := range n.Inputs {
 			mm := h.producer[x]
-			if mm != nil && mm.GetOpType() == "MatMul" && h.inits[in[1-i]] != nil {
+			if mm != nil && mm.OpType == "MatMul" && mm.Domain == "" && h.g.Initializers[n.Inputs[1-i]] != nil {
 				h.path = append(h.path, x)
 				return h.matMul(mm, n)
 			}
@@ -240,51 +223,51 @@ func (h *head) add(out string, n *onnx.NodeProto) error {
 	return h.notFound(out, n)
 }
 
-func nodeName(n *onnx.NodeProto) string {
-	if n.GetName() != "" || len(n.GetOutput()) == 0 {
-		return n.GetName()
+func nodeName(n *graph.Node) string {
+	if n.Name != "" || len(n.Outputs) == 0 {
+		return n.Name
 	}
-	return n.GetOutput()[0]
+	return n.Outputs[0]
 }
 
 // setWeight records input slot of node n as the weight, a 2-D float initializer stored
 // [out, in] when transposed and [in, out] otherwise.
-func (h *head) setWeight(n *onnx.NodeProto, slot int, transposed bool) error {
-	name := n.GetInput()[slot]
-	t := h.inits[name]
+func (h *head) setWeight(n *graph.Node, slot int, transposed bool) error {
+	name := n.Inputs[slot]
+	t := h.g.Initializers[name]
 	if t == nil {
-		return fmt.Errorf("train: new head: the weight %q of %s is computed, not an initializer", name, nodeString(n))
+		return fmt.Errorf("train: new head: the weight %q of %s is computed, not an initializer", name, n)
 	}
-	if len(t.GetDims()) != 2 {
-		return fmt.Errorf("train: new head: the weight %q of %s has shape %v, want 2 dimensions", name, nodeString(n), t.GetDims())
+	if t.Rank() != 2 {
+		return fmt.Errorf("train: new head: the weight %q of %s has shape %v, want 2 dimensions", name, n, t.Shape())
 	}
-	if dt, err := onnx.DType(t.GetDataType()); err != nil || !dt.IsFloat() {
-		return fmt.Errorf("train: new head: the weight %q of %s is %v, not floating-point", name, nodeString(n), onnx.TensorProto_DataType(t.GetDataType()))
+	if !t.DType().IsFloat() {
+		return fmt.Errorf("train: new head: the weight %q of %s is %v, not floating-point", name, n, t.DType())
 	}
 	h.weight, h.weightUser, h.weightSlot, h.transposed = t, n, slot, transposed
-	d := t.GetDims()
+	d := t.Shape()
 	h.info.Weight = name
 	if transposed {
-		h.info.OldClasses, h.info.InFeatures = int(d[0]), int(d[1])
+		h.info.OldClasses, h.info.InFeatures = d[0], d[1]
 	} else {
-		h.info.InFeatures, h.info.OldClasses = int(d[0]), int(d[1])
+		h.info.InFeatures, h.info.OldClasses = d[0], d[1]
 	}
 	return nil
 }
 
 // setBias records input slot of node n as the bias: a float initializer with one value per
 // class.
-func (h *head) setBias(n *onnx.NodeProto, slot int) error {
-	name := n.GetInput()[slot]
-	t := h.inits[name]
+func (h *head) setBias(n *graph.Node, slot int) error {
+	name := n.Inputs[slot]
+	t := h.g.Initializers[name]
 	if t == nil {
-		return fmt.Errorf("train: new head: the bias %q of %s is computed, not an initializer", name, nodeString(n))
+		return fmt.Errorf("train: new head: the bias %q of %s is computed, not an initializer", name, n)
 	}
-	if classDim(t.GetDims(), h.info.OldClasses) < 0 || elemCountOf(t.GetDims()) != int64(h.info.OldClasses) {
-		return fmt.Errorf("train: new head: the bias %q of %s has shape %v, not one value per class (%d)", name, nodeString(n), t.GetDims(), h.info.OldClasses)
+	if classDim(t.Shape(), h.info.OldClasses) < 0 || t.Len() != h.info.OldClasses {
+		return fmt.Errorf("train: new head: the bias %q of %s has shape %v, not one value per class (%d)", name, n, t.Shape(), h.info.OldClasses)
 	}
-	if dt, err := onnx.DType(t.GetDataType()); err != nil || !dt.IsFloat() {
-		return fmt.Errorf("train: new head: the bias %q of %s is %v, not floating-point", name, nodeString(n), onnx.TensorProto_DataType(t.GetDataType()))
+	if !t.DType().IsFloat() {
+		return fmt.Errorf("train: new head: the bias %q of %s is %v, not floating-point", name, n, t.DType())
 	}
 	h.bias, h.biasUser, h.biasSlot = t, n, slot
 	h.info.Bias = name
@@ -292,31 +275,23 @@ func (h *head) setBias(n *onnx.NodeProto, slot int) error {
 }
 
 // classDim returns the index of the last dimension equal to classes, -1 if none.
-func classDim(dims []int64, classes int) int {
+func classDim(dims []int, classes int) int {
 	for i := len(dims) - 1; i >= 0; i-- {
-		if dims[i] == int64(classes) {
+		if dims[i] == classes {
 			return i
 		}
 	}
 	return -1
 }
 
-func elemCountOf(dims []int64) int64 {
-	n := int64(1)
-	for _, d := range dims {
-		n *= d
-	}
-	return n
-}
-
 // replace writes the fresh k-way weight and bias and updates the declared shapes.
-func (h *head) replace(m *onnx.Model, k int, seed uint64) error {
-	if err := h.checkReshapes(m); err != nil {
+func (h *head) replace(k int, seed uint64) error {
+	if err := h.checkReshapes(); err != nil {
 		return err
 	}
 	old, in := h.info.OldClasses, h.info.InFeatures
 	if in < 1 {
-		return fmt.Errorf("train: new head: the weight %q has no input features (shape %v)", h.info.Weight, h.weight.GetDims())
+		return fmt.Errorf("train: new head: the weight %q has no input features (shape %v)", h.info.Weight, h.weight.Shape())
 	}
 	h.info.Classes = k
 	// nn.Linear.reset_parameters: kaiming_uniform_(weight, a=sqrt(5)) has bound
@@ -335,33 +310,30 @@ func (h *head) replace(m *onnx.Model, k int, seed uint64) error {
 			}
 		}
 	}
-	wDims := []int64{int64(in), int64(k)}
+	wShape := []int{in, k}
 	if h.transposed {
-		wDims = []int64{int64(k), int64(in)}
+		wShape = []int{k, in}
 	}
-	name, err := h.write(m, h.weight, h.weightUser, h.weightSlot, wDims, w)
-	if err != nil {
-		return err
-	}
-	h.info.Weight = name
+	names := h.g.Namer()
+	h.info.Weight = h.write(names, h.weightUser, h.weightSlot, tensor.FromFloat64s(h.weight.DType(), wShape, w))
 	if h.bias != nil {
 		b := make([]float64, k)
 		for i := range b {
 			b[i] = uniform()
 		}
-		dims := slices.Clone(h.bias.GetDims())
-		dims[classDim(dims, old)] = int64(k)
-		if h.info.Bias, err = h.write(m, h.bias, h.biasUser, h.biasSlot, dims, b); err != nil {
-			return err
-		}
+		shape := slices.Clone(h.bias.Shape())
+		shape[classDim(shape, old)] = k
+		h.info.Bias = h.write(names, h.biasUser, h.biasSlot, tensor.FromFloat64s(h.bias.DType(), shape, b))
 	}
 	onPath := map[string]bool{}
 	for _, v := range h.path {
 		onPath[v] = true
 	}
-	for _, vi := range slices.Concat(h.g.GetOutput(), h.g.GetValueInfo()) {
-		if onPath[vi.GetName()] {
-			setClassDim(vi, old, k)
+	for _, vs := range [][]graph.ValueInfo{h.g.Outputs, h.g.ValueInfo} {
+		for i, v := range vs {
+			if onPath[v.Name] {
+				vs[i].Shape = withClassDim(v.Shape, old, k)
+			}
 		}
 	}
 	return nil
@@ -369,141 +341,71 @@ func (h *head) replace(m *onnx.Model, k int, seed uint64) error {
 
 // checkReshapes fails if a Reshape between the classifier and the output reshapes to a
 // constant shape that spells out the old class count: it would not fit k classes.
-func (h *head) checkReshapes(m *onnx.Model) error {
+func (h *head) checkReshapes() error {
 	for _, n := range h.reshapes {
-		if len(n.GetInput()) < 2 {
+		if len(n.Inputs) < 2 {
 			continue
 		}
-		var shape *tensor.Tensor
-		src := n.GetInput()[1]
-		if t := h.inits[src]; t != nil {
-			shape, _ = m.Tensor(t)
-		} else if c := h.producer[src]; c != nil && c.GetOpType() == "Constant" {
-			for _, a := range c.GetAttribute() {
-				if a.GetName() == "value" && a.GetT() != nil {
-					shape, _ = onnx.TensorFromProto(a.GetT())
-				}
+		src := n.Inputs[1]
+		shape := h.g.Initializers[src]
+		if c := h.producer[src]; shape == nil && c != nil && c.OpType == "Constant" {
+			if a, ok := c.AttrReader().Attr("value"); ok {
+				shape = a.Tensor
 			}
 		}
 		if shape == nil {
 			continue
 		}
 		if slices.Contains(shape.ToInt64s(), int64(h.info.OldClasses)) {
-			return fmt.Errorf("train: new head: %s after the classifier reshapes to the fixed shape %v, which spells out the %d classes", nodeString(n), shape.ToInt64s(), h.info.OldClasses)
+			return fmt.Errorf("train: new head: %s after the classifier reshapes to the fixed shape %v, which spells out the %d classes", n, shape.ToInt64s(), h.info.OldClasses)
 		}
 	}
 	return nil
 }
 
-// write stores values with dims in place of initializer t, read by input slot of user, and
-// returns the initializer's name. An initializer that other nodes read too is left to them:
-// the values go to a new initializer named after it, and only user is rewired.
-func (h *head) write(m *onnx.Model, t *onnx.TensorProto, user *onnx.NodeProto, slot int, dims []int64, values []float64) (string, error) {
-	dt, err := onnx.DType(t.GetDataType())
-	if err != nil {
-		return "", fmt.Errorf("train: new head: %w", err)
-	}
-	shape := make([]int, len(dims))
-	for i, d := range dims {
-		shape[i] = int(d)
-	}
-	v := tensor.FromFloat64s(dt, shape, values)
-	name := t.GetName()
+// write stores v in place of the initializer that input slot of user reads, and returns the
+// initializer's name. An initializer that other nodes read too is left to them: v goes to a
+// new initializer named after it, and only user is rewired.
+func (h *head) write(names *graph.Namer, user *graph.Node, slot int, v *tensor.Tensor) string {
+	name := user.Inputs[slot]
 	if h.readers(name) > 1 {
-		name = h.freshName(name + "_head")
-		nt := onnx.TensorToProto(name, v)
-		h.g.Initializer = append(h.g.Initializer, nt)
-		h.inits[name] = nt
-		user.Input[slot] = name
-		// Models of IR version 3 and earlier list every initializer among the graph inputs.
-		for _, in := range h.g.GetInput() {
-			if in.GetName() == t.GetName() {
-				nin := &onnx.ValueInfoProto{Name: &name, Type: typeOf(dt, dims)}
-				h.g.Input = append(h.g.Input, nin)
-				break
-			}
-		}
-		return name, nil
+		name = names.Fresh(name + "_head")
+		h.g.Initializers[name] = v
+		h.g.InitializerNames = append(h.g.InitializerNames, name)
+		user.Inputs = slices.Clone(user.Inputs)
+		user.Inputs[slot] = name
+		return name
 	}
-	if t.GetDataLocation() == onnx.TensorProto_EXTERNAL && !slices.Equal(t.GetDims(), dims) {
-		// A tensor of another size cannot take the old one's place in the external file: it
-		// moves inline, and the file keeps the other tensors' layout.
-		nt := onnx.TensorToProto(name, v)
-		nt.DocString = t.DocString
-		for i, x := range h.g.Initializer {
-			if x == t {
-				h.g.Initializer[i] = nt
-			}
-		}
-		h.inits[name] = nt
-	} else {
-		t.Dims = dims
-		if err := m.SetTensor(t, v); err != nil {
-			return "", fmt.Errorf("train: new head: %w", err)
-		}
-	}
-	for _, in := range h.g.GetInput() {
-		if in.GetName() == name {
-			in.Type = typeOf(dt, dims)
-		}
-	}
-	return name, nil
+	h.g.Initializers[name] = v
+	return name
 }
 
 // readers counts the node inputs and graph outputs that read value name.
 func (h *head) readers(name string) int {
 	n := 0
-	for _, node := range h.g.GetNode() {
-		for _, in := range node.GetInput() {
+	for _, node := range h.g.Nodes {
+		for _, in := range node.Inputs {
 			if in == name {
 				n++
 			}
 		}
 	}
-	for _, o := range h.g.GetOutput() {
-		if o.GetName() == name {
+	for _, o := range h.g.Outputs {
+		if o.Name == name {
 			n++
 		}
 	}
 	return n
 }
 
-// freshName returns base, or base with a numeric suffix, naming no value of the graph.
-func (h *head) freshName(base string) string {
-	used := func(s string) bool {
-		if h.inits[s] != nil || h.producer[s] != nil {
-			return true
-		}
-		for _, in := range h.g.GetInput() {
-			if in.GetName() == s {
-				return true
-			}
-		}
-		return false
-	}
-	name := base
-	for i := 1; used(name); i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
-	}
-	return name
-}
-
-func typeOf(dt tensor.DType, dims []int64) *onnx.TypeProto {
-	elem := int32(onnx.ElemType(dt))
-	shape := &onnx.TensorShapeProto{}
-	for _, d := range dims {
-		shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: d}})
-	}
-	return &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: &elem, Shape: shape}}}
-}
-
-// setClassDim changes the last dimension of vi's declared shape that equals old to k.
-func setClassDim(vi *onnx.ValueInfoProto, old, k int) {
-	dims := vi.GetType().GetTensorType().GetShape().GetDim()
-	for i := len(dims) - 1; i >= 0; i-- {
-		if v, ok := dims[i].GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); ok && v.DimValue == int64(old) {
-			v.DimValue = int64(k)
-			return
+// withClassDim returns shape with its last dimension equal to old changed to k.
+func withClassDim(shape []graph.Dim, old, k int) []graph.Dim {
+	for i := len(shape) - 1; i >= 0; i-- {
+		if shape[i].Size == old {
+			shape = slices.Clone(shape)
+			shape[i].Size = k
+			return shape
 		}
 	}
+	return shape
 }

@@ -81,10 +81,7 @@ func testReplaceHead(t *testing.T, c headCase, k int) {
 		t.Fatal(err)
 	}
 	before := initializers(t, m)
-	info, err := train.ReplaceHead(m, k, 42)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info, m := replaceHead(t, m, k, 42)
 	if info.OpType != c.op || (c.weight != "" && info.Weight != c.weight) || info.Bias != c.bias ||
 		info.InFeatures != c.in || info.OldClasses != c.oldK || info.Classes != k || info.Output != "logits" {
 		t.Fatalf("info: got %+v, want %s weight %q bias %q in %d classes %d -> %d on logits", info, c.op, c.weight, c.bias, c.in, c.oldK, k)
@@ -213,6 +210,24 @@ func checkUniform(t *testing.T, what string, v *tensor.Tensor, bound float64) {
 	}
 }
 
+// replaceHead gives m's graph a k-way head and returns the exported model.
+func replaceHead(t *testing.T, m *onnx.Model, k int, seed uint64) (*train.HeadInfo, *onnx.Model) {
+	t.Helper()
+	g, err := onnx.Import(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := train.ReplaceHead(g, k, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := onnx.Export(m, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info, e
+}
+
 type initValue struct {
 	proto *onnx.TensorProto
 	value *tensor.Tensor
@@ -269,9 +284,7 @@ func TestReplaceHeadValueInfo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := train.ReplaceHead(m, 7, 1); err != nil {
-			t.Fatal(err)
-		}
+		_, m = replaceHead(t, m, 7, 1)
 		for _, vi := range m.Proto.GetGraph().GetValueInfo() {
 			dims := vi.GetType().GetTensorType().GetShape().GetDim()
 			last := dims[len(dims)-1].GetDimValue()
@@ -291,10 +304,7 @@ func TestReplaceHeadSeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := train.ReplaceHead(m, 4, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
+		info, m := replaceHead(t, m, 4, seed)
 		vals := initializers(t, m)
 		return append(vals[info.Weight].value.ToFloat64s(), vals[info.Bias].value.ToFloat64s()...)
 	}
@@ -321,12 +331,19 @@ func TestReplaceHeadErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		orig := proto.Clone(m.Proto)
-		_, err = train.ReplaceHead(m, c.k, 1)
+		g, err := onnx.Import(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = train.ReplaceHead(g, c.k, 1)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: got error %v, want %q", c.path, err, c.want)
 		}
-		if !proto.Equal(orig, m.Proto) {
+		e, err := onnx.Export(m, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(e.Proto, m.Proto) {
 			t.Errorf("%s: a failed ReplaceHead changed the model", c.path)
 		}
 	}
@@ -352,10 +369,7 @@ func TestReplaceHeadExternalData(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := train.ReplaceHead(m, k, 9)
-		if err != nil {
-			t.Fatal(err)
-		}
+		info, m := replaceHead(t, m, k, 9)
 		want := initializers(t, m)[info.Weight]
 		external := want.proto.GetDataLocation() == onnx.TensorProto_EXTERNAL
 		if external != (k == 10) {

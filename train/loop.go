@@ -80,13 +80,13 @@ func newRunner(cfg Config) (*runner, error) {
 	if r.model, err = onnx.Load(cfg.Model); err != nil {
 		return nil, err
 	}
-	if cfg.NumClasses > 0 {
-		if r.head, err = ReplaceHead(r.model, cfg.NumClasses, cfg.Seed); err != nil {
-			return nil, err
-		}
-	}
 	if r.g, err = onnx.Import(r.model); err != nil {
 		return nil, fmt.Errorf("train: %s: %w", cfg.Model, err)
+	}
+	if cfg.NumClasses > 0 {
+		if r.head, err = ReplaceHead(r.g, cfg.NumClasses, cfg.Seed); err != nil {
+			return nil, err
+		}
 	}
 	if len(r.g.Inputs) != 1 {
 		return nil, fmt.Errorf("train: %s has %d inputs; training feeds models of one input", cfg.Model, len(r.g.Inputs))
@@ -521,10 +521,11 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 				arrays["best"] = bestWeights
 			}
 			err := saveCheckpoint(r.cfg.CheckpointDir, ck, arrays, func(path string) error {
-				if err := r.update(epoch+1, res.History); err != nil {
+				m, err := r.export(epoch+1, res.History)
+				if err != nil {
 					return err
 				}
-				return SaveBeside(r.model, r.cfg.Model, path)
+				return SaveBeside(m, r.cfg.Model, path)
 			})
 			if err != nil {
 				return nil, err
@@ -543,12 +544,11 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		}
 		res.BestEpoch = best.Epoch
 	}
-	if err := r.update(res.Epochs, res.History); err != nil {
+	if res.Model, err = r.export(res.Epochs, res.History); err != nil {
 		return nil, err
 	}
-	res.Model = r.model
 	if r.cfg.Out != "" {
-		if err := SaveBeside(r.model, r.cfg.Model, r.cfg.Out); err != nil {
+		if err := SaveBeside(res.Model, r.cfg.Model, r.cfg.Out); err != nil {
 			return nil, err
 		}
 		in, err := r.sampleInputs()
@@ -656,8 +656,8 @@ func (r *runner) sampleInputs() (map[string]*tensor.Tensor, error) {
 	return nil, errors.New("train: no example to check the exported model with")
 }
 
-// update writes the current weights and the run's description into the model.
-func (r *runner) update(epochs int, history []EpochStats) error {
+// export is the model with the current weights and the run's description.
+func (r *runner) export(epochs int, history []EpochStats) (*onnx.Model, error) {
 	meta := r.metadata(epochs)
 	if len(history) > 0 {
 		e := r.bestEpoch(history)
@@ -671,7 +671,7 @@ func (r *runner) update(epochs int, history []EpochStats) error {
 			}
 		}
 	}
-	return UpdateModel(r.model, r.g, r.state(), meta)
+	return ExportModel(r.model, r.g, meta)
 }
 
 // bestEpoch is the epoch whose weights the model holds under patience (the first with the
