@@ -3,13 +3,14 @@
 # Safe to run again: each step is skipped when its result is already there.
 #   - PyTorch 1.13, torchvision, onnx and scikit-learn for /usr/bin/python3 (fixture export,
 #     reference numbers, metrics)
+#   - Chromium, which opens the HTML report headless
 #   - the ONNX backend conformance suite, onnx.proto and protoc
 #   - Fashion-MNIST (a real data set)
 #   - ONNX Runtime for Node.js (the second runtime), into tools/ort/node_modules
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(python3-torch python3-torchvision python3-onnx python3-sklearn libonnx-testdata libonnx-dev protobuf-compiler dataset-fashion-mnist)
+pkgs=(python3-torch python3-torchvision python3-onnx python3-sklearn chromium libonnx-testdata libonnx-dev protobuf-compiler dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -149,32 +149,76 @@ func rocAUC(scores []float64, truth []bool) float64 {
 // from the highest, of (recall there - recall at the previous one) * precision there. NaN
 // without positives.
 func averagePrecision(scores []float64, truth []bool) float64 {
-	order := descending(scores)
-	var total float64
-	for _, t := range truth {
-		if t {
-			total++
-		}
-	}
-	if total == 0 {
+	tps, fps, _ := BinaryScores{scores, truth}.steps()
+	if len(tps) == 0 || tps[len(tps)-1] == 0 {
 		return math.NaN()
 	}
-	var tp, fp, ap, recall float64
+	total := tps[len(tps)-1]
+	var ap, recall float64
+	for i, tp := range tps {
+		r := tp / total
+		ap += (r - recall) * tp / (tp + fps[i])
+		recall = r
+	}
+	return ap
+}
+
+// steps returns, for each distinct log-odds from the highest (at), the true and false
+// positives among the examples scoring at or above it: the points where the ROC and PR curves
+// step, as sklearn's _binary_clf_curve finds them.
+func (s BinaryScores) steps() (tps, fps, at []float64) {
+	order := descending(s.LogOdds)
+	var tp, fp float64
 	for i := 0; i < len(order); {
-		j := tieEnd(scores, order, i)
+		j := tieEnd(s.LogOdds, order, i)
 		for _, k := range order[i:j] {
-			if truth[k] {
+			if s.Positive[k] {
 				tp++
 			} else {
 				fp++
 			}
 		}
-		r := tp / total
-		ap += (r - recall) * tp / (tp + fp)
-		recall = r
+		tps, fps, at = append(tps, tp), append(fps, fp), append(at, s.LogOdds[order[i]])
 		i = j
 	}
-	return ap
+	return tps, fps, at
+}
+
+// ROC returns the ROC curve, as sklearn.metrics.roc_curve(truth, probabilities,
+// drop_intermediate=False) does: a first point (0, 0) at threshold +Inf, then one point per
+// distinct score from the highest, the false and true positive rates of predicting positive at
+// or above it; thresholds are probabilities. A rate whose class is absent is NaN.
+func (s BinaryScores) ROC() (fpr, tpr, thresholds []float64) {
+	tps, fps, at := s.steps()
+	fpr, tpr, thresholds = []float64{0}, []float64{0}, []float64{math.Inf(1)}
+	if len(tps) == 0 {
+		return fpr, tpr, thresholds
+	}
+	pos, neg := tps[len(tps)-1], fps[len(fps)-1]
+	for i := range tps {
+		fpr = append(fpr, fps[i]/neg)
+		tpr = append(tpr, tps[i]/pos)
+		thresholds = append(thresholds, sigmoid(at[i]))
+	}
+	return fpr, tpr, thresholds
+}
+
+// PR returns the precision-recall curve, as sklearn.metrics.precision_recall_curve(truth,
+// probabilities) does: for each distinct score from the lowest (thresholds, probabilities),
+// the precision and recall of predicting positive at or above it, then a last point of
+// precision 1 and recall 0. Recall is NaN without positives.
+func (s BinaryScores) PR() (precision, recall, thresholds []float64) {
+	tps, fps, at := s.steps()
+	if len(tps) == 0 {
+		return []float64{1}, []float64{0}, nil
+	}
+	pos := tps[len(tps)-1]
+	for i := len(tps) - 1; i >= 0; i-- {
+		precision = append(precision, tps[i]/(tps[i]+fps[i])) // every step holds an example
+		recall = append(recall, tps[i]/pos)
+		thresholds = append(thresholds, sigmoid(at[i]))
+	}
+	return append(precision, 1), append(recall, 0), thresholds
 }
 
 // descending returns the indices of scores from the highest score to the lowest, ties in
@@ -357,13 +401,19 @@ func softplus(x float64) float64 {
 // ECEBins is the number of equal-width confidence bins of ECE.
 const ECEBins = 15
 
-// ECE is the expected calibration error of the probabilities sigmoid(LogOdds / temperature)
-// (Guo et al. 2017): each example's confidence is the probability of its predicted class
-// (max(p, 1-p), predicted positive where p >= 0.5), the confidences fall into ECEBins
-// equal-width bins over [0, 1] (right-closed, as (0, 1/15], ...), and ECE is the sum over bins
-// of |accuracy - mean confidence| weighted by the bin's share of the examples.
-func (s BinaryScores) ECE(temperature float64) float64 {
-	var count [ECEBins]float64
+// ReliabilityBin is one of ECE's confidence bins, (Lo, Hi]: how many examples have their
+// predicted class's probability there, their mean confidence, and the share of them predicted
+// right.
+type ReliabilityBin struct {
+	Lo, Hi               float64
+	Count                int
+	Confidence, Accuracy float64
+}
+
+// Reliability returns the ECEBins bins of ECE, over [0, 1], of the probabilities
+// sigmoid(LogOdds / temperature): what a reliability diagram draws.
+func (s BinaryScores) Reliability(temperature float64) []ReliabilityBin {
+	bins := make([]ReliabilityBin, ECEBins)
 	var conf, correct [ECEBins]float64
 	for i, v := range s.LogOdds {
 		p := sigmoid(v / temperature)
@@ -373,17 +423,33 @@ func (s BinaryScores) ECE(temperature float64) float64 {
 			c = 1 - p
 		}
 		b := min(max(int(math.Ceil(c*ECEBins))-1, 0), ECEBins-1)
-		count[b]++
+		bins[b].Count++
 		conf[b] += c
 		if pred == s.Positive[i] {
 			correct[b]++
 		}
 	}
+	for b := range bins {
+		bins[b].Lo, bins[b].Hi = float64(b)/ECEBins, float64(b+1)/ECEBins
+		if n := float64(bins[b].Count); n > 0 {
+			bins[b].Confidence, bins[b].Accuracy = conf[b]/n, correct[b]/n
+		}
+	}
+	return bins
+}
+
+// ECE is the expected calibration error of the probabilities sigmoid(LogOdds / temperature)
+// (Guo et al. 2017): each example's confidence is the probability of its predicted class
+// (max(p, 1-p), predicted positive where p >= 0.5), the confidences fall into ECEBins
+// equal-width bins over [0, 1] (right-closed, as (0, 1/15], ...; see Reliability), and ECE is
+// the sum over bins of |accuracy - mean confidence| weighted by the bin's share of the
+// examples.
+func (s BinaryScores) ECE(temperature float64) float64 {
 	var ece float64
 	n := float64(len(s.LogOdds))
-	for b := range ECEBins {
-		if count[b] > 0 {
-			ece += count[b] / n * math.Abs(correct[b]/count[b]-conf[b]/count[b])
+	for _, b := range s.Reliability(temperature) {
+		if b.Count > 0 {
+			ece += float64(b.Count) / n * math.Abs(b.Accuracy-b.Confidence)
 		}
 	}
 	return ece

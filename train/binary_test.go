@@ -171,3 +171,97 @@ func TestBinaryScoresMatchReferences(t *testing.T) {
 		near(name+" ci upper", ci[name][1], want[1], 1e-9)
 	}
 }
+
+// curvesPy prints scikit-learn's roc_curve (every threshold: drop_intermediate=False) and
+// precision_recall_curve of the probabilities sigmoid(s) of argv 1's .npz (s, y).
+const curvesPy = `
+import sys, json
+import numpy as np
+from sklearn.metrics import roc_curve, precision_recall_curve
+d = np.load(sys.argv[1])
+p, y = 1 / (1 + np.exp(-d["s"].astype(np.float64))), d["y"].astype(int)
+fpr, tpr, rt = roc_curve(y, p, drop_intermediate=False)
+prec, rec, pt = precision_recall_curve(y, p)
+print(json.dumps({"fpr": fpr.tolist(), "tpr": tpr.tolist(), "roc_thresholds": rt.tolist(),
+    "precision": prec.tolist(), "recall": rec.tolist(), "pr_thresholds": pt.tolist()}))
+`
+
+// TestBinaryCurvesMatchScikitLearn holds the ROC and PR curves, point for point, to
+// scikit-learn's on 200 scores with ties, 3 positives in 10.
+func TestBinaryCurvesMatchScikitLearn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n = 200
+	var s train.BinaryScores
+	y := make([]float64, n)
+	for i := range n {
+		pos := rng.IntN(10) < 3
+		v := rng.NormFloat64()
+		if pos {
+			v++
+			y[i] = 1
+		}
+		s.LogOdds = append(s.LogOdds, math.Round(2*v*10)/10) // ties, and distinct probabilities
+		s.Positive = append(s.Positive, pos)
+	}
+	path := filepath.Join(t.TempDir(), "scores.npz")
+	err := data.SaveNPZ(path, []string{"s", "y"}, map[string]*tensor.Tensor{
+		"s": tensor.FromFloat64s(tensor.Float64, []int{n}, s.LogOdds), "y": tensor.FromFloat64s(tensor.Float64, []int{n}, y),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref map[string][]float64
+	if err := json.Unmarshal([]byte(fixture.RunPython(t, curvesPy, path)), &ref); err != nil {
+		t.Fatal(err)
+	}
+	fpr, tpr, rocThr := s.ROC()
+	precision, recall, prThr := s.PR()
+	if !math.IsInf(rocThr[0], 1) {
+		t.Errorf("ROC's first threshold is %g, want +Inf", rocThr[0])
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []float64
+	}{
+		{"fpr", fpr, ref["fpr"]}, {"tpr", tpr, ref["tpr"]},
+		// sklearn 1.2 puts max+1 where newer versions put inf: compare the thresholds after it.
+		{"roc thresholds", rocThr[1:], ref["roc_thresholds"][1:]},
+		{"precision", precision, ref["precision"]}, {"recall", recall, ref["recall"]},
+		{"pr thresholds", prThr, ref["pr_thresholds"]},
+	} {
+		if len(c.got) != len(c.want) {
+			t.Errorf("%s: got %d points, want %d", c.name, len(c.got), len(c.want))
+			continue
+		}
+		for i := range c.got {
+			if !(math.Abs(c.got[i]-c.want[i]) <= 1e-12) {
+				t.Errorf("%s[%d]: got %.15g, want %.15g", c.name, i, c.got[i], c.want[i])
+			}
+		}
+	}
+}
+
+// TestReliabilityIsECEsBins checks that ECE is the count-weighted gap of Reliability's bins
+// and that the bins hold every example.
+func TestReliabilityIsECEsBins(t *testing.T) {
+	s := train.BinaryScores{LogOdds: []float64{-3, -0.2, 0, 0.4, 1, 2.5, 4}, Positive: []bool{false, true, true, false, true, true, true}}
+	bins := s.Reliability(1.5)
+	if len(bins) != train.ECEBins {
+		t.Fatalf("got %d bins, want %d", len(bins), train.ECEBins)
+	}
+	var count int
+	var ece float64
+	for _, b := range bins {
+		count += b.Count
+		ece += float64(b.Count) / float64(len(s.LogOdds)) * math.Abs(b.Accuracy-b.Confidence)
+		if b.Count > 0 && !(b.Confidence > b.Lo && b.Confidence <= b.Hi) {
+			t.Errorf("bin (%g, %g]: mean confidence %g outside it", b.Lo, b.Hi, b.Confidence)
+		}
+	}
+	if count != len(s.LogOdds) {
+		t.Errorf("bins hold %d examples, want %d", count, len(s.LogOdds))
+	}
+	if got := s.ECE(1.5); got != ece {
+		t.Errorf("ECE: got %g, want %g from the bins", got, ece)
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/loss"
+	"github.com/onnxtune/onnxtune/report"
 	"github.com/onnxtune/onnxtune/train"
 )
 
@@ -25,7 +27,7 @@ func init() {
 const maxConfusionText = 30
 
 func runEval(args []string, stdout io.Writer) error {
-	fs := newFlags("eval", "MODEL.onnx --data D [--loss SPEC] [--positive-class NAME|INDEX] [--batch-size B] [--mean M1,M2,...] [--std S1,S2,...] [--json]", stdout)
+	fs := newFlags("eval", "MODEL.onnx --data D [--loss SPEC] [--positive-class NAME|INDEX] [--batch-size B] [--mean M1,M2,...] [--std S1,S2,...] [--json] [--report DIR]", stdout)
 	dataPath := fs.String("data", "", "the data set `D`: an .npz with x (or the input's name) and y, IDX files (a prefix such as .../fashion-mnist/t10k, or a directory, whose t10k split is read), or an image folder D/<class>/*.png|jpg|...")
 	spec := fs.String("loss", "", "the loss expression `SPEC` to measure on the whole data set (see 'onnxtune losses'); default: the loss the model was trained with (its onnxtune metadata), else bce-logits for one logit and cross-entropy for two or more")
 	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them (default: the recorded loss's)")
@@ -42,6 +44,7 @@ func runEval(args []string, stdout io.Writer) error {
 	val := fs.String("val", "", "validation data `V` the threshold and temperature are fitted on (default: --data)")
 	bootstrap := fs.Int("bootstrap", 0, "give each binary metric a 95% confidence interval from `N` bootstrap resamples")
 	seed := fs.Uint64("seed", 0, "seed of the bootstrap resamples")
+	reportDir := fs.String("report", "", "also write the report to `DIR`: index.html with the numbers and PNG figures (confusion matrix; a binary classifier's ROC and PR curves and reliability diagram)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -64,6 +67,11 @@ func runEval(args []string, stdout io.Writer) error {
 		return usagef("--target-sensitivity %g: want a value in (0, 1]", *targetSens)
 	case *bootstrap < 0:
 		return usagef("--bootstrap %d: want 0 (none) or more resamples", *bootstrap)
+	}
+	if *reportDir != "" {
+		if err := report.Check(*reportDir); err != nil {
+			return err
+		}
 	}
 	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *calibrate}
 	meanV, err := parseFloat32s("mean", *mean)
@@ -117,10 +125,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if opt.Weights, err = rec.PenaltyWeights(g); err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	img := data.ImageTransform{Mean: meanV, Std: stdV}
-	if s := g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
-		img.Channels, img.Height, img.Width = s[1].Size, s[2].Size, s[3].Size
-	}
+	img := inputTransform(g, meanV, stdV)
 	open := func(path string) (data.Dataset, error) {
 		ds, err := data.Open(path, data.Options{InputName: g.Inputs[0].Name, Split: "t10k", Image: img})
 		if err == nil && ds.Len() == 0 {
@@ -171,11 +176,11 @@ func runEval(args []string, stdout io.Writer) error {
 	} else {
 		opt.Threshold = *threshold
 	}
-	report, err := evaluate(ds)
+	rep, err := evaluate(ds)
 	if err != nil {
 		return err
 	}
-	if b := report.BinaryReport; b != nil {
+	if b := rep.BinaryReport; b != nil {
 		if decision != nil {
 			decision.Record(b, op, fitPath)
 		}
@@ -189,14 +194,47 @@ func runEval(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%s: --bootstrap gives intervals of a binary classifier's metrics: one logit, a two-class data set, or --positive-class", pos[0])
 	}
 	head := evalHead{Model: pos[0], Data: *dataPath, DataSize: ds.Len(), LossSpec: lossSpec}
-	if report.BinaryReport != nil {
+	if rep.BinaryReport != nil {
 		head.Positive = train.PositiveLine(opt.Labels, ds.Classes())
 	}
-	if *asJSON {
-		return writeEvalJSON(stdout, head, report)
+	if *reportDir != "" {
+		in := evalReportInput("onnxtune eval", head, rep)
+		if err := report.Write(*reportDir, in); err != nil {
+			return err
+		}
 	}
-	writeEvalText(stdout, head, report)
+	if *asJSON {
+		return writeEvalJSON(stdout, head, rep)
+	}
+	writeEvalText(stdout, head, rep)
 	return nil
+}
+
+// inputTransform is how examples are shaped for g's input, [C, H, W] for image folders, and
+// normalised by mean and std (nil: ImageNet's for 3-channel image folders, none otherwise).
+func inputTransform(g *graph.Graph, mean, std []float32) data.ImageTransform {
+	img := data.ImageTransform{Mean: mean, Std: std}
+	if s := g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
+		img.Channels, img.Height, img.Width = s[1].Size, s[2].Size, s[3].Size
+	}
+	return img
+}
+
+// evalReportInput is the report of an evaluation: the model, data and loss, and r.
+func evalReportInput(title string, h evalHead, r *train.Report) report.Input {
+	lossSpec := h.LossSpec
+	if lossSpec == "" {
+		lossSpec = "none (the output holds a softmax's probabilities)"
+	}
+	in := report.Input{Title: title, Eval: r, EvalData: h.Data, Facts: []report.Fact{
+		{Name: "model", Value: h.Model},
+		{Name: "data", Value: fmt.Sprintf("%s (%d examples)", h.Data, h.DataSize)},
+		{Name: "loss", Value: lossSpec},
+	}}
+	if h.Positive != "" {
+		in.Facts = append(in.Facts, report.Fact{Name: "binary", Value: h.Positive})
+	}
+	return in
 }
 
 // evalHead is what the report says of the run before its numbers.

@@ -8,12 +8,17 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/loss"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/report"
 	"github.com/onnxtune/onnxtune/train"
 )
 
@@ -60,6 +65,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	std := fs.String("std", "", "per-channel input standard deviation `S1,S2,...`")
 	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
+	reportDir := fs.String("report", "", "write a report to `DIR`: index.html with the loss and validation metrics per epoch and, with validation data, the tuned model's evaluation there (as 'onnxtune eval --report'), as PNG figures and tables")
 	pos, err := parseArgs(fs, joinBoolValues(args, "shuffle", "nesterov", "balance"))
 	if err != nil {
 		return err
@@ -126,6 +132,11 @@ func runTrain(args []string, stdout io.Writer) error {
 	if cfg.Augment, err = data.ParseAugment(*augment); err != nil {
 		return usagef("--augment: %v", err)
 	}
+	if *reportDir != "" {
+		if err := report.Check(*reportDir); err != nil { // before training, not after
+			return err
+		}
+	}
 	if st, err := os.Stderr.Stat(); err == nil {
 		cfg.Progress = os.Stderr
 		cfg.ProgressBar = st.Mode()&os.ModeCharDevice != 0
@@ -169,7 +180,85 @@ func runTrain(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, ", stopped early")
 	}
 	fmt.Fprintf(stdout, "; %d tensors trained; the file's outputs match the engine's\n", len(res.Trained))
+	if *reportDir != "" {
+		if err := writeTrainReport(ctx, *reportDir, cfg, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote the report %s\n", filepath.Join(*reportDir, report.Index))
+	}
 	return nil
+}
+
+// writeTrainReport writes the report of a run: its configuration, the loss and metrics per
+// epoch and, with validation data, the tuned model evaluated there as 'onnxtune eval' measures
+// it by default (the loss, class weights and positive class it records).
+func writeTrainReport(ctx context.Context, dir string, cfg train.Config, res *train.Result) error {
+	g, err := onnx.Import(res.Model)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Out, err)
+	}
+	in := report.Input{Title: "onnxtune train", History: res.History, BestEpoch: res.BestEpoch}
+	fact := func(name, value string) { in.Facts = append(in.Facts, report.Fact{Name: name, Value: value}) }
+	fact("model", fmt.Sprintf("%s, tuned into %s", cfg.Model, cfg.Out))
+	fact("data", cfg.Data)
+	switch {
+	case cfg.Val != "":
+		fact("validation data", cfg.Val)
+	case cfg.ValSplit != 0:
+		fact("validation data", fmt.Sprintf("%g of %s, held out (seed %d)", cfg.ValSplit, cfg.Data, cfg.Seed))
+	}
+	rec, err := train.ReadRecorded(res.Model)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Out, err)
+	}
+	fact("loss", rec.Loss)
+	fact("optimizer", fmt.Sprintf("%s, %d epochs of batches of %d", cfg.Optimizer.Name, res.Epochs, cfg.BatchSize))
+	fact("trained", fmt.Sprintf("%d tensors", len(res.Trained)))
+	if cfg.Val == "" && cfg.ValSplit == 0 {
+		return report.Write(dir, in)
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Out, err)
+	}
+	opt := train.EvalOptions{Output: cfg.Output}
+	if opt.Loss, err = loss.ParseExpr(rec.Loss, loss.Params{ClassWeights: rec.ClassWeights}); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Out, err)
+	}
+	if opt.Weights, err = rec.PenaltyWeights(g); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Out, err)
+	}
+	// The validation data exactly as the run read it.
+	dopt := data.Options{InputName: g.Inputs[0].Name, Image: inputTransform(g, cfg.Mean, cfg.Std)}
+	var ds data.Dataset
+	valName := cfg.Val
+	if cfg.Val != "" {
+		dopt.Split = "t10k"
+		ds, err = data.Open(cfg.Val, dopt)
+	} else {
+		valName = fmt.Sprintf("the %g held out of %s", cfg.ValSplit, cfg.Data)
+		var all data.Dataset
+		if all, err = data.Open(cfg.Data, dopt); err == nil {
+			_, ds, err = data.Split(all, cfg.ValSplit, cfg.Seed)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if opt.Labels, err = train.DataLabels(ds, rec.PositiveClass); err != nil {
+		return fmt.Errorf("%s: %w", valName, err)
+	}
+	opt.Classes = ds.Classes()
+	loader := data.NewLoader(ds, cfg.BatchSize, false, 0, cfg.Workers)
+	r, err := train.Evaluate(ctx, plan, loader.Epoch(ctx, 0), opt)
+	if err != nil {
+		return err
+	}
+	in.Eval, in.EvalData = r, valName
+	if r.BinaryReport != nil {
+		fact("binary", train.PositiveLine(opt.Labels, ds.Classes()))
+	}
+	return report.Write(dir, in)
 }
 
 // joinBoolValues accepts "--shuffle false" for "--shuffle=false": Go's flag package takes a
