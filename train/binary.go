@@ -121,27 +121,18 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 // statistic, which is what sklearn's trapezoidal roc_auc_score comes to). NaN unless both
 // classes occur.
 func rocAUC(scores []float64, truth []bool) float64 {
-	order := descending(scores)
+	tps, fps, _ := BinaryScores{scores, truth}.steps()
 	var pos, neg, above float64 // above: positive-negative pairs ranked right, ties half
-	for i := 0; i < len(order); {
-		j := tieEnd(scores, order, i)
-		var p, n float64
-		for _, k := range order[i:j] {
-			if truth[k] {
-				p++
-			} else {
-				n++
-			}
-		}
-		// The p positives of this tie group outrank every negative below it and tie with n.
+	for i := range tps {
+		// The p positives and n negatives of this tie group: the n rank below the pos
+		// positives above, and tie with the p.
+		p, n := tps[i]-pos, fps[i]-neg
 		above += n*pos + p*n/2
-		pos, neg = pos+p, neg+n
-		i = j
+		pos, neg = tps[i], fps[i]
 	}
 	if pos == 0 || neg == 0 {
 		return math.NaN()
 	}
-	// above counts, for each negative, the positives ranked above it (plus half the ties).
 	return above / (pos * neg)
 }
 
@@ -539,13 +530,10 @@ func (s BinaryScores) SpecificityAtSensitivity(minSens float64) float64 {
 // rocPoints calls point with the sensitivity and specificity of every threshold: above every
 // score (nothing positive), then at each distinct score from the highest down.
 func (s BinaryScores) rocPoints(point func(sens, spec float64)) {
+	tps, fps, _ := s.steps()
 	var pos, neg float64
-	for _, p := range s.Positive {
-		if p {
-			pos++
-		} else {
-			neg++
-		}
+	if len(tps) > 0 {
+		pos, neg = tps[len(tps)-1], fps[len(fps)-1]
 	}
 	rate := func(a, b float64) float64 {
 		if b == 0 {
@@ -553,19 +541,8 @@ func (s BinaryScores) rocPoints(point func(sens, spec float64)) {
 		}
 		return a / b
 	}
-	var tp, fp float64
 	point(0, rate(neg, neg))
-	order := descending(s.LogOdds)
-	for i := 0; i < len(order); {
-		j := tieEnd(s.LogOdds, order, i)
-		for _, k := range order[i:j] {
-			if s.Positive[k] {
-				tp++
-			} else {
-				fp++
-			}
-		}
-		point(rate(tp, pos), rate(neg-fp, neg))
-		i = j
+	for i := range tps {
+		point(rate(tps[i], pos), rate(neg-fps[i], neg))
 	}
 }

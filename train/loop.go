@@ -265,7 +265,7 @@ func mix64(x uint64) uint64 {
 
 // setupData opens the training and validation data for the model's input.
 func (r *runner) setupData() error {
-	opt := data.Options{InputName: r.inputName, Image: r.imageTransform()}
+	opt := data.Options{InputName: r.inputName, Image: InputTransform(r.g, r.cfg.Mean, r.cfg.Std)}
 	var err error
 	r.trainData = r.cfg.Train
 	if r.trainData == nil {
@@ -320,10 +320,12 @@ func (r *runner) setupData() error {
 	return nil
 }
 
-// imageTransform is the model's input [C, H, W] for image folders, with cfg's Mean and Std.
-func (r *runner) imageTransform() data.ImageTransform {
-	t := data.ImageTransform{Mean: r.cfg.Mean, Std: r.cfg.Std}
-	if s := r.g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
+// InputTransform is how image-folder examples are shaped for g's (first) input, [C, H, W]
+// when the model declares them, and normalised by mean and std (nil: ImageNet's for
+// 3-channel image folders, none otherwise): what train and eval both feed the model.
+func InputTransform(g *graph.Graph, mean, std []float32) data.ImageTransform {
+	t := data.ImageTransform{Mean: mean, Std: std}
+	if s := g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
 		t.Channels, t.Height, t.Width = s[1].Size, s[2].Size, s[3].Size
 	}
 	return t

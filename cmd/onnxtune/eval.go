@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/onnxtune/onnxtune/data"
-	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/report"
 	"github.com/onnxtune/onnxtune/train"
@@ -125,7 +124,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if opt.Weights, err = rec.PenaltyWeights(g); err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	img := inputTransform(g, meanV, stdV)
+	img := train.InputTransform(g, meanV, stdV)
 	open := func(path string) (data.Dataset, error) {
 		ds, err := data.Open(path, data.Options{InputName: g.Inputs[0].Name, Split: "t10k", Image: img})
 		if err == nil && ds.Len() == 0 {
@@ -208,16 +207,6 @@ func runEval(args []string, stdout io.Writer) error {
 	}
 	writeEvalText(stdout, head, rep)
 	return nil
-}
-
-// inputTransform is how examples are shaped for g's input, [C, H, W] for image folders, and
-// normalised by mean and std (nil: ImageNet's for 3-channel image folders, none otherwise).
-func inputTransform(g *graph.Graph, mean, std []float32) data.ImageTransform {
-	img := data.ImageTransform{Mean: mean, Std: std}
-	if s := g.Inputs[0].Shape; len(s) == 4 && s[1].Size > 0 && s[2].Size > 0 && s[3].Size > 0 {
-		img.Channels, img.Height, img.Width = s[1].Size, s[2].Size, s[3].Size
-	}
-	return img
 }
 
 // evalReportInput is the report of an evaluation: the model, data and loss, and r.

@@ -229,7 +229,7 @@ func writeTrainReport(ctx context.Context, dir string, cfg train.Config, res *tr
 		return fmt.Errorf("%s: %w", cfg.Out, err)
 	}
 	// The validation data exactly as the run read it.
-	dopt := data.Options{InputName: g.Inputs[0].Name, Image: inputTransform(g, cfg.Mean, cfg.Std)}
+	dopt := data.Options{InputName: g.Inputs[0].Name, Image: train.InputTransform(g, cfg.Mean, cfg.Std)}
 	var ds data.Dataset
 	valName := cfg.Val
 	if cfg.Val != "" {
