@@ -32,7 +32,8 @@ var engineOps = setOf(`Conv ConvTranspose MaxPool AveragePool GlobalAveragePool 
 Gemm MatMul BatchNormalization Dropout Relu LeakyRelu PRelu Elu Selu Sigmoid HardSigmoid HardSwish
 Tanh Softplus Erf Clip Softmax LogSoftmax Add Sub Mul Div Pow Sqrt Exp Log Neg Abs Max Min Sum Mean
 Flatten Reshape Transpose Concat Split Slice Pad Squeeze Unsqueeze Expand Shape Gather Cast
-Constant ConstantOfShape Range Where Equal Tile Identity ReduceMean ReduceSum LayerNormalization
+Constant ConstantOfShape Range Where Equal Less LessOrEqual Greater GreaterOrEqual Not Tile Identity
+ReduceMean ReduceSum LayerNormalization
 InstanceNormalization SoftmaxCrossEntropyLoss NegativeLogLikelihoodLoss`)
 
 func setOf(s string) map[string]bool {

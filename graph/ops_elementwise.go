@@ -22,6 +22,15 @@ func init() {
 		Register(OpDef{Type: op, Since: 7, Build: buildBinary(op, false, false)})
 	}
 	Register(OpDef{Type: "Pow", Since: 12, Build: buildBinary("Pow", false, true)})
+	// The order comparisons: Less and Greater from opset 1 (legacy broadcasting before 7),
+	// LessOrEqual and GreaterOrEqual from 12; later versions only added element types.
+	for _, op := range []string{"Less", "Greater"} {
+		Register(OpDef{Type: op, Since: 1, Build: buildBinary(op, true, false)})
+		Register(OpDef{Type: op, Since: 7, Build: buildBinary(op, false, false)})
+	}
+	for _, op := range []string{"LessOrEqual", "GreaterOrEqual"} {
+		Register(OpDef{Type: op, Since: 12, Build: buildBinary(op, false, false)})
+	}
 	// The variadic folds broadcast their inputs from opset 8; before, all shapes were equal.
 	for _, op := range []string{"Max", "Min", "Sum", "Mean"} {
 		Register(OpDef{Type: op, Since: 1, Build: buildVariadic(op, false)})
@@ -81,7 +90,8 @@ func ewNarrow(t *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
 }
 
 // Binary is an element-wise operator on two inputs with numpy broadcasting: Add, Sub, Mul,
-// Div, Pow (the result has the base's type) and Equal (the result is bool).
+// Div, Pow (the result has the base's type) and the comparisons Equal, Less, LessOrEqual,
+// Greater and GreaterOrEqual (the result is bool).
 type Binary struct {
 	Op string
 	// Legacy marks opsets before 7: B broadcasts to A's shape only when Broadcast is set,
@@ -173,7 +183,7 @@ func (k *Binary) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		return nil, err
 	}
 	outDT := a.DType()
-	if k.Op == "Equal" {
+	if isComparison(k.Op) {
 		outDT = tensor.Bool
 	}
 	out := newOutput(outDT, bc.Shape())
@@ -185,6 +195,15 @@ func (k *Binary) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		return nil, err
 	}
 	return one(out)
+}
+
+// isComparison reports whether op is a binary operator whose result is bool.
+func isComparison(op string) bool {
+	switch op {
+	case "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual":
+		return true
+	}
+	return false
 }
 
 // ewBinary computes out = a op b over bc, for inputs of one dtype (Pow: any two numeric
@@ -243,6 +262,14 @@ func ewBinaryT[T tensor.Number](op string, bc *tensor.Broadcast, out *tensor.Ten
 		tensor.Min(bc, d, x, y)
 	case "Equal":
 		tensor.Equal(bc, tensor.Data[bool](out), x, y)
+	case "Less":
+		tensor.Less(bc, tensor.Data[bool](out), x, y)
+	case "LessOrEqual":
+		tensor.LessOrEqual(bc, tensor.Data[bool](out), x, y)
+	case "Greater":
+		tensor.Greater(bc, tensor.Data[bool](out), x, y)
+	case "GreaterOrEqual":
+		tensor.GreaterOrEqual(bc, tensor.Data[bool](out), x, y)
 	default:
 		return fmt.Errorf("unknown element-wise operator %s", op)
 	}

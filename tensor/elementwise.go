@@ -305,6 +305,50 @@ func eqVS[T comparable](dst []bool, a []T, b T) {
 	}
 }
 
+// Less, LessOrEqual, Greater and GreaterOrEqual set dst to a < b, a <= b, a > b and a >= b
+// over the broadcast bc of a's and b's shapes (NaN compares false).
+func Less[T Number](bc *Broadcast, dst []bool, a, b []T) {
+	binary(bc, dst, a, b, binaryLoops[T, T, bool]{cmpVV(lt[T]), cmpVS(lt[T]), swapped(cmpVS(gt[T]))})
+}
+
+// LessOrEqual: see Less.
+func LessOrEqual[T Number](bc *Broadcast, dst []bool, a, b []T) {
+	binary(bc, dst, a, b, binaryLoops[T, T, bool]{cmpVV(le[T]), cmpVS(le[T]), swapped(cmpVS(ge[T]))})
+}
+
+// Greater: see Less.
+func Greater[T Number](bc *Broadcast, dst []bool, a, b []T) {
+	binary(bc, dst, a, b, binaryLoops[T, T, bool]{cmpVV(gt[T]), cmpVS(gt[T]), swapped(cmpVS(lt[T]))})
+}
+
+// GreaterOrEqual: see Less.
+func GreaterOrEqual[T Number](bc *Broadcast, dst []bool, a, b []T) {
+	binary(bc, dst, a, b, binaryLoops[T, T, bool]{cmpVV(ge[T]), cmpVS(ge[T]), swapped(cmpVS(le[T]))})
+}
+
+func lt[T Number](a, b T) bool { return a < b }
+func le[T Number](a, b T) bool { return a <= b }
+func gt[T Number](a, b T) bool { return a > b }
+func ge[T Number](a, b T) bool { return a >= b }
+
+func cmpVV[T Number](f func(a, b T) bool) func(dst []bool, a, b []T) {
+	return func(dst []bool, a, b []T) {
+		a, b = a[:len(dst)], b[:len(dst)]
+		for i := range dst {
+			dst[i] = f(a[i], b[i])
+		}
+	}
+}
+
+func cmpVS[T Number](f func(a, b T) bool) func(dst []bool, a []T, b T) {
+	return func(dst []bool, a []T, b T) {
+		a = a[:len(dst)]
+		for i := range dst {
+			dst[i] = f(a[i], b)
+		}
+	}
+}
+
 // Where sets dst to x where cond holds and to y elsewhere, over the broadcast bc of the three
 // shapes (cond, x, y in that order).
 func Where[T any](bc *Broadcast, dst []T, cond []bool, x, y []T) {

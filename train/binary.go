@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/onnxtune/onnxtune/loss"
 )
 
 // BinaryScores are a binary classifier's scores of a data set: every example's log-odds of
@@ -17,6 +19,20 @@ import (
 type BinaryScores struct {
 	LogOdds  []float64
 	Positive []bool
+	// Source says how the log-odds were read from the model's output.
+	Source ScoreSource
+}
+
+// ScoreSource says how a binary classifier's log-odds are read from the model's output
+// [N, Width] (or [N] for one logit): the logit itself for one column (Width 1), else the
+// log-odds of column Positive against the others under a softmax; Scores says whether the
+// output holds logits, probabilities or log-probabilities.
+type ScoreSource struct {
+	Scores          loss.ScoreKind
+	Width, Positive int
+	// Dense says the output has positions beyond the class dimension (a segmentation model's
+	// pixels), each scored as an example.
+	Dense bool
 }
 
 // counts returns the confusion counts at threshold thr (a probability).
@@ -121,7 +137,7 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 // statistic, which is what sklearn's trapezoidal roc_auc_score comes to). NaN unless both
 // classes occur.
 func rocAUC(scores []float64, truth []bool) float64 {
-	tps, fps, _ := BinaryScores{scores, truth}.steps()
+	tps, fps, _ := BinaryScores{LogOdds: scores, Positive: truth}.steps()
 	var pos, neg, above float64 // above: positive-negative pairs ranked right, ties half
 	for i := range tps {
 		// The p positives and n negatives of this tie group: the n rank below the pos
@@ -140,7 +156,7 @@ func rocAUC(scores []float64, truth []bool) float64 {
 // from the highest, of (recall there - recall at the previous one) * precision there. NaN
 // without positives.
 func averagePrecision(scores []float64, truth []bool) float64 {
-	tps, fps, _ := BinaryScores{scores, truth}.steps()
+	tps, fps, _ := BinaryScores{LogOdds: scores, Positive: truth}.steps()
 	if len(tps) == 0 || tps[len(tps)-1] == 0 {
 		return math.NaN()
 	}
@@ -236,6 +252,13 @@ func tieEnd(scores []float64, order []int, i int) int {
 // sensitivity of the scores is at least target: the probability of the k-th most probable
 // positive, k = ceil(target * positives).
 func (s BinaryScores) ThresholdForSensitivity(target float64) (float64, error) {
+	v, err := s.logOddsForSensitivity(target)
+	return sigmoid(v), err
+}
+
+// logOddsForSensitivity returns the log-odds of the k-th most probable positive, k =
+// ceil(target * positives): the highest cut at which the sensitivity is at least target.
+func (s BinaryScores) logOddsForSensitivity(target float64) (float64, error) {
 	if !(target > 0 && target <= 1) {
 		return 0, fmt.Errorf("train: target sensitivity %g: want a value in (0, 1]", target)
 	}
@@ -252,7 +275,26 @@ func (s BinaryScores) ThresholdForSensitivity(target float64) (float64, error) {
 	// The smallest k with k/len(pos) >= target; the slack absorbs target*len's rounding.
 	k := int(math.Ceil(target*float64(len(pos)) - 1e-9))
 	k = min(max(k, 1), len(pos))
-	return sigmoid(pos[k-1]), nil
+	return pos[k-1], nil
+}
+
+// cutMargin is how far, relative to max(1, |log-odds|), a cut chosen for a target sensitivity
+// stays below the example it must keep: well above the float32 rounding by which two runtimes
+// may disagree on a logit, well below any difference between examples that matters.
+const cutMargin = 1e-3
+
+// cutBelow returns a cut on the log-odds just below at, one of the scores: in the gap down to
+// the next lower score, at most halfway, at most cutMargin below at. Every example is on the
+// same side of it as of at, so the counts are the same, but none sits on it, so a runtime
+// whose float32 rounding differs from the engine's decides every example the same way.
+func (s BinaryScores) cutBelow(at float64) float64 {
+	margin := cutMargin * max(1, math.Abs(at))
+	for _, v := range s.LogOdds {
+		if v < at {
+			margin = min(margin, (at-v)/2)
+		}
+	}
+	return at - margin
 }
 
 // bootstrapStream separates the bootstrap's random stream from the other uses of a seed.
@@ -295,7 +337,7 @@ func (s BinaryScores) Bootstrap(thr float64, resamples int, seed uint64) (map[st
 	rng := rand.New(rand.NewPCG(seed, bootstrapStream))
 	values := map[string][]float64{}
 	idx := make([]int, n)
-	r := BinaryScores{LogOdds: make([]float64, n), Positive: make([]bool, n)}
+	r := BinaryScores{LogOdds: make([]float64, n), Positive: make([]bool, n), Source: s.Source}
 	for range resamples {
 		for i, k := range drawResample(rng, idx) {
 			r.LogOdds[i], r.Positive[i] = s.LogOdds[k], s.Positive[k]
@@ -456,10 +498,15 @@ type OperatingPoint struct {
 
 // Decision is an operating point fitted to data: the temperature that divides the log-odds
 // (1 without calibration), the threshold on the calibrated probability, and the expected
-// calibration error before and after.
+// calibration error before and after. Cut is the log-odds (after the temperature) at or above
+// which a model carrying the decision predicts positive (AppendDecision): logit(Threshold)
+// for a fixed threshold; for a target sensitivity, just below the score that reaches it (see
+// BinaryScores.cutBelow), so that the decision does not hang on the rounding of the one
+// example that sits on the threshold.
 type Decision struct {
 	Temperature, Threshold float64
 	ECEBefore, ECEAfter    float64
+	Cut                    float64
 }
 
 // Fit fits the operating point to the scores of the data it is chosen on (validation data).
@@ -475,16 +522,17 @@ func (op OperatingPoint) Fit(s BinaryScores) (Decision, error) {
 		}
 		d.Temperature, d.ECEBefore, d.ECEAfter = t, s.ECE(1), s.ECE(t)
 	}
+	d.Cut = math.Log(d.Threshold) - math.Log1p(-d.Threshold)
 	if op.TargetSensitivity != 0 {
-		scaled := BinaryScores{LogOdds: make([]float64, len(s.LogOdds)), Positive: s.Positive}
+		scaled := BinaryScores{LogOdds: make([]float64, len(s.LogOdds)), Positive: s.Positive, Source: s.Source}
 		for i, v := range s.LogOdds {
 			scaled.LogOdds[i] = v / d.Temperature
 		}
-		t, err := scaled.ThresholdForSensitivity(op.TargetSensitivity)
+		at, err := scaled.logOddsForSensitivity(op.TargetSensitivity)
 		if err != nil {
 			return Decision{}, err
 		}
-		d.Threshold = t
+		d.Threshold, d.Cut = sigmoid(at), scaled.cutBelow(at)
 	}
 	return d, nil
 }

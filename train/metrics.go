@@ -167,6 +167,13 @@ func (m *Metrics) Add(output, target *tensor.Tensor) error {
 		top = max(2, m.Labels.Classes)
 	}
 	thr := m.threshold()
+	if kind == Binary {
+		scores := m.Scores
+		if scores == loss.NoScores {
+			scores = loss.Logits
+		}
+		m.scores.Source = ScoreSource{Scores: scores, Width: l.c, Positive: pos, Dense: l.inner > 1}
+	}
 	for e := range l.n * l.inner {
 		b, i := e/l.inner, e%l.inner
 		at := func(c int) int { return (b*l.c+c)*l.inner + i } // index of class c of example e
