@@ -143,7 +143,10 @@ func summaryTable(r *train.Report) *table {
 	}
 	rate("positive class", b.PositiveClass, "")
 	rate("threshold", strconv.FormatFloat(b.Threshold, 'g', 6, 64)+how, "")
-	if b.Temperature != 0 {
+	switch {
+	case b.ModelDecision:
+		rate("temperature", fmt.Sprintf("%.4g (the model's own decision's, fitted on %s)", b.Temperature, b.CalibrationData), "")
+	case b.Temperature != 0:
 		rate("temperature", fmt.Sprintf("%.4g (fitted on %s; ECE there %.4f before, %.4f after)", b.Temperature, b.CalibrationData, b.ECEBefore, b.ECEAfter), "")
 	}
 	rate("sensitivity", fmt.Sprintf("%s (%d of %d)", num(b.Sensitivity), tp, tp+fn), "sensitivity")

@@ -104,6 +104,9 @@ type BinaryReport struct {
 	CalibrationData string  `json:"calibration_data,omitempty"`
 	ECEBefore       float64 `json:"ece_before,omitempty"`
 	ECEAfter        float64 `json:"ece_after,omitempty"`
+	// ModelDecision says the threshold and temperature are those of the decision the model
+	// carries (RecordedDecision), fitted on CalibrationData; there are no ECEs then.
+	ModelDecision bool `json:"model_decision,omitempty"`
 	// Bootstrap is the number of resamples behind CI, the 95% confidence interval [2.5th,
 	// 97.5th percentile] of each rate and AUC (see BinaryScores.Bootstrap).
 	Bootstrap int                   `json:"bootstrap,omitempty"`

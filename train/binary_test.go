@@ -265,3 +265,55 @@ func TestReliabilityIsECEsBins(t *testing.T) {
 		t.Errorf("ECE: got %g, want %g from the bins", got, ece)
 	}
 }
+
+// TestCutKeepsTargetCounts: a decision fitted for a target sensitivity cuts the log-odds in
+// the gap just below the score that reaches it, so the counts at the cut are those at the
+// highest threshold, and the nearest example is a clear margin away (half the gap, or 1e-3
+// of its log-odds).
+func TestCutKeepsTargetCounts(t *testing.T) {
+	s := train.BinaryScores{
+		LogOdds:  []float64{-3, -0.2, 0, 0.4, 1, 1 - 1e-6, 2.5, 4, 40, 40},
+		Positive: []bool{false, true, true, false, true, false, true, true, true, false},
+	}
+	for _, target := range []float64{0.2, 0.5, 0.6, 0.85, 1} {
+		for _, calibrate := range []bool{false, true} {
+			d, err := train.OperatingPoint{TargetSensitivity: target, Calibrate: calibrate}.Fit(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := math.Log(d.Threshold) - math.Log1p(-d.Threshold) // the score reached, after the temperature
+			var highest, cut, nearest [2]int
+			gap, closest := math.Inf(1), math.Inf(1) // to the cut; between two scores
+			for _, u := range s.LogOdds {
+				for _, v := range s.LogOdds {
+					if d := (u - v) / d.Temperature; d > 0 {
+						closest = min(closest, d)
+					}
+				}
+			}
+			for i, v := range s.LogOdds {
+				v /= d.Temperature
+				highest[b2i(v >= at-1e-9*math.Abs(at))]++
+				cut[b2i(v >= d.Cut)]++
+				if s.Positive[i] {
+					nearest[b2i(v >= d.Cut)]++
+				}
+				gap = min(gap, math.Abs(v-d.Cut))
+			}
+			if highest != cut || !(d.Cut < at) || gap < min(1e-3*max(1, math.Abs(at)), closest/2)*(1-1e-9) {
+				t.Errorf("target %g, calibrate %v: cut %g below %g: %v positive at the cut, %v at the highest threshold; nearest example %g away",
+					target, calibrate, d.Cut, at, cut, highest, gap)
+			}
+			if sens := float64(nearest[1]) / float64(nearest[0]+nearest[1]); sens < target {
+				t.Errorf("target %g: sensitivity %g at the cut", target, sens)
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -89,6 +89,10 @@ type Config struct {
 	// Monitor is what "better" follows (ParseMonitor; "": val_loss, lower is better).
 	Patience int
 	Monitor  string
+	// TargetSensitivity, when set, writes a decision into the tuned model (Calibrate): a
+	// temperature fitted on the validation data and the highest threshold whose sensitivity
+	// there is at least this, as a probability and a decision output.
+	TargetSensitivity float64
 
 	// CheckpointDir receives a checkpoint after every epoch. Resume continues the run
 	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
@@ -133,6 +137,8 @@ type Result struct {
 	// Trained names the initializers trained; Head describes the new classifier, if any.
 	Trained []string
 	Head    *HeadInfo
+	// Calibration is the decision written into the model under TargetSensitivity.
+	Calibration *Calibration
 }
 
 // withDefaults returns c with its defaults filled in (Epochs, BatchSize, BN, and
@@ -156,6 +162,8 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, fmt.Errorf("train: batch size %d (want at least 1)", c.BatchSize)
 	case c.Patience < 0:
 		return Config{}, fmt.Errorf("train: patience %d (want 0 for none, or more)", c.Patience)
+	case c.TargetSensitivity < 0 || c.TargetSensitivity > 1:
+		return Config{}, fmt.Errorf("train: target sensitivity %g (want a value in (0, 1])", c.TargetSensitivity)
 	case c.NumClasses < 0:
 		return Config{}, fmt.Errorf("train: %d classes (want at least 1)", c.NumClasses)
 	case c.ValSplit != 0 && (c.Val != "" || c.ValData != nil):
@@ -181,12 +189,8 @@ func (c Config) withDefaults() (Config, error) {
 		writes["checkpoint model"] = filepath.Join(c.CheckpointDir, checkpointModel)
 	}
 	for what, path := range writes {
-		same, err := sameFile(c.Model, path)
-		if err != nil {
-			return Config{}, fmt.Errorf("train: %w", err)
-		}
-		if same {
-			return Config{}, fmt.Errorf("train: the %s %s would overwrite the model being tuned; write it elsewhere", what, path)
+		if err := CheckOutput(c.Model, what, path); err != nil {
+			return Config{}, err
 		}
 	}
 	return c, nil

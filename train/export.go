@@ -160,6 +160,19 @@ func SaveBeside(m *onnx.Model, base, path string) error {
 	return onnx.Save(m, path)
 }
 
+// CheckOutput refuses to write the file what (the output, say) to path when path is model,
+// the model it is made from.
+func CheckOutput(model, what, path string) error {
+	same, err := sameFile(model, path)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if same {
+		return fmt.Errorf("train: the %s %s would overwrite the model it is made from; write it elsewhere", what, path)
+	}
+	return nil
+}
+
 // sameFile reports whether two paths name the same file (the same absolute path).
 func sameFile(a, b string) (bool, error) {
 	x, err := filepath.Abs(a)

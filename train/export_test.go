@@ -268,7 +268,7 @@ func TestExportBesideBase(t *testing.T) {
 	}
 	over := cfg
 	over.Out, over.CheckpointDir = base, ""
-	if _, err := train.Run(context.Background(), over); err == nil || !strings.Contains(err.Error(), "would overwrite the model being tuned") {
+	if _, err := train.Run(context.Background(), over); err == nil || !strings.Contains(err.Error(), "would overwrite the model it is made from") {
 		t.Errorf("--out MODEL: got %v, want a refusal", err)
 	}
 	compareWeights(t, "the base model after the run", weightsOf(t, base), before)

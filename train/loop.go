@@ -291,8 +291,11 @@ func (r *runner) setupData() error {
 	if r.trainData.Len() == 0 {
 		return fmt.Errorf("train: %s holds no examples", r.dataName())
 	}
-	if r.cfg.Patience > 0 && r.valData == nil {
+	switch {
+	case r.cfg.Patience > 0 && r.valData == nil:
 		return errors.New("train: early stopping (patience) needs validation data (a validation set or split)")
+	case r.cfg.TargetSensitivity != 0 && r.valData == nil:
+		return errors.New("train: a target sensitivity is reached on validation data (a validation set or split)")
 	}
 	if r.labels, err = DataLabels(r.trainData, r.cfg.PositiveClass); err != nil {
 		return fmt.Errorf("train: %s: %w", r.dataName(), err)
@@ -336,6 +339,17 @@ func (r *runner) dataName() string {
 		return r.cfg.Data
 	}
 	return "the training data set"
+}
+
+// valName names the validation data: its path, or the share held out of the training data.
+func (r *runner) valName() string {
+	if r.cfg.Val != "" {
+		return r.cfg.Val
+	}
+	if r.cfg.ValSplit != 0 {
+		return fmt.Sprintf("the %g held out of %s (seed %d)", r.cfg.ValSplit, r.dataName(), r.cfg.Seed)
+	}
+	return "the validation data set"
 }
 
 // setupOptimizer builds the optimizer and the schedule.
@@ -523,7 +537,7 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 				arrays["best"] = bestWeights
 			}
 			err := saveCheckpoint(r.cfg.CheckpointDir, ck, arrays, func(path string) error {
-				m, err := r.export(epoch+1, res.History)
+				m, err := r.export(epoch+1, res.History, nil)
 				if err != nil {
 					return err
 				}
@@ -546,7 +560,16 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		}
 		res.BestEpoch = best.Epoch
 	}
-	if res.Model, err = r.export(res.Epochs, res.History); err != nil {
+	final := r.evalPlan
+	if r.cfg.TargetSensitivity != 0 {
+		if res.Calibration, err = r.calibrate(ctx); err != nil {
+			return nil, err
+		}
+		if final, err = graph.NewPlan(res.Calibration.Model.Graph); err != nil {
+			return nil, err
+		}
+	}
+	if res.Model, err = r.export(res.Epochs, res.History, res.Calibration); err != nil {
 		return nil, err
 	}
 	if r.cfg.Out != "" {
@@ -557,11 +580,24 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := VerifyExport(r.cfg.Out, r.evalPlan, in, 1e-5); err != nil {
+		if err := VerifyExport(r.cfg.Out, final, in, 1e-5); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// calibrate fits the decision of Config.TargetSensitivity on the validation data, with the
+// tuned weights, as `onnxtune calibrate` does.
+func (r *runner) calibrate(ctx context.Context) (*Calibration, error) {
+	l := data.NewLoader(r.valData, r.cfg.BatchSize, false, r.cfg.Seed, r.cfg.Workers)
+	op := OperatingPoint{TargetSensitivity: r.cfg.TargetSensitivity, Calibrate: true}
+	opt := EvalOptions{Loss: r.expr, Output: r.output, Labels: r.labels, Weights: r.params, Classes: r.valData.Classes()}
+	c, err := Calibrate(ctx, r.evalPlan, l, opt, op, r.valName())
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", r.valName(), err)
+	}
+	return c, nil
 }
 
 // epochStats is an epoch in progress.
@@ -659,7 +695,7 @@ func (r *runner) sampleInputs() (map[string]*tensor.Tensor, error) {
 }
 
 // export is the model with the current weights and the run's description.
-func (r *runner) export(epochs int, history []EpochStats) (*onnx.Model, error) {
+func (r *runner) export(epochs int, history []EpochStats, cal *Calibration) (*onnx.Model, error) {
 	meta := r.metadata(epochs)
 	if len(history) > 0 {
 		e := r.bestEpoch(history)
@@ -672,6 +708,10 @@ func (r *runner) export(epochs int, history []EpochStats) (*onnx.Model, error) {
 				meta[MetadataPrefix+r.monitor.String()] = strconv.FormatFloat(v, 'g', 6, 64)
 			}
 		}
+	}
+	if cal != nil {
+		maps.Copy(meta, cal.Metadata())
+		return ExportModel(r.model, cal.Model.Graph, meta)
 	}
 	return ExportModel(r.model, r.g, meta)
 }

@@ -23,16 +23,24 @@ type Recorded struct {
 	PositiveClass string
 	// TrainOnly and Freeze selected the weights trained: those the loss's penalties read.
 	TrainOnly, Freeze string
+	// Decision is the operating point the model carries (Calibration.Metadata), nil for none.
+	Decision *RecordedDecision
+}
+
+// RecordedDecision is the decision written into a model: its scores output, the temperature
+// and threshold (a calibrated probability), and the data they were fitted on.
+type RecordedDecision struct {
+	Scores                 string
+	Temperature, Threshold float64
+	Data                   string
 }
 
 // ReadRecorded reads what m records of its training; a model onnxtune did not write records
 // nothing.
 func ReadRecorded(m *onnx.Model) (Recorded, error) {
 	meta := map[string]string{}
-	for _, p := range m.Proto.GetMetadataProps() {
-		if k, ok := strings.CutPrefix(p.GetKey(), MetadataPrefix); ok {
-			meta[k] = p.GetValue()
-		}
+	for k, v := range OwnMetadata(m) {
+		meta[strings.TrimPrefix(k, MetadataPrefix)] = v
 	}
 	r := Recorded{Loss: meta["loss"], PositiveClass: meta["positive_class"], TrainOnly: meta["train_only"], Freeze: meta["freeze"]}
 	if w := meta["class_weights"]; w != "" {
@@ -44,7 +52,33 @@ func ReadRecorded(m *onnx.Model) (Recorded, error) {
 			r.ClassWeights = append(r.ClassWeights, v)
 		}
 	}
+	if meta["decision_output"] != "" {
+		d := &RecordedDecision{Scores: meta["scores_output"], Data: meta["calibration_data"]}
+		for _, f := range []struct {
+			key string
+			v   *float64
+		}{{"temperature", &d.Temperature}, {"threshold", &d.Threshold}} {
+			v, err := strconv.ParseFloat(meta[f.key], 64)
+			if err != nil || !(v > 0) {
+				return Recorded{}, fmt.Errorf("train: the model carries a decision, but its metadata %s%s %q is not a positive number", MetadataPrefix, f.key, meta[f.key])
+			}
+			*f.v = v
+		}
+		r.Decision = d
+	}
 	return r, nil
+}
+
+// OwnMetadata returns the metadata_props of m that onnxtune wrote: those whose key starts
+// with MetadataPrefix.
+func OwnMetadata(m *onnx.Model) map[string]string {
+	meta := map[string]string{}
+	for _, p := range m.Proto.GetMetadataProps() {
+		if strings.HasPrefix(p.GetKey(), MetadataPrefix) {
+			meta[p.GetKey()] = p.GetValue()
+		}
+	}
+	return meta
 }
 
 // PenaltyWeights returns the weights the loss's penalties (l2) read when the model is

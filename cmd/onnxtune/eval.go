@@ -8,11 +8,11 @@ import (
 	"math"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/onnxtune/onnxtune/data"
-	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/report"
 	"github.com/onnxtune/onnxtune/train"
 )
@@ -81,68 +81,22 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if (meanV == nil) != (stdV == nil) {
-		return usagef("--mean and --std go together")
-	}
 	weights, err := parseClassWeights(*classWeights)
 	if err != nil {
 		return err
 	}
-	model, plan, err := loadModelPlan(pos[0])
+	sub, err := loadSubject(pos[0], subjectFlags{output: *output, loss: *spec, classWeights: weights, mean: meanV, std: stdV})
 	if err != nil {
 		return err
 	}
-	g := plan.Graph
-	if len(g.Inputs) != 1 {
-		return fmt.Errorf("%s: the model has %d inputs; eval feeds one", pos[0], len(g.Inputs))
-	}
-	if *output == "" && len(g.Outputs) > 0 {
-		*output = g.Outputs[0].Name
-	}
-	rec, err := train.ReadRecorded(model)
-	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
-	opt := train.EvalOptions{Output: *output}
-	lossSpec := *spec
-	switch {
-	case lossSpec != "":
-	case rec.Loss != "":
-		lossSpec = rec.Loss
-		if weights == nil {
-			weights = rec.ClassWeights
-		}
-	default:
-		lossSpec, opt.Scores = train.DefaultLoss(g, *output)
-	}
-	if lossSpec != "" {
-		if opt.Loss, err = loss.ParseExpr(lossSpec, loss.Params{ClassWeights: weights}); err != nil {
-			return usagef("--loss: %v", err)
-		}
-		lossSpec = opt.Loss.String()
-	}
-	if opt.Weights, err = rec.PenaltyWeights(g); err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
-	img := train.InputTransform(g, meanV, stdV)
-	open := func(path string) (data.Dataset, error) {
-		ds, err := data.Open(path, data.Options{InputName: g.Inputs[0].Name, Split: "t10k", Image: img})
-		if err == nil && ds.Len() == 0 {
-			err = fmt.Errorf("%s holds no examples", path)
-		}
-		return ds, err
-	}
-	ds, err := open(*dataPath)
+	ds, err := sub.open(*dataPath)
 	if err != nil {
 		return err
 	}
-	if *positive == "" {
-		*positive = rec.PositiveClass
+	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
+		return err
 	}
-	if opt.Labels, err = train.DataLabels(ds, *positive); err != nil {
-		return fmt.Errorf("%s: %w", *dataPath, err)
-	}
-	opt.Classes = ds.Classes()
+	opt, plan, lossSpec, open := sub.opt, sub.plan, sub.lossSpec, sub.open
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	evaluate := func(ds data.Dataset) (*train.Report, error) {
@@ -175,6 +129,15 @@ func runEval(args []string, stdout io.Writer) error {
 	} else {
 		opt.Threshold = *threshold
 	}
+	// Without a choice of its own, eval measures the decision the model carries, where it
+	// applies: to its scores output and its positive class.
+	carried := sub.rec.Decision
+	if carried != nil && (*threshold != 0 || carried.Scores != opt.Output || !sub.recordedPositive(ds)) {
+		carried = nil
+	}
+	if carried != nil {
+		opt.Threshold, opt.Temperature = carried.Threshold, carried.Temperature
+	}
 	rep, err := evaluate(ds)
 	if err != nil {
 		return err
@@ -182,6 +145,8 @@ func runEval(args []string, stdout io.Writer) error {
 	if b := rep.BinaryReport; b != nil {
 		if decision != nil {
 			decision.Record(b, op, fitPath)
+		} else if carried != nil {
+			b.Temperature, b.CalibrationData, b.ModelDecision = carried.Temperature, carried.Data, true
 		}
 		if *bootstrap > 0 {
 			if b.CI, err = b.Scores.Bootstrap(b.Threshold, *bootstrap, *seed); err != nil {
@@ -336,13 +301,19 @@ func writeBinaryText(tw io.Writer, positive, negative string, b *train.BinaryRep
 		return ""
 	}
 	fmt.Fprintf(tw, "%s\n", positive)
-	if b.Temperature != 0 {
+	switch {
+	case b.ModelDecision:
+		fmt.Fprintf(tw, "temperature\t%.4g (the model's own, fitted on %s)\n", b.Temperature, b.CalibrationData)
+	case b.Temperature != 0:
 		fmt.Fprintf(tw, "temperature\t%.4g (fitted on %s; expected calibration error %.4f before, %.4f after)\n",
 			b.Temperature, b.CalibrationData, b.ECEBefore, b.ECEAfter)
 	}
 	how := fmt.Sprintf("an example is predicted %s where that probability is at least this", p)
-	if b.TargetSensitivity != nil {
+	switch {
+	case b.TargetSensitivity != nil:
 		how = fmt.Sprintf("the highest with sensitivity at least %g on %s", *b.TargetSensitivity, b.ThresholdData)
+	case b.ModelDecision:
+		how = "the model's decision output's: it decides " + p + " from this calibrated probability"
 	}
 	fmt.Fprintf(tw, "threshold\t%.6g (%s)\n", b.Threshold, how)
 	if b.Bootstrap > 0 {
@@ -367,9 +338,14 @@ func writeBinaryText(tw io.Writer, positive, negative string, b *train.BinaryRep
 	fmt.Fprintf(tw, "false positives\t%d (%s predicted %s)\n", fp, n, p)
 }
 
-// spoken is a class name fit for a sentence: "class 1" for a class known by its index only.
+// spoken is a class name fit for a sentence: "class 1" for a class known by its index only,
+// "not class 1" for the rest of them.
 func spoken(name string) string {
-	if _, err := strconv.Atoi(name); err == nil {
+	rest, not := strings.CutPrefix(name, "not ")
+	if _, err := strconv.Atoi(rest); err == nil {
+		if not {
+			return "not class " + rest
+		}
 		return "class " + name
 	}
 	return name

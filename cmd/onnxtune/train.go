@@ -51,6 +51,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	numClasses := fs.Int("num-classes", 0, "replace the classifier with a fresh `K`-way layer (1: one logit, a binary classifier)")
 	bn := fs.String("bn", "auto", "BatchNormalization while training: auto (as exported), train (batch statistics) or frozen (running statistics)")
 	patience := fs.Int("patience", 0, "stop after `N` epochs without a better monitored value (--monitor), keeping the best weights")
+	targetSens := fs.Float64("target-sensitivity", 0, "write a decision into the tuned model: temperature scaling and the highest threshold whose sensitivity on the validation data is at least `S`, as 'onnxtune calibrate' does")
 	monitor := fs.String("monitor", "", "what early stopping and the best weights follow: val_loss (default, lower is better), or a validation metric, higher is better: val_accuracy, val_macro_f1, val_roc_auc (val_auc), val_pr_auc, val_sensitivity, val_f1, ..., val_sensitivity@spec=X (the best sensitivity at specificity >= X), val_specificity@sens=X")
 	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch")
 	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`")
@@ -90,7 +91,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
 		PositiveClass: *positiveClass, Balance: *balance,
-		Patience: *patience, Monitor: *monitor, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
+		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,
 			WeightDecay: *weightDecay, WeightDecaySet: set["weight-decay"],
@@ -180,6 +181,9 @@ func runTrain(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, ", stopped early")
 	}
 	fmt.Fprintf(stdout, "; %d tensors trained; the file's outputs match the engine's\n", len(res.Trained))
+	if res.Calibration != nil {
+		writeCalibration(stdout, res.Calibration)
+	}
 	if *reportDir != "" {
 		if err := writeTrainReport(ctx, *reportDir, cfg, res); err != nil {
 			return err

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/tensor"
+	"github.com/onnxtune/onnxtune/train"
+)
+
+func init() {
+	register(command{"calibrate", "fit a binary classifier's temperature and threshold on validation data and write them into the model as a probability and a decision output", runCalibrate})
+}
+
+func runCalibrate(args []string, stdout io.Writer) error {
+	fs := newFlags("calibrate", "MODEL.onnx --data VAL [--target-sensitivity S | --threshold T] --out OUT.onnx [flags]", stdout)
+	dataPath := fs.String("data", "", "the labelled validation data `VAL` the temperature and threshold are fitted on (as eval's --data)")
+	out := fs.String("out", "", "write the calibrated model to `OUT.onnx`")
+	targetSens := fs.Float64("target-sensitivity", 0, "decide positive from the highest threshold whose sensitivity on VAL is at least `S`")
+	threshold := fs.Float64("threshold", 0, "decide positive where the calibrated probability is at least `T` (default 0.5)")
+	temperature := fs.Bool("temperature", true, "fit temperature scaling by minimising the NLL on VAL (--temperature=false: temperature 1)")
+	positive := fs.String("positive-class", "", "the positive class by `NAME|INDEX` (default: the class the model was trained for, else label 1); on more classes, that class against the rest")
+	output := fs.String("output", "", "the graph output `NAME` holding the scores (default: the first)")
+	batchSize := fs.Int("batch-size", 64, "examples per batch `B`")
+	mean := fs.String("mean", "", "per-channel mean `M1,M2,...` to normalise inputs by (default: ImageNet's for 3-channel image folders, none otherwise)")
+	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...`, with --mean")
+	workers := fs.Int("workers", 0, "goroutines decoding examples (0: one per CPU)")
+	pos, err := parseArgs(fs, joinBoolValues(args, "temperature"))
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, 1, "MODEL.onnx"); err != nil {
+		return err
+	}
+	switch {
+	case *dataPath == "":
+		return usagef("missing --data")
+	case *out == "":
+		return usagef("missing --out")
+	case !strings.HasSuffix(strings.ToLower(*out), ".onnx"):
+		return usagef("--out %s: want an .onnx file name", *out)
+	case *threshold != 0 && *targetSens != 0:
+		return usagef("--threshold and --target-sensitivity both choose the threshold; give one")
+	case *threshold < 0 || *threshold >= 1:
+		return usagef("--threshold %g: want a probability in (0, 1)", *threshold)
+	case *targetSens < 0 || *targetSens > 1:
+		return usagef("--target-sensitivity %g: want a value in (0, 1]", *targetSens)
+	case *batchSize < 1:
+		return usagef("--batch-size %d: want at least 1", *batchSize)
+	case *workers < 0:
+		return usagef("--workers %d: want 0 or more", *workers)
+	}
+	if err := train.CheckOutput(pos[0], "output", *out); err != nil {
+		return err
+	}
+	meanV, err := parseFloat32s("mean", *mean)
+	if err != nil {
+		return err
+	}
+	stdV, err := parseFloat32s("std", *std)
+	if err != nil {
+		return err
+	}
+	sub, err := loadSubject(pos[0], subjectFlags{output: *output, mean: meanV, std: stdV})
+	if err != nil {
+		return err
+	}
+	meta := train.OwnMetadata(sub.model)
+	if d := meta[train.MetadataPrefix+"decision_output"]; d != "" {
+		return fmt.Errorf("%s already carries a decision (output %q); calibrate the model it was made from", pos[0], d)
+	}
+	ds, err := sub.open(*dataPath)
+	if err != nil {
+		return err
+	}
+	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	loader := data.NewLoader(ds, *batchSize, false, 0, *workers)
+	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *temperature}
+	cal, err := train.Calibrate(ctx, sub.plan, loader, sub.opt, op, *dataPath)
+	if err != nil {
+		return fmt.Errorf("%s on %s: %w", pos[0], *dataPath, err)
+	}
+	maps.Copy(meta, cal.Metadata())
+	m, err := train.ExportModel(sub.model, cal.Model.Graph, meta)
+	if err != nil {
+		return err
+	}
+	if err := train.SaveBeside(m, pos[0], *out); err != nil {
+		return err
+	}
+	plan, err := graph.NewPlan(cal.Model.Graph)
+	if err != nil {
+		return err
+	}
+	sample, err := firstBatch(ctx, ds, sub.plan.Graph.Inputs[0].Name)
+	if err != nil {
+		return err
+	}
+	if err := train.VerifyExport(*out, plan, sample, 1e-5); err != nil {
+		return err
+	}
+	writeCalibration(stdout, cal)
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	return nil
+}
+
+// firstBatch is up to 8 examples of ds, fed to input: what a written model is checked on.
+func firstBatch(ctx context.Context, ds data.Dataset, input string) (map[string]*tensor.Tensor, error) {
+	for b, err := range data.NewLoader(ds, min(8, ds.Len()), false, 0, 1).Epoch(ctx, 0) {
+		if err != nil {
+			return nil, err
+		}
+		return map[string]*tensor.Tensor{input: b.X}, nil
+	}
+	return nil, fmt.Errorf("no example to check the written model with")
+}
+
+// writeCalibration prints what was fitted, what the model's decision output decides on the
+// data it was fitted on, and the outputs the model gained.
+func writeCalibration(w io.Writer, c *train.Calibration) {
+	p, n := spoken(c.PositiveClass), spoken(c.NegativeClass)
+	d := c.Decision
+	fmt.Fprintf(w, "decision fitted on %s: %d examples, %d of them %s\n", c.Data, c.Examples, c.TruePositives+c.FalseNegatives, p)
+	if c.Op.Calibrate {
+		fmt.Fprintf(w, "temperature  %.4g (minimises the NLL; expected calibration error %.4f before, %.4f after)\n", d.Temperature, d.ECEBefore, d.ECEAfter)
+	} else {
+		fmt.Fprintf(w, "temperature  1 (not fitted)\n")
+	}
+	if c.Op.TargetSensitivity != 0 {
+		fmt.Fprintf(w, "threshold    %.6g (for sensitivity at least %g; the highest threshold reaching it is %.6g, a positive's probability, and the cut sits just below it so that no example lies on it)\n",
+			c.Threshold(), c.Op.TargetSensitivity, d.Threshold)
+	} else {
+		fmt.Fprintf(w, "threshold    %.6g (on the calibrated probability of %s)\n", c.Threshold(), p)
+	}
+	fmt.Fprintf(w, "sensitivity  %.4f (%d of %d %s decided %s)\n", c.Sensitivity, c.TruePositives, c.TruePositives+c.FalseNegatives, p, p)
+	fmt.Fprintf(w, "specificity  %.4f (%d of %d %s cleared; %d false positives)\n", c.Specificity, c.TrueNegatives, c.TrueNegatives+c.FalsePositives, n, c.FalsePositives)
+	fmt.Fprintf(w, "outputs      %q (the scores, unchanged), %q (calibrated probability of %s, [N]), %q (true for %s, [N]); metadata_props %sthreshold, temperature, sensitivity, specificity, ...\n",
+		c.Model.Scores, c.Model.Probability, p, c.Model.Decision, p, train.MetadataPrefix)
+}
