@@ -73,16 +73,9 @@ func runEval(args []string, stdout io.Writer) error {
 		}
 	}
 	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *calibrate}
-	meanV, err := parseFloat32s("mean", *mean)
+	meanV, stdV, err := parseMeanStd(*mean, *std)
 	if err != nil {
 		return err
-	}
-	stdV, err := parseFloat32s("std", *std)
-	if err != nil {
-		return err
-	}
-	if (meanV == nil) != (stdV == nil) {
-		return usagef("--mean and --std go together")
 	}
 	weights, err := parseClassWeights(*classWeights)
 	if err != nil {
