@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/onnxtune/onnxtune/backprop"
 	"github.com/onnxtune/onnxtune/graph"
@@ -88,7 +89,27 @@ func layerValue(g *graph.Graph, layer string) (string, error) {
 			return n.Outputs[0], nil
 		}
 	}
-	return "", fmt.Errorf("explain: the model has no node or value %q", layer)
+	return "", fmt.Errorf("explain: the model has no node or value %q; feature maps near its end: %s", layer, strings.Join(lastMaps(g, 4), ", "))
+}
+
+// lastMaps names up to n of g's last Conv and shape-keeping nodes (activations, normalisation,
+// residual adds), the usual choices of a feature map, for an error to suggest.
+func lastMaps(g *graph.Graph, n int) []string {
+	var names []string
+	for _, node := range g.Nodes {
+		if node.Domain != "" || len(node.Outputs) == 0 || (node.OpType != "Conv" && !slices.Contains(shapeKeeping, node.OpType)) {
+			continue
+		}
+		name := node.Name
+		if name == "" {
+			name = node.Outputs[0]
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return []string{"none (no Conv or activation nodes)"}
+	}
+	return names[max(0, len(names)-n):]
 }
 
 // GradCAM computes the Grad-CAM of one image x [1, C, H, W] under g, in inference mode.
@@ -136,7 +157,7 @@ func GradCAM(g *graph.Graph, x *tensor.Tensor, opt Options) (*Result, error) {
 	case class < 0:
 		class = max(0, slices.Index(scores, slices.Max(scores)))
 	case class >= len(scores):
-		return nil, fmt.Errorf("explain: class %d; the output %q has %d scores", class, output, len(scores))
+		return nil, fmt.Errorf("explain: class %d is out of range: the output %q has %d scores (classes 0 to %d)", class, output, len(scores), len(scores)-1)
 	}
 	seed := make([]float64, len(scores))
 	seed[class] = 1

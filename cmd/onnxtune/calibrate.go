@@ -60,11 +60,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err := train.CheckOutput(pos[0], "output", *out); err != nil {
 		return err
 	}
-	meanV, err := parseFloat32s("mean", *mean)
-	if err != nil {
-		return err
-	}
-	stdV, err := parseFloat32s("std", *std)
+	meanV, stdV, err := parseMeanStd(*mean, *std)
 	if err != nil {
 		return err
 	}

@@ -73,11 +73,7 @@ func runEval(args []string, stdout io.Writer) error {
 		}
 	}
 	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *calibrate}
-	meanV, err := parseFloat32s("mean", *mean)
-	if err != nil {
-		return err
-	}
-	stdV, err := parseFloat32s("std", *std)
+	meanV, stdV, err := parseMeanStd(*mean, *std)
 	if err != nil {
 		return err
 	}

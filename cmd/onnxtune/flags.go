@@ -68,3 +68,20 @@ func exactArgs(pos []string, n int, what string) error {
 	}
 	return nil
 }
+
+// parseMeanStd reads --mean and --std, which are given together or not at all (nil, nil: the
+// image transform's default).
+func parseMeanStd(mean, std string) ([]float32, []float32, error) {
+	m, err := parseFloat32s("mean", mean)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := parseFloat32s("std", std)
+	if err != nil {
+		return nil, nil, err
+	}
+	if (m == nil) != (s == nil) {
+		return nil, nil, usagef("--mean and --std go together")
+	}
+	return m, s, nil
+}

@@ -101,31 +101,37 @@ func TestGradTorchvision(t *testing.T) {
 // reaches no initializer while w is trainable through z.
 func twoOutputModel(t *testing.T, path string) {
 	t.Helper()
-	vi := func(name string) *onnx.ValueInfoProto {
-		elem := int32(onnx.TensorProto_FLOAT)
-		return &onnx.ValueInfoProto{Name: proto.String(name), Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
-			TensorType: &onnx.TypeProto_Tensor{ElemType: &elem, Shape: &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
-				{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 2}},
-				{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 3}},
-			}}}}}}
-	}
-	node := func(op string, in []string, out string) *onnx.NodeProto {
-		return &onnx.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: in, Output: []string{out}}
-	}
 	m := &onnx.Model{Proto: &onnx.ModelProto{
 		IrVersion:   proto.Int64(8),
 		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
 		Graph: &onnx.GraphProto{
 			Name:        proto.String("two_outputs"),
-			Input:       []*onnx.ValueInfoProto{vi("x")},
-			Output:      []*onnx.ValueInfoProto{vi("y"), vi("z")},
+			Input:       []*onnx.ValueInfoProto{floatValue("x", 2, 3)},
+			Output:      []*onnx.ValueInfoProto{floatValue("y", 2, 3), floatValue("z", 2, 3)},
 			Initializer: []*onnx.TensorProto{onnx.TensorToProto("w", tensor.From([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6}))},
-			Node:        []*onnx.NodeProto{node("Relu", []string{"x"}, "y"), node("Mul", []string{"w", "x"}, "z")},
+			Node:        []*onnx.NodeProto{nodeProto("Relu", []string{"x"}, "y"), nodeProto("Mul", []string{"w", "x"}, "z")},
 		},
 	}}
 	if err := onnx.Save(m, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// floatValue declares a float32 graph input or output of a fixed shape, for models built in
+// tests.
+func floatValue(name string, dims ...int64) *onnx.ValueInfoProto {
+	elem := int32(onnx.TensorProto_FLOAT)
+	shape := &onnx.TensorShapeProto{}
+	for _, d := range dims {
+		shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+	}
+	return &onnx.ValueInfoProto{Name: proto.String(name), Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
+		TensorType: &onnx.TypeProto_Tensor{ElemType: &elem, Shape: shape}}}}
+}
+
+// nodeProto is a node of the default domain named after its one output.
+func nodeProto(op string, in []string, out string) *onnx.NodeProto {
+	return &onnx.NodeProto{OpType: proto.String(op), Name: proto.String(out), Input: in, Output: []string{out}}
 }
 
 // TestGradErrors: a loss that reaches no trainable initializer, and targets that do not fit

@@ -34,9 +34,6 @@ type subjectFlags struct {
 // loadSubject loads the model at path. The loss is f.loss, else the one the model records
 // (with its class weights unless f gives some), else train.DefaultLoss of the output.
 func loadSubject(path string, f subjectFlags) (*subject, error) {
-	if (f.mean == nil) != (f.std == nil) {
-		return nil, usagef("--mean and --std go together")
-	}
 	model, plan, err := loadModelPlan(path)
 	if err != nil {
 		return nil, err
