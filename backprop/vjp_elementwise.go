@@ -32,7 +32,7 @@ func init() {
 	Register("Neg", Rule{VJP: negVJP})
 	Register("Abs", Rule{VJP: absVJP, Inputs: []int{0}})
 	Register("Erf", Rule{VJP: erfVJP, Inputs: []int{0}})
-	NotDifferentiable("Equal")
+	NotDifferentiable("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual")
 }
 
 // ewKernelOf returns the forward kernel of c as the type K its operator builds.

@@ -97,7 +97,7 @@ func TestImageFolderMatchesTorchvision(t *testing.T) {
 		if resize == 0 {
 			resize = max(c.Height, c.Width)
 		}
-		mean, std, err := c.normalization()
+		mean, std, err := c.Normalization()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestImageFolderMatchesTorchvision(t *testing.T) {
 			}
 			ref := decodeF32(t, item.X)
 			got := x.Float32s()
-			_, std, _ := cfg.normalization()
+			_, std, _ := cfg.Normalization()
 			plane := len(got) / cfg.Channels
 			ext := strings.ToLower(filepath.Ext(rel))
 			var maxDiff float64

@@ -55,8 +55,8 @@ type ImageTransform struct {
 	Mean, Std []float32
 }
 
-// normalization returns the mean and std Apply uses, nil for none, after checking them.
-func (t ImageTransform) normalization() (mean, std []float32, err error) {
+// Normalization returns the mean and std Apply uses, nil for none, after checking them.
+func (t ImageTransform) Normalization() (mean, std []float32, err error) {
 	mean, std = t.Mean, t.Std
 	if mean == nil && std == nil {
 		if t.Channels == 3 {
@@ -106,7 +106,7 @@ func (t ImageTransform) Check() error {
 	if t.Resize < 0 {
 		return fmt.Errorf("data: image transform: resize %d is negative", t.Resize)
 	}
-	if _, _, err := t.normalization(); err != nil {
+	if _, _, err := t.Normalization(); err != nil {
 		return fmt.Errorf("data: image transform: %w", err)
 	}
 	return nil
@@ -116,7 +116,7 @@ func (t ImageTransform) Check() error {
 // normalisation: what torchvision's RandomCrop(padding=..., fill=0) pads a PIL image with,
 // seen after ToTensor and Normalize. Loaders use it for Augment's padding.
 func (t ImageTransform) PadFill() []float32 {
-	mean, std, err := t.normalization()
+	mean, std, err := t.Normalization()
 	if err != nil || mean == nil {
 		return nil
 	}
@@ -172,7 +172,7 @@ func (t ImageTransform) apply(img image.Image) (*tensor.Tensor, error) {
 	}
 	w, h := resizedSize(p.w, p.h, size)
 	p = p.resize(w, h)
-	mean, std, _ := t.normalization()
+	mean, std, _ := t.Normalization()
 	return p.centerCrop(t.Height, t.Width, mean, std), nil
 }
 

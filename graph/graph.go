@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -33,6 +34,18 @@ type ValueInfo struct {
 	Name  string
 	DType tensor.DType
 	Shape []Dim // nil when the model does not say
+}
+
+// ShapeString gives v's shape as "[batch 3 224 224]" ("[?]" when the model does not say).
+func (v ValueInfo) ShapeString() string {
+	if v.Shape == nil {
+		return "[?]"
+	}
+	parts := make([]string, len(v.Shape))
+	for i, d := range v.Shape {
+		parts[i] = d.String()
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // Dim is one dimension of a ValueInfo: a known size, a named symbolic size (Param, e.g.

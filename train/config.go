@@ -93,6 +93,9 @@ type Config struct {
 	// temperature fitted on the validation data and the highest threshold whose sensitivity
 	// there is at least this, as a probability and a decision output.
 	TargetSensitivity float64
+	// EmbedPreprocessing, when set, makes the tuned model take uint8 pixels in this layout
+	// (EmbedPreprocessing); the training data must be an image folder.
+	EmbedPreprocessing PixelLayout
 
 	// CheckpointDir receives a checkpoint after every epoch. Resume continues the run
 	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
@@ -137,8 +140,10 @@ type Result struct {
 	// Trained names the initializers trained; Head describes the new classifier, if any.
 	Trained []string
 	Head    *HeadInfo
-	// Calibration is the decision written into the model under TargetSensitivity.
-	Calibration *Calibration
+	// Calibration is the decision written into the model under TargetSensitivity, and
+	// Preprocessing the input it takes under EmbedPreprocessing.
+	Calibration   *Calibration
+	Preprocessing *Preprocessing
 }
 
 // withDefaults returns c with its defaults filled in (Epochs, BatchSize, BN, and

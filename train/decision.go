@@ -2,12 +2,13 @@ package train
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/loss"
+	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -49,7 +50,6 @@ func AppendDecision(g *graph.Graph, scores string, src ScoreSource, d Decision) 
 	}
 	c := *g
 	c.Nodes, c.Outputs = slices.Clone(g.Nodes), slices.Clone(g.Outputs)
-	c.Initializers, c.InitializerNames = maps.Clone(g.Initializers), slices.Clone(g.InitializerNames)
 	e := &decisionEdit{g: &c, names: c.Namer()}
 	logOdds := e.logOdds(scores, src)
 	calibrated := e.node("Div", logOdds, e.constant("temperature", tensor.Scalar(float32(d.Temperature))))
@@ -66,9 +66,6 @@ func AppendDecision(g *graph.Graph, scores string, src ScoreSource, d Decision) 
 	} else {
 		e.add(&graph.Node{OpType: "Not", Inputs: []string{e.node("Less", calibrated, cut)}, Outputs: []string{dm.Decision}})
 	}
-	if e.err != nil {
-		return nil, fmt.Errorf("train: decision: %w", e.err)
-	}
 	nodes := e.nodes
 	last := slices.IndexFunc(nodes, func(n *graph.Node) bool { return n.Outputs[0] == probability })
 	if err := c.AddOutput(graph.ValueInfo{Name: probability, DType: tensor.Float32, Shape: []graph.Dim{batch}}, nodes[:last+1]...); err != nil {
@@ -80,12 +77,11 @@ func AppendDecision(g *graph.Graph, scores string, src ScoreSource, d Decision) 
 	return dm, nil
 }
 
-// decisionEdit collects the nodes and constants of a decision; the first error sticks.
+// decisionEdit collects the nodes of a decision.
 type decisionEdit struct {
 	g     *graph.Graph
 	names *graph.Namer
 	nodes []*graph.Node
-	err   error
 }
 
 // nodePrefix begins the names of the values and nodes a decision adds.
@@ -103,12 +99,17 @@ func (e *decisionEdit) node(op string, inputs ...string) string {
 	return out
 }
 
+// constant adds a Constant node (not an initializer, which would count as a weight to train)
+// and returns its output.
 func (e *decisionEdit) constant(name string, t *tensor.Tensor) string {
-	name = e.names.Fresh(nodePrefix + name)
-	if err := e.g.AddInitializer(name, t); err != nil && e.err == nil {
-		e.err = err
-	}
-	return name
+	out := e.names.Fresh(nodePrefix + name)
+	e.add(constantNode(out, t))
+	return out
+}
+
+// constantNode is a Constant node whose output out holds t.
+func constantNode(out string, t *tensor.Tensor) *graph.Node {
+	return &graph.Node{OpType: "Constant", Outputs: []string{out}, Attrs: map[string]graph.Attr{"value": {Type: graph.AttrTensor, Tensor: t}}}
 }
 
 func (e *decisionEdit) gather(x string, index *tensor.Tensor) string {
@@ -160,4 +161,30 @@ func (e *decisionEdit) logOdds(z string, src ScoreSource) string {
 			Attrs: map[string]graph.Attr{"keepdims": keep, "axes": {Type: graph.AttrInts, Ints: []int64{1}}}})
 	}
 	return e.node("Neg", e.node("Log", sum))
+}
+
+// dropDecision returns g, imported from m, without the decision AppendDecision wrote into it
+// (the outputs m's metadata names, and the nodes that compute them); g itself
+// when m carries none.
+func dropDecision(m *onnx.Model, g *graph.Graph) (*graph.Graph, error) {
+	meta := OwnMetadata(m)
+	outputs := map[string]bool{meta[MetadataPrefix+"probability_output"]: true, meta[MetadataPrefix+"decision_output"]: true}
+	if meta[MetadataPrefix+"decision_output"] == "" {
+		return g, nil
+	}
+	ours := func(name string) bool { return strings.HasPrefix(name, nodePrefix) }
+	c := *g
+	c.Outputs = slices.DeleteFunc(slices.Clone(g.Outputs), func(v graph.ValueInfo) bool { return outputs[v.Name] })
+	c.Nodes = slices.DeleteFunc(slices.Clone(g.Nodes), func(n *graph.Node) bool { return ours(n.Name) })
+	if len(c.Outputs) != len(g.Outputs)-2 {
+		return nil, fmt.Errorf("train: the model's decision: outputs %q and %q are not both among the model's", meta[MetadataPrefix+"probability_output"], meta[MetadataPrefix+"decision_output"])
+	}
+	for _, n := range c.Nodes {
+		for _, in := range n.Inputs {
+			if ours(in) || outputs[in] {
+				return nil, fmt.Errorf("train: the model's decision: %s reads %q, which the decision computes", n, in)
+			}
+		}
+	}
+	return &c, nil
 }

@@ -49,9 +49,10 @@ type runner struct {
 	grads    *Gradients   // rebuilt per epoch when dropout
 
 	expr      *loss.Expr
-	output    string      // the graph output the loss reads
-	labels    loss.Labels // the training data's classes, for the loss and the metrics
-	monitor   Monitor     // what early stopping and the best weights follow
+	output    string              // the graph output the loss reads
+	labels    loss.Labels         // the training data's classes, for the loss and the metrics
+	image     data.ImageTransform // how image-folder examples are shaped and normalised
+	monitor   Monitor             // what early stopping and the best weights follow
 	inputName string
 
 	trained []string
@@ -80,8 +81,14 @@ func newRunner(cfg Config) (*runner, error) {
 	if r.model, err = onnx.Load(cfg.Model); err != nil {
 		return nil, err
 	}
-	if r.g, err = onnx.Import(r.model); err != nil {
+	var pre *Preprocessing
+	if r.g, pre, err = ImportForData(r.model); err != nil {
 		return nil, fmt.Errorf("train: %s: %w", cfg.Model, err)
+	}
+	// A model carrying its preprocessing is fed what it was given, and keeps taking pixels.
+	r.cfg.Mean, r.cfg.Std = pre.Defaults(r.cfg.Mean, r.cfg.Std)
+	if pre != nil && r.cfg.EmbedPreprocessing == "" {
+		r.cfg.EmbedPreprocessing = pre.Layout
 	}
 	if cfg.NumClasses > 0 {
 		if r.head, err = ReplaceHead(r.g, cfg.NumClasses, cfg.Seed); err != nil {
@@ -265,7 +272,8 @@ func mix64(x uint64) uint64 {
 
 // setupData opens the training and validation data for the model's input.
 func (r *runner) setupData() error {
-	opt := data.Options{InputName: r.inputName, Image: InputTransform(r.g, r.cfg.Mean, r.cfg.Std)}
+	r.image = InputTransform(r.g, r.cfg.Mean, r.cfg.Std)
+	opt := data.Options{InputName: r.inputName, Image: r.image}
 	var err error
 	r.trainData = r.cfg.Train
 	if r.trainData == nil {
@@ -290,6 +298,9 @@ func (r *runner) setupData() error {
 	}
 	if r.trainData.Len() == 0 {
 		return fmt.Errorf("train: %s holds no examples", r.dataName())
+	}
+	if _, images := r.trainData.(*data.ImageFolder); r.cfg.EmbedPreprocessing != "" && !images {
+		return fmt.Errorf("train: %s: embedding the preprocessing writes what onnxtune does to an image folder's images, and this is not one", r.dataName())
 	}
 	switch {
 	case r.cfg.Patience > 0 && r.valData == nil:
@@ -560,31 +571,64 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		}
 		res.BestEpoch = best.Epoch
 	}
-	final := r.evalPlan
-	if r.cfg.TargetSensitivity != 0 {
-		if res.Calibration, err = r.calibrate(ctx); err != nil {
-			return nil, err
-		}
-		if final, err = graph.NewPlan(res.Calibration.Model.Graph); err != nil {
-			return nil, err
-		}
+	fin, err := r.finish(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if res.Model, err = r.export(res.Epochs, res.History, res.Calibration); err != nil {
+	res.Calibration, res.Preprocessing = fin.cal, fin.pre
+	if res.Model, err = r.export(res.Epochs, res.History, fin); err != nil {
 		return nil, err
 	}
 	if r.cfg.Out != "" {
 		if err := SaveBeside(res.Model, r.cfg.Model, r.cfg.Out); err != nil {
 			return nil, err
 		}
-		in, err := r.sampleInputs()
-		if err != nil {
-			return nil, err
+		in := fin.sample
+		if in == nil {
+			if in, err = r.sampleInputs(); err != nil {
+				return nil, err
+			}
 		}
-		if err := VerifyExport(r.cfg.Out, final, in, 1e-5); err != nil {
+		if err := VerifyExport(r.cfg.Out, fin.plan, in, 1e-5); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// finished is what the tuned model becomes on export: the inference graph with the decision
+// of TargetSensitivity and the preprocessing of EmbedPreprocessing, if asked for; the plan
+// the written file is checked against, and the inputs it is checked on (nil: examples).
+type finished struct {
+	graph  *graph.Graph
+	plan   *graph.Plan
+	cal    *Calibration
+	pre    *Preprocessing
+	sample map[string]*tensor.Tensor
+}
+
+// finish adds to the tuned model what the configuration asks the written one to carry.
+func (r *runner) finish(ctx context.Context) (*finished, error) {
+	f := &finished{graph: r.evalPlan.Graph, plan: r.evalPlan}
+	var err error
+	if r.cfg.TargetSensitivity != 0 {
+		if f.cal, err = r.calibrate(ctx); err != nil {
+			return nil, err
+		}
+		f.graph = f.cal.Model.Graph
+	}
+	if r.cfg.EmbedPreprocessing != "" {
+		if f.graph, f.pre, err = EmbedPreprocessing(f.graph, r.image, r.cfg.EmbedPreprocessing); err != nil {
+			return nil, err
+		}
+		f.sample = f.pre.Sample(2, r.cfg.Seed)
+	}
+	if f.graph != r.evalPlan.Graph {
+		if f.plan, err = graph.NewPlan(f.graph); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	return f, nil
 }
 
 // calibrate fits the decision of Config.TargetSensitivity on the validation data, with the
@@ -695,7 +739,8 @@ func (r *runner) sampleInputs() (map[string]*tensor.Tensor, error) {
 }
 
 // export is the model with the current weights and the run's description.
-func (r *runner) export(epochs int, history []EpochStats, cal *Calibration) (*onnx.Model, error) {
+// fin, when not nil, is what the final model carries.
+func (r *runner) export(epochs int, history []EpochStats, fin *finished) (*onnx.Model, error) {
 	meta := r.metadata(epochs)
 	if len(history) > 0 {
 		e := r.bestEpoch(history)
@@ -709,11 +754,16 @@ func (r *runner) export(epochs int, history []EpochStats, cal *Calibration) (*on
 			}
 		}
 	}
-	if cal != nil {
-		maps.Copy(meta, cal.Metadata())
-		return ExportModel(r.model, cal.Model.Graph, meta)
+	if fin == nil {
+		return ExportModel(r.model, r.g, meta)
 	}
-	return ExportModel(r.model, r.g, meta)
+	if fin.cal != nil {
+		maps.Copy(meta, fin.cal.Metadata())
+	}
+	if fin.pre != nil {
+		maps.Copy(meta, fin.pre.Metadata())
+	}
+	return ExportModel(r.model, fin.graph, meta)
 }
 
 // bestEpoch is the epoch whose weights the model holds under patience (the first with the

@@ -32,7 +32,9 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	mean := fs.String("mean", "", "per-channel mean `M1,M2,...` to normalise inputs by (default: ImageNet's for 3-channel image folders, none otherwise)")
 	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...`, with --mean")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (0: one per CPU)")
-	pos, err := parseArgs(fs, joinBoolValues(args, "temperature"))
+	var embed pixelLayoutFlag
+	fs.Var(&embed, "embed-preprocessing", embedPreprocessingUsage)
+	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "temperature"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
 	if err != nil {
 		return err
 	}
@@ -68,10 +70,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	meta := train.OwnMetadata(sub.model)
-	if d := meta[train.MetadataPrefix+"decision_output"]; d != "" {
-		return fmt.Errorf("%s already carries a decision (output %q); calibrate the model it was made from", pos[0], d)
-	}
+	meta := train.OwnMetadata(sub.model) // a decision it carries is refitted, and replaced
 	ds, err := sub.open(*dataPath)
 	if err != nil {
 		return err
@@ -88,27 +87,56 @@ func runCalibrate(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%s on %s: %w", pos[0], *dataPath, err)
 	}
 	maps.Copy(meta, cal.Metadata())
-	m, err := train.ExportModel(sub.model, cal.Model.Graph, meta)
+	g := cal.Model.Graph
+	var pre *train.Preprocessing
+	if embed.layout == "" && sub.pre != nil {
+		embed.layout = sub.pre.Layout // the model keeps taking pixels
+	}
+	if embed.layout != "" {
+		if _, ok := ds.(*data.ImageFolder); !ok {
+			return fmt.Errorf("%s: --embed-preprocessing writes what onnxtune does to an image folder's images, and this is not one", *dataPath)
+		}
+		if g, pre, err = train.EmbedPreprocessing(g, sub.image, embed.layout); err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		maps.Copy(meta, pre.Metadata())
+	}
+	m, err := train.ExportModel(sub.model, g, meta)
 	if err != nil {
 		return err
 	}
 	if err := train.SaveBeside(m, pos[0], *out); err != nil {
 		return err
 	}
-	plan, err := graph.NewPlan(cal.Model.Graph)
+	plan, err := graph.NewPlan(g)
 	if err != nil {
 		return err
 	}
-	sample, err := firstBatch(ctx, ds, sub.plan.Graph.Inputs[0].Name)
-	if err != nil {
+	var sample map[string]*tensor.Tensor
+	if pre != nil {
+		sample = pre.Sample(2, 0)
+	} else if sample, err = firstBatch(ctx, ds, sub.plan.Graph.Inputs[0].Name); err != nil {
 		return err
 	}
 	if err := train.VerifyExport(*out, plan, sample, 1e-5); err != nil {
 		return err
 	}
 	writeCalibration(stdout, cal)
+	if pre != nil {
+		writePreprocessing(stdout, pre)
+	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
+}
+
+// writePreprocessing says what input a model with embedded preprocessing takes.
+func writePreprocessing(w io.Writer, p *train.Preprocessing) {
+	norm := "no mean/std"
+	if p.Mean != nil {
+		norm = fmt.Sprintf("mean %v, std %v", p.Mean, p.Std)
+	}
+	fmt.Fprintf(w, "input        %q uint8 %s %s: pixels of the resized image; /255 and %s inside the model, feeding %q\n",
+		p.Input.Name, strings.ToUpper(string(p.Layout)), p.Input.ShapeString(), norm, p.Replaces)
 }
 
 // firstBatch is up to 8 examples of ds, fed to input: what a written model is checked on.

@@ -148,7 +148,7 @@ func dumpData(t *testing.T, m *onnx.Model, path, dir string) (x, y string) {
 }
 
 // TestCalibrateErrors: bad command lines and models that cannot carry a decision fail with one
-// line naming the culprit, and write nothing.
+// line naming the culprit, and write nothing; a calibrated model can be calibrated again.
 func TestCalibrateErrors(t *testing.T) {
 	bin := binaryDir(t)
 	tmp := t.TempDir()
@@ -169,7 +169,6 @@ func TestCalibrateErrors(t *testing.T) {
 		{[]string{bin1, "--data", val, "--out", out, "--threshold", "0.3", "--target-sensitivity", "0.9"}, 2, "give one"},
 		{[]string{bin1, "--data", val, "--out", out, "--threshold", "1.5"}, 2, "--threshold 1.5"},
 		{[]string{bin1, "--data", val, "--out", bin1}, 1, "would overwrite the model"},
-		{[]string{calibrated, "--data", val, "--out", out}, 1, "already carries a decision"},
 		{[]string{filepath.Join(bin, "tri3.onnx"), "--data", filepath.Join(bin, "tri3.npz"), "--out", out}, 1, "positive class"},
 		{[]string{bin1, "--data", filepath.Join(tmp, "nowhere"), "--out", out}, 1, "nowhere"},
 	} {
@@ -180,5 +179,14 @@ func TestCalibrateErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a failed calibrate wrote %s", out)
+	}
+	// A calibrated model is calibrated again from its scores: its decision is replaced.
+	again := filepath.Join(tmp, "again.onnx")
+	if _, stderr, status := onnxtune("calibrate", calibrated, "--data", val, "--threshold", "0.3", "--out", again); status != 0 {
+		t.Fatalf("calibrating a calibrated model: status %d: %s", status, stderr)
+	}
+	s := inspectJSON(t, again, "--json")
+	if len(s.Outputs) != 3 || s.Outputs[1].Name != "probability" || s.Outputs[2].Name != "decision" {
+		t.Errorf("calibrating a calibrated model gave outputs %v, want logits, probability, decision", s.Outputs)
 	}
 }

@@ -51,10 +51,11 @@ func runExplain(args []string, stdout io.Writer) error {
 	if dir := filepath.Dir(*out); !isDir(dir) {
 		return fmt.Errorf("--out %s: the directory %s does not exist", *out, dir)
 	}
-	plan, err := loadPlan(pos[0])
+	_, plan, pre, err := loadDataModel(pos[0])
 	if err != nil {
 		return err
 	}
+	meanV, stdV = pre.Defaults(meanV, stdV)
 	g := plan.Graph
 	if len(g.Inputs) != 1 {
 		return fmt.Errorf("%s: the model has %d inputs; explain feeds it one image", pos[0], len(g.Inputs))

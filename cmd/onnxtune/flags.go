@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/onnxtune/onnxtune/train"
 )
 
 // flagSet is a subcommand's flags with the help text that -h prints.
@@ -85,3 +87,30 @@ func parseMeanStd(mean, std string) ([]float32, []float32, error) {
 	}
 	return m, s, nil
 }
+
+// pixelLayoutFlag is --embed-preprocessing: given alone it means NCHW pixels;
+// --embed-preprocessing=nhwc (or "--embed-preprocessing nhwc", see joinFlagValues) picks the
+// layout.
+type pixelLayoutFlag struct{ layout train.PixelLayout }
+
+func (f *pixelLayoutFlag) String() string   { return string(f.layout) }
+func (f *pixelLayoutFlag) IsBoolFlag() bool { return true }
+
+func (f *pixelLayoutFlag) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "true":
+		f.layout = train.NCHW
+	case "false":
+		f.layout = ""
+	default:
+		l, err := train.ParsePixelLayout(s)
+		if err != nil {
+			return errors.New("want nchw or nhwc")
+		}
+		f.layout = l
+	}
+	return nil
+}
+
+// embedPreprocessingUsage is the help text of --embed-preprocessing.
+const embedPreprocessingUsage = "make the written model take uint8 pixels of the resized image, NCHW (or =nhwc), and compute the /255 and mean/std normalisation onnxtune applied to the image folder inside it"

@@ -10,6 +10,7 @@ import (
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
+	"github.com/onnxtune/onnxtune/train"
 )
 
 func init() {
@@ -68,27 +69,40 @@ func runRun(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// loadPlan loads a model and plans its graph.
+// loadPlan loads a model and plans its graph, as the file has it: what run, grad and
+// gradcheck feed their .npy inputs to.
 func loadPlan(path string) (*graph.Plan, error) {
-	_, plan, err := loadModelPlan(path)
-	return plan, err
-}
-
-// loadModelPlan loads a model and plans its graph, returning both: eval reads the metadata.
-func loadModelPlan(path string) (*onnx.Model, *graph.Plan, error) {
 	m, err := onnx.Load(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	g, err := onnx.Import(m)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	plan, err := graph.NewPlan(g)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return m, plan, nil
+	return plan, nil
+}
+
+// loadDataModel loads a model to feed onnxtune's data to (train.ImportForData: without the
+// preprocessing or decision it may carry) and plans its graph.
+func loadDataModel(path string) (*onnx.Model, *graph.Plan, *train.Preprocessing, error) {
+	m, err := onnx.Load(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	g, pre, err := train.ImportForData(m)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, plan, pre, nil
 }
 
 // readInputs loads each [NAME=]FILE.npy, matching it to a graph input.

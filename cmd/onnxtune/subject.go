@@ -22,6 +22,8 @@ type subject struct {
 	opt      train.EvalOptions
 	lossSpec string // the loss measured, "" for none (a softmax's probabilities)
 	image    data.ImageTransform
+	// pre is the preprocessing the model file carries, taken out of plan (train.Unembed).
+	pre *train.Preprocessing
 }
 
 // subjectFlags are the command-line choices that shape a subject.
@@ -31,10 +33,11 @@ type subjectFlags struct {
 	mean, std    []float32
 }
 
-// loadSubject loads the model at path. The loss is f.loss, else the one the model records
+// loadSubject loads the model at path, without the preprocessing it may carry (whose mean
+// and std are then the default). The loss is f.loss, else the one the model records
 // (with its class weights unless f gives some), else train.DefaultLoss of the output.
 func loadSubject(path string, f subjectFlags) (*subject, error) {
-	model, plan, err := loadModelPlan(path)
+	model, plan, pre, err := loadDataModel(path)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +52,7 @@ func loadSubject(path string, f subjectFlags) (*subject, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	s := &subject{path: path, model: model, plan: plan, rec: rec, opt: train.EvalOptions{Output: f.output}, lossSpec: f.loss}
+	s := &subject{path: path, model: model, plan: plan, rec: rec, pre: pre, opt: train.EvalOptions{Output: f.output}, lossSpec: f.loss}
 	weights := f.classWeights
 	switch {
 	case s.lossSpec != "":
@@ -70,7 +73,8 @@ func loadSubject(path string, f subjectFlags) (*subject, error) {
 	if s.opt.Weights, err = rec.PenaltyWeights(g); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	s.image = train.InputTransform(g, f.mean, f.std)
+	mean, std := pre.Defaults(f.mean, f.std)
+	s.image = train.InputTransform(g, mean, std)
 	return s, nil
 }
 

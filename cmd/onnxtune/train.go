@@ -17,7 +17,6 @@ import (
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/loss"
-	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/report"
 	"github.com/onnxtune/onnxtune/train"
 )
@@ -67,7 +66,9 @@ func runTrain(args []string, stdout io.Writer) error {
 	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
 	reportDir := fs.String("report", "", "write a report to `DIR`: index.html with the loss and validation metrics per epoch and, with validation data, the tuned model's evaluation there (as 'onnxtune eval --report'), as PNG figures and tables")
-	pos, err := parseArgs(fs, joinBoolValues(args, "shuffle", "nesterov", "balance"))
+	var embed pixelLayoutFlag
+	fs.Var(&embed, "embed-preprocessing", embedPreprocessingUsage)
+	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "shuffle", "nesterov", "balance"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
 		PositiveClass: *positiveClass, Balance: *balance,
-		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
+		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, EmbedPreprocessing: embed.layout, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,
 			WeightDecay: *weightDecay, WeightDecaySet: set["weight-decay"],
@@ -184,6 +185,9 @@ func runTrain(args []string, stdout io.Writer) error {
 	if res.Calibration != nil {
 		writeCalibration(stdout, res.Calibration)
 	}
+	if res.Preprocessing != nil {
+		writePreprocessing(stdout, res.Preprocessing)
+	}
 	if *reportDir != "" {
 		if err := writeTrainReport(ctx, *reportDir, cfg, res); err != nil {
 			return err
@@ -197,10 +201,11 @@ func runTrain(args []string, stdout io.Writer) error {
 // epoch and, with validation data, the tuned model evaluated there as 'onnxtune eval' measures
 // it by default (the loss, class weights and positive class it records).
 func writeTrainReport(ctx context.Context, dir string, cfg train.Config, res *train.Result) error {
-	g, err := onnx.Import(res.Model)
+	g, pre, err := train.ImportForData(res.Model)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Out, err)
 	}
+	cfg.Mean, cfg.Std = pre.Defaults(cfg.Mean, cfg.Std)
 	in := report.Input{Title: "onnxtune train", History: res.History, BestEpoch: res.BestEpoch}
 	fact := func(name, value string) { in.Facts = append(in.Facts, report.Fact{Name: name, Value: value}) }
 	fact("model", fmt.Sprintf("%s, tuned into %s", cfg.Model, cfg.Out))
@@ -263,6 +268,25 @@ func writeTrainReport(ctx context.Context, dir string, cfg train.Config, res *tr
 		fact("binary", train.PositiveLine(opt.Labels, ds.Classes()))
 	}
 	return report.Write(dir, in)
+}
+
+// joinFlagValues accepts "--name value" for a flag that may be given alone, where value is
+// one of values: Go's flag package takes such a flag's value only after "=".
+func joinFlagValues(args []string, name string, values ...string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "-") && strings.TrimLeft(a, "-") == name && i+1 < len(args) && slices.Contains(values, strings.ToLower(args[i+1])) {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // joinBoolValues accepts "--shuffle false" for "--shuffle=false": Go's flag package takes a
