@@ -68,3 +68,29 @@ func exactArgs(pos []string, n int, what string) error {
 	}
 	return nil
 }
+
+// normFlags are --mean and --std: how train, eval and recalibrate-bn normalise inputs.
+type normFlags struct{ mean, std *string }
+
+// addNormFlags registers --mean and --std on fs.
+func addNormFlags(fs *flagSet) normFlags {
+	return normFlags{
+		mean: fs.String("mean", "", "per-channel mean `M1,M2,...` (or one value) to normalise inputs by; default ImageNet's for 3-channel image folders, none otherwise"),
+		std:  fs.String("std", "", "per-channel standard deviation `S1,S2,...` (or one value), with --mean"),
+	}
+}
+
+// values returns the parsed flags, nil for the defaults (train.InputTransform's); the two
+// go together.
+func (n normFlags) values() (mean, std []float32, err error) {
+	if mean, err = parseFloat32s("mean", *n.mean); err != nil {
+		return nil, nil, err
+	}
+	if std, err = parseFloat32s("std", *n.std); err != nil {
+		return nil, nil, err
+	}
+	if (mean == nil) != (std == nil) {
+		return nil, nil, usagef("--mean and --std go together")
+	}
+	return mean, std, nil
+}
