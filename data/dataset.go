@@ -20,8 +20,9 @@ type Dataset interface {
 	// Len returns the number of examples.
 	Len() int
 	// Example returns example i, 0 <= i < Len(): x without a batch dimension (float32 for
-	// the data sets of this package) and y, an int64 scalar class index or a target tensor.
-	// Errors name the file the example comes from.
+	// the data sets of this package) and y, an int64 scalar class index or a target tensor,
+	// or nil for a data set without targets (see Options.Unlabelled). Errors name the file
+	// the example comes from.
 	Example(i int) (x, y *tensor.Tensor, err error)
 	// Classes returns the class names, index i naming class i, or nil when unknown.
 	Classes() []string
@@ -64,7 +65,8 @@ func Labels(ds Dataset) (labels []int64, ok bool, err error) {
 }
 
 // NPZ is a data set held in an .npz archive: an array of inputs whose first dimension
-// counts the examples, and an array "y" of targets with the same first dimension. Integer
+// counts the examples, and an array "y" of targets with the same first dimension (not read
+// when the archive is opened without targets, Options.Unlabelled: every y is then nil). Integer
 // (and bool) targets of shape [N] are class indices, returned as int64 scalars; other
 // targets are returned per example as float32 (floating-point) or int64 (integer) tensors.
 // Inputs are converted to float32 once, when the archive is opened.
@@ -83,7 +85,10 @@ var (
 
 // OpenNPZ reads the archive at path. The inputs are the array named inputName (the model's
 // graph input name) when the archive has one, otherwise the array "x"; the targets are "y".
-func OpenNPZ(path, inputName string) (*NPZ, error) {
+func OpenNPZ(path, inputName string) (*NPZ, error) { return openNPZ(path, inputName, true) }
+
+// openNPZ is OpenNPZ; without targets, "y" is not read (nor needed) and every y is nil.
+func openNPZ(path, inputName string, targets bool) (*NPZ, error) {
 	arrays, keys, err := LoadNPZ(path)
 	if err != nil {
 		return nil, err
@@ -102,19 +107,26 @@ func OpenNPZ(path, inputName string) (*NPZ, error) {
 		return nil, fmt.Errorf("data: %s: no input array %s (arrays: %s)", path, want, strings.Join(keys, ", "))
 	}
 	x, y := arrays[d.xName], arrays["y"]
-	if y == nil {
+	switch {
+	case !targets:
+		y = nil
+		if x.Rank() == 0 {
+			return nil, fmt.Errorf("data: %s: %q is %v; it needs a first dimension counting the examples", path, d.xName, x)
+		}
+	case y == nil:
 		return nil, fmt.Errorf("data: %s: no target array \"y\" (arrays: %s)", path, strings.Join(keys, ", "))
-	}
-	if x.Rank() == 0 || y.Rank() == 0 {
+	case x.Rank() == 0 || y.Rank() == 0:
 		return nil, fmt.Errorf("data: %s: %q is %v and \"y\" is %v; both need a first dimension counting the examples", path, d.xName, x, y)
-	}
-	if x.Shape()[0] != y.Shape()[0] {
+	case x.Shape()[0] != y.Shape()[0]:
 		return nil, fmt.Errorf("data: %s: %q holds %d examples but \"y\" holds %d", path, d.xName, x.Shape()[0], y.Shape()[0])
 	}
 	if d.x, err = toDType(x, tensor.Float32); err != nil {
 		return nil, fmt.Errorf("data: %s: array %q: %w", path, d.xName, err)
 	}
 	d.xShape = x.Shape()[1:]
+	if y == nil {
+		return d, nil
+	}
 	d.yShape = y.Shape()[1:]
 	yt := tensor.Float32
 	if y.DType().IsInteger() || y.DType() == tensor.Bool {
@@ -153,12 +165,15 @@ func toDType(t *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
 // Len returns the number of examples.
 func (d *NPZ) Len() int { return d.x.Shape()[0] }
 
-// Example returns row i of the inputs (float32) and of "y".
+// Example returns row i of the inputs (float32) and of "y" (nil when opened without targets).
 func (d *NPZ) Example(i int) (x, y *tensor.Tensor, err error) {
 	if i < 0 || i >= d.Len() {
 		return nil, nil, fmt.Errorf("data: %s: example %d out of range [0, %d)", d.path, i, d.Len())
 	}
 	x = tensor.From(d.xShape, slices.Clone(tensor.Data[float32](d.x)[i*tensor.Size(d.xShape):][:tensor.Size(d.xShape)]))
+	if d.y == nil {
+		return x, nil, nil
+	}
 	if d.classIdx != nil {
 		return x, tensor.Scalar(d.classIdx[i]), nil
 	}
@@ -386,6 +401,11 @@ type Options struct {
 	// normalised (see ImageTransform). Image folders need it. For the other kinds, a nonzero
 	// size is checked against the examples' shape, and Mean/Std, when given, normalise them.
 	Image ImageTransform
+	// Unlabelled opens the inputs alone, for a reader that ignores targets: an .npz needs no
+	// "y" (and its y is not read), and an image folder may hold its images directly,
+	// DIR/<image>, with no class folders. Examples without targets have a nil y, and their
+	// batches a nil Y. IDX data sets still need their labels file.
+	Unlabelled bool
 }
 
 // Open opens the data set at path, choosing the kind from what is there:
@@ -394,6 +414,8 @@ type Options struct {
 //   - an IDX image/label pair, as OpenIDX finds one (a prefix such as .../fashion-mnist/train,
 //     the images file, or a directory holding opt.Split's files);
 //   - any other directory: OpenImageFolder(path, opt.Image).
+//
+// With opt.Unlabelled, an .npz may lack "y" and an image folder may be flat (see Options).
 //
 // Errors name the path.
 func Open(path string, opt Options) (Dataset, error) {
@@ -410,7 +432,7 @@ func Open(path string, opt Options) (Dataset, error) {
 	}
 	switch {
 	case statErr == nil && !isDir && strings.EqualFold(filepath.Ext(path), ".npz"):
-		d, err := OpenNPZ(path, opt.InputName)
+		d, err := openNPZ(path, opt.InputName, !opt.Unlabelled)
 		if err != nil {
 			return nil, err
 		}
@@ -421,6 +443,8 @@ func Open(path string, opt Options) (Dataset, error) {
 			return nil, err
 		}
 		ds = d
+	case isDir && opt.Unlabelled:
+		return openImages(path, opt.Image)
 	case isDir:
 		return OpenImageFolder(path, opt.Image)
 	case statErr != nil:

@@ -272,3 +272,79 @@ func TestOpen(t *testing.T) {
 	_, err = Open(missing, Options{Image: img})
 	checkOneLine(t, err, missing, "no such file or directory")
 }
+
+// TestOpenUnlabelled: with Options.Unlabelled an .npz needs no y (and one it has is not read),
+// an image folder may be flat, in sorted name order, and batches of such examples have a nil
+// Y; a folder mixing images and class folders is refused. Without it both are still errors.
+func TestOpenUnlabelled(t *testing.T) {
+	dir := t.TempDir()
+	xOnly := filepath.Join(dir, "x.npz")
+	saveNPZ(t, xOnly, map[string]*tensor.Tensor{"x": tensor.From([]int{3, 2}, []float32{1, 2, 3, 4, 5, 6})})
+	if _, err := Open(xOnly, Options{}); err == nil || !strings.Contains(err.Error(), `no target array "y"`) {
+		t.Errorf("labelled open of an .npz without y: %v", err)
+	}
+	badY := filepath.Join(dir, "xy.npz")
+	saveNPZ(t, badY, map[string]*tensor.Tensor{"x": tensor.From([]int{3, 2}, []float32{1, 2, 3, 4, 5, 6}),
+		"y": tensor.From([]int{2}, []int64{0, 1})})
+	for _, path := range []string{xOnly, badY} {
+		ds, err := Open(path, Options{Unlabelled: true})
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		x, y, err := ds.Example(2)
+		if err != nil || y != nil || !slices.Equal(x.Float32s(), []float32{5, 6}) {
+			t.Errorf("%s: example 2 = %v, %v, %v; want [5 6], no target", path, x, y, err)
+		}
+	}
+
+	png, err := os.ReadFile(filepath.Join(imageFolder, "bird", "b01.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := filepath.Join(dir, "flat")
+	for _, name := range []string{"b.png", "a.png", "C.png", "notes.txt"} {
+		if err := os.MkdirAll(flat, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(flat, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opt := Options{Image: ImageTransform{Channels: 3, Height: 8, Width: 8}}
+	if _, err := Open(flat, opt); err == nil || !strings.Contains(err.Error(), "no class folders") {
+		t.Errorf("labelled open of a flat folder: %v", err)
+	}
+	opt.Unlabelled = true
+	ds, err := Open(flat, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ds.(*ImageFolder)
+	var names []string
+	for i := range f.Len() {
+		names = append(names, filepath.Base(f.Path(i)))
+	}
+	if !slices.Equal(names, []string{"C.png", "a.png", "b.png"}) || f.Classes() != nil || f.Labels() != nil {
+		t.Errorf("flat folder: files %v, classes %v, labels %v", names, f.Classes(), f.Labels())
+	}
+	for b, err := range NewLoader(ds, 2, false, 0, 1).Epoch(t.Context(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Y != nil || b.X.Shape()[1] != 3 {
+			t.Errorf("batch %v: X %v, Y %v; want no Y", b.Indices, b.X, b.Y)
+		}
+	}
+
+	if err := os.MkdirAll(filepath.Join(flat, "cls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(flat, opt)
+	checkOneLine(t, err, flat, "holds images (C.png) and class folders (cls)")
+
+	// Class folders read as usual, labels and all.
+	ds, err = Open(imageFolder, opt)
+	if err != nil || ds.Len() != 16 || len(ds.Classes()) != 3 {
+		t.Errorf("class folders, unlabelled: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,9 @@ var unsupportedExts = []string{".ppm", ".pgm"}
 // followed, and ordered as torchvision's make_dataset orders them: by directory path, then
 // by file name, both sorted as strings. Images are decoded and transformed only when
 // Example asks for them, so memory does not grow with the number of files.
+//
+// Opened without targets (Open with Options.Unlabelled), it may also be a flat folder,
+// DIR/<image>, read in sorted name order with no classes and a nil y.
 type ImageFolder struct {
 	root      string
 	classes   []string
@@ -76,6 +80,43 @@ func OpenImageFolder(dir string, t ImageTransform) (*ImageFolder, error) {
 		}
 	}
 	return f, nil
+}
+
+// openImages opens an image folder whose labels are not needed: DIR/<class>/<image> as
+// OpenImageFolder reads it, or, when DIR has no class folders, the images directly in DIR.
+// A folder holding both images and class folders is refused rather than half read.
+func openImages(dir string, t ImageTransform) (*ImageFolder, error) {
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fileError(dir, err)
+	}
+	var class, image string // the first of each, to name in an error
+	for _, e := range entries {
+		switch p := filepath.Join(dir, e.Name()); {
+		case isDir(p, e):
+			class = cmp.Or(class, p)
+		case slices.Contains(imageExts, strings.ToLower(filepath.Ext(p))):
+			image = cmp.Or(image, p)
+		}
+	}
+	switch {
+	case class != "" && image != "":
+		return nil, fmt.Errorf("data: %s: holds images (%s) and class folders (%s); put the images all in class folders or all directly in the folder", dir, filepath.Base(image), filepath.Base(class))
+	case class != "":
+		return OpenImageFolder(dir, t)
+	}
+	files, err := classFiles(dir) // no subfolders: the folder's own images, sorted
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("data: %s: no images (want %s/<image> or %s/<class>/<image>, with %s files)",
+			dir, dir, dir, strings.Join(imageExts, ", "))
+	}
+	return &ImageFolder{root: dir, files: files, transform: t}, nil
 }
 
 // isDir reports whether the entry is a directory, following a symbolic link as Python's
@@ -159,7 +200,7 @@ func classFiles(root string) ([]string, error) {
 func (f *ImageFolder) Len() int { return len(f.files) }
 
 // Example decodes and transforms image i: x is float32 [C, H, W], y an int64 scalar, the
-// class index. Errors name the file.
+// class index (nil in a flat folder). Errors name the file.
 func (f *ImageFolder) Example(i int) (x, y *tensor.Tensor, err error) {
 	if i < 0 || i >= len(f.files) {
 		return nil, nil, fmt.Errorf("data: %s: example %d out of range [0, %d)", f.root, i, len(f.files))
@@ -168,13 +209,17 @@ func (f *ImageFolder) Example(i int) (x, y *tensor.Tensor, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.labels == nil {
+		return x, nil, nil
+	}
 	return x, tensor.Scalar(f.labels[i]), nil
 }
 
-// Classes returns the class names, the folder names in sorted order.
+// Classes returns the class names, the folder names in sorted order (nil in a flat folder).
 func (f *ImageFolder) Classes() []string { return f.classes }
 
-// Labels returns the class index of every image, without decoding any.
+// Labels returns the class index of every image, without decoding any (nil in a flat
+// folder).
 func (f *ImageFolder) Labels() []int64 { return f.labels }
 
 // PadFill returns the transform's PadFill: a black pixel after normalisation.

@@ -19,7 +19,8 @@ import (
 type Batch struct {
 	// X is float32 [B, ...], the examples' x stacked.
 	X *tensor.Tensor
-	// Y is int64 [B] for class indices, otherwise the examples' y stacked, [B, ...].
+	// Y is int64 [B] for class indices, otherwise the examples' y stacked, [B, ...]; nil
+	// for a data set without targets (every y nil).
 	Y *tensor.Tensor
 	// Indices are the data set indices of the examples, in batch order.
 	Indices []int
@@ -284,7 +285,7 @@ func (l *Loader) example(i, epoch int, aug Augment) (x, y *tensor.Tensor, err er
 	if err != nil {
 		return nil, nil, err
 	}
-	if x == nil || y == nil {
+	if x == nil {
 		return nil, nil, fmt.Errorf("data: loader: example %d: the data set returned a nil tensor", i)
 	}
 	if aug.Enabled() {
@@ -308,7 +309,7 @@ func stack(s *slot) (*Batch, error) {
 			return nil, fmt.Errorf("data: loader: example %d: x is %v but example %d's is %v; a batch needs equal shapes",
 				s.indices[k], x, s.indices[0], x0)
 		}
-		if y.DType() != y0.DType() || !slices.Equal(y.Shape(), y0.Shape()) {
+		if (y == nil) != (y0 == nil) || y != nil && (y.DType() != y0.DType() || !slices.Equal(y.Shape(), y0.Shape())) {
 			return nil, fmt.Errorf("data: loader: example %d: y is %v but example %d's is %v",
 				s.indices[k], y, s.indices[0], y0)
 		}
@@ -319,11 +320,15 @@ func stack(s *slot) (*Batch, error) {
 	for k, x := range s.xs {
 		copy(xd[k*n:(k+1)*n], x.Float32s())
 	}
-	Y := tensor.New(y0.DType(), append([]int{b}, y0.Shape()...)...)
-	if err := stackInto(Y, s.ys); err != nil {
+	batch := &Batch{X: X, Indices: slices.Clone(s.indices)}
+	if y0 == nil {
+		return batch, nil
+	}
+	batch.Y = tensor.New(y0.DType(), append([]int{b}, y0.Shape()...)...)
+	if err := stackInto(batch.Y, s.ys); err != nil {
 		return nil, fmt.Errorf("data: loader: %w", err)
 	}
-	return &Batch{X: X, Y: Y, Indices: slices.Clone(s.indices)}, nil
+	return batch, nil
 }
 
 func stackInto(dst *tensor.Tensor, parts []*tensor.Tensor) error {

@@ -160,10 +160,13 @@ func inferenceGraph(g *graph.Graph) (*graph.Graph, error) {
 //	running_mean = (1-p)*running_mean + p*batch_mean
 //	running_var  = (1-p)*running_var  + p*batch_var*count/(count-1)
 //
-// (the unbiased variance, where normalisation used the biased one).
+// (the unbiased variance, where normalisation used the biased one). With cumulative set, p
+// is 1/k for a node's k-th batch instead, PyTorch's momentum=None: after reset, the running
+// statistics are the plain mean over the batches.
 type bnStats struct {
-	nodes   map[*graph.Node]*bnRunning
-	pending map[*graph.Node]bnBatch
+	nodes      map[*graph.Node]*bnRunning
+	pending    map[*graph.Node]bnBatch
+	cumulative bool
 }
 
 // bnRunning is one node's running statistics, float32 initializers updated in place.
@@ -173,6 +176,7 @@ type bnRunning struct {
 	meanName       string
 	varName        string
 	momentum       float64 // PyTorch's: 1 - the ONNX momentum
+	batches        int     // batches folded in, PyTorch's num_batches_tracked
 }
 
 type bnBatch struct {
@@ -229,6 +233,18 @@ func (s *bnStats) hook(n *graph.Node, mean, biasedVar []float64, count int) {
 	s.pending[n] = bnBatch{mean: mean, biasedVar: biasedVar, count: count}
 }
 
+// reset starts every node's statistics afresh, as PyTorch's reset_running_stats: mean 0,
+// variance 1, no batch tracked.
+func (s *bnStats) reset() {
+	for _, r := range s.nodes {
+		clear(r.mean)
+		for c := range r.variance {
+			r.variance[c] = 1
+		}
+		r.batches = 0
+	}
+}
+
 // discard forgets the statistics of a step that did not complete.
 func (s *bnStats) discard() { clear(s.pending) }
 
@@ -247,7 +263,11 @@ func (s *bnStats) apply() error {
 			// PyTorch refuses too: the unbiased variance of one value is undefined.
 			return fmt.Errorf("train: %s: expected more than 1 value per channel when training, got %d (a batch of one example after a global pool?)", n, b.count)
 		}
+		r.batches++
 		p := r.momentum
+		if s.cumulative {
+			p = 1 / float64(r.batches)
+		}
 		unbias := float64(b.count) / float64(b.count-1)
 		for c := range r.mean {
 			r.mean[c] = float32((1-p)*float64(r.mean[c]) + p*b.mean[c])

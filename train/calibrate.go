@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/onnxtune/onnxtune/data"
@@ -107,7 +108,21 @@ func (c *Calibration) count(ctx context.Context, loader *data.Loader, truth []bo
 // sigmoid of the cut.
 func (c *Calibration) Threshold() float64 { return sigmoid(c.Decision.Cut) }
 
-// Metadata is what the model records of its decision, under MetadataPrefix.
+// decisionKeys are the metadata keys (less MetadataPrefix) of a decision (Metadata).
+var decisionKeys = []string{"scores_output", "probability_output", "decision_output", "temperature", "threshold",
+	"threshold_log_odds", "sensitivity", "specificity", "calibration_data", "calibration_examples", "target_sensitivity"}
+
+// WithoutDecision returns a copy of the metadata meta (full keys) without a decision's
+// records: what a model keeps when its decision is refitted or dropped.
+func WithoutDecision(meta map[string]string) map[string]string {
+	out := maps.Clone(meta)
+	for _, k := range decisionKeys {
+		delete(out, MetadataPrefix+k)
+	}
+	return out
+}
+
+// Metadata is what the model records of its decision (decisionKeys), under MetadataPrefix.
 func (c *Calibration) Metadata() map[string]string {
 	m := map[string]string{
 		"scores_output":        c.Model.Scores,

@@ -9,6 +9,8 @@
 //   - SelectTrainable (--train-only, --freeze) and ReplaceHead (--num-classes);
 //   - BNMode: which statistics BatchNormalization uses while training, with running
 //     statistics updated as PyTorch's train mode updates them;
+//   - RecalibrateBN and RecalibrateModel (`onnxtune recalibrate-bn`): BatchNorm statistics
+//     re-estimated on unlabelled data of a new domain (AdaBN), as PyTorch's momentum=None;
 //   - Run's loop: one optimizer step per batch, validation, early stopping, checkpoints
 //     after every epoch that a resumed run continues bit for bit, and cancellation between
 //     batches that leaves the last checkpoint and the output untouched;

@@ -87,6 +87,9 @@ func Evaluate(ctx context.Context, plan *graph.Plan, batches iter.Seq2[*data.Bat
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: evaluate: %w", err)
 		}
+		if b.Y == nil {
+			return nil, errNoTargets
+		}
 		outs, err := plan.Run(opt.Graph, map[string]*tensor.Tensor{input: b.X})
 		if err != nil {
 			return nil, err

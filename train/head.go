@@ -368,7 +368,7 @@ func (h *head) checkReshapes() error {
 // new initializer named after it, and only user is rewired.
 func (h *head) write(names *graph.Namer, user *graph.Node, slot int, v *tensor.Tensor) string {
 	name := user.Inputs[slot]
-	if h.readers(name) > 1 {
+	if readers(h.g, name) > 1 {
 		name = names.Fresh(name + "_head")
 		h.g.Initializers[name] = v
 		h.g.InitializerNames = append(h.g.InitializerNames, name)
@@ -380,17 +380,17 @@ func (h *head) write(names *graph.Namer, user *graph.Node, slot int, v *tensor.T
 	return name
 }
 
-// readers counts the node inputs and graph outputs that read value name.
-func (h *head) readers(name string) int {
+// readers counts the node inputs and graph outputs of g that read value name.
+func readers(g *graph.Graph, name string) int {
 	n := 0
-	for _, node := range h.g.Nodes {
+	for _, node := range g.Nodes {
 		for _, in := range node.Inputs {
 			if in == name {
 				n++
 			}
 		}
 	}
-	for _, o := range h.g.Outputs {
+	for _, o := range g.Outputs {
 		if o.Name == name {
 			n++
 		}

@@ -164,6 +164,9 @@ func (r *runner) checkLoss() error {
 			if err != nil {
 				return err
 			}
+			if b.Y == nil {
+				return fmt.Errorf("%w: %s", errNoTargets, c.what)
+			}
 			outs, err := r.evalPlan.Run(nil, map[string]*tensor.Tensor{r.inputName: b.X})
 			if err != nil {
 				return fmt.Errorf("train: %s: %w", r.cfg.Model, err)
@@ -862,6 +865,9 @@ func (r *runner) noteSetup() {
 func (r *runner) binary() bool {
 	return r.labels.Classes == 2 || r.labels.Positive != nil
 }
+
+// errNoTargets reports data without targets (data.Options.Unlabelled) where a loss needs them.
+var errNoTargets = errors.New("train: the data has no targets (labels)")
 
 // unwrapPath drops *os.PathError's operation: "x: no such file or directory".
 func unwrapPath(err error) error {

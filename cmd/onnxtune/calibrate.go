@@ -29,8 +29,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	positive := fs.String("positive-class", "", "the positive class by `NAME|INDEX` (default: the class the model was trained for, else label 1); on more classes, that class against the rest")
 	output := fs.String("output", "", "the graph output `NAME` holding the scores (default: the first)")
 	batchSize := fs.Int("batch-size", 64, "examples per batch `B`")
-	mean := fs.String("mean", "", "per-channel mean `M1,M2,...` to normalise inputs by (default: ImageNet's for 3-channel image folders, none otherwise)")
-	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...`, with --mean")
+	norm := addNormFlags(fs)
 	workers := fs.Int("workers", 0, "goroutines decoding examples (0: one per CPU)")
 	var embed pixelLayoutFlag
 	fs.Var(&embed, "embed-preprocessing", embedPreprocessingUsage)
@@ -62,7 +61,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err := train.CheckOutput(pos[0], "output", *out); err != nil {
 		return err
 	}
-	meanV, stdV, err := parseMeanStd(*mean, *std)
+	meanV, stdV, err := norm.values()
 	if err != nil {
 		return err
 	}
@@ -70,7 +69,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	meta := train.OwnMetadata(sub.model) // a decision it carries is refitted, and replaced
+	meta := train.WithoutDecision(train.OwnMetadata(sub.model)) // a decision it carries is refitted
 	ds, err := sub.open(*dataPath)
 	if err != nil {
 		return err

@@ -33,8 +33,7 @@ func runEval(args []string, stdout io.Writer) error {
 	positive := fs.String("positive-class", "", "the positive class of a binary classifier, by `NAME|INDEX` (default: the class the model was trained for, else label 1); on more classes, that class against the rest")
 	output := fs.String("output", "", "the graph output `NAME` to evaluate (default: the first)")
 	batchSize := fs.Int("batch-size", 64, "examples per batch `B` (the loss is the whole set's whatever B is)")
-	mean := fs.String("mean", "", "per-channel mean `M1,M2,...` (or one value) to normalise inputs by; default ImageNet's for 3-channel image folders, none otherwise")
-	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...` (or one value), with --mean")
+	norm := addNormFlags(fs)
 	workers := fs.Int("workers", 0, "goroutines decoding examples (0: one per CPU)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	threshold := fs.Float64("threshold", 0, "predict positive where the probability is at least `T` (binary and multi-label; default 0.5)")
@@ -73,7 +72,7 @@ func runEval(args []string, stdout io.Writer) error {
 		}
 	}
 	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *calibrate}
-	meanV, stdV, err := parseMeanStd(*mean, *std)
+	meanV, stdV, err := norm.values()
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,7 @@ func runExplain(args []string, stdout io.Writer) error {
 	class := fs.Int("class", -1, "the class index `K` to explain; -1 for the predicted class")
 	layer := fs.String("layer", "", "the feature map, a node or value `NAME` (default: the last Conv's output, after the activation and normalisation that follow it)")
 	output := fs.String("output", "", "the graph output `NAME` holding the class scores (default: the first)")
-	mean := fs.String("mean", "", "per-channel mean `M1,M2,...` (or one value) to normalise the image by; default ImageNet's for 3-channel inputs, none otherwise")
-	std := fs.String("std", "", "per-channel standard deviation `S1,S2,...` (or one value), with --mean")
+	norm := addNormFlags(fs)
 	out := fs.String("out", "", "write the image with the heat map over it to `heat.png`")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -43,7 +42,7 @@ func runExplain(args []string, stdout io.Writer) error {
 	case *class < -1:
 		return usagef("--class %d: want a class index, or -1 for the predicted class", *class)
 	}
-	meanV, stdV, err := parseMeanStd(*mean, *std)
+	meanV, stdV, err := norm.values()
 	if err != nil {
 		return err
 	}

@@ -71,21 +71,30 @@ func exactArgs(pos []string, n int, what string) error {
 	return nil
 }
 
-// parseMeanStd reads --mean and --std, which are given together or not at all (nil, nil: the
-// image transform's default).
-func parseMeanStd(mean, std string) ([]float32, []float32, error) {
-	m, err := parseFloat32s("mean", mean)
-	if err != nil {
+// normFlags are --mean and --std: how the commands that read images normalise them.
+type normFlags struct{ mean, std *string }
+
+// addNormFlags registers --mean and --std on fs.
+func addNormFlags(fs *flagSet) normFlags {
+	return normFlags{
+		mean: fs.String("mean", "", "per-channel mean `M1,M2,...` (or one value) to normalise inputs by; default ImageNet's for 3-channel image folders, none otherwise"),
+		std:  fs.String("std", "", "per-channel standard deviation `S1,S2,...` (or one value), with --mean"),
+	}
+}
+
+// values returns the parsed flags, nil for the defaults (train.InputTransform's); the two
+// go together.
+func (n normFlags) values() (mean, std []float32, err error) {
+	if mean, err = parseFloat32s("mean", *n.mean); err != nil {
 		return nil, nil, err
 	}
-	s, err := parseFloat32s("std", std)
-	if err != nil {
+	if std, err = parseFloat32s("std", *n.std); err != nil {
 		return nil, nil, err
 	}
-	if (m == nil) != (s == nil) {
+	if (mean == nil) != (std == nil) {
 		return nil, nil, usagef("--mean and --std go together")
 	}
-	return m, s, nil
+	return mean, std, nil
 }
 
 // pixelLayoutFlag is --embed-preprocessing: given alone it means NCHW pixels;

@@ -82,8 +82,12 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "onnxtune: run, inspect and fine-tune ONNX CNNs exported from PyTorch")
 	fmt.Fprintln(w, "\nUsage: onnxtune COMMAND [flags] ARGS (flags may come before or after ARGS)")
 	fmt.Fprintln(w, "\nCommands:")
+	width := 10
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'onnxtune COMMAND -h' for a command's flags.")
 }

@@ -61,8 +61,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	stepSize := fs.Int("step-size", 0, "epochs between the step schedule's decays")
 	gamma := fs.Float64("gamma", 0.1, "the step schedule's decay factor")
 	warmup := fs.Int("warmup-steps", 0, "linear warm-up over this many optimizer steps")
-	mean := fs.String("mean", "", "per-channel input mean `M1,M2,...` (default: ImageNet's for 3-channel image folders, none otherwise)")
-	std := fs.String("std", "", "per-channel input standard deviation `S1,S2,...`")
+	norm := addNormFlags(fs)
 	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
 	reportDir := fs.String("report", "", "write a report to `DIR`: index.html with the loss and validation metrics per epoch and, with validation data, the tuned model's evaluation there (as 'onnxtune eval --report'), as PNG figures and tables")
@@ -125,10 +124,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	} else if cfg.ClassWeights, err = parseClassWeights(*classWeights); err != nil {
 		return err
 	}
-	if cfg.Mean, err = parseFloat32s("mean", *mean); err != nil {
-		return err
-	}
-	if cfg.Std, err = parseFloat32s("std", *std); err != nil {
+	if cfg.Mean, cfg.Std, err = norm.values(); err != nil {
 		return err
 	}
 	if cfg.Augment, err = data.ParseAugment(*augment); err != nil {
