@@ -30,6 +30,9 @@ type Recalibration struct {
 	Batches, Examples int
 	// Model is the recalibrated model RecalibrateModel exported; nil from RecalibrateBN.
 	Model *onnx.Model
+	// DroppedDecision is the decision the input model carried, fitted to the old statistics
+	// and so left out of Model (RecalibrateModel); nil for none.
+	DroppedDecision *RecordedDecision
 }
 
 // RecalibrateBN re-estimates the running statistics of every BatchNormalization node of g on
@@ -298,6 +301,9 @@ func RecalibrateModel(ctx context.Context, cfg RecalibrateConfig) (*Recalibratio
 		return nil, err
 	}
 	meta := WithoutDecision(OwnMetadata(base))
+	if rec, err := ReadRecorded(base); err == nil {
+		res.DroppedDecision = rec.Decision
+	}
 	for k, v := range map[string]string{
 		"data":        cfg.Data,
 		"examples":    strconv.Itoa(res.Examples),

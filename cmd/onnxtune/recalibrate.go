@@ -61,5 +61,9 @@ func runRecalibrateBN(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s: the running statistics of %d BatchNormalization nodes re-estimated on the %d examples of %s "+
 		"(%s, averaged with equal weights as PyTorch's momentum=None does); the file's outputs match the engine's\n",
 		*out, res.Nodes, res.Examples, *dataPath, batches)
+	if d := res.DroppedDecision; d != nil {
+		fmt.Fprintf(stdout, "the decision %s carried (threshold %.6g, fitted on %s) was fitted to the old statistics and is not in %s: run 'onnxtune calibrate' on it\n",
+			pos[0], d.Threshold, d.Data, *out)
+	}
 	return nil
 }
