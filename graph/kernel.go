@@ -36,6 +36,29 @@ type Context struct {
 	// statistics the way PyTorch does (with the unbiased variance). It may be called from the
 	// goroutine running the plan only.
 	BatchStats func(n *Node, mean, biasedVar []float64, count int)
+
+	// arena recycles the buffers of the run's intermediates (Plan.Forward sets it on its own
+	// copy of the Context); nil outside a run.
+	arena *arena
+}
+
+// floats returns n float32s of unspecified value for a kernel's output, which the kernel
+// must overwrite entirely: from the run's arena inside Plan.Forward, fresh otherwise.
+func (c *Context) floats(n int) []float32 {
+	if c == nil || c.arena == nil {
+		return float32sNoZero(n)
+	}
+	return c.arena.floats(n)
+}
+
+// zeros is floats set to zero, for kernels that accumulate into their output.
+func (c *Context) zeros(n int) []float32 {
+	if c == nil || c.arena == nil {
+		return make([]float32, n)
+	}
+	v := c.arena.floats(n)
+	clear(v)
+	return v
 }
 
 // one returns a single output, the common case.

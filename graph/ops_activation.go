@@ -61,8 +61,8 @@ func buildLeakyRelu(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *LeakyRelu) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	return ewFloatUnary(in[0],
+func (k *LeakyRelu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ewFloatUnary(ctx, in[0],
 		func(d, s []float32) { tensor.LeakyRelu(d, s, k.Alpha) },
 		func(d, s []float64) { tensor.LeakyRelu(d, s, float64(k.Alpha)) })
 }
@@ -80,8 +80,8 @@ func buildElu(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Elu) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	return ewFloatUnary(in[0],
+func (k *Elu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ewFloatUnary(ctx, in[0],
 		func(d, s []float32) { tensor.Elu(d, s, k.Alpha) },
 		func(d, s []float64) { tensor.Elu(d, s, float64(k.Alpha)) })
 }
@@ -101,8 +101,8 @@ func buildSelu(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Selu) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	return ewFloatUnary(in[0],
+func (k *Selu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ewFloatUnary(ctx, in[0],
 		func(d, s []float32) { tensor.Selu(d, s, k.Alpha, k.Gamma) },
 		func(d, s []float64) { tensor.Selu(d, s, float64(k.Alpha), float64(k.Gamma)) })
 }
@@ -120,8 +120,8 @@ func buildHardSigmoid(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *HardSigmoid) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	return ewFloatUnary(in[0],
+func (k *HardSigmoid) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ewFloatUnary(ctx, in[0],
 		func(d, s []float32) { tensor.HardSigmoid(d, s, k.Alpha, k.Beta) },
 		func(d, s []float64) { tensor.HardSigmoid(d, s, float64(k.Alpha), float64(k.Beta)) })
 }
@@ -161,7 +161,7 @@ func (k *PRelu) SlopeShape(x, slope []int) ([]int, error) {
 }
 
 // Run implements Kernel.
-func (k *PRelu) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *PRelu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, slope := in[0], in[1]
 	if x == nil || slope == nil {
 		return nil, fmt.Errorf("both inputs are required")
@@ -184,7 +184,7 @@ func (k *PRelu) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if slope, err = ewWiden(slope); err != nil {
 		return nil, err
 	}
-	out := newOutput(x.DType(), x.Shape())
+	out := newOutput(ctx, x.DType(), x.Shape())
 	switch d := out.Data().(type) {
 	case []float32:
 		tensor.PRelu(bc, d, x.Float32s(), slope.Float32s())
@@ -229,13 +229,13 @@ func buildClipInputs(integers bool) BuildFunc {
 }
 
 // Run implements Kernel.
-func (k *Clip) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Clip) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if x == nil {
 		return nil, fmt.Errorf("the input is required")
 	}
 	if !k.FromInputs {
-		return ewFloatUnary(x,
+		return ewFloatUnary(ctx, x,
 			func(d, s []float32) { tensor.Clip(d, s, k.Min, k.Max) },
 			func(d, s []float64) { tensor.Clip(d, s, float64(k.Min), float64(k.Max)) })
 	}
@@ -263,7 +263,7 @@ func (k *Clip) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 	}
-	out := newOutput(x.DType(), x.Shape())
+	out := newOutput(ctx, x.DType(), x.Shape())
 	lo, hi := bounds[0], bounds[1]
 	switch d := out.Data().(type) {
 	case []float32:
@@ -383,7 +383,7 @@ func (k *Softmax) Dims(shape []int) (outer, n, inner int, err error) {
 }
 
 // Run implements Kernel.
-func (k *Softmax) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Softmax) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if x == nil {
 		return nil, fmt.Errorf("the input is required")
@@ -393,11 +393,11 @@ func (k *Softmax) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, err
 	}
 	if k.Log {
-		return ewFloatUnary(x,
+		return ewFloatUnary(ctx, x,
 			func(d, s []float32) { tensor.LogSoftmax(d, s, outer, n, inner) },
 			func(d, s []float64) { tensor.LogSoftmax(d, s, outer, n, inner) })
 	}
-	return ewFloatUnary(x,
+	return ewFloatUnary(ctx, x,
 		func(d, s []float32) { tensor.Softmax(d, s, outer, n, inner) },
 		func(d, s []float64) { tensor.Softmax(d, s, outer, n, inner) })
 }

@@ -246,7 +246,7 @@ func (k *Conv) Geometry(x, w []int) (*tensor.ConvGeom, []int, error) {
 }
 
 // Run implements Kernel.
-func (k *Conv) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Conv) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("needs X and W")
 	}
@@ -262,7 +262,7 @@ func (k *Conv) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, fmt.Errorf("B has shape %v, want [%d]", bias.Shape(), g.OutC)
 		}
 	}
-	return convFloat32Overwrite(x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
+	return convFloat32Overwrite(ctx, x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
 		tensor.Conv(y, args[0], args[1], args[2], g)
 	})
 }
@@ -354,7 +354,7 @@ func (k *ConvTranspose) Geometry(x, w []int) (*tensor.ConvGeom, []int, error) {
 }
 
 // Run implements Kernel.
-func (k *ConvTranspose) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *ConvTranspose) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("needs X and W")
 	}
@@ -370,7 +370,7 @@ func (k *ConvTranspose) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 			return nil, fmt.Errorf("B has shape %v, want [%d]", bias.Shape(), g.InC)
 		}
 	}
-	return convFloat32Overwrite(x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
+	return convFloat32Overwrite(ctx, x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
 		tensor.ConvInputGrad(y, args[0], args[1], g)
 		if b := args[2]; b != nil {
 			plane := g.InSize()
@@ -389,17 +389,17 @@ func (k *ConvTranspose) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 // tensors pass straight through, float16 and bfloat16 ones are widened to float32 and the
 // result narrowed back. A nil input stays nil. Other dtypes are an error naming them. f gets
 // y zeroed.
-func convFloat32(dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
-	return convFloat32Run(dt, yShape, in, false, f)
+func convFloat32(ctx *Context, dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
+	return convFloat32Run(ctx, dt, yShape, in, false, f)
 }
 
 // convFloat32Overwrite is convFloat32 for an f that writes every element of y, which it gets
 // unzeroed (see newOutput).
-func convFloat32Overwrite(dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
-	return convFloat32Run(dt, yShape, in, true, f)
+func convFloat32Overwrite(ctx *Context, dt tensor.DType, yShape []int, in []*tensor.Tensor, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
+	return convFloat32Run(ctx, dt, yShape, in, true, f)
 }
 
-func convFloat32Run(dt tensor.DType, yShape []int, in []*tensor.Tensor, overwrite bool, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
+func convFloat32Run(ctx *Context, dt tensor.DType, yShape []int, in []*tensor.Tensor, overwrite bool, f func(y []float32, args [][]float32)) ([]*tensor.Tensor, error) {
 	args := make([][]float32, len(in))
 	for i, t := range in {
 		if t == nil {
@@ -420,9 +420,9 @@ func convFloat32Run(dt tensor.DType, yShape []int, in []*tensor.Tensor, overwrit
 	}
 	var y []float32
 	if overwrite {
-		y = float32sNoZero(n)
+		y = ctx.floats(n)
 	} else {
-		y = make([]float32, n)
+		y = ctx.zeros(n)
 	}
 	f(y, args)
 	return []*tensor.Tensor{convFromFloat32(dt, yShape, y)}, nil

@@ -159,7 +159,7 @@ func (k *Binary) OperandShape(a, b []int) ([]int, error) {
 }
 
 // Run implements Kernel.
-func (k *Binary) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Binary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	a, b := in[0], in[1]
 	if a == nil || b == nil {
 		return nil, fmt.Errorf("both inputs are required")
@@ -186,7 +186,7 @@ func (k *Binary) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if isComparison(k.Op) {
 		outDT = tensor.Bool
 	}
-	out := newOutput(outDT, bc.Shape())
+	out := newOutput(ctx, outDT, bc.Shape())
 	if err := ewBinary(k.Op, bc, out, a, b); err != nil {
 		return nil, err
 	}
@@ -554,7 +554,7 @@ func buildUnary(op string) BuildFunc {
 }
 
 // Run implements Kernel.
-func (k *Unary) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Unary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if x == nil {
 		return nil, fmt.Errorf("the input is required")
@@ -562,19 +562,19 @@ func (k *Unary) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if x.DType().IsInteger() {
 		return ewIntUnary(k.Op, x)
 	}
-	return ewFloatUnary(x, k.f32, k.f64)
+	return ewFloatUnary(ctx, x, k.f32, k.f64)
 }
 
 // ewFloatUnary applies a float kernel, f32 or f64 by x's dtype, into a new tensor; 16-bit
 // floats go through float32. The kernel must write every element of dst: a float32 one comes
 // from newOutput, unzeroed.
-func ewFloatUnary(x *tensor.Tensor, f32 func(dst, src []float32), f64 func(dst, src []float64)) ([]*tensor.Tensor, error) {
+func ewFloatUnary(ctx *Context, x *tensor.Tensor, f32 func(dst, src []float32), f64 func(dst, src []float64)) ([]*tensor.Tensor, error) {
 	if x == nil {
 		return nil, fmt.Errorf("the input is required")
 	}
 	switch x.DType() {
 	case tensor.Float32:
-		out := newOutput(tensor.Float32, x.Shape())
+		out := newOutput(ctx, tensor.Float32, x.Shape())
 		f32(out.Float32s(), x.Float32s())
 		return one(out)
 	case tensor.Float64:
@@ -653,11 +653,11 @@ func ewUnsignedUnary[T uint8 | uint16 | uint32 | uint64](op string, d, s []T) bo
 // not zeroed first: make zeroes a large slice on the allocating goroutine alone, before the
 // kernel writes it again on every core, and on MobileNetV2 at batch 8 that zeroing took a
 // fifth of the run. Other dtypes come from tensor.New.
-func newOutput(dt tensor.DType, shape []int) *tensor.Tensor {
+func newOutput(ctx *Context, dt tensor.DType, shape []int) *tensor.Tensor {
 	if dt != tensor.Float32 {
 		return tensor.New(dt, shape...)
 	}
-	return tensor.From(shape, float32sNoZero(tensor.Size(shape)))
+	return tensor.From(shape, ctx.floats(tensor.Size(shape)))
 }
 
 // float32sNoZero returns n float32s of unspecified value. The memory comes from

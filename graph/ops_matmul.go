@@ -54,7 +54,7 @@ func (g *Gemm) Dims(a, b []int) (m, n, k int, err error) {
 }
 
 // Run implements Kernel.
-func (g *Gemm) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (g *Gemm) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := needFloat32(in[:2]...); err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (g *Gemm) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.New(tensor.Float32, m, n)
+	y := tensor.From([]int{m, n}, ctx.zeros(m*n))
 	beta := g.Beta
 	if len(in) > 2 && in[2] != nil && beta != 0 {
 		c := in[2]
@@ -159,7 +159,7 @@ func (MatMul) Shapes(a, b []int) (batch []int, m, n, k int, out []int, err error
 }
 
 // Run implements Kernel.
-func (mm MatMul) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (mm MatMul) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := needFloat32(in...); err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (mm MatMul) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.New(tensor.Float32, outShape...)
+	y := tensor.From(outShape, ctx.zeros(tensor.Size(outShape)))
 	ad, bd, yd := a.Float32s(), b.Float32s(), y.Float32s()
 	nb := tensor.Size(batch)
 	aBatch := batchOffsets(a.Shape(), batch, m*k)

@@ -160,7 +160,12 @@ func (k *BatchNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.T
 func normBatch[T float32 | float64](ctx *Context, args [][]T, shape []int, n, c, spatial int, k *BatchNormalization, train bool,
 	wrap func([]T) *tensor.Tensor, narrow ...func(int, *tensor.Tensor) *tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, scale, bias, mean, variance := args[0], args[1], args[2], args[3], args[4]
-	y := make([]T, len(x))
+	var y []T // every element written by tensor.BatchNorm
+	if f, ok := any(&y).(*[]float32); ok {
+		*f = ctx.floats(len(x))
+	} else {
+		y = make([]T, len(x))
+	}
 	reshape := func(i int, v []T, sh []int) *tensor.Tensor {
 		t, _ := wrap(v).Reshape(sh...)
 		if len(narrow) > 0 {
@@ -212,7 +217,7 @@ func buildInstanceNorm(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *InstanceNormalization) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *InstanceNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	for i, t := range in {
 		if t == nil {
 			return nil, fmt.Errorf("input %d is missing", i)
@@ -237,7 +242,7 @@ func (k *InstanceNormalization) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.
 		tensor.InstanceNorm(y, tensor.Data[float64](x), s, b, n, c, spatial, eps)
 		return one(tensor.From(shape, y))
 	}
-	return convFloat32(x.DType(), shape, in, func(y []float32, args [][]float32) {
+	return convFloat32(ctx, x.DType(), shape, in, func(y []float32, args [][]float32) {
 		tensor.InstanceNorm(y, args[0], args[1], args[2], n, c, spatial, eps)
 	})
 }
@@ -255,7 +260,7 @@ func buildLayerNorm(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *LayerNormalization) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *LayerNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("needs X and Scale")
 	}
@@ -299,7 +304,7 @@ func (k *LayerNormalization) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Ten
 		return append([]*tensor.Tensor{tensor.From(shape, y)}, stats...), nil
 	}
 	var bad error // set by the computation, which cannot return it
-	outs, err := convFloat32(x.DType(), shape, []*tensor.Tensor{x, in[1], b}, func(y []float32, args [][]float32) {
+	outs, err := convFloat32(ctx, x.DType(), shape, []*tensor.Tensor{x, in[1], b}, func(y []float32, args [][]float32) {
 		s, e := normBroadcast(args[1], in[1].Shape(), inner)
 		if e != nil {
 			bad = fmt.Errorf("Scale: %w", e)
@@ -394,7 +399,7 @@ func buildLRN(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *LRN) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *LRN) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, err := poolInput(in)
 	if err != nil {
 		return nil, err
@@ -410,7 +415,7 @@ func (k *LRN) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		tensor.LRN(y, tensor.Data[float64](x), n, c, spatial, k.Size, alpha, beta, bias)
 		return one(tensor.From(shape, y))
 	}
-	return convFloat32(x.DType(), shape, in[:1], func(y []float32, args [][]float32) {
+	return convFloat32(ctx, x.DType(), shape, in[:1], func(y []float32, args [][]float32) {
 		tensor.LRN(y, args[0], n, c, spatial, k.Size, alpha, beta, bias)
 	})
 }

@@ -160,7 +160,7 @@ func poolGeometry(x, kernel, strides, dilations, pads []int, autoPad string, cei
 }
 
 // Run implements Kernel.
-func (k *MaxPool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *MaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, err := poolInput(in)
 	if err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func (k *MaxPool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	var y *tensor.Tensor
 	switch x.DType() {
 	case tensor.Float32:
-		y = tensor.New(tensor.Float32, yShape...)
+		y = tensor.From(yShape, ctx.zeros(tensor.Size(yShape)))
 		tensor.MaxPool(y.Float32s(), ind, x.Float32s(), g, colMajor)
 	case tensor.Float64:
 		y = poolMax[float64](x, yShape, ind, g, colMajor)
@@ -205,7 +205,7 @@ func poolMax[T tensor.PoolElem](x *tensor.Tensor, yShape []int, ind []int64, g *
 }
 
 // Run implements Kernel.
-func (k *AveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *AveragePool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, err := poolInput(in)
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func (k *AveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, er
 		tensor.AveragePool(dst, tensor.Data[float64](x), g, k.CountIncludePad)
 		return one(tensor.From(yShape, dst))
 	}
-	return convFloat32(x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
+	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.AveragePool(y, args[0], g, k.CountIncludePad)
 	})
 }
@@ -245,7 +245,7 @@ func poolGlobalShape(x []int) (yShape []int, planes, n int, err error) {
 }
 
 // Run implements Kernel.
-func (GlobalAveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (GlobalAveragePool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, err := poolInput(in)
 	if err != nil {
 		return nil, err
@@ -259,13 +259,13 @@ func (GlobalAveragePool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		tensor.GlobalAveragePool(dst, tensor.Data[float64](x), planes, n)
 		return one(tensor.From(yShape, dst))
 	}
-	return convFloat32(x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
+	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.GlobalAveragePool(y, args[0], planes, n)
 	})
 }
 
 // Run implements Kernel.
-func (GlobalMaxPool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (GlobalMaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, err := poolInput(in)
 	if err != nil {
 		return nil, err
@@ -282,7 +282,7 @@ func (GlobalMaxPool) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		tensor.GlobalMaxPool(dst, tensor.Data[float64](x), planes, n)
 		return one(tensor.From(yShape, dst))
 	}
-	return convFloat32(x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
+	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.GlobalMaxPool(y, args[0], planes, n)
 	})
 }

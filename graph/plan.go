@@ -3,15 +3,20 @@ package graph
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // Plan is a graph made ready to run many times: every node's kernel built from its attributes,
 // values numbered into slots, and for each step the intermediates that nothing later reads, so
-// a run drops them as soon as it can. A Plan is safe for concurrent runs.
+// a run drops them as soon as it can and their buffers serve later steps and later runs (see
+// arena). A Plan is safe for concurrent runs.
 type Plan struct {
 	Graph *Graph
+
+	mu     sync.Mutex
+	arenas []*arena // idle arenas; a run takes one, or makes one, and puts it back
 
 	steps     []step
 	numSlots  int
@@ -90,6 +95,15 @@ func NewPlan(g *Graph) (*Plan, error) {
 	for s, i := range lastUse {
 		if !keep[s] {
 			p.steps[i].release = append(p.steps[i].release, s)
+		}
+	}
+	// An output nothing reads (a BatchNorm's running statistics in training mode, say) goes
+	// as soon as it is made.
+	for i := range p.steps {
+		for _, s := range p.steps[i].out {
+			if _, read := lastUse[s]; s >= 0 && !read && !keep[s] {
+				p.steps[i].release = append(p.steps[i].release, s)
+			}
 		}
 	}
 	return p, nil
@@ -251,26 +265,63 @@ func (p *Plan) OutputSlots() []int { return p.outputs }
 // activations a backward pass needs); the rest are dropped after their last reader as in Run.
 // keep may be nil. observe, when not nil, is called after each step with the index of the step
 // and the slot values, before any is released.
+//
+// The buffers of dropped values are recycled for later steps and runs (see arena): observe
+// must not keep a value past its call, and the returned values are the caller's.
 func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
-	if ctx == nil {
-		ctx = &Context{}
+	run := Context{}
+	if ctx != nil {
+		run = *ctx
 	}
+	a := p.takeArena()
+	run.arena = a
+	defer p.putArena(a)
 	vals, err := p.feed(inputs)
 	if err != nil {
 		return nil, err
 	}
+	for _, s := range p.inputs {
+		a.hold(vals[s])
+	}
 	for i := range p.steps {
-		if err := p.runStep(ctx, &p.steps[i], vals); err != nil {
+		st := &p.steps[i]
+		if err := p.runStep(&run, st, vals); err != nil {
 			return nil, err
+		}
+		for _, s := range st.out {
+			if s >= 0 {
+				a.hold(vals[s])
+			}
 		}
 		if observe != nil {
 			observe(i, vals)
 		}
-		for _, s := range p.steps[i].release {
+		for _, s := range st.release {
 			if keep == nil || !keep[s] {
+				a.drop(vals[s])
 				vals[s] = nil
 			}
 		}
 	}
 	return vals, nil
+}
+
+// takeArena returns an idle arena for a run, or a new one.
+func (p *Plan) takeArena() *arena {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.arenas); n > 0 {
+		a := p.arenas[n-1]
+		p.arenas = p.arenas[:n-1]
+		return a
+	}
+	return newArena()
+}
+
+// putArena ends a run's use of a.
+func (p *Plan) putArena(a *arena) {
+	a.release()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.arenas = append(p.arenas, a)
 }

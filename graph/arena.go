@@ -1,0 +1,90 @@
+package graph
+
+import "github.com/onnxtune/onnxtune/tensor"
+
+// arena recycles the float32 buffers of a run's intermediates. Kernels take their outputs from
+// it (Context.floats); when a value's last reader has run, Forward gives its buffer back,
+// unless another live value still shares it (a Reshape's output shares its input's buffer)
+// or the buffer is not the arena's (an input's, an initializer's). A later step, or the next
+// run, gets it again instead of fresh memory: a steady-state run then touches no new pages,
+// where fresh buffers cost a page fault per 4 KiB on first write.
+//
+// An arena belongs to one run at a time; Plan keeps the idle ones.
+type arena struct {
+	free  map[int][][]float32    // idle buffers by length
+	owned map[*float32][]float32 // the arena's buffers (idle or in use), by storageKey
+	live  map[*float32]int       // live values of the run per buffer, by storageKey
+}
+
+func newArena() *arena {
+	return &arena{free: map[int][][]float32{}, owned: map[*float32][]float32{}, live: map[*float32]int{}}
+}
+
+// storageKey identifies the buffer a float32 tensor's elements live in: the address of the
+// buffer's last element, which a view sharing it from some offset on has too.
+func storageKey(t *tensor.Tensor) (*float32, bool) {
+	if t == nil || t.DType() != tensor.Float32 {
+		return nil, false
+	}
+	return sliceKey(t.Float32s())
+}
+
+func sliceKey(v []float32) (*float32, bool) {
+	if cap(v) == 0 {
+		return nil, false
+	}
+	return &v[:cap(v)][cap(v)-1], true
+}
+
+// floats returns n float32s of unspecified value, recycled where it can.
+func (a *arena) floats(n int) []float32 {
+	if idle := a.free[n]; len(idle) > 0 {
+		v := idle[len(idle)-1]
+		a.free[n] = idle[:len(idle)-1]
+		return v
+	}
+	v := float32sNoZero(n)
+	if k, ok := sliceKey(v); ok {
+		a.owned[k] = v
+	}
+	return v
+}
+
+// hold counts t as one more live value of the run.
+func (a *arena) hold(t *tensor.Tensor) {
+	if k, ok := storageKey(t); ok {
+		a.live[k]++
+	}
+}
+
+// drop counts t as one live value fewer, and takes its buffer back when no live value shares
+// it any more and it is the arena's.
+func (a *arena) drop(t *tensor.Tensor) {
+	k, ok := storageKey(t)
+	if !ok {
+		return
+	}
+	if a.live[k]--; a.live[k] > 0 {
+		return
+	}
+	delete(a.live, k)
+	if buf, ok := a.owned[k]; ok {
+		a.free[len(buf)] = append(a.free[len(buf)], buf)
+	}
+}
+
+// release ends a run: the values still live (outputs, kept activations) leave with the
+// caller, so their buffers are the arena's no more.
+func (a *arena) release() {
+	// The arena keeps only its idle buffers: those in use leave with the caller, and those a
+	// kernel took and dropped on its own (a widened float16 temporary, say) go to the GC.
+	owned := make(map[*float32][]float32, len(a.owned))
+	for _, bufs := range a.free {
+		for _, b := range bufs {
+			k, _ := sliceKey(b)
+			owned[k] = b
+		}
+	}
+	a.owned = owned
+	clear(a.live)
+}

@@ -1,0 +1,111 @@
+package graph_test
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// recycledPlan plans the resblock fixture (Conv, BatchNorm, Relu, a residual Add, pooling,
+// Flatten's view of its input, Gemm) and returns it with a random input.
+func recycledPlan(t *testing.T) (*graph.Plan, map[string]*tensor.Tensor) {
+	t.Helper()
+	m, err := onnx.Load(fixture.Small(t, "resblock.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := onnx.Import(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := graph.NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, 4*3*32*32)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return p, map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.From([]int{4, 3, 32, 32}, x)}
+}
+
+// TestRunsRecycleBuffers: later runs of a plan reuse the intermediates' buffers of earlier ones
+// (they allocate less than a third of the first run's bytes; not checked under the race
+// detector, see raceEnabled) and give bit-identical outputs, also when the caller keeps the
+// outputs of earlier runs.
+func TestRunsRecycleBuffers(t *testing.T) {
+	p, in := recycledPlan(t)
+	var kept []map[string]*tensor.Tensor
+	var first uint64
+	for run := range 4 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := p.Run(nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		bytes := after.TotalAlloc - before.TotalAlloc
+		switch {
+		case run == 0:
+			first = bytes
+		case run >= 2 && bytes > first/3 && !raceEnabled:
+			t.Errorf("run %d allocated %d bytes, the first %d: buffers are not recycled", run+1, bytes, first)
+		}
+		kept = append(kept, out)
+	}
+	for run, out := range kept[1:] {
+		for name, v := range out {
+			if !equalBits(v.Float32s(), kept[0][name].Float32s()) {
+				t.Errorf("run %d: output %q differs from the first run's", run+2, name)
+			}
+		}
+	}
+}
+
+// TestConcurrentRunsRecycle runs one plan from several goroutines at once (for -race): each
+// run has its own buffers, and every result equals a lone run's.
+func TestConcurrentRunsRecycle(t *testing.T) {
+	p, in := recycledPlan(t)
+	want, err := p.Run(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				out, err := p.Run(nil, in)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for name, v := range out {
+					if !equalBits(v.Float32s(), want[name].Float32s()) {
+						t.Errorf("output %q of a concurrent run differs from a lone run's", name)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func equalBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !(a[i] != a[i] && b[i] != b[i]) {
+			return false
+		}
+	}
+	return true
+}
