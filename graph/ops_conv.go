@@ -26,6 +26,9 @@ type Conv struct {
 	Pads        []int
 	Group       int
 	AutoPad     string
+	// Clamp, when not nil, is [lo, hi]: a Relu or Clip after the node, fused into it by the
+	// plan (see fuse).
+	Clamp []float32
 }
 
 var _ Kernel = (*Conv)(nil)
@@ -255,6 +258,7 @@ func (k *Conv) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
+	g.Clamp = k.Clamp
 	var bias *tensor.Tensor
 	if len(in) > 2 && in[2] != nil {
 		bias = in[2]

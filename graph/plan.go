@@ -19,6 +19,7 @@ type Plan struct {
 	arenas []*arena // idle arenas; a run takes one, or makes one, and puts it back
 
 	steps     []step
+	fused     []step // what Run runs: steps with activations fused into convolutions (fuse)
 	numSlots  int
 	slots     map[string]int
 	constants []constant // initializers, placed in their slots at the start of every run
@@ -63,8 +64,7 @@ func NewPlan(g *Graph) (*Plan, error) {
 	for _, in := range g.Inputs {
 		p.inputs = append(p.inputs, slot(in.Name))
 	}
-	lastUse := map[int]int{}
-	for i, n := range g.Nodes {
+	for _, n := range g.Nodes {
 		def, _ := Lookup(n.Domain, n.OpType, g.Opsets[n.Domain])
 		k, err := def.Build(n, g.Opsets[n.Domain])
 		if err != nil {
@@ -72,11 +72,7 @@ func NewPlan(g *Graph) (*Plan, error) {
 		}
 		st := step{node: n, kernel: k}
 		for _, in := range n.Inputs {
-			s := slot(in)
-			st.in = append(st.in, s)
-			if s >= 0 {
-				lastUse[s] = i
-			}
+			st.in = append(st.in, slot(in))
 		}
 		for _, out := range n.Outputs {
 			st.out = append(st.out, slot(out))
@@ -92,27 +88,42 @@ func NewPlan(g *Graph) (*Plan, error) {
 		p.outputs = append(p.outputs, s)
 		keep[s] = true
 	}
+	p.fused = p.fuse(keep)
+	setReleases(p.steps, keep)
+	setReleases(p.fused, keep)
+	return p, nil
+}
+
+// setReleases lists at each step the values no later step reads, unless keep holds them.
+func setReleases(steps []step, keep map[int]bool) {
+	lastUse := map[int]int{}
+	for i, st := range steps {
+		for _, s := range st.in {
+			if s >= 0 {
+				lastUse[s] = i
+			}
+		}
+	}
 	for s, i := range lastUse {
 		if !keep[s] {
-			p.steps[i].release = append(p.steps[i].release, s)
+			steps[i].release = append(steps[i].release, s)
 		}
 	}
 	// An output nothing reads (a BatchNorm's running statistics in training mode, say) goes
 	// as soon as it is made.
-	for i := range p.steps {
-		for _, s := range p.steps[i].out {
+	for i := range steps {
+		for _, s := range steps[i].out {
 			if _, read := lastUse[s]; s >= 0 && !read && !keep[s] {
-				p.steps[i].release = append(p.steps[i].release, s)
+				steps[i].release = append(steps[i].release, s)
 			}
 		}
 	}
-	return p, nil
 }
 
 // Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
 // input's dtype and shape are checked against the model's declaration first.
 func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	vals, err := p.Forward(ctx, inputs, nil, nil)
+	vals, err := p.forward(ctx, p.fused, inputs, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +280,11 @@ func (p *Plan) OutputSlots() []int { return p.outputs }
 // The buffers of dropped values are recycled for later steps and runs (see arena): observe
 // must not keep a value past its call, and the returned values are the caller's.
 func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
+	return p.forward(ctx, p.steps, inputs, keep, observe)
+}
+
+// forward runs steps (p.steps, or p.fused when no one looks at the intermediates).
+func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
 	run := Context{}
 	if ctx != nil {
 		run = *ctx
@@ -283,8 +299,8 @@ func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bo
 	for _, s := range p.inputs {
 		a.hold(vals[s])
 	}
-	for i := range p.steps {
-		st := &p.steps[i]
+	for i := range steps {
+		st := &steps[i]
 		if err := p.runStep(&run, st, vals); err != nil {
 			return nil, err
 		}

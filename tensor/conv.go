@@ -22,6 +22,16 @@ type ConvGeom struct {
 	Strides                 []int
 	Dilations               []int
 	Pads                    []int
+	// Clamp, when not nil, is [lo, hi]: Conv limits each output to it (a Relu or Clip fused
+	// into the convolution), on each block of output while the block is still in cache.
+	Clamp []float32
+}
+
+// epilogue applies what follows the convolution itself (Clamp) to a stretch of its output.
+func (g *ConvGeom) epilogue(y []float32) {
+	if g.Clamp != nil {
+		Clip(y, y, g.Clamp[0], g.Clamp[1])
+	}
 }
 
 // InSize returns the number of spatial cells of one input plane.
@@ -509,6 +519,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			}
 			gemm(false, false, mg, n, k+1, 1, wb[grp*mg*(k+1):], k+1, col, n, 0, yg, outSize)
 			convColPool.Put(buf)
+			g.epilogueRows(yg, mg, n, outSize)
 			return
 		}
 		wg := w[grp*mg*k:]
@@ -525,13 +536,25 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		}
 		if point {
 			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, beta, yg, outSize)
+			g.epilogueRows(yg, mg, n, outSize)
 			return
 		}
 		buf := convGetCol(k * n)
 		Im2Col(*buf, xg, cg, g, r0, nr)
 		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, beta, yg, outSize)
 		convColPool.Put(buf)
+		g.epilogueRows(yg, mg, n, outSize)
 	})
+}
+
+// epilogueRows applies the epilogue to rows rows of n outputs, stride apart, from y on.
+func (g *ConvGeom) epilogueRows(y []float32, rows, n, stride int) {
+	if g.Clamp == nil {
+		return
+	}
+	for m := range rows {
+		g.epilogue(y[m*stride : m*stride+n])
+	}
 }
 
 // convSchedule picks how to run tasks independent GEMM tasks of the given total work
@@ -586,12 +609,14 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 				dst := y[(img*g.OutC+grp*mg+m)*outSize:][:outSize]
 				if bias == nil {
 					copy(dst, src)
+					g.epilogue(dst)
 					continue
 				}
 				b := bias[grp*mg+m]
 				for j, v := range src {
 					dst[j] = v + b
 				}
+				g.epilogue(dst)
 			}
 		}
 		convColPool.Put(out)
@@ -610,6 +635,7 @@ func convFillBias(y, bias []float32, g *ConvGeom) {
 		for j := range row {
 			row[j] = b
 		}
+		g.epilogue(row)
 	}
 }
 
@@ -658,6 +684,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 			default:
 				convDepthwisePlane(out, in, wk, b, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)
 			}
+			g.epilogue(out)
 		}
 	})
 }

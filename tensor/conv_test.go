@@ -322,3 +322,57 @@ func ExampleConv() {
 	fmt.Println(y)
 	// Output: [3 5 7]
 }
+
+// TestConvClampEpilogue: a Relu or Clip fused into Conv (ConvGeom.Clamp) gives exactly Conv
+// then Clip, on every path Conv takes: im2col blocks, pointwise, the bias column of widening
+// layers, packed small outputs, depthwise, and no kernel taps.
+func TestConvClampEpilogue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name                        string
+		batch, inC, outC, group, hw int
+		k, stride, pad              int
+	}{
+		{"im2col", 2, 8, 16, 1, 20, 3, 1, 1},
+		{"pointwise widening", 2, 4, 24, 1, 12, 1, 1, 0},
+		{"stride 2", 1, 6, 6, 1, 17, 3, 2, 1},
+		{"packed", 8, 16, 8, 1, 5, 3, 1, 1},
+		{"depthwise", 2, 12, 12, 12, 14, 3, 1, 1},
+		{"depthwise stride 2", 2, 12, 12, 12, 15, 3, 2, 1},
+		{"grouped", 2, 8, 8, 2, 9, 3, 1, 0},
+	} {
+		for _, clamp := range [][]float32{{0, float32(math.Inf(1))}, {0, 6}, {-0.5, 0.25}} {
+			for _, withBias := range []bool{false, true} {
+				oh := (c.hw+2*c.pad-c.k)/c.stride + 1
+				g := &tensor.ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: c.group,
+					InShape: []int{c.hw, c.hw}, Kernel: []int{c.k, c.k}, OutShape: []int{oh, oh},
+					Strides: []int{c.stride, c.stride}, Dilations: []int{1, 1}, Pads: []int{c.pad, c.pad}}
+				x := fill(c.batch * c.inC * c.hw * c.hw)
+				w := fill(c.outC * c.inC / c.group * c.k * c.k)
+				var bias []float32
+				if withBias {
+					bias = fill(c.outC)
+				}
+				want := make([]float32, c.batch*c.outC*oh*oh)
+				tensor.Conv(want, x, w, bias, g)
+				tensor.Clip(want, want, clamp[0], clamp[1])
+				got := make([]float32, len(want))
+				fused := *g
+				fused.Clamp = clamp
+				tensor.Conv(got, x, w, bias, &fused)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%s, clamp %v, bias %v: element %d is %g, Conv then Clip gives %g", c.name, clamp, withBias, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

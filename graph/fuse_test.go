@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// TestFuseConvActivation: Run merges a Conv with the Relu or constant-bound Clip that alone
+// reads it, and gives bit for bit what the unfused steps (Forward) give; a Conv read twice, or
+// one that is a graph output, stays apart.
+func TestFuseConvActivation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	randn := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Size(shape))
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return tensor.From(shape, v)
+	}
+	conv := func(in, w, out string) *Node {
+		return &Node{Name: out, OpType: "Conv", Inputs: []string{in, w, "b"}, Outputs: []string{out},
+			Attrs: map[string]Attr{"pads": {Type: AttrInts, Ints: []int64{1, 1, 1, 1}}}}
+	}
+	g := &Graph{
+		Opsets: map[string]int{"": 13},
+		Inputs: []ValueInfo{{Name: "x", DType: tensor.Float32}},
+		Initializers: map[string]*tensor.Tensor{
+			"w1": randn(4, 2, 3, 3), "w2": randn(4, 4, 3, 3), "w3": randn(4, 4, 3, 3), "w4": randn(4, 4, 3, 3), "b": randn(4),
+			"lo": tensor.Scalar(float32(-0.3)), "hi": tensor.Scalar(float32(0.4)),
+		},
+		InitializerNames: []string{"w1", "w2", "w3", "w4", "b", "lo", "hi"},
+		Nodes: []*Node{
+			conv("x", "w1", "c1"), {Name: "r1", OpType: "Relu", Inputs: []string{"c1"}, Outputs: []string{"a1"}}, // fused
+			conv("a1", "w2", "c2"), {Name: "k2", OpType: "Clip", Inputs: []string{"c2", "lo", "hi"}, Outputs: []string{"a2"}}, // fused
+			conv("a2", "w3", "c3"), {Name: "r3", OpType: "Relu", Inputs: []string{"c3"}, Outputs: []string{"a3"}}, // c3 read twice
+			{Name: "add", OpType: "Add", Inputs: []string{"a3", "c3"}, Outputs: []string{"s3"}},
+			conv("s3", "w4", "c4"), {Name: "r4", OpType: "Relu", Inputs: []string{"c4"}, Outputs: []string{"a4"}}, // c4 an output
+		},
+		Outputs: []ValueInfo{{Name: "a4"}, {Name: "c4"}},
+	}
+	p, err := NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(p.fused), len(p.steps)-2; got != want {
+		t.Errorf("fused plan has %d steps, want %d (two fusions)", got, want)
+	}
+	in := map[string]*tensor.Tensor{"x": randn(2, 2, 9, 9)}
+	got, err := p.Run(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := p.Forward(nil, in, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range g.Outputs {
+		want := vals[p.outputs[i]].Float32s()
+		for j, v := range got[o.Name].Float32s() {
+			if v != want[j] {
+				t.Fatalf("output %q element %d: fused %g, unfused %g", o.Name, j, v, want[j])
+			}
+		}
+	}
+}
