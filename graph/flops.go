@@ -49,10 +49,10 @@ func perRow(w *tensor.Tensor) int {
 // size) are counted as fed. The run is a real one: its outputs may serve as a first run's.
 func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, int64, error) {
 	var flops int64
-	var in, out []*tensor.Tensor
 	observe := func(i int, vals []*tensor.Tensor) {
 		st := &p.steps[i]
-		in, out = in[:0], out[:0]
+		in := make([]*tensor.Tensor, 0, len(st.in))
+		out := make([]*tensor.Tensor, 0, len(st.out))
 		for _, s := range st.in {
 			in = append(in, slotValue(vals, s))
 		}
