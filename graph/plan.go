@@ -127,11 +127,16 @@ func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*
 	if err != nil {
 		return nil, err
 	}
+	return p.outputMap(vals), nil
+}
+
+// outputMap picks the graph outputs out of a run's slot values, by name.
+func (p *Plan) outputMap(vals []*tensor.Tensor) map[string]*tensor.Tensor {
 	out := make(map[string]*tensor.Tensor, len(p.outputs))
 	for i, s := range p.outputs {
 		out[p.Graph.Outputs[i].Name] = vals[s]
 	}
-	return out, nil
+	return out
 }
 
 func (p *Plan) feed(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {

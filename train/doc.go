@@ -5,6 +5,7 @@
 // The pieces, each usable on its own:
 //
 //   - Gradients: one forward and backward pass of a loss expression over a model's outputs;
+//   - Step: one optimizer step on a batch the caller brings, what Run's loop does per batch;
 //   - Optimizer (sgd, adam, adamw) and Schedule, equal to torch.optim and its schedulers;
 //   - SelectTrainable (--train-only, --freeze) and ReplaceHead (--num-classes);
 //   - BNMode: which statistics BatchNormalization uses while training, with running

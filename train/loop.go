@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -201,16 +200,8 @@ func (r *runner) setupGraphs() error {
 			return err
 		}
 	}
-	r.params = make(map[string]*tensor.Tensor, len(r.trained))
-	for _, name := range r.trained {
-		t := r.g.Initializers[name]
-		if t == nil {
-			return fmt.Errorf("train: %q is not an initializer of the model", name)
-		}
-		if t.DType() != tensor.Float32 {
-			return fmt.Errorf("train: initializer %q is %v; onnxtune trains float32 weights", name, t)
-		}
-		r.params[name] = t
+	if r.params, err = trainedParams(r.g, r.trained); err != nil {
+		return err
 	}
 	if r.bn, err = newBNStats(r.trainG, r.training); err != nil {
 		return err
@@ -374,10 +365,7 @@ func (r *runner) setupOptimizer() error {
 	}
 	r.lr = r.cfg.LR
 	if r.lr == 0 {
-		r.lr = 0.001
-		if strings.EqualFold(strings.TrimSpace(r.cfg.Optimizer.Name), "sgd") {
-			r.lr = 0.01
-		}
+		r.lr = DefaultLR(r.cfg.Optimizer.Name)
 	}
 	r.sched, err = NewSchedule(r.cfg.Schedule, r.lr, r.loader.Len(), r.cfg.Epochs, r.cfg.WarmupSteps, r.cfg.StepSize, r.cfg.Gamma)
 	return err
@@ -663,26 +651,18 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 	}
 	r.progress.epochStart(epoch)
 	var total loss.Total
-	gctx := &graph.Context{Training: r.training, BatchStats: r.bn.hook}
+	trainStep := &Step{grads: gr, ctx: &graph.Context{Training: r.training, BatchStats: r.bn.hook},
+		bn: r.bn, opt: r.opt, params: r.params}
 	for b, err := range r.loader.Epoch(ctx, epoch) {
 		if err != nil {
 			return st, err
 		}
 		lr := r.sched.LR(*step)
-		v, grads, err := gr.Compute(gctx, map[string]*tensor.Tensor{r.inputName: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels)
+		v, err := trainStep.Take(map[string]*tensor.Tensor{r.inputName: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels, lr)
+		if errors.Is(err, errDiverged) {
+			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: %w", v.Value, epoch+1, st.batches+1, errDiverged)
+		}
 		if err != nil {
-			r.bn.discard()
-			return st, err
-		}
-		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
-			r.bn.discard()
-			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: training diverged (try a smaller learning rate)", v.Value, epoch+1, st.batches+1)
-		}
-		if err := r.opt.Step(r.params, grads, lr); err != nil {
-			r.bn.discard()
-			return st, err
-		}
-		if err := r.bn.apply(); err != nil {
 			return st, err
 		}
 		*step++

@@ -91,15 +91,7 @@ func loadCases(t *testing.T, path string) []trainCase {
 // modelWeights returns a model file's initializers by name.
 func modelWeights(t *testing.T, path string) map[string]*tensor.Tensor {
 	t.Helper()
-	m, err := onnx.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := onnx.Import(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g.Initializers
+	return importModel(t, path).Initializers
 }
 
 // checkAgainstTorch compares the initializers of the model written to out with PyTorch's

@@ -93,11 +93,11 @@ func randomInputs(g *graph.Graph, batch int, seed uint64) (map[string]*tensor.Te
 				shape[i] = batch
 			}
 		}
-		v := make([]float64, tensor.Size(shape))
-		for i := range v {
-			v[i] = r.NormFloat64()
+		t, err := randomTensor(r, in.DType, shape)
+		if err != nil {
+			return nil, err
 		}
-		feeds[in.Name] = tensor.FromFloat64s(in.DType, shape, v)
+		feeds[in.Name] = t
 	}
 	return feeds, nil
 }

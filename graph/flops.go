@@ -1,0 +1,77 @@
+package graph
+
+import "github.com/onnxtune/onnxtune/tensor"
+
+// NodeFLOPs returns the floating-point operations of one run of n on the tensors it read (in,
+// nil for an omitted input) and wrote (out): two per multiply-add of Conv, ConvTranspose, Gemm
+// and MatMul, the convention of papers and profilers, and 0 for every other op. Bias additions,
+// activations, pooling and normalisation are left out: in a CNN they are a few percent of the
+// products. The counts come from the tensors' shapes, so grouped and strided convolutions and
+// transposed Gemm operands need no attribute.
+func NodeFLOPs(n *Node, in, out []*tensor.Tensor) int64 {
+	if n.Domain != "" || len(in) < 2 || in[0] == nil || in[1] == nil || len(out) == 0 || out[0] == nil {
+		return 0
+	}
+	x, w, y := in[0], in[1], out[0]
+	switch n.OpType {
+	case "Conv":
+		// Each output element is a dot product over W[m] of shape [C/group, k1, k2, ...].
+		return 2 * int64(y.Len()) * int64(perRow(w))
+	case "ConvTranspose":
+		// Each input element is scattered through W[c] of shape [M/group, k1, k2, ...].
+		return 2 * int64(x.Len()) * int64(perRow(w))
+	case "Gemm":
+		// Y is [M, N]; A is [M, K] or, transposed, [K, M]: either way K = |A| / M.
+		if y.Rank() != 2 || y.Shape()[0] == 0 {
+			return 0
+		}
+		return 2 * int64(y.Len()) * int64(x.Len()/y.Shape()[0])
+	case "MatMul":
+		// K is A's last dimension whether A is a vector or a (batched) matrix.
+		if x.Rank() == 0 {
+			return 0
+		}
+		return 2 * int64(y.Len()) * int64(x.Shape()[x.Rank()-1])
+	}
+	return 0
+}
+
+// perRow is the number of elements of w per index of its first dimension.
+func perRow(w *tensor.Tensor) int {
+	if w.Rank() == 0 || w.Shape()[0] == 0 {
+		return 0
+	}
+	return w.Len() / w.Shape()[0]
+}
+
+// CountFLOPs runs p on inputs like Run and returns its outputs with the FLOPs of the run: the
+// NodeFLOPs of every step at the shapes it actually ran on, so symbolic sizes (batch, image
+// size) are counted as fed. The run is a real one: its outputs may serve as a first run's.
+func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, int64, error) {
+	var flops int64
+	observe := func(i int, vals []*tensor.Tensor) {
+		st := &p.steps[i]
+		in := make([]*tensor.Tensor, 0, len(st.in))
+		out := make([]*tensor.Tensor, 0, len(st.out))
+		for _, s := range st.in {
+			in = append(in, slotValue(vals, s))
+		}
+		for _, s := range st.out {
+			out = append(out, slotValue(vals, s))
+		}
+		flops += NodeFLOPs(st.node, in, out)
+	}
+	vals, err := p.Forward(ctx, inputs, nil, observe)
+	if err != nil {
+		return nil, 0, err
+	}
+	return p.outputMap(vals), flops, nil
+}
+
+// slotValue is vals[s], or nil for an omitted value (slot -1).
+func slotValue(vals []*tensor.Tensor, s int) *tensor.Tensor {
+	if s < 0 {
+		return nil
+	}
+	return vals[s]
+}
