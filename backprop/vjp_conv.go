@@ -30,12 +30,12 @@ func convVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	dy, err := convFloats[float32](gradOut[0])
+	dy, err := widened[float32](gradOut[0])
 	if err != nil {
 		return nil, err
 	}
 	if c.Need[0] {
-		w, err := convFloats[float32](c.In[1])
+		w, err := widened[float32](c.In[1])
 		if err != nil {
 			return nil, err
 		}
@@ -45,7 +45,7 @@ func convVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		} else {
 			tensor.ConvInputGrad(dx, dy, w, g)
 		}
-		if gin[0], err = convResult(c.InTypes[0], c.InShapes[0], dx); err != nil {
+		if gin[0], err = narrowedGrad(c.InTypes[0], c.InShapes[0], dx); err != nil {
 			return nil, err
 		}
 	}
@@ -74,25 +74,25 @@ func convTransposeVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	dy, err := convFloats[float32](gradOut[0])
+	dy, err := widened[float32](gradOut[0])
 	if err != nil {
 		return nil, err
 	}
 	if c.Need[0] {
-		w, err := convFloats[float32](c.In[1])
+		w, err := widened[float32](c.In[1])
 		if err != nil {
 			return nil, err
 		}
 		dx := make([]float32, tensor.Size(c.InShapes[0]))
 		tensor.Conv(dx, dy, w, nil, g)
-		if gin[0], err = convResult(c.InTypes[0], c.InShapes[0], dx); err != nil {
+		if gin[0], err = narrowedGrad(c.InTypes[0], c.InShapes[0], dx); err != nil {
 			return nil, err
 		}
 	}
 	if c.Need[1] {
 		// The weight gradient of the forward convolution, with the roles of its input (here
 		// the output gradient) and its output gradient (here X) exchanged.
-		x, err := convFloats[float32](c.In[0])
+		x, err := widened[float32](c.In[0])
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func convTransposeVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, erro
 		} else {
 			tensor.ConvWeightGrad(dw, dy, x, g)
 		}
-		if gin[1], err = convResult(c.InTypes[1], c.InShapes[1], dw); err != nil {
+		if gin[1], err = narrowedGrad(c.InTypes[1], c.InShapes[1], dw); err != nil {
 			return nil, err
 		}
 	}
@@ -116,7 +116,7 @@ func convTransposeVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, erro
 
 // convWeightGrad returns Conv's weight gradient for the input x and output gradient dy.
 func convWeightGrad(c *Call, g *tensor.ConvGeom, xt *tensor.Tensor, dy []float32) (*tensor.Tensor, error) {
-	x, err := convFloats[float32](xt)
+	x, err := widened[float32](xt)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func convWeightGrad(c *Call, g *tensor.ConvGeom, xt *tensor.Tensor, dy []float32
 	} else {
 		tensor.ConvWeightGrad(dw, x, dy, g)
 	}
-	return convResult(c.InTypes[1], c.InShapes[1], dw)
+	return narrowedGrad(c.InTypes[1], c.InShapes[1], dw)
 }
 
 // convBiasGrad returns the gradient of the bias, input 2: dy = [batch, channels, spatial]
@@ -137,40 +137,5 @@ func convBiasGrad(c *Call, dy []float32, batch, channels, spatial int) (*tensor.
 	}
 	db := make([]float32, channels)
 	tensor.ConvBiasGrad(db, dy, batch, channels, spatial)
-	return convResult(c.InTypes[2], c.InShapes[2], db)
-}
-
-// convFloats returns the elements of a floating-point tensor as []T: the tensor's own slice
-// when it holds T (never to be written), else a converted copy, float16 and bfloat16 widening
-// exactly to float32. The pooling and normalisation gradients use it too.
-func convFloats[T tensor.Float](t *tensor.Tensor) ([]T, error) {
-	if t == nil {
-		return nil, fmt.Errorf("a value the gradient needs was not kept")
-	}
-	if v := tensor.Data[T](t); v != nil {
-		return v, nil
-	}
-	if !t.DType().IsFloat() {
-		return nil, fmt.Errorf("got %v, want a floating-point tensor", t)
-	}
-	var z T
-	dt := tensor.Float32
-	if _, ok := any(z).(float64); ok {
-		dt = tensor.Float64
-	}
-	w, err := tensor.CastTensor(nil, t, dt)
-	if err != nil {
-		return nil, err
-	}
-	return tensor.Data[T](w), nil
-}
-
-// convResult wraps a gradient computed in T as a tensor of the input's dtype and shape,
-// narrowing it when the input is float16 or bfloat16.
-func convResult[T tensor.Float](dt tensor.DType, shape []int, v []T) (*tensor.Tensor, error) {
-	t := tensor.From(append([]int(nil), shape...), v)
-	if t.DType() == dt {
-		return t, nil
-	}
-	return tensor.CastTensor(nil, t, dt)
+	return narrowedGrad(c.InTypes[2], c.InShapes[2], db)
 }

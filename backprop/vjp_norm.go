@@ -51,7 +51,7 @@ func normResults[T tensor.Float](c *Call, dsts ...[]T) ([]*tensor.Tensor, error)
 			continue
 		}
 		var err error
-		if gin[j], err = convResult(c.InTypes[j], c.InShapes[j], d); err != nil {
+		if gin[j], err = narrowedGrad(c.InTypes[j], c.InShapes[j], d); err != nil {
 			return nil, err
 		}
 	}
@@ -80,18 +80,18 @@ func batchNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor
 	}
 	// The forward kernel's own choice between batch and running statistics.
 	train := k.TrainingMode || c.Ctx != nil && c.Ctx.Training
-	g, err := convFloats[T](gy)
+	g, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
 	var x, scale, mean, variance []T
 	if c.Need[1] || train {
-		if x, err = convFloats[T](c.In[0]); err != nil {
+		if x, err = widened[T](c.In[0]); err != nil {
 			return nil, err
 		}
 	}
 	if c.Need[0] {
-		if scale, err = convFloats[T](c.In[1]); err != nil {
+		if scale, err = widened[T](c.In[1]); err != nil {
 			return nil, err
 		}
 	}
@@ -99,10 +99,10 @@ func batchNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor
 		mean, variance = make([]T, ch), make([]T, ch)
 		tensor.BatchNormStats(mean, variance, x, n, ch, spatial)
 	} else {
-		if mean, err = convFloats[T](c.In[3]); err != nil {
+		if mean, err = widened[T](c.In[3]); err != nil {
 			return nil, err
 		}
-		if variance, err = convFloats[T](c.In[4]); err != nil {
+		if variance, err = widened[T](c.In[4]); err != nil {
 			return nil, err
 		}
 	}
@@ -136,17 +136,17 @@ func instanceNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Ten
 		return nil, fmt.Errorf("input has shape %v, want [N C D1 ...]", shape)
 	}
 	n, ch, spatial := shape[0], shape[1], tensor.Size(shape[2:])
-	g, err := convFloats[T](gy)
+	g, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
-	x, err := convFloats[T](c.In[0])
+	x, err := widened[T](c.In[0])
 	if err != nil {
 		return nil, err
 	}
 	var scale []T
 	if c.Need[0] {
-		if scale, err = convFloats[T](c.In[1]); err != nil {
+		if scale, err = widened[T](c.In[1]); err != nil {
 			return nil, err
 		}
 		if len(scale) != ch {
@@ -180,17 +180,17 @@ func layerNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor
 	}
 	rows, cols := tensor.Size(shape[:axis]), tensor.Size(shape[axis:])
 	inner := shape[axis:]
-	g, err := convFloats[T](gy)
+	g, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
-	x, err := convFloats[T](c.In[0])
+	x, err := widened[T](c.In[0])
 	if err != nil {
 		return nil, err
 	}
 	var scale []T
 	if c.Need[0] {
-		s, err := convFloats[T](c.In[1])
+		s, err := widened[T](c.In[1])
 		if err != nil {
 			return nil, err
 		}
@@ -272,11 +272,11 @@ func lrnGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, erro
 	if len(shape) < 2 {
 		return nil, fmt.Errorf("X has shape %v, want [N C ...]", shape)
 	}
-	g, err := convFloats[T](gy)
+	g, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
-	x, err := convFloats[T](c.In[0])
+	x, err := widened[T](c.In[0])
 	if err != nil {
 		return nil, err
 	}

@@ -40,17 +40,17 @@ func maxPoolVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 }
 
 func maxPoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, g *tensor.PoolGeom) ([]*tensor.Tensor, error) {
-	dy, err := convFloats[T](gy)
+	dy, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
-	x, err := convFloats[T](c.In[0])
+	x, err := widened[T](c.In[0])
 	if err != nil {
 		return nil, err
 	}
 	var y []T
 	if c.Out[0] != nil {
-		if y, err = convFloats[T](c.Out[0]); err != nil {
+		if y, err = widened[T](c.Out[0]); err != nil {
 			return nil, err
 		}
 	}
@@ -75,7 +75,7 @@ func averagePoolVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error)
 }
 
 func averagePoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, g *tensor.PoolGeom, includePad bool) ([]*tensor.Tensor, error) {
-	dy, err := convFloats[T](gy)
+	dy, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func globalMaxPoolVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, erro
 
 // globalPoolGrad is the gradient of GlobalMaxPool (max) or GlobalAveragePool.
 func globalPoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, planes, n int, isMax bool) ([]*tensor.Tensor, error) {
-	dy, err := convFloats[T](gy)
+	dy, err := widened[T](gy)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func globalPoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, planes, n int, i
 		tensor.GlobalAveragePoolGrad(dx, dy, planes, n)
 		return poolResult(c, dx)
 	}
-	x, err := convFloats[T](c.In[0])
+	x, err := widened[T](c.In[0])
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +143,6 @@ func globalPoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, planes, n int, i
 func poolResult[T tensor.Float](c *Call, dx []T) ([]*tensor.Tensor, error) {
 	gin := make([]*tensor.Tensor, len(c.InShapes))
 	var err error
-	gin[0], err = convResult(c.InTypes[0], c.InShapes[0], dx)
+	gin[0], err = narrowedGrad(c.InTypes[0], c.InShapes[0], dx)
 	return gin, err
 }
