@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Side-by-side speed of onnxtune, ONNX Runtime and PyTorch on this machine, in one run, on the
+# same exported files (testdata/models/gen.py) and the same batch shapes, each with $THREADS
+# threads (default: nproc): inference of resnet18, mobilenet_v2 and squeezenet1_1 at batch 8
+# and 1 (224x224), and a full resnet18 training step at batch 8 (forward, cross-entropy,
+# backward to every weight, Adam; BatchNorm frozen, as gen.py's export has it). Times are medians of $ITERS
+# iterations after warm-up: onnxtune bench, node tools/ort/run.js --bench, bench/torch_bench.py.
+# Prints a markdown table of the times and the ratios (onnxtune / reference: lower is faster)
+# with the load average at the start. Refuses to run when the 1-minute load average is above
+# 0.5, since a loaded machine flatters the slower side; BENCH_FORCE=1 runs anyway and marks
+# the table as not for the record. Needs scripts/setup.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+THREADS=${THREADS:-$(nproc)}
+ITERS=${ITERS:-10}
+models=${MODELS:-resnet18 mobilenet_v2 squeezenet1_1}
+
+go build -o bin/onnxtune ./cmd/onnxtune
+for m in $models; do
+	/usr/bin/python3 testdata/models/gen.py large testdata/models/large --models "$m" >/dev/null
+done
+/usr/bin/python3 testdata/models/gen.py large testdata/models/large --models resnet18 --preserve-bn >/dev/null
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+note=""
+if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+	if [ "${BENCH_FORCE:-}" != 1 ]; then
+		echo "bench: load average $load is above 0.5: a loaded machine flatters the slower side; not measuring (BENCH_FORCE=1 to run anyway, not for the record)" >&2
+		exit 1
+	fi
+	note=" (LOADED: not for the record)"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+median() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % d.get("median_ms", d.get("ms", {}).get("median", 0)))'; }
+ratio() { /usr/bin/python3 -c "print('%.2fx' % ($1 / $2))"; }
+
+echo "onnxtune $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d), $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $load at the start$note"
+echo
+echo "| work | onnxtune | ONNX Runtime | PyTorch | onnxtune / ORT | onnxtune / PyTorch |"
+echo "|---|---|---|---|---|---|"
+for batch in 8 1; do
+	/usr/bin/python3 -c "import numpy as np; np.save('$tmp/x.npy', np.random.default_rng(0).standard_normal(($batch,3,224,224)).astype(np.float32))"
+	for m in $models; do
+		f=testdata/models/large/$m.onnx
+		ot=$(GOMAXPROCS=$THREADS bin/onnxtune bench "$f" --batch "$batch" --iters "$ITERS" --json | median)
+		ort=$(node tools/ort/run.js "$f" "$tmp" "x=$tmp/x.npy" --bench "$ITERS" --threads "$THREADS" | median)
+		pt=$(/usr/bin/python3 bench/torch_bench.py "$m" "$batch" "$ITERS" "$THREADS" infer | median)
+		echo "| $m inference, batch $batch | $ot ms | $ort ms | $pt ms | $(ratio "$ot" "$ort") | $(ratio "$ot" "$pt") |"
+	done
+done
+f=testdata/models/large/resnet18_bn.onnx
+ot=$(GOMAXPROCS=$THREADS bin/onnxtune bench "$f" --batch 8 --train --iters "$ITERS" --json | median)
+pt=$(/usr/bin/python3 bench/torch_bench.py resnet18 8 "$ITERS" "$THREADS" train | median)
+echo "| resnet18 training step, batch 8 | $ot ms | - | $pt ms | - | $(ratio "$ot" "$pt") |"
