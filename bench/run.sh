@@ -54,3 +54,23 @@ f=testdata/models/large/resnet18_bn.onnx
 ot=$(GOMAXPROCS=$THREADS bin/onnxtune bench "$f" --batch 8 --train --iters "$ITERS" --json | median)
 pt=$(/usr/bin/python3 bench/torch_bench.py resnet18 8 "$ITERS" "$THREADS" train | median)
 echo "| resnet18 training step, batch 8 | $ot ms | - | $pt ms | - | $(ratio "$ot" "$pt") |"
+
+# Classifier-only fine-tuning: 3 epochs over 256 random 224x224 RGB images in 10 classes,
+# batches of 32, only fc trained (a new 10-way head), whole onnxtune train command (load,
+# training, export and its check) against PyTorch's training loop alone.
+/usr/bin/python3 - "$tmp/folder" <<'PY'
+import os, sys
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(0)
+for i in range(256):
+    d = os.path.join(sys.argv[1], "c%d" % (i % 10))
+    os.makedirs(d, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(os.path.join(d, "%03d.png" % i))
+PY
+t0=$(date +%s.%N)
+GOMAXPROCS=$THREADS bin/onnxtune train testdata/models/large/resnet18.onnx --data "$tmp/folder" --num-classes 10 \
+	--train-only '^fc\.' --epochs 3 --batch-size 32 --loss cross-entropy --out "$tmp/ft.onnx" 2>/dev/null >/dev/null
+ot=$(/usr/bin/python3 -c "import time; print('%.1f' % (($(date +%s.%N) - $t0) * 1000))")
+pt=$(/usr/bin/python3 bench/torch_finetune.py "$tmp/folder" 3 32 "$THREADS" | /usr/bin/python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["seconds"] * 1000))')
+echo "| resnet18 classifier-only fine-tuning, 3 epochs over 256 images | $ot ms | - | $pt ms | - | $(ratio "$ot" "$pt") |"

@@ -93,6 +93,10 @@ type Config struct {
 	// temperature fitted on the validation data and the highest threshold whose sensitivity
 	// there is at least this, as a probability and a decision output.
 	TargetSensitivity float64
+	// CacheLimit is the most memory, in bytes, the frozen backbone's outputs may take when
+	// they are computed once for the whole run (setupCache); 0 means DefaultCacheLimit, and a
+	// negative limit turns the cache off.
+	CacheLimit int64
 	// EmbedPreprocessing, when set, makes the tuned model take uint8 pixels in this layout
 	// (EmbedPreprocessing); the training data must be an image folder.
 	EmbedPreprocessing PixelLayout

@@ -53,6 +53,7 @@ type runner struct {
 	image     data.ImageTransform // how image-folder examples are shaped and normalised
 	monitor   Monitor             // what early stopping and the best weights follow
 	inputName string
+	stepInput string // what a step feeds the batches to: the input, or the cached backbone's output
 
 	trained []string
 	params  map[string]*tensor.Tensor
@@ -98,6 +99,7 @@ func newRunner(cfg Config) (*runner, error) {
 		return nil, fmt.Errorf("train: %s has %d inputs; training feeds models of one input", cfg.Model, len(r.g.Inputs))
 	}
 	r.inputName = r.g.Inputs[0].Name
+	r.stepInput = r.inputName
 	if err := r.setupData(); err != nil {
 		return nil, err
 	}
@@ -494,6 +496,11 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 	}
 	r.progress = newProgress(r.cfg.Progress, r.cfg.ProgressBar, r.cfg.Epochs, r.loader.Len(), r.trainData.Len())
 	r.noteSetup()
+	if start < r.cfg.Epochs {
+		if err := r.setupCache(ctx); err != nil {
+			return nil, err
+		}
+	}
 	stopped := false
 	for epoch := start; epoch < r.cfg.Epochs && !stopped; epoch++ {
 		st, err := r.epoch(ctx, epoch, &step)
@@ -658,7 +665,7 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 			return st, err
 		}
 		lr := r.sched.LR(*step)
-		v, err := trainStep.Take(map[string]*tensor.Tensor{r.inputName: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels, lr)
+		v, err := trainStep.Take(map[string]*tensor.Tensor{r.stepInput: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels, lr)
 		if errors.Is(err, errDiverged) {
 			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: %w", v.Value, epoch+1, st.batches+1, errDiverged)
 		}

@@ -65,6 +65,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
 	reportDir := fs.String("report", "", "write a report to `DIR`: index.html with the loss and validation metrics per epoch and, with validation data, the tuned model's evaluation there (as 'onnxtune eval --report'), as PNG figures and tables")
+	cacheLimit := fs.Int64("cache-limit", train.DefaultCacheLimit>>20, "when everything before the trained tensors is frozen (and no augmentation or training Dropout), compute the frozen backbone's output once if it fits in `MiB` of memory, and run only the head in each step; 0 turns this off")
 	var embed pixelLayoutFlag
 	fs.Var(&embed, "embed-preprocessing", embedPreprocessingUsage)
 	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "shuffle", "nesterov", "balance"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
@@ -118,6 +119,14 @@ func runTrain(args []string, stdout io.Writer) error {
 			return usagef("--betas %s: want two values b1,b2", *betas)
 		}
 		cfg.Optimizer.Beta1, cfg.Optimizer.Beta2, cfg.Optimizer.BetasSet = b[0], b[1], true
+	}
+	switch {
+	case *cacheLimit < 0:
+		return usagef("--cache-limit %d: want a size in MiB, or 0 for no cache", *cacheLimit)
+	case *cacheLimit == 0:
+		cfg.CacheLimit = -1
+	default:
+		cfg.CacheLimit = *cacheLimit << 20
 	}
 	if strings.TrimSpace(*classWeights) == "auto" {
 		cfg.BalanceClassWeights = true
