@@ -1,6 +1,8 @@
 package train
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
@@ -56,6 +59,18 @@ func ExportModel(base *onnx.Model, g *graph.Graph, metadata map[string]string) (
 	}
 	m.Proto.MetadataProps = props
 	return m, nil
+}
+
+// SampleInputs returns the first examples of ds, up to 8, fed to input: what a written model is
+// checked on (VerifyExport).
+func SampleInputs(ctx context.Context, ds data.Dataset, input string) (map[string]*tensor.Tensor, error) {
+	for b, err := range data.NewLoader(ds, min(8, ds.Len()), false, 0, 1).Epoch(ctx, 0) {
+		if err != nil {
+			return nil, err
+		}
+		return map[string]*tensor.Tensor{input: b.X}, nil
+	}
+	return nil, errors.New("train: no example to check the exported model with")
 }
 
 // VerifyExport loads the model written to path, runs it on inputs and compares every output

@@ -718,14 +718,7 @@ func (r *runner) sampleInputs() (map[string]*tensor.Tensor, error) {
 	if ds == nil {
 		ds = r.trainData
 	}
-	l := data.NewLoader(ds, min(8, ds.Len()), false, 0, 1)
-	for b, err := range l.Epoch(context.Background(), 0) {
-		if err != nil {
-			return nil, err
-		}
-		return map[string]*tensor.Tensor{r.inputName: b.X}, nil
-	}
-	return nil, errors.New("train: no example to check the exported model with")
+	return SampleInputs(context.Background(), ds, r.inputName)
 }
 
 // export is the model with the current weights and the run's description.

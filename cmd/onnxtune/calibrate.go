@@ -40,6 +40,9 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err := exactArgs(pos, 1, "MODEL.onnx"); err != nil {
 		return err
 	}
+	if err := operatingPointError(*threshold, *targetSens); err != nil {
+		return err
+	}
 	switch {
 	case *dataPath == "":
 		return usagef("missing --data")
@@ -47,12 +50,6 @@ func runCalibrate(args []string, stdout io.Writer) error {
 		return usagef("missing --out")
 	case !strings.HasSuffix(strings.ToLower(*out), ".onnx"):
 		return usagef("--out %s: want an .onnx file name", *out)
-	case *threshold != 0 && *targetSens != 0:
-		return usagef("--threshold and --target-sensitivity both choose the threshold; give one")
-	case *threshold < 0 || *threshold >= 1:
-		return usagef("--threshold %g: want a probability in (0, 1)", *threshold)
-	case *targetSens < 0 || *targetSens > 1:
-		return usagef("--target-sensitivity %g: want a value in (0, 1]", *targetSens)
 	case *batchSize < 1:
 		return usagef("--batch-size %d: want at least 1", *batchSize)
 	case *workers < 0:
@@ -114,7 +111,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	var sample map[string]*tensor.Tensor
 	if pre != nil {
 		sample = pre.Sample(2, 0)
-	} else if sample, err = firstBatch(ctx, ds, sub.plan.Graph.Inputs[0].Name); err != nil {
+	} else if sample, err = train.SampleInputs(ctx, ds, sub.plan.Graph.Inputs[0].Name); err != nil {
 		return err
 	}
 	if err := train.VerifyExport(*out, plan, sample, 1e-5); err != nil {
@@ -136,17 +133,6 @@ func writePreprocessing(w io.Writer, p *train.Preprocessing) {
 	}
 	fmt.Fprintf(w, "input        %q uint8 %s %s: pixels of the resized image; /255 and %s inside the model, feeding %q\n",
 		p.Input.Name, strings.ToUpper(string(p.Layout)), p.Input.ShapeString(), norm, p.Replaces)
-}
-
-// firstBatch is up to 8 examples of ds, fed to input: what a written model is checked on.
-func firstBatch(ctx context.Context, ds data.Dataset, input string) (map[string]*tensor.Tensor, error) {
-	for b, err := range data.NewLoader(ds, min(8, ds.Len()), false, 0, 1).Epoch(ctx, 0) {
-		if err != nil {
-			return nil, err
-		}
-		return map[string]*tensor.Tensor{input: b.X}, nil
-	}
-	return nil, fmt.Errorf("no example to check the written model with")
 }
 
 // writeCalibration prints what was fitted, what the model's decision output decides on the

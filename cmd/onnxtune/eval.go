@@ -50,6 +50,9 @@ func runEval(args []string, stdout io.Writer) error {
 	if err := exactArgs(pos, 1, "MODEL.onnx"); err != nil {
 		return err
 	}
+	if err := operatingPointError(*threshold, *targetSens); err != nil {
+		return err
+	}
 	switch {
 	case *dataPath == "":
 		return usagef("missing --data")
@@ -57,12 +60,6 @@ func runEval(args []string, stdout io.Writer) error {
 		return usagef("--batch-size %d: want at least 1", *batchSize)
 	case *workers < 0:
 		return usagef("--workers %d: want 0 or more", *workers)
-	case *threshold != 0 && *targetSens != 0:
-		return usagef("--threshold and --target-sensitivity both choose the threshold; give one")
-	case *threshold < 0 || *threshold >= 1:
-		return usagef("--threshold %g: want a probability in (0, 1)", *threshold)
-	case *targetSens < 0 || *targetSens > 1:
-		return usagef("--target-sensitivity %g: want a value in (0, 1]", *targetSens)
 	case *bootstrap < 0:
 		return usagef("--bootstrap %d: want 0 (none) or more resamples", *bootstrap)
 	}

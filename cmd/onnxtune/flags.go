@@ -123,3 +123,17 @@ func (f *pixelLayoutFlag) Set(s string) error {
 
 // embedPreprocessingUsage is the help text of --embed-preprocessing.
 const embedPreprocessingUsage = "make the written model take uint8 pixels of the resized image, NCHW (or =nhwc), and compute the /255 and mean/std normalisation onnxtune applied to the image folder inside it"
+
+// operatingPointError checks --threshold and --target-sensitivity, which eval and calibrate
+// both take: at most one of them, a probability in (0, 1) and a sensitivity in (0, 1].
+func operatingPointError(threshold, targetSens float64) error {
+	switch {
+	case threshold != 0 && targetSens != 0:
+		return usagef("--threshold and --target-sensitivity both choose the threshold; give one")
+	case threshold < 0 || threshold >= 1:
+		return usagef("--threshold %g: want a probability in (0, 1)", threshold)
+	case targetSens < 0 || targetSens > 1:
+		return usagef("--target-sensitivity %g: want a value in (0, 1]", targetSens)
+	}
+	return nil
+}
