@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -37,7 +39,67 @@ func (p *Plan) fuse(keep map[int]bool) []step {
 		}
 		out = append(out, step{node: st.node, kernel: st.kernel, in: st.in, out: st.out})
 	}
-	return out
+	return p.fuseConcat(out, keep)
+}
+
+// fuseConcat rewrites each Concat along the channels whose every input is the output of a
+// Conv read by that Concat alone (as in SqueezeNet's fire modules and Inception blocks): the
+// convolutions write straight into their channel range of the Concat's output
+// (convIntoConcat), and the Concat step only hands that tensor on (concatWritten), instead of
+// copying every activation once more. The weights must be float32 initializers, which fixes
+// each convolution's channel count and the tensors' dtype at plan time.
+func (p *Plan) fuseConcat(steps []step, keep map[int]bool) []step {
+	producer := map[int]int{} // slot -> index of the step making it
+	readers := map[int]int{}
+	for i, st := range steps {
+		for _, s := range st.out {
+			if s >= 0 {
+				producer[s] = i
+			}
+		}
+		for _, s := range st.in {
+			if s >= 0 {
+				readers[s]++
+			}
+		}
+	}
+	for i, st := range steps {
+		cat, ok := st.kernel.(*Concat)
+		if !ok || cat.Axis != 1 || st.node.Domain != "" || len(st.out) != 1 || st.out[0] < 0 || len(st.in) < 2 {
+			continue
+		}
+		convs := make([]int, len(st.in))
+		widths := make([]int, len(st.in))
+		for j, s := range st.in {
+			pi, made := producer[s]
+			conv, isConv := steps[pi].kernel.(*Conv)
+			if !made || !isConv || keep[s] || readers[s] != 1 || len(steps[pi].out) != 1 || len(steps[pi].in) < 2 {
+				convs = nil
+				break
+			}
+			w := p.constantAt(steps[pi].in[1])
+			if w == nil || w.DType() != tensor.Float32 || w.Rank() < 3 || conv.Group < 1 {
+				convs = nil
+				break
+			}
+			convs[j], widths[j] = pi, w.Shape()[0]
+		}
+		if convs == nil {
+			continue
+		}
+		total := 0
+		for _, w := range widths {
+			total += w
+		}
+		offset := 0
+		for j, pi := range convs {
+			c := steps[pi]
+			steps[pi] = step{node: c.node, kernel: &convIntoConcat{Conv: c.kernel.(*Conv), slot: st.out[0], offset: offset, channels: total}, in: c.in}
+			offset += widths[j]
+		}
+		steps[i] = step{node: st.node, kernel: concatWritten{slot: st.out[0]}, out: st.out}
+	}
+	return steps
 }
 
 // clampOf returns the bounds of a Relu or Clip step whose bounds are known at plan time.
@@ -78,4 +140,66 @@ func (p *Plan) constantAt(s int) *tensor.Tensor {
 		}
 	}
 	return nil
+}
+
+// convIntoConcat is a Conv whose output goes straight into channels [offset, offset+OutC) of
+// the channels-wide output of the Concat in slot (see fuseConcat). The first of the
+// Concat's convolutions to run takes that tensor from the run's arena; the others check that
+// their batch and spatial sizes agree with it, as Concat would.
+type convIntoConcat struct {
+	*Conv
+	slot, offset, channels int
+}
+
+// Run implements Kernel. It returns no outputs: the convolution's own output exists only as
+// part of the Concat's.
+func (k *convIntoConcat) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) < 2 || in[0] == nil || in[1] == nil {
+		return nil, fmt.Errorf("needs X and W")
+	}
+	x, w := in[0], in[1]
+	if x.DType() != tensor.Float32 || w.DType() != tensor.Float32 {
+		return nil, fmt.Errorf("X is %v and W %v, want float32", x, w)
+	}
+	g, yShape, err := k.Geometry(x.Shape(), w.Shape())
+	if err != nil {
+		return nil, err
+	}
+	g.Clamp = k.Clamp
+	var bias []float32
+	if len(in) > 2 && in[2] != nil {
+		if in[2].Len() != g.OutC || in[2].Rank() != 1 || in[2].DType() != tensor.Float32 {
+			return nil, fmt.Errorf("B is %v, want float32[%d]", in[2], g.OutC)
+		}
+		bias = in[2].Float32s()
+	}
+	catShape := slices.Clone(yShape)
+	catShape[1] = k.channels
+	cat := ctx.vals[k.slot]
+	if cat == nil {
+		n, err := tensor.SizeChecked(catShape)
+		if err != nil {
+			return nil, err
+		}
+		cat = tensor.From(catShape, ctx.floats(n))
+		ctx.vals[k.slot] = cat
+	} else if !slices.Equal(cat.Shape(), catShape) {
+		return nil, fmt.Errorf("output %v does not fit the Concat's %v beside the other inputs", yShape, cat.Shape())
+	}
+	plane := g.OutSize()
+	g.YImageStride = k.channels * plane
+	tensor.Conv(cat.Float32s()[k.offset*plane:], x.Float32s(), w.Float32s(), bias, g)
+	return nil, nil
+}
+
+// concatWritten is a Concat whose inputs were written into its output by the convolutions
+// making them (see fuseConcat): it hands on the tensor in slot.
+type concatWritten struct{ slot int }
+
+// Run implements Kernel.
+func (k concatWritten) Run(ctx *Context, _ []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if ctx.vals[k.slot] == nil {
+		return nil, fmt.Errorf("internal error: no convolution wrote the output")
+	}
+	return one(ctx.vals[k.slot])
 }

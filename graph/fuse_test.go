@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/onnxtune/onnxtune/tensor"
@@ -61,6 +62,85 @@ func TestFuseConvActivation(t *testing.T) {
 		for j, v := range got[o.Name].Float32s() {
 			if v != want[j] {
 				t.Fatalf("output %q element %d: fused %g, unfused %g", o.Name, j, v, want[j])
+			}
+		}
+	}
+}
+
+// TestFuseConcat: convolutions that only a channel Concat reads write straight into its
+// output, batch > 1 included, with and without a fused Relu, and Run gives bit for bit what
+// the unfused steps give; a Concat with an input that is not such a convolution stays as it
+// is, and so does one whose convolution is also a graph output.
+func TestFuseConcat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	randn := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Size(shape))
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return tensor.From(shape, v)
+	}
+	conv := func(in, w, out string, k int) *Node {
+		p := int64(k / 2)
+		return &Node{Name: out, OpType: "Conv", Inputs: []string{in, w}, Outputs: []string{out},
+			Attrs: map[string]Attr{"pads": {Type: AttrInts, Ints: []int64{p, p, p, p}}}}
+	}
+	cat := func(out string, in ...string) *Node {
+		return &Node{Name: out, OpType: "Concat", Inputs: in, Outputs: []string{out}, Attrs: map[string]Attr{"axis": {Type: AttrInt, Int: 1}}}
+	}
+	g := &Graph{
+		Opsets: map[string]int{"": 13},
+		Inputs: []ValueInfo{{Name: "x", DType: tensor.Float32}},
+		Initializers: map[string]*tensor.Tensor{
+			"e1": randn(3, 2, 1, 1), "e3": randn(5, 2, 3, 3), "f1": randn(2, 8, 1, 1), "f3": randn(4, 8, 3, 3), "g1": randn(3, 8, 1, 1),
+		},
+		InitializerNames: []string{"e1", "e3", "f1", "f3", "g1"},
+		Nodes: []*Node{
+			// A fire module: fused, one branch with a Relu, one without.
+			conv("x", "e1", "a", 1), {Name: "ra", OpType: "Relu", Inputs: []string{"a"}, Outputs: []string{"ar"}},
+			conv("x", "e3", "b", 3),
+			cat("fire", "ar", "b"),
+			// One input is not a convolution: not fused.
+			conv("fire", "f1", "c", 1), {Name: "neg", OpType: "Neg", Inputs: []string{"fire"}, Outputs: []string{"n"}},
+			cat("mixed", "c", "n"),
+			// One convolution is also a graph output: not fused.
+			conv("fire", "f3", "d", 3), conv("fire", "g1", "e", 1),
+			cat("out", "mixed", "d", "e"),
+		},
+		Outputs: []ValueInfo{{Name: "out"}, {Name: "d"}},
+	}
+	p, err := NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused := 0
+	for _, st := range p.fused {
+		if _, ok := st.kernel.(concatWritten); ok {
+			fused++
+		}
+	}
+	if fused != 1 {
+		t.Errorf("%d Concats written by their convolutions, want 1", fused)
+	}
+	for _, batch := range []int{1, 3} {
+		in := map[string]*tensor.Tensor{"x": randn(batch, 2, 7, 6)}
+		got, err := p.Run(nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := p.Forward(nil, in, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range g.Outputs {
+			want := vals[p.outputs[i]]
+			if !slices.Equal(got[o.Name].Shape(), want.Shape()) {
+				t.Fatalf("batch %d, output %q: shape %v, unfused %v", batch, o.Name, got[o.Name].Shape(), want.Shape())
+			}
+			for j, v := range got[o.Name].Float32s() {
+				if v != want.Float32s()[j] {
+					t.Fatalf("batch %d, output %q element %d: fused %g, unfused %g", batch, o.Name, j, v, want.Float32s()[j])
+				}
 			}
 		}
 	}

@@ -40,6 +40,9 @@ type Context struct {
 	// arena recycles the buffers of the run's intermediates (Plan.Forward sets it on its own
 	// copy of the Context); nil outside a run.
 	arena *arena
+	// vals is the run's values by slot, for the fused kernels that write into a value other
+	// than their own output (convIntoConcat); nil outside a run.
+	vals []*tensor.Tensor
 }
 
 // floats returns n float32s of unspecified value for a kernel's output, which the kernel

@@ -301,6 +301,7 @@ func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
+	run.vals = vals
 	for _, s := range p.inputs {
 		a.hold(vals[s])
 	}

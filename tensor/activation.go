@@ -205,6 +205,15 @@ func Clip[T Number](dst, src []T, lo, hi T) {
 	})
 }
 
+// clampSerial limits every element of y to [lo, hi] in place on the calling goroutine, as
+// Clip does, for kernels that clamp blocks of their own output inside their workers.
+func clampSerial(y []float32, lo, hi float32) {
+	i := clampFloat32(y, y, lo, hi)
+	for ; i < len(y); i++ {
+		y[i] = min(max(y[i], lo), hi)
+	}
+}
+
 // Softmax sets dst to the softmax of src along an axis: src is viewed as [outer, n, inner]
 // and every one of its outer*inner lines of n elements (inner elements apart) is normalised
 // to exp(x - max) / sum(exp(x - max)). Subtracting the line's maximum keeps exp from

@@ -209,6 +209,9 @@ const ewGrain = 16 << 10
 
 // ewChunks says how many parallel pieces n elements (in units pieces at most) are worth.
 func ewChunks(n, units int) int {
+	if n < 2*ewGrain || units < 2 {
+		return 1 // not worth a goroutine; and GOMAXPROCS(0) takes the scheduler's lock
+	}
 	c := min(runtime.GOMAXPROCS(0), n/ewGrain, units)
 	return max(c, 1)
 }

@@ -25,12 +25,26 @@ type ConvGeom struct {
 	// Clamp, when not nil, is [lo, hi]: Conv limits each output to it (a Relu or Clip fused
 	// into the convolution), on each block of output while the block is still in cache.
 	Clamp []float32
+	// YImageStride, when not 0, is the distance in y from one image's output to the next,
+	// at least OutC*OutSize: Conv then writes one channel range of a wider tensor (its part
+	// of a Concat along the channels) and leaves the rest of y alone.
+	YImageStride int
+}
+
+// yImageStride returns the distance in y from one image's output to the next.
+func (g *ConvGeom) yImageStride() int {
+	if g.YImageStride != 0 {
+		return g.YImageStride
+	}
+	return g.OutC * g.OutSize()
 }
 
 // epilogue applies what follows the convolution itself (Clamp) to a stretch of its output.
+// It runs on the convolution's own worker, serially: the stretches are small and already
+// spread over the cores, and Clip's own fork-join would cost more than the clamp.
 func (g *ConvGeom) epilogue(y []float32) {
 	if g.Clamp != nil {
-		Clip(y, y, g.Clamp[0], g.Clamp[1])
+		clampSerial(y, g.Clamp[0], g.Clamp[1])
 	}
 }
 
@@ -450,11 +464,15 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	}
 	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
 	cg, mg := g.InC/g.Group, g.OutC/g.Group
-	if len(x) < g.Batch*g.InC*inSize || len(w) < g.OutC*cg*ks || len(y) < g.Batch*g.OutC*outSize || bias != nil && len(bias) < g.OutC {
-		panic(fmt.Sprintf("tensor.Conv: slices too short for the geometry (x %d, w %d, y %d)", len(x), len(w), len(y)))
+	ys := g.yImageStride()
+	if ys < g.OutC*outSize {
+		panic(fmt.Sprintf("tensor.Conv: output image stride %d is below the %d outputs of an image", ys, g.OutC*outSize))
 	}
 	if g.Batch == 0 || g.OutC == 0 || outSize == 0 {
 		return
+	}
+	if len(x) < g.Batch*g.InC*inSize || len(w) < g.OutC*cg*ks || len(y) < (g.Batch-1)*ys+g.OutC*outSize || bias != nil && len(bias) < g.OutC {
+		panic(fmt.Sprintf("tensor.Conv: slices too short for the geometry (x %d, w %d, y %d)", len(x), len(w), len(y)))
 	}
 	procs := runtime.GOMAXPROCS(0)
 	if cg == 1 && len(g.InShape) <= 2 {
@@ -502,7 +520,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		nr := min(rowsPer, rows-r0)
 		n := nr * ow
 		xg := x[(img*g.InC+grp*cg)*inSize:]
-		yg := y[(img*g.OutC+grp*mg)*outSize+r0*ow:]
+		yg := y[img*ys+grp*mg*outSize+r0*ow:]
 		if wb != nil {
 			buf := convGetCol((k + 1) * n)
 			col := *buf
@@ -576,6 +594,7 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
 	cg, mg := g.InC/g.Group, g.OutC/g.Group
 	k := cg * ks
+	ys := g.yImageStride()
 	per := min(g.Batch, (convColTarget+outSize-1)/outSize)
 	packs := (g.Batch + per - 1) / per
 	if r := packs % procs; r != 0 && packs+procs-r <= g.Batch {
@@ -606,7 +625,7 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		for img := i0; img < i1; img++ {
 			for m := range mg {
 				src := (*out)[m*n+(img-i0)*outSize:][:outSize]
-				dst := y[(img*g.OutC+grp*mg+m)*outSize:][:outSize]
+				dst := y[img*ys+(grp*mg+m)*outSize:][:outSize]
 				if bias == nil {
 					copy(dst, src)
 					g.epilogue(dst)
@@ -625,9 +644,9 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 }
 
 func convFillBias(y, bias []float32, g *ConvGeom) {
-	outSize := g.OutSize()
+	outSize, ys := g.OutSize(), g.yImageStride()
 	for i := range g.Batch * g.OutC {
-		row := y[i*outSize : (i+1)*outSize]
+		row := y[i/g.OutC*ys+i%g.OutC*outSize:][:outSize]
 		b := float32(0)
 		if bias != nil {
 			b = bias[i%g.OutC]
@@ -670,7 +689,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
 			img, oc := p/g.OutC, p%g.OutC
 			in := x[(img*g.InC+oc/mult)*ih*iw:][:ih*iw]
-			out := y[p*oh*ow:][:oh*ow]
+			out := y[img*g.yImageStride()+oc*oh*ow:][:oh*ow]
 			b := float32(0)
 			if bias != nil {
 				b = bias[oc]

@@ -376,3 +376,55 @@ func TestConvClampEpilogue(t *testing.T) {
 		}
 	}
 }
+
+// TestConvImageStride: with YImageStride, every convolution path writes the same outputs
+// into its channel range of a wider tensor (a Concat's) and leaves the other channels alone.
+func TestConvImageStride(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	cases := append(convCases(),
+		// Widening layers take their bias from the GEMM (a row of ones), small planes at
+		// batch > 1 are packed side by side.
+		convCase{"widening-bias-column", 2, 2, 24, 1, []int{9, 11}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		convCase{"packed", 8, 16, 8, 1, []int{5, 5}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}})
+	for _, c := range cases {
+		for _, withBias := range []bool{false, true} {
+			g := c.geom()
+			g.Clamp = []float32{0, 6}
+			x := convRandom(r, g.Batch*g.InC*g.InSize())
+			w := convRandom(r, g.OutC*g.InC/g.Group*g.KernelSize())
+			var bias []float32
+			if withBias {
+				bias = convRandom(r, g.OutC)
+			}
+			want := make([]float32, g.Batch*g.OutC*g.OutSize())
+			tensor.Conv(want, x, w, bias, g)
+			const before, after = 3, 2 // channels of the wider tensor around this convolution's
+			wide := g.OutC + before + after
+			plane := g.OutSize()
+			got := make([]float32, g.Batch*wide*plane)
+			for i := range got {
+				got[i] = -1000
+			}
+			strided := *g
+			strided.YImageStride = wide * plane
+			tensor.Conv(got[before*plane:], x, w, bias, &strided)
+			for img := range g.Batch {
+				for ch := range wide {
+					for j := range plane {
+						v := got[(img*wide+ch)*plane+j]
+						oc := ch - before
+						if oc < 0 || oc >= g.OutC {
+							if v != -1000 {
+								t.Fatalf("%s: image %d channel %d (outside the convolution's range) was written", c.name, img, ch)
+							}
+							continue
+						}
+						if w := want[(img*g.OutC+oc)*plane+j]; v != w {
+							t.Fatalf("%s, bias %v: image %d channel %d cell %d is %g, the dense output has %g", c.name, withBias, img, oc, j, v, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}

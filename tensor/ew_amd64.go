@@ -18,6 +18,9 @@ func hardSigmoidAVX2(dst, src *float32, n int, alpha, beta float32)
 //go:noescape
 func hardSwishAVX2(dst, src *float32, n int)
 
+//go:noescape
+func maxAVX2(dst, a, b *float32, n int)
+
 var (
 	// simdAVX2 reports AVX2 and FMA with the OS saving the YMM registers. (gemmAsmArchs makes
 	// the same check for its own kernels, at an initialisation order of its own.)
@@ -77,6 +80,17 @@ func clampFloat32(dst, src []float32, lo, hi float32) int {
 		_ = src[n-1]
 		for i := 0; i < n; i += simdBlock {
 			clampAVX2(&dst[i], &src[i], min(simdBlock, n-i), lo, hi)
+		}
+	}
+	return n
+}
+
+func maxFloat32(dst, a, b []float32) int {
+	n := simdLen(min(len(dst), len(a), len(b)))
+	if n > 0 {
+		_, _, _ = dst[n-1], a[n-1], b[n-1]
+		for i := 0; i < n; i += simdBlock {
+			maxAVX2(&dst[i], &a[i], &b[i], min(simdBlock, n-i))
 		}
 	}
 	return n

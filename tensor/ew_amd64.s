@@ -133,3 +133,53 @@ hswish_loop:
 hswish_done:
 	VZEROUPPER
 	RET
+
+// MAX8(a, b, t, u) sets a = max(a, b) lane-wise as Go's builtin max does, -min(-a, -b) with
+// min spelt as above; b, t and u are scratch. Y0 holds the sign mask.
+#define MAX8(a, b, t, u) \
+	VXORPS  Y0, a, a \
+	VXORPS  Y0, b, b \
+	VMINPS  b, a, t \
+	VMINPS  a, t, u \
+	VORPS   t, u, a \
+	VXORPS  Y0, a, a
+
+// func maxAVX2(dst, a, b *float32, n int)
+//
+// dst[i] = max(a[i], b[i]) for i < n, n a positive multiple of 8.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-32
+	MOVQ     dst+0(FP), DI
+	MOVQ     a+8(FP), SI
+	MOVQ     b+16(FP), DX
+	MOVQ     n+24(FP), CX
+	VPCMPEQD Y0, Y0, Y0
+	VPSLLD   $31, Y0, Y0
+	SHLQ     $2, CX
+	XORQ     AX, AX
+
+max_loop16:
+	LEAQ    64(AX), BX
+	CMPQ    BX, CX
+	JGT     max_tail
+	VMOVUPS (SI)(AX*1), Y1
+	VMOVUPS (DX)(AX*1), Y2
+	VMOVUPS 32(SI)(AX*1), Y5
+	VMOVUPS 32(DX)(AX*1), Y6
+	MAX8(Y1, Y2, Y3, Y4)
+	MAX8(Y5, Y6, Y7, Y8)
+	VMOVUPS Y1, (DI)(AX*1)
+	VMOVUPS Y5, 32(DI)(AX*1)
+	MOVQ    BX, AX
+	JMP     max_loop16
+
+max_tail:
+	CMPQ    AX, CX
+	JGE     max_done
+	VMOVUPS (SI)(AX*1), Y1
+	VMOVUPS (DX)(AX*1), Y2
+	MAX8(Y1, Y2, Y3, Y4)
+	VMOVUPS Y1, (DI)(AX*1)
+
+max_done:
+	VZEROUPPER
+	RET

@@ -159,6 +159,10 @@ func MaxPool[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajo
 		maxPoolND(dst, indices, src, g, colMajor)
 		return
 	}
+	if d32, ok := any(dst).([]float32); ok && indices == nil {
+		maxPoolSeparable(d32, any(src).([]float32), g)
+		return
+	}
 	ws := poolWins(g)
 	hw, ww := &ws[0], &ws[1]
 	ih, iw := 1, g.InShape[0]

@@ -73,6 +73,62 @@ func TestClampSIMDMatchesGo(t *testing.T) {
 	simdCompare(t, "Clip in place", func(d, s []float32) { copy(d, s); Clip(d, d, 0, 6) }, false)
 }
 
+// TestMaxSIMDMatchesGo compares the vector max with Go's builtin max, bit for bit, with the
+// operands both ways round (NaN payloads and signed zeros depend on the order).
+func TestMaxSIMDMatchesGo(t *testing.T) {
+	other := func(s []float32) []float32 {
+		o := make([]float32, len(s))
+		for i := range s {
+			o[i] = s[len(s)-1-i]
+		}
+		return o
+	}
+	simdCompare(t, "max", func(d, s []float32) { maxInto(d, s, other(s)) }, false)
+	simdCompare(t, "max swapped", func(d, s []float32) { maxInto(d, other(s), s) }, false)
+}
+
+// TestMaxPoolSeparable runs the separable float32 max pool over a sweep of kernels, strides,
+// dilations, paddings and ceil modes, with the vector kernels and without, against the
+// window-at-a-time loop that also computes indices: equal values, NaN where it has NaN.
+func TestMaxPoolSeparable(t *testing.T) {
+	defer func() { simdForceGo = false }()
+	for _, ih := range []int{1, 5, 13} {
+		for _, iw := range []int{1, 6, 17, 55} {
+			for _, k := range []int{1, 2, 3, 5} {
+				for _, s := range []int{1, 2, 3} {
+					for _, d := range []int{1, 2} {
+						for _, pad := range [][2]int{{0, 0}, {1, 1}, {k / 2, 0}, {0, k - 1}} {
+							for _, ceil := range []bool{false, true} {
+								oh := ConvOutSize(ih, k, s, d, pad[0], pad[1], ceil)
+								ow := ConvOutSize(iw, k, s, d, pad[0], pad[1], ceil)
+								if oh < 1 || ow < 1 || pad[0] >= k*d || pad[1] >= k*d {
+									continue
+								}
+								g := &PoolGeom{Planes: 3, InShape: []int{ih, iw}, Kernel: []int{k, k}, OutShape: []int{oh, ow},
+									Strides: []int{s, s}, Dilations: []int{d, d}, Pads: []int{pad[0], pad[0]}, PadsEnd: []int{pad[1], pad[1]}}
+								x := simdInputs(g.Planes*ih*iw, uint64(ih*iw+k*s))
+								want := make([]float32, g.Planes*oh*ow)
+								MaxPool(want, make([]int64, len(want)), x, g, false)
+								for _, force := range []bool{false, true} {
+									simdForceGo = force
+									got := make([]float32, len(want))
+									MaxPool(got, nil, x, g, false)
+									for i := range got {
+										if got[i] != want[i] && (got[i] == got[i] || want[i] == want[i]) {
+											t.Fatalf("%dx%d, kernel %d, stride %d, dilation %d, pads %v, ceil %v, Go loops %v: output %d: got %v, want %v",
+												ih, iw, k, s, d, pad, ceil, force, i, got[i], want[i])
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestDepthwiseSIMDMatchesGo runs depthwise convolutions over a sweep of kernel and plane
 // sizes, strides and paddings (including asymmetric and oversized ones) through the vector
 // kernels and through the Go loops. The two sum the taps in different orders, with and

@@ -1,0 +1,109 @@
+package tensor
+
+// The float32 MaxPool of CNN inference (no indices, 1-D or 2-D) runs separably: for each
+// output row, the rows its windows cover are first reduced to one row of column maxima, then
+// each output takes the maximum over its column taps of that row. Both passes are vector max
+// over contiguous runs: a horizontal stride s is handled by splitting the reduced row into s
+// phases (cells x ≡ q mod s side by side), after which a tap reads one contiguous run of one
+// phase. A k×k window then costs about 2k vector max per output row instead of k² scalar ones.
+
+// maxPoolSeparable is MaxPool for float32 without indices, for g of rank 1 or 2.
+func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
+	ws := poolWins(g)
+	hw, ww := &ws[0], &ws[1]
+	d := len(g.InShape) - 1
+	ih, iw := 1, g.InShape[d]
+	if d == 1 {
+		ih = g.InShape[0]
+	}
+	oh, ow := len(hw.n), len(ww.n)
+	kw, sw, dw, pw := g.Kernel[d], g.Strides[d], g.Dilations[d], g.Pads[d]
+	inSize, outSize := ih*iw, oh*ow
+	// The reduced row, padded: cell x of the input row sits at pw+x, and every window reads
+	// cells [o*sw, o*sw + (kw-1)*dw] of it. The padding holds -Inf and is never written.
+	width := max(pw+iw, (ow-1)*sw+(kw-1)*dw+1)
+	phaseLen := (width + sw - 1) / sw
+	scratch := width
+	if sw > 1 {
+		scratch += sw * phaseLen
+	}
+	planes := g.Planes
+	workers := poolWorkers(planes, outSize*hw.k*kw)
+	chunks := min(planes, 8*workers)
+	lowest := poolLowest[float32]()
+	convParallel(chunks, workers, func(c int) {
+		buf := convGetCol(scratch)
+		defer convColPool.Put(buf)
+		padded := (*buf)[:width]
+		for i := range padded {
+			padded[i] = lowest
+		}
+		cols := padded[pw : pw+iw]
+		phases := (*buf)[width:]
+		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
+			in := src[p*inSize:][:inSize]
+			out := dst[p*outSize:][:outSize]
+			for r := range oh {
+				rows := hw.taps[r*hw.k : r*hw.k+hw.n[r]]
+				if len(rows) == 0 {
+					for i := range cols {
+						cols[i] = lowest
+					}
+				} else {
+					copy(cols, in[rows[0]*iw:][:iw])
+					for _, y := range rows[1:] {
+						maxInto(cols, cols, in[y*iw:][:iw])
+					}
+				}
+				orow := out[r*ow:][:ow]
+				if sw == 1 {
+					copy(orow, padded[:ow])
+					for t := 1; t < kw; t++ {
+						maxInto(orow, orow, padded[t*dw:][:ow])
+					}
+					continue
+				}
+				splitPhases(phases, padded, sw, phaseLen)
+				for t := range kw {
+					off := t * dw
+					tap := phases[(off%sw)*phaseLen+off/sw:][:ow]
+					if t == 0 {
+						copy(orow, tap)
+					} else {
+						maxInto(orow, orow, tap)
+					}
+				}
+			}
+		}
+	})
+}
+
+// maxInto sets dst[i] = max(a[i], b[i]) (Go's max: a NaN propagates) over len(dst) elements.
+func maxInto(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	i := maxFloat32(dst, a, b)
+	for ; i < len(dst); i++ {
+		dst[i] = max(a[i], b[i])
+	}
+}
+
+// splitPhases writes row's cells x ≡ q (mod s) to phases[q*n:], in order, for q < s; cells
+// past the end of row are left as they were.
+func splitPhases(phases, row []float32, s, n int) {
+	if s == 2 {
+		even, odd := phases[:n], phases[n:2*n]
+		done := deinterleaveFloat32(even, odd, row)
+		for j := done; j < n; j++ {
+			if 2*j < len(row) {
+				even[j] = row[2*j]
+			}
+			if 2*j+1 < len(row) {
+				odd[j] = row[2*j+1]
+			}
+		}
+		return
+	}
+	for x, v := range row {
+		phases[(x%s)*n+x/s] = v
+	}
+}
