@@ -8,6 +8,25 @@ import (
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
+// hoistConstants computes the outputs of the graph's Constant nodes once, at plan time, and
+// places them with the initializers (kept for every run, as keep records), so that what
+// reads them can be fused as it would be with initializers (PyTorch's exporter writes a
+// Relu6's bounds as Constant nodes between the Conv and its Clip). The Constant steps stay
+// in p.steps, where they set the same values again; fuse leaves them out of Run's steps.
+func (p *Plan) hoistConstants(keep map[int]bool) {
+	for _, st := range p.steps {
+		if st.node.Domain != "" || st.node.OpType != "Constant" || len(st.in) != 0 || len(st.out) != 1 || st.out[0] < 0 {
+			continue
+		}
+		outs, err := runKernel(nil, st.kernel, nil)
+		if err != nil || len(outs) != 1 || outs[0] == nil {
+			continue // Run reports it when the step runs
+		}
+		p.constants = append(p.constants, constant{st.out[0], outs[0]})
+		keep[st.out[0]] = true
+	}
+}
+
 // fuse returns the steps Run runs: p.steps with each Conv whose output only the next step, a
 // Relu or a Clip with constant bounds, reads merged into one step that clamps each block of
 // the convolution's output as it is written (tensor.ConvGeom.Clamp), instead of a second
@@ -23,12 +42,19 @@ func (p *Plan) fuse(keep map[int]bool) []step {
 			}
 		}
 	}
-	out := make([]step, 0, len(p.steps))
-	for i := 0; i < len(p.steps); i++ {
-		st := p.steps[i]
+	steps := make([]step, 0, len(p.steps))
+	for _, st := range p.steps {
+		if len(st.out) == 1 && st.node.OpType == "Constant" && p.constantAt(st.out[0]) != nil {
+			continue // hoisted
+		}
+		steps = append(steps, st)
+	}
+	out := make([]step, 0, len(steps))
+	for i := 0; i < len(steps); i++ {
+		st := steps[i]
 		conv, ok := st.kernel.(*Conv)
-		if ok && i+1 < len(p.steps) && len(st.out) == 1 {
-			mid, next := st.out[0], p.steps[i+1]
+		if ok && i+1 < len(steps) && len(st.out) == 1 {
+			mid, next := st.out[0], steps[i+1]
 			if lo, hi, ok := p.clampOf(next); ok && mid >= 0 && !keep[mid] && readers[mid] == 1 && next.in[0] == mid {
 				c := *conv
 				c.Clamp = []float32{lo, hi}

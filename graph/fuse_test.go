@@ -67,6 +67,57 @@ func TestFuseConvActivation(t *testing.T) {
 	}
 }
 
+// TestFuseConstantBounds: a Clip whose bounds come from Constant nodes placed between it and
+// its Conv (as PyTorch exports Relu6) is fused like one with initializer bounds.
+func TestFuseConstantBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	w := make([]float32, 4*2*3*3)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	constant := func(out string, v float32) *Node {
+		return &Node{Name: out, OpType: "Constant", Outputs: []string{out},
+			Attrs: map[string]Attr{"value": {Type: AttrTensor, Tensor: tensor.Scalar(v)}}}
+	}
+	g := &Graph{
+		Opsets:           map[string]int{"": 13},
+		Inputs:           []ValueInfo{{Name: "x", DType: tensor.Float32}},
+		Initializers:     map[string]*tensor.Tensor{"w": tensor.From([]int{4, 2, 3, 3}, w)},
+		InitializerNames: []string{"w"},
+		Nodes: []*Node{
+			{Name: "conv", OpType: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"c"}},
+			constant("lo", -0.5), constant("hi", 0.75),
+			{Name: "clip", OpType: "Clip", Inputs: []string{"c", "lo", "hi"}, Outputs: []string{"y"}},
+		},
+		Outputs: []ValueInfo{{Name: "y"}},
+	}
+	p, err := NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.fused) != 1 {
+		t.Fatalf("Run has %d steps, want 1 (the Conv with the Clip fused, the Constants hoisted)", len(p.fused))
+	}
+	in := map[string]*tensor.Tensor{"x": tensor.From([]int{2, 2, 5, 5}, make([]float32, 100))}
+	for i := range in["x"].Float32s() {
+		in["x"].Float32s()[i] = float32(rng.NormFloat64())
+	}
+	got, err := p.Run(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := p.Forward(nil, in, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := vals[p.outputs[0]].Float32s()
+	for j, v := range got["y"].Float32s() {
+		if v != want[j] {
+			t.Fatalf("element %d: fused %g, unfused %g", j, v, want[j])
+		}
+	}
+}
+
 // TestFuseConcat: convolutions that only a channel Concat reads write straight into its
 // output, batch > 1 included, with and without a fused Relu, and Run gives bit for bit what
 // the unfused steps give; a Concat with an input that is not such a convolution stays as it

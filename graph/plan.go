@@ -88,6 +88,7 @@ func NewPlan(g *Graph) (*Plan, error) {
 		p.outputs = append(p.outputs, s)
 		keep[s] = true
 	}
+	p.hoistConstants(keep)
 	p.fused = p.fuse(keep)
 	setReleases(p.steps, keep)
 	setReleases(p.fused, keep)
