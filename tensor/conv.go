@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,34 @@ func (g *ConvGeom) yImageStride() int {
 func (g *ConvGeom) epilogue(y []float32) {
 	if g.Clamp != nil {
 		clampSerial(y, g.Clamp[0], g.Clamp[1])
+	}
+}
+
+// addBiasEpilogue sets dst = src + b followed by the epilogue, in one pass.
+func (g *ConvGeom) addBiasEpilogue(dst, src []float32, b float32) {
+	src = src[:len(dst)]
+	lo, hi := float32(0), float32(0)
+	if g.Clamp != nil {
+		lo, hi = g.Clamp[0], g.Clamp[1]
+	}
+	done := addScalarClampFloat32(dst, src, b, lo, hi, g.Clamp != nil)
+	for i := done; i < len(dst); i++ {
+		dst[i] = src[i] + b
+	}
+	if g.Clamp != nil {
+		clampSerial(dst[done:], lo, hi)
+	}
+}
+
+// fillFloat32 sets every element of dst to v, by doubling copies (vectorised memmove)
+// rather than one store at a time.
+func fillFloat32(dst []float32, v float32) {
+	if len(dst) == 0 {
+		return
+	}
+	dst[0] = v
+	for k := 1; k < len(dst); k *= 2 {
+		copy(dst[k:], dst[:k])
 	}
 }
 
@@ -250,7 +279,7 @@ func conv2DIm2ColStrided(col, img []float32, c int, g *ConvGeom, row0, rows, ld 
 	ny := max(0, y1-y0)
 	pwid := (iw + sw - 1) / sw
 	buf := convGetCol(c * ny * sw * pwid)
-	defer convColPool.Put(buf)
+	defer convPutCol(buf)
 	phases := *buf
 	for ch := range c {
 		for y := y0; y < y1; y++ {
@@ -405,16 +434,28 @@ func (g *ConvGeom) pointwise() bool {
 // the block stays in cache while the GEMM sweeps it.
 const convColTarget = 512
 
-// convColPool recycles im2col buffers across calls and goroutines.
-var convColPool = sync.Pool{New: func() any { return new([]float32) }}
+// convColPools recycle scratch buffers (im2col matrices, GEMM outputs, padded rows) across
+// calls and goroutines, one pool per power-of-two capacity: with a single pool, a small
+// buffer handed out for a large request would be dropped for a fresh one, so every run
+// of a model with layers of many sizes would allocate (and page-fault) anew.
+var convColPools [48]sync.Pool
 
+// convGetCol returns a pooled buffer of n float32s of unspecified value; give it back with
+// convPutCol.
 func convGetCol(n int) *[]float32 {
-	p := convColPool.Get().(*[]float32)
-	if cap(*p) < n {
-		*p = make([]float32, n)
+	class := bits.Len(uint(max(n, 1) - 1))
+	p, _ := convColPools[class].Get().(*[]float32)
+	if p == nil {
+		v := make([]float32, 1<<class)
+		p = &v
 	}
 	*p = (*p)[:n]
 	return p
+}
+
+// convPutCol gives back a buffer from convGetCol.
+func convPutCol(p *[]float32) {
+	convColPools[bits.Len(uint(cap(*p)-1))].Put(p)
 }
 
 // convParallel runs task(i) for i in [0, n) on up to workers goroutines, the caller's
@@ -506,7 +547,10 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	// That costs a pass over the smaller operand instead of two over the larger output.
 	var wb []float32 // the weights with the bias column, [OutC, k+1]
 	if bias != nil && k < mg {
-		wb = make([]float32, g.OutC*(k+1))
+		// Pooled rather than made: a fresh buffer per call would be fresh pages per run.
+		wbuf := convGetCol(g.OutC * (k + 1))
+		defer convPutCol(wbuf)
+		wb = *wbuf
 		for oc := range g.OutC {
 			copy(wb[oc*(k+1):], w[oc*k:(oc+1)*k])
 			wb[oc*(k+1)+k] = bias[oc]
@@ -531,12 +575,9 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			} else {
 				Im2Col(col, xg, cg, g, r0, nr)
 			}
-			ones := col[k*n : (k+1)*n]
-			for j := range ones {
-				ones[j] = 1
-			}
+			fillFloat32(col[k*n:(k+1)*n], 1)
 			gemm(false, false, mg, n, k+1, 1, wb[grp*mg*(k+1):], k+1, col, n, 0, yg, outSize)
-			convColPool.Put(buf)
+			convPutCol(buf)
 			g.epilogueRows(yg, mg, n, outSize)
 			return
 		}
@@ -544,11 +585,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		beta := float32(0)
 		if bias != nil {
 			for m := range mg {
-				row := yg[m*outSize : m*outSize+n]
-				b := bias[grp*mg+m]
-				for j := range row {
-					row[j] = b
-				}
+				fillFloat32(yg[m*outSize:m*outSize+n], bias[grp*mg+m])
 			}
 			beta = 1
 		}
@@ -560,7 +597,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		buf := convGetCol(k * n)
 		Im2Col(*buf, xg, cg, g, r0, nr)
 		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, beta, yg, outSize)
-		convColPool.Put(buf)
+		convPutCol(buf)
 		g.epilogueRows(yg, mg, n, outSize)
 	})
 }
@@ -631,15 +668,11 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 					g.epilogue(dst)
 					continue
 				}
-				b := bias[grp*mg+m]
-				for j, v := range src {
-					dst[j] = v + b
-				}
-				g.epilogue(dst)
+				g.addBiasEpilogue(dst, src, bias[grp*mg+m])
 			}
 		}
-		convColPool.Put(out)
-		convColPool.Put(col)
+		convPutCol(out)
+		convPutCol(col)
 	})
 }
 
@@ -684,7 +717,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		if vec != nil {
 			scratch = convGetCol(vec.scratch)
 			clear(*scratch)
-			defer convColPool.Put(scratch)
+			defer convPutCol(scratch)
 		}
 		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
 			img, oc := p/g.OutC, p%g.OutC
@@ -1001,7 +1034,7 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 		buf := convGetCol(k * outSize)
 		gemm(true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, *buf, outSize)
 		Col2Im(dxg, *buf, cg, g, 0, rows)
-		convColPool.Put(buf)
+		convPutCol(buf)
 	})
 }
 
@@ -1054,7 +1087,7 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 					buf := convGetCol(k * outSize)
 					Im2Col(*buf, xg, cg, g, 0, rows)
 					gemm(false, true, mg, k, outSize, 1, dyg, outSize, *buf, outSize, 1, dwg, k)
-					convColPool.Put(buf)
+					convPutCol(buf)
 				}
 			}
 		}

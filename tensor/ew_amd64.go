@@ -21,6 +21,9 @@ func hardSwishAVX2(dst, src *float32, n int)
 //go:noescape
 func maxAVX2(dst, a, b *float32, n int)
 
+//go:noescape
+func addScalarClampAVX2(dst, src *float32, n int, b, lo, hi float32, clamp bool)
+
 var (
 	// simdAVX2 reports AVX2 and FMA with the OS saving the YMM registers. (gemmAsmArchs makes
 	// the same check for its own kernels, at an initialisation order of its own.)
@@ -91,6 +94,17 @@ func maxFloat32(dst, a, b []float32) int {
 		_, _, _ = dst[n-1], a[n-1], b[n-1]
 		for i := 0; i < n; i += simdBlock {
 			maxAVX2(&dst[i], &a[i], &b[i], min(simdBlock, n-i))
+		}
+	}
+	return n
+}
+
+func addScalarClampFloat32(dst, src []float32, b, lo, hi float32, clamp bool) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		for i := 0; i < n; i += simdBlock {
+			addScalarClampAVX2(&dst[i], &src[i], min(simdBlock, n-i), b, lo, hi, clamp)
 		}
 	}
 	return n

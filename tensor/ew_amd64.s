@@ -183,3 +183,44 @@ max_tail:
 max_done:
 	VZEROUPPER
 	RET
+
+// func addScalarClampAVX2(dst, src *float32, n int, b, lo, hi float32, clamp bool)
+//
+// dst[i] = src[i] + b for i < n, then limited to [lo, hi] when clamp is set; n a positive
+// multiple of 8.
+TEXT ·addScalarClampAVX2(SB), NOSPLIT, $0-37
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS b+24(FP), Y10
+	MOVSS        lo+28(FP), X1
+	MOVSS        hi+32(FP), X2
+	MOVBLZX      clamp+36(FP), BX
+	CLAMPSETUP
+	SHLQ         $2, CX
+	XORQ         AX, AX
+	TESTQ        BX, BX
+	JZ           addc_plain
+
+addc_loop:
+	CMPQ    AX, CX
+	JGE     addc_done
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  Y10, Y4, Y4
+	CLAMP8(Y4, Y5, Y6)
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     addc_loop
+
+addc_plain:
+	CMPQ    AX, CX
+	JGE     addc_done
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  Y10, Y4, Y4
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     addc_plain
+
+addc_done:
+	VZEROUPPER
+	RET

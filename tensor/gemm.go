@@ -194,9 +194,12 @@ type gemmBuf struct {
 
 var gemmBufPool = sync.Pool{New: func() any { return new(gemmBuf) }}
 
-func gemmGrow(s []float32, n int) []float32 {
+// gemmGrow returns s with length n, reallocated with capacity most (the largest any call
+// of this kernel can ask for) when too small, so that a pooled buffer grows once rather
+// than with each larger product.
+func gemmGrow(s []float32, n, most int) []float32 {
 	if cap(s) < n {
-		return make([]float32, n)
+		return make([]float32, n, max(n, most))
 	}
 	return s[:n]
 }
@@ -219,11 +222,11 @@ func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, 
 	mr, nr := ar.mr, ar.nr
 	kcMax := min(k, ar.kc)
 	direct := gemmDirectB(ar, transB, m, ldb)
-	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax)
+	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax, ar.mc*ar.kc)
 	if direct {
-		buf.b = gemmGrow(buf.b, nr*kcMax) // the ragged last panel only
+		buf.b = gemmGrow(buf.b, nr*kcMax, ar.nc*ar.kc) // the ragged last panel only
 	} else {
-		buf.b = gemmGrow(buf.b, gemmRoundUp(min(n, ar.nc), nr)*kcMax)
+		buf.b = gemmGrow(buf.b, gemmRoundUp(min(n, ar.nc), nr)*kcMax, ar.nc*ar.kc)
 	}
 	tile := buf.tile[:]
 

@@ -33,7 +33,7 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 	lowest := poolLowest[float32]()
 	convParallel(chunks, workers, func(c int) {
 		buf := convGetCol(scratch)
-		defer convColPool.Put(buf)
+		defer convPutCol(buf)
 		padded := (*buf)[:width]
 		for i := range padded {
 			padded[i] = lowest
