@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -10,11 +11,19 @@ import (
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
-// BenchmarkModel times inference of torchvision models at batch 8, 224x224 (the figure
-// BENCHMARKS.md sets beside ONNX Runtime's): go test ./graph -run '^$' -bench Model.
+// BenchmarkModel times inference of torchvision models at batch 8 and 1, 224x224 (the
+// figures BENCHMARKS.md sets beside ONNX Runtime's): go test ./graph -run '^$' -bench Model.
 func BenchmarkModel(b *testing.B) {
 	for _, name := range []string{"resnet18", "mobilenet_v2", "squeezenet1_1"} {
-		b.Run(name+"/batch8", func(b *testing.B) {
+		for _, batch := range []int{8, 1} {
+			benchModel(b, name, batch)
+		}
+	}
+}
+
+func benchModel(b *testing.B, name string, batch int) {
+	{
+		b.Run(fmt.Sprintf("%s/batch%d", name, batch), func(b *testing.B) {
 			m, err := onnx.Load(fixture.Large(b, name))
 			if err != nil {
 				b.Fatal(err)
@@ -27,7 +36,7 @@ func BenchmarkModel(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			x := tensor.New(tensor.Float32, 8, 3, 224, 224)
+			x := tensor.New(tensor.Float32, batch, 3, 224, 224)
 			r := rand.New(rand.NewPCG(1, 2))
 			for i := range x.Float32s() {
 				x.Float32s()[i] = float32(r.NormFloat64())

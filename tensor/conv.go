@@ -582,24 +582,47 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			return
 		}
 		wg := w[grp*mg*k:]
-		beta := float32(0)
+		var gb []float32 // this group's bias, added with the epilogue after the GEMM
 		if bias != nil {
-			for m := range mg {
-				fillFloat32(yg[m*outSize:m*outSize+n], bias[grp*mg+m])
-			}
-			beta = 1
+			gb = bias[grp*mg : (grp+1)*mg]
 		}
 		if point {
-			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, beta, yg, outSize)
-			g.epilogueRows(yg, mg, n, outSize)
+			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, 0, yg, outSize)
+			g.finishRows(yg, gb, mg, n, outSize)
 			return
 		}
 		buf := convGetCol(k * n)
-		Im2Col(*buf, xg, cg, g, r0, nr)
-		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, beta, yg, outSize)
+		if workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
+			// A lone task (batch 1, small planes): its GEMM runs on every core, and so
+			// should its im2col, one range of input channels per core.
+			convParallel(procs, procs, func(part int) {
+				c0, c1 := cg*part/procs, cg*(part+1)/procs
+				Im2Col((*buf)[c0*ks*n:], xg[c0*inSize:], c1-c0, g, r0, nr)
+			})
+		} else {
+			Im2Col(*buf, xg, cg, g, r0, nr)
+		}
+		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, 0, yg, outSize)
 		convPutCol(buf)
-		g.epilogueRows(yg, mg, n, outSize)
+		g.finishRows(yg, gb, mg, n, outSize)
 	})
+}
+
+// convIm2ColSplit is the im2col size (in cells) from which a lone task splits it over the
+// cores.
+const convIm2ColSplit = 1 << 16
+
+// finishRows adds the bias (when not nil, one value per row) and applies the epilogue to
+// rows rows of n outputs, stride apart, from y on, each in one pass while it is in cache.
+func (g *ConvGeom) finishRows(y, bias []float32, rows, n, stride int) {
+	if bias == nil {
+		g.epilogueRows(y, rows, n, stride)
+		return
+	}
+	for m := range rows {
+		row := y[m*stride : m*stride+n]
+		g.addBiasEpilogue(row, row, bias[m])
+	}
 }
 
 // epilogueRows applies the epilogue to rows rows of n outputs, stride apart, from y on.

@@ -73,6 +73,14 @@ func TestClampSIMDMatchesGo(t *testing.T) {
 	simdCompare(t, "Clip in place", func(d, s []float32) { copy(d, s); Clip(d, d, 0, 6) }, false)
 }
 
+// TestBiasEpilogueSIMDMatchesGo covers the convolution's bias-and-clamp pass.
+func TestBiasEpilogueSIMDMatchesGo(t *testing.T) {
+	for _, clamp := range [][]float32{nil, {0, 6}, {0, float32(math.Inf(1))}, {-0.5, 0.25}} {
+		g := &ConvGeom{Clamp: clamp}
+		simdCompare(t, "bias epilogue", func(d, s []float32) { g.addBiasEpilogue(d, s, 0.375) }, false)
+	}
+}
+
 // TestMaxSIMDMatchesGo compares the vector max with Go's builtin max, bit for bit, with the
 // operands both ways round (NaN payloads and signed zeros depend on the order).
 func TestMaxSIMDMatchesGo(t *testing.T) {
