@@ -1,9 +1,14 @@
 package train
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/onnxtune/onnxtune/data"
@@ -94,9 +99,13 @@ func splitBackbone(g *graph.Graph, trained []string, bn *bnStats, output string)
 // cachedData holds a data set's examples as the backbone's outputs: example i is row i of the
 // features, with the original target. It implements data.Dataset, and data.Labeler when the
 // original does, so that a loader over it draws the same batches as over the original.
+//
+// The features are in memory, or, past the cache limit, in a file (little-endian float32,
+// example after example) that close removes.
 type cachedData struct {
 	base     data.Dataset
 	features []float32
+	file     *os.File
 	shape    []int // of one example's features
 	targets  []*tensor.Tensor
 }
@@ -105,7 +114,58 @@ func (c *cachedData) Len() int          { return c.base.Len() }
 func (c *cachedData) Classes() []string { return c.base.Classes() }
 func (c *cachedData) Example(i int) (x, y *tensor.Tensor, err error) {
 	n := tensor.Size(c.shape)
-	return tensor.From(slices.Clone(c.shape), c.features[i*n:(i+1)*n]), c.targets[i], nil
+	if c.file == nil {
+		return tensor.From(slices.Clone(c.shape), c.features[i*n:(i+1)*n]), c.targets[i], nil
+	}
+	buf := make([]byte, 4*n)
+	if _, err := c.file.ReadAt(buf, int64(i)*int64(len(buf))); err != nil {
+		return nil, nil, fmt.Errorf("train: the frozen backbone's outputs on disk: %w", err)
+	}
+	v := make([]float32, n)
+	for j := range v {
+		v[j] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:]))
+	}
+	return tensor.From(slices.Clone(c.shape), v), c.targets[i], nil
+}
+
+// bytes returns the size of all the features.
+func (c *cachedData) bytes() int64 { return int64(c.base.Len()) * int64(tensor.Size(c.shape)) * 4 }
+
+// close removes the file of features on disk, if any.
+func (c *cachedData) close() {
+	if c != nil && c.file != nil {
+		c.file.Close()
+		os.Remove(c.file.Name())
+	}
+}
+
+// spill starts the features' file in dir ("" for the system's temporary directory).
+func (c *cachedData) spill(dir string) error {
+	f, err := os.CreateTemp(dir, "onnxtune-backbone-*.f32")
+	if err != nil {
+		return err
+	}
+	// Unlinked at once where the system allows it, so that a killed run leaves nothing
+	// behind; the open file stays readable.
+	os.Remove(f.Name())
+	c.file = f
+	return nil
+}
+
+// add appends one batch's features, to memory or to the file.
+func (c *cachedData) add(w *bufio.Writer, f []float32) error {
+	if c.file == nil {
+		c.features = append(c.features, f...)
+		return nil
+	}
+	var b [4]byte
+	for _, v := range f {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		if _, err := w.Write(b[:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Labels implements data.Labeler when the original data set does.
@@ -116,18 +176,26 @@ func (c *cachedData) Labels() []int64 {
 	return nil
 }
 
-// errCacheLimit reports features larger than the limit: the run goes on without the cache.
-var errCacheLimit = errors.New("over the cache limit")
+// errCacheDisk reports a failure to write the features to disk: the run goes on without the
+// cache.
+var errCacheDisk = errors.New("could not write them to disk")
 
 // cacheBackbone runs the backbone over ds once, in file order, in batches of batchSize, with
 // ctx (the training context: the backbone has no node that trains), and returns every
-// example's output; errCacheLimit when they would take more than limit bytes.
-func cacheBackbone(ctx context.Context, s *backboneSplit, ds data.Dataset, batchSize, workers int, gctx *graph.Context, limit int64) (*cachedData, error) {
+// example's output: in memory, or in a file in dir when they would take more than limit
+// bytes (errCacheDisk when that fails). The caller closes it.
+func cacheBackbone(ctx context.Context, s *backboneSplit, ds data.Dataset, batchSize, workers int, gctx *graph.Context, limit int64, dir string) (c *cachedData, err error) {
 	plan, err := graph.NewPlan(s.backbone)
 	if err != nil {
 		return nil, fmt.Errorf("train: the frozen backbone: %w", err)
 	}
-	c := &cachedData{base: ds, targets: make([]*tensor.Tensor, 0, ds.Len())}
+	c = &cachedData{base: ds, targets: make([]*tensor.Tensor, 0, ds.Len())}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	var w *bufio.Writer
 	input := s.backbone.Inputs[0].Name
 	for b, err := range data.NewLoader(ds, batchSize, false, 0, workers).Epoch(ctx, 0) {
 		if err != nil {
@@ -143,12 +211,18 @@ func cacheBackbone(ctx context.Context, s *backboneSplit, ds data.Dataset, batch
 		}
 		if c.shape == nil {
 			c.shape = slices.Clone(f.Shape()[1:])
-			if bytes := int64(ds.Len()) * int64(tensor.Size(c.shape)) * 4; bytes > limit {
-				return nil, fmt.Errorf("%w: %d MiB", errCacheLimit, bytes>>20)
+			if c.bytes() <= limit {
+				c.features = make([]float32, 0, ds.Len()*tensor.Size(c.shape))
+			} else {
+				if err := c.spill(dir); err != nil {
+					return nil, fmt.Errorf("%w: %v", errCacheDisk, err)
+				}
+				w = bufio.NewWriterSize(c.file, 1<<20)
 			}
-			c.features = make([]float32, 0, ds.Len()*tensor.Size(c.shape))
 		}
-		c.features = append(c.features, f.Float32s()...)
+		if err := c.add(w, f.Float32s()); err != nil {
+			return nil, fmt.Errorf("%w: %v", errCacheDisk, err)
+		}
 		for i := range len(b.Indices) {
 			var y *tensor.Tensor
 			if b.Y != nil {
@@ -157,6 +231,11 @@ func cacheBackbone(ctx context.Context, s *backboneSplit, ds data.Dataset, batch
 				}
 			}
 			c.targets = append(c.targets, y)
+		}
+	}
+	if w != nil {
+		if err := w.Flush(); err != nil {
+			return nil, fmt.Errorf("%w: %v", errCacheDisk, err)
 		}
 	}
 	return c, nil
@@ -179,8 +258,10 @@ func row(t *tensor.Tensor, i int) (*tensor.Tensor, error) {
 
 // setupCache makes the steps run the head only, on the backbone's outputs computed once,
 // where that gives the same steps: everything before the trained tensors frozen (a split
-// exists), no augmentation, no training Dropout, and the outputs within the cache limit.
-// Otherwise it leaves the run as it is, and says why where a cache was possible.
+// exists), no augmentation, no training Dropout. The outputs stay in memory up to the cache
+// limit and go to a file in the system's temporary directory past it; r.cache holds them
+// until the run ends. Otherwise it leaves the run as it is, and says why where a cache was
+// possible.
 func (r *runner) setupCache(ctx context.Context) error {
 	limit := r.cfg.CacheLimit
 	if limit == 0 {
@@ -194,14 +275,15 @@ func (r *runner) setupCache(ctx context.Context) error {
 		return nil
 	}
 	gctx := &graph.Context{Training: r.training}
-	c, err := cacheBackbone(ctx, s, r.trainData, r.cfg.BatchSize, r.cfg.Workers, gctx, limit)
-	if errors.Is(err, errCacheLimit) {
-		r.progress.note(fmt.Sprintf("the frozen backbone's outputs are not cached: %v (--cache-limit)", err))
+	c, err := cacheBackbone(ctx, s, r.trainData, r.cfg.BatchSize, r.cfg.Workers, gctx, limit, "")
+	if errors.Is(err, errCacheDisk) {
+		r.progress.note(fmt.Sprintf("the frozen backbone's outputs are not cached: over the %d MiB of --cache-limit, and %v", limit>>20, err))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	r.cache = c
 	plan, err := graph.NewPlan(s.head)
 	if err != nil {
 		return fmt.Errorf("train: the head after %q: %w", s.cut, err)
@@ -213,6 +295,10 @@ func (r *runner) setupCache(ctx context.Context) error {
 	l := data.NewLoader(c, r.cfg.BatchSize, r.cfg.Shuffle, r.cfg.Seed, r.cfg.Workers)
 	l.Weights = r.loader.Weights
 	r.grads, r.loader, r.stepInput = gr, l, s.cut
-	r.progress.note(fmt.Sprintf("frozen backbone: its output %q (%v per example, %d MiB) computed once; each step runs the head", s.cut, c.shape, int64(len(c.features))*4>>20))
+	where := ""
+	if c.file != nil {
+		where = fmt.Sprintf(", on disk in %s past the %d MiB of --cache-limit", filepath.Dir(c.file.Name()), limit>>20)
+	}
+	r.progress.note(fmt.Sprintf("frozen backbone: its output %q (%v per example, %.1f MiB%s) computed once; each step runs the head", s.cut, c.shape, float64(c.bytes())/(1<<20), where))
 	return nil
 }

@@ -15,8 +15,9 @@ import (
 
 // TestBackboneCacheSameSteps: with everything before the classifier frozen, the run computes
 // the backbone's output once and steps through the head only, and ends with bit for bit the
-// weights of the run without the cache (shuffled batches, --balance, a partial last batch);
-// a cache over its limit, or a BatchNorm in the backbone that trains, leaves the run as it is.
+// weights of the run without the cache (shuffled batches, --balance, a partial last batch),
+// also when the outputs go to disk past the limit; a BatchNorm in the backbone that trains
+// leaves the run as it is.
 func TestBackboneCacheSameSteps(t *testing.T) {
 	bin := filepath.Join(fixture.Root(t), "train", "testdata", "binary")
 	demo := filepath.Join(fixture.Root(t), "testdata", "demo", "images")
@@ -57,7 +58,7 @@ func TestBackboneCacheSameSteps(t *testing.T) {
 	}{
 		{"cached", filepath.Join(bin, "bin1.onnx"), filepath.Join(bin, "scans"), "", 0, false, "computed once"},
 		{"cached, balanced", filepath.Join(bin, "bin1.onnx"), filepath.Join(bin, "scans"), "", 0, true, "computed once"},
-		{"over the limit", filepath.Join(bin, "bin1.onnx"), filepath.Join(bin, "scans"), "", 1000, false, "not cached"},
+		{"over the limit, on disk", filepath.Join(bin, "bin1.onnx"), filepath.Join(bin, "scans"), "", 1000, false, "MiB of --cache-limit) computed once"},
 		{"cached, BatchNorm frozen", fixture.Small(t, "tiny_cnn_bn.onnx"), demo, train.BNFrozen, 0, false, "computed once"},
 		{"BatchNorm training in the backbone", fixture.Small(t, "tiny_cnn_bn.onnx"), demo, train.BNTrain, 0, false, ""},
 	} {

@@ -53,7 +53,8 @@ type runner struct {
 	image     data.ImageTransform // how image-folder examples are shaped and normalised
 	monitor   Monitor             // what early stopping and the best weights follow
 	inputName string
-	stepInput string // what a step feeds the batches to: the input, or the cached backbone's output
+	stepInput string      // what a step feeds the batches to: the input, or the cached backbone's output
+	cache     *cachedData // the frozen backbone's outputs, when cached (setupCache)
 
 	trained []string
 	params  map[string]*tensor.Tensor
@@ -500,6 +501,7 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		if err := r.setupCache(ctx); err != nil {
 			return nil, err
 		}
+		defer r.cache.close()
 	}
 	stopped := false
 	for epoch := start; epoch < r.cfg.Epochs && !stopped; epoch++ {

@@ -65,7 +65,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	augment := fs.String("augment", "", "training augmentation `LIST`: flip, crop, crop=N (padding)")
 	workers := fs.Int("workers", 0, "goroutines decoding examples (default: one per CPU)")
 	reportDir := fs.String("report", "", "write a report to `DIR`: index.html with the loss and validation metrics per epoch and, with validation data, the tuned model's evaluation there (as 'onnxtune eval --report'), as PNG figures and tables")
-	cacheLimit := fs.Int64("cache-limit", train.DefaultCacheLimit>>20, "when everything before the trained tensors is frozen (and no augmentation or training Dropout), compute the frozen backbone's output once if it fits in `MiB` of memory, and run only the head in each step; 0 turns this off")
+	cacheLimit := fs.Int64("cache-limit", train.DefaultCacheLimit>>20, "when everything before the trained tensors is frozen (and no augmentation or training Dropout), compute the frozen backbone's output once and run only the head in each step, keeping those outputs in memory up to `MiB` and in a file in $TMPDIR past it; 0 turns this off")
 	var embed pixelLayoutFlag
 	fs.Var(&embed, "embed-preprocessing", embedPreprocessingUsage)
 	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "shuffle", "nesterov", "balance"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
