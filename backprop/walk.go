@@ -29,6 +29,7 @@ type Program struct {
 	// initializers excepted.
 	lastUse   map[int]int
 	releaseAt [][]int
+	isOutput  []bool // per slot: a graph output
 	wrt       []string
 	wrtSlot   []int
 }
@@ -127,6 +128,10 @@ func NewProgramFor(plan *graph.Plan, wrt, outputs []string) (*Program, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("backprop: no gradient rule for %s", strings.Join(missing, ", "))
 	}
+	p.isOutput = make([]bool, plan.NumSlots())
+	for _, s := range plan.OutputSlots() {
+		p.isOutput[s] = true
+	}
 	p.releaseAt = make([][]int, n)
 	for s, i := range p.lastUse {
 		if !isInitializer(plan, s) {
@@ -190,6 +195,7 @@ type Tape struct {
 	prog   *Program
 	ctx    *graph.Context
 	vals   []*tensor.Tensor
+	lease  *graph.Lease // gives the activations' buffers back to the plan as Backward drops them
 	shapes [][]int
 	types  []tensor.DType
 }
@@ -215,11 +221,11 @@ func (p *Program) Forward(ctx *graph.Context, inputs map[string]*tensor.Tensor) 
 			}
 		}
 	}
-	vals, err := p.plan.Forward(ctx, inputs, p.keep, record)
+	vals, lease, err := p.plan.ForwardLeased(ctx, inputs, p.keep, record)
 	if err != nil {
 		return nil, err
 	}
-	t.vals = vals
+	t.vals, t.lease = vals, lease
 	return t, nil
 }
 
@@ -282,6 +288,11 @@ func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Ten
 			}
 		}
 		for _, s := range p.releaseAt[i] {
+			if !p.isOutput[s] {
+				// The caller may still hold a graph output (Outputs); any other value
+				// is the tape's alone.
+				t.lease.GiveBack(t.vals[s])
+			}
 			t.vals[s] = nil
 		}
 	}

@@ -73,6 +73,26 @@ func (a *arena) drop(t *tensor.Tensor) {
 	}
 }
 
+// lent returns the arena's buffers that live values still use, with how many share each:
+// what the run's caller gets. Call it before release.
+func (a *arena) lent() map[*float32]*lentBuffer {
+	out := map[*float32]*lentBuffer{}
+	for k, n := range a.live {
+		if buf, ok := a.owned[k]; ok && n > 0 {
+			out[k] = &lentBuffer{buf: buf, live: n}
+		}
+	}
+	return out
+}
+
+// give adds an idle buffer to the arena (one a Lease gave back).
+func (a *arena) give(buf []float32) {
+	if k, ok := sliceKey(buf); ok {
+		a.owned[k] = buf
+		a.free[len(buf)] = append(a.free[len(buf)], buf)
+	}
+}
+
 // release ends a run: the values still live (outputs, kept activations) leave with the
 // caller, so their buffers are the arena's no more.
 func (a *arena) release() {

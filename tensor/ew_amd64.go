@@ -22,6 +22,9 @@ func hardSwishAVX2(dst, src *float32, n int)
 func maxAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func affineAVX2(dst, src *float32, n int, a, b float32)
+
+//go:noescape
 func addScalarClampAVX2(dst, src *float32, n int, b, lo, hi float32, clamp bool)
 
 var (
@@ -94,6 +97,17 @@ func maxFloat32(dst, a, b []float32) int {
 		_, _, _ = dst[n-1], a[n-1], b[n-1]
 		for i := 0; i < n; i += simdBlock {
 			maxAVX2(&dst[i], &a[i], &b[i], min(simdBlock, n-i))
+		}
+	}
+	return n
+}
+
+func affineFloat32(dst, src []float32, a, b float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_ = src[n-1]
+		for i := 0; i < n; i += simdBlock {
+			affineAVX2(&dst[i], &src[i], min(simdBlock, n-i), a, b)
 		}
 	}
 	return n

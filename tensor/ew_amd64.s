@@ -224,3 +224,40 @@ addc_plain:
 addc_done:
 	VZEROUPPER
 	RET
+
+// func affineAVX2(dst, src *float32, n int, a, b float32)
+//
+// dst[i] = src[i]*a + b for i < n (a multiply, then an add, as Go computes it), n a positive
+// multiple of 8.
+TEXT ·affineAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y10
+	VBROADCASTSS b+28(FP), Y11
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+affine_loop16:
+	LEAQ    64(AX), DX
+	CMPQ    DX, CX
+	JGT     affine_tail
+	VMULPS  (SI)(AX*1), Y10, Y4
+	VMULPS  32(SI)(AX*1), Y10, Y5
+	VADDPS  Y11, Y4, Y4
+	VADDPS  Y11, Y5, Y5
+	VMOVUPS Y4, (DI)(AX*1)
+	VMOVUPS Y5, 32(DI)(AX*1)
+	MOVQ    DX, AX
+	JMP     affine_loop16
+
+affine_tail:
+	CMPQ    AX, CX
+	JGE     affine_done
+	VMULPS  (SI)(AX*1), Y10, Y4
+	VADDPS  Y11, Y4, Y4
+	VMOVUPS Y4, (DI)(AX*1)
+
+affine_done:
+	VZEROUPPER
+	RET

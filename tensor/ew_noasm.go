@@ -8,6 +8,7 @@ var simdForceGo bool
 
 func clampFloat32(dst, src []float32, lo, hi float32) int            { return 0 }
 func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int { return 0 }
+func affineFloat32(dst, src []float32, a, b float32) int             { return 0 }
 func maxFloat32(dst, a, b []float32) int                             { return 0 }
 func hardSwishFloat32(dst, src []float32) int                        { return 0 }
 func expFloat32(dst, src []float32) int                              { return 0 }

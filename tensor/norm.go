@@ -24,12 +24,20 @@ func BatchNorm[T float32 | float64](y, x, scale, bias, mean, variance []T, n, c,
 	}
 	convParallel(n*c, normWorkers(n*c*spatial), func(p int) {
 		ch := p % c
-		av, bv := a[ch], b[ch]
-		dst := y[p*spatial : (p+1)*spatial]
-		for i, v := range x[p*spatial : (p+1)*spatial] {
-			dst[i] = v*av + bv
-		}
+		affine(y[p*spatial:(p+1)*spatial], x[p*spatial:(p+1)*spatial], a[ch], b[ch])
 	})
+}
+
+// affine sets dst[i] = src[i]*a + b.
+func affine[T float32 | float64](dst, src []T, a, b T) {
+	src = src[:len(dst)]
+	i := 0
+	if d32, ok := any(dst).([]float32); ok {
+		i = affineFloat32(d32, any(src).([]float32), float32(a), float32(b))
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = src[i]*a + b
+	}
 }
 
 // BatchNormStats computes the per-channel mean and biased (divide by count) variance of

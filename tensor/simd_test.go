@@ -81,6 +81,13 @@ func TestBiasEpilogueSIMDMatchesGo(t *testing.T) {
 	}
 }
 
+// TestAffineSIMDMatchesGo covers BatchNorm's scale and shift.
+func TestAffineSIMDMatchesGo(t *testing.T) {
+	for _, ab := range [][2]float32{{0.5, -1.25}, {-3, 0}, {0, 2}, {float32(math.Inf(1)), 1}} {
+		simdCompare(t, "affine", func(d, s []float32) { affine(d, s, ab[0], ab[1]) }, false)
+	}
+}
+
 // TestMaxSIMDMatchesGo compares the vector max with Go's builtin max, bit for bit, with the
 // operands both ways round (NaN payloads and signed zeros depend on the order).
 func TestMaxSIMDMatchesGo(t *testing.T) {
