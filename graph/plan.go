@@ -16,7 +16,7 @@ type Plan struct {
 	Graph *Graph
 
 	mu     sync.Mutex
-	arenas []*arena     // idle arenas; a run takes one, or makes one, and puts it back
+	arenas []*arena    // idle arenas; a run takes one, or makes one, and puts it back
 	spare  [][]float32 // buffers given back through a Lease, for the next run's arena
 
 	steps     []step
