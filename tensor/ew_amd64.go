@@ -22,6 +22,9 @@ func hardSwishAVX2(dst, src *float32, n int)
 func maxAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func adamAVX2(p, grad, m, v *float32, n int, c *AdamCoeffs)
+
+//go:noescape
 func affineAVX2(dst, src *float32, n int, a, b float32)
 
 //go:noescape
@@ -97,6 +100,17 @@ func maxFloat32(dst, a, b []float32) int {
 		_, _, _ = dst[n-1], a[n-1], b[n-1]
 		for i := 0; i < n; i += simdBlock {
 			maxAVX2(&dst[i], &a[i], &b[i], min(simdBlock, n-i))
+		}
+	}
+	return n
+}
+
+func adamFloat32(p, g, m, v []float32, c *AdamCoeffs) int {
+	n := simdLen(min(len(p), len(g), len(m), len(v)))
+	if n > 0 {
+		_, _, _, _ = p[n-1], g[n-1], m[n-1], v[n-1]
+		for i := 0; i < n; i += simdBlock {
+			adamAVX2(&p[i], &g[i], &m[i], &v[i], min(simdBlock, n-i), c)
 		}
 	}
 	return n

@@ -261,3 +261,66 @@ affine_tail:
 affine_done:
 	VZEROUPPER
 	RET
+
+// func adamAVX2(p, grad, m, v *float32, n int, c *AdamCoeffs)
+//
+// One Adam or AdamW update of n elements, n a positive multiple of 8 (see AdamStep). The
+// coefficients are read at their offsets in AdamCoeffs: Beta1 0, OneMinusBeta1 4, Beta2 8,
+// OneMinusBeta2 12, Eps 16, SqrtBiasCorrection2 20, NegStepSize 24, WeightDecay 28, Decay 32,
+// Coupled 36, Decoupled 37.
+TEXT ·adamAVX2(SB), NOSPLIT, $0-48
+	MOVQ         p+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         m+16(FP), R8
+	MOVQ         v+24(FP), R9
+	MOVQ         n+32(FP), CX
+	MOVQ         c+40(FP), DX
+	VBROADCASTSS 0(DX), Y8
+	VBROADCASTSS 4(DX), Y9
+	VBROADCASTSS 8(DX), Y10
+	VBROADCASTSS 12(DX), Y11
+	VBROADCASTSS 16(DX), Y12
+	VBROADCASTSS 20(DX), Y13
+	VBROADCASTSS 24(DX), Y14
+	VBROADCASTSS 28(DX), Y15
+	VBROADCASTSS 32(DX), Y7
+	MOVBLZX      36(DX), BX
+	MOVBLZX      37(DX), R10
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+adam_loop:
+	CMPQ        AX, CX
+	JGE         adam_done
+	VMOVUPS     (SI)(AX*1), Y0
+	VMOVUPS     (DI)(AX*1), Y1
+	TESTQ       R10, R10
+	JZ          adam_coupled
+	VMULPS      Y7, Y1, Y1
+
+adam_coupled:
+	TESTQ       BX, BX
+	JZ          adam_moments
+	VFMADD231PS Y15, Y1, Y0
+
+adam_moments:
+	VMULPS      (R8)(AX*1), Y8, Y2
+	VFMADD231PS Y9, Y0, Y2
+	VMOVUPS     Y2, (R8)(AX*1)
+	VMULPS      Y11, Y0, Y3
+	VMULPS      (R9)(AX*1), Y10, Y4
+	VFMADD231PS Y3, Y0, Y4
+	VMOVUPS     Y4, (R9)(AX*1)
+	VSQRTPS     Y4, Y5
+	VDIVPS      Y13, Y5, Y5
+	VADDPS      Y12, Y5, Y5
+	VMULPS      Y14, Y2, Y6
+	VDIVPS      Y5, Y6, Y6
+	VADDPS      Y6, Y1, Y1
+	VMOVUPS     Y1, (DI)(AX*1)
+	ADDQ        $32, AX
+	JMP         adam_loop
+
+adam_done:
+	VZEROUPPER
+	RET

@@ -6,11 +6,13 @@ package tensor
 
 var simdForceGo bool
 
-func clampFloat32(dst, src []float32, lo, hi float32) int            { return 0 }
-func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int { return 0 }
-func affineFloat32(dst, src []float32, a, b float32) int             { return 0 }
-func maxFloat32(dst, a, b []float32) int                             { return 0 }
-func hardSwishFloat32(dst, src []float32) int                        { return 0 }
-func expFloat32(dst, src []float32) int                              { return 0 }
-func sigmoidFloat32(dst, src []float32) int                          { return 0 }
-func tanhFloat32(dst, src []float32) int                             { return 0 }
+func clampFloat32(dst, src []float32, lo, hi float32) int                         { return 0 }
+func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int              { return 0 }
+func adamFloat32(p, g, m, v []float32, c *AdamCoeffs) int                         { return 0 }
+func affineFloat32(dst, src []float32, a, b float32) int                          { return 0 }
+func addScalarClampFloat32(dst, src []float32, b, lo, hi float32, clamp bool) int { return 0 }
+func maxFloat32(dst, a, b []float32) int                                          { return 0 }
+func hardSwishFloat32(dst, src []float32) int                                     { return 0 }
+func expFloat32(dst, src []float32) int                                           { return 0 }
+func sigmoidFloat32(dst, src []float32) int                                       { return 0 }
+func tanhFloat32(dst, src []float32) int                                          { return 0 }

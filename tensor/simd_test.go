@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // simdInputs returns n float32 values that mix the special cases (NaNs with assorted
@@ -223,6 +224,26 @@ func TestMath32SIMDMatchesGo(t *testing.T) {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
 				t.Fatalf("%s(%v): got %v, the Go loop gives %v", name, x[i], got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestAdamCoeffsLayout pins the field offsets that adamAVX2 reads.
+func TestAdamCoeffsLayout(t *testing.T) {
+	var c AdamCoeffs
+	for _, f := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Beta1", unsafe.Offsetof(c.Beta1), 0}, {"OneMinusBeta1", unsafe.Offsetof(c.OneMinusBeta1), 4},
+		{"Beta2", unsafe.Offsetof(c.Beta2), 8}, {"OneMinusBeta2", unsafe.Offsetof(c.OneMinusBeta2), 12},
+		{"Eps", unsafe.Offsetof(c.Eps), 16}, {"SqrtBiasCorrection2", unsafe.Offsetof(c.SqrtBiasCorrection2), 20},
+		{"NegStepSize", unsafe.Offsetof(c.NegStepSize), 24}, {"WeightDecay", unsafe.Offsetof(c.WeightDecay), 28},
+		{"Decay", unsafe.Offsetof(c.Decay), 32}, {"Coupled", unsafe.Offsetof(c.Coupled), 36},
+		{"Decoupled", unsafe.Offsetof(c.Decoupled), 37},
+	} {
+		if f.got != f.want {
+			t.Errorf("AdamCoeffs.%s at offset %d; adamAVX2 reads it at %d", f.name, f.got, f.want)
 		}
 	}
 }

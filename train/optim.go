@@ -359,7 +359,14 @@ func (o *adam) Step(params, grads map[string]*tensor.Tensor, lr float64) error {
 		if st.vmax != nil {
 			vmax = st.vmax.Float32s()
 		}
+		coeffs := &tensor.AdamCoeffs{Beta1: b1, OneMinusBeta1: c1, Beta2: b2, OneMinusBeta2: c2, Eps: eps,
+			SqrtBiasCorrection2: bc2sqrt, NegStepSize: nstep, WeightDecay: wd, Decay: decay,
+			Coupled: !o.decoupled && o.weightDecay != 0, Decoupled: o.decoupled}
 		jobs = append(jobs, chunkJob{n: len(p), run: func(lo, hi int) {
+			if vmax == nil && adamVector {
+				// The vector kernel takes what it can; the loop below, the rest.
+				lo += tensor.AdamStep(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], coeffs)
+			}
 			for i := lo; i < hi; i++ {
 				gi := g[i]
 				if o.decoupled {
@@ -384,6 +391,10 @@ func (o *adam) Step(params, grads map[string]*tensor.Tensor, lr float64) error {
 	runChunks(jobs)
 	return nil
 }
+
+// adamVector lets Adam's update use tensor.AdamStep; tests clear it to compare with the Go
+// loop alone.
+var adamVector = true
 
 // State implements Optimizer.
 func (o *adam) State() map[string]*tensor.Tensor {

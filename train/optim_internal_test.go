@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // TestFMA32 checks fma32 against x*y+z computed exactly and rounded once, on random operands
@@ -128,5 +129,60 @@ for s in range(0, 2 * T + 1):
 	t.Logf("cosRounded differs from Python's math.cos by an ulp in %d of %d values (math.Cos: %d)", differ, len(lines), goDiffer)
 	if differ > len(lines)/100 {
 		t.Errorf("cosRounded differs from Python's math.cos in %d of %d values", differ, len(lines))
+	}
+}
+
+// TestAdamVectorMatchesGo runs Adam, Adam with weight decay and AdamW through the vector
+// kernel (tensor.AdamStep) and through the Go loop alone, on lengths with and without a
+// tail, values spanning many magnitudes, zeros of both signs and infinities, and requires
+// the same bits (NaN of any payload where both give NaN).
+func TestAdamVectorMatchesGo(t *testing.T) {
+	defer func() { adamVector = true }()
+	r := rand.New(rand.NewPCG(3, 9))
+	values := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			switch r.IntN(12) {
+			case 0:
+				v[i] = 0
+			case 1:
+				v[i] = float32(math.Copysign(0, -1))
+			case 2:
+				v[i] = float32(math.Inf(1 - 2*r.IntN(2)))
+			default:
+				v[i] = float32(r.NormFloat64() * math.Exp2(float64(r.IntN(40)-20)))
+			}
+		}
+		return v
+	}
+	for _, cfg := range []OptimizerConfig{
+		{Name: "adam"},
+		{Name: "adam", WeightDecay: 0.01},
+		{Name: "adamw", WeightDecay: 0.05, Beta1: 0.8, Beta2: 0.99, BetasSet: true, Eps: 1e-6, EpsSet: true},
+	} {
+		for _, n := range []int{7, 8, 1000, 70001} {
+			p0, grads := values(n), [][]float32{values(n), values(n), values(n)}
+			var got [2][]float32
+			for k, vector := range []bool{true, false} {
+				adamVector = vector
+				opt, err := NewOptimizer(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := tensor.From([]int{n}, append([]float32(nil), p0...))
+				for _, g := range grads {
+					if err := opt.Step(map[string]*tensor.Tensor{"p": p}, map[string]*tensor.Tensor{"p": tensor.From([]int{n}, g)}, 1e-2); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got[k] = p.Float32s()
+			}
+			for i := range got[0] {
+				a, b := got[0][i], got[1][i]
+				if math.Float32bits(a) != math.Float32bits(b) && !(a != a && b != b) {
+					t.Fatalf("%+v, n=%d: element %d is %g with the vector kernel, %g with the Go loop", cfg, n, i, a, b)
+				}
+			}
+		}
 	}
 }
