@@ -43,7 +43,7 @@ func ReluGrad[T Float](dst, g, y []T) {
 		switch d := any(d).(type) {
 		case []float32:
 			g, y := any(g).([]float32)[:len(d)], any(y).([]float32)[:len(d)]
-			for i := range d {
+			for i := reluGradFloat32(d, g, y); i < len(d); i++ {
 				d[i] = pick32(posMask32(y[i]), g[i], 0)
 			}
 		case []float64:

@@ -25,6 +25,12 @@ func maxAVX2(dst, a, b *float32, n int)
 func adamAVX2(p, grad, m, v *float32, n int, c *AdamCoeffs)
 
 //go:noescape
+func reluGradAVX2(dst, grad, y *float32, n int)
+
+//go:noescape
+func bnInputGradAVX2(dst, grad, x *float32, n int, a, b, off float32)
+
+//go:noescape
 func affineAVX2(dst, src *float32, n int, a, b float32)
 
 //go:noescape
@@ -111,6 +117,28 @@ func adamFloat32(p, g, m, v []float32, c *AdamCoeffs) int {
 		_, _, _, _ = p[n-1], g[n-1], m[n-1], v[n-1]
 		for i := 0; i < n; i += simdBlock {
 			adamAVX2(&p[i], &g[i], &m[i], &v[i], min(simdBlock, n-i), c)
+		}
+	}
+	return n
+}
+
+func reluGradFloat32(dst, g, y []float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_, _ = g[n-1], y[n-1]
+		for i := 0; i < n; i += simdBlock {
+			reluGradAVX2(&dst[i], &g[i], &y[i], min(simdBlock, n-i))
+		}
+	}
+	return n
+}
+
+func bnInputGradFloat32(dst, g, x []float32, a, b, off float32) int {
+	n := simdLen(len(dst))
+	if n > 0 {
+		_, _ = g[n-1], x[n-1]
+		for i := 0; i < n; i += simdBlock {
+			bnInputGradAVX2(&dst[i], &g[i], &x[i], min(simdBlock, n-i), a, b, off)
 		}
 	}
 	return n

@@ -324,3 +324,60 @@ adam_moments:
 adam_done:
 	VZEROUPPER
 	RET
+
+// func reluGradAVX2(dst, grad, y *float32, n int)
+//
+// dst[i] = grad[i] where y[i]'s bits, read as an int32, are positive (y > 0, and a NaN with
+// the sign clear, as posMask32 decides), else +0; n a positive multiple of 8.
+TEXT ·reluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ   dst+0(FP), DI
+	MOVQ   grad+8(FP), SI
+	MOVQ   y+16(FP), DX
+	MOVQ   n+24(FP), CX
+	VPXOR  Y0, Y0, Y0
+	SHLQ   $2, CX
+	XORQ   AX, AX
+
+relug_loop:
+	CMPQ     AX, CX
+	JGE      relug_done
+	VMOVDQU  (DX)(AX*1), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VPAND    (SI)(AX*1), Y1, Y1
+	VMOVDQU  Y1, (DI)(AX*1)
+	ADDQ     $32, AX
+	JMP      relug_loop
+
+relug_done:
+	VZEROUPPER
+	RET
+
+// func bnInputGradAVX2(dst, grad, x *float32, n int, a, b, off float32)
+//
+// dst[i] = (a*grad[i] + b*x[i]) + off for i < n, each operation rounding as Go's; n a
+// positive multiple of 8.
+TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-44
+	MOVQ         dst+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS a+32(FP), Y10
+	VBROADCASTSS b+36(FP), Y11
+	VBROADCASTSS off+40(FP), Y12
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+bng_loop:
+	CMPQ    AX, CX
+	JGE     bng_done
+	VMULPS  (SI)(AX*1), Y10, Y1
+	VMULPS  (DX)(AX*1), Y11, Y2
+	VADDPS  Y2, Y1, Y1
+	VADDPS  Y12, Y1, Y1
+	VMOVUPS Y1, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     bng_loop
+
+bng_done:
+	VZEROUPPER
+	RET

@@ -9,6 +9,8 @@ var simdForceGo bool
 func clampFloat32(dst, src []float32, lo, hi float32) int                         { return 0 }
 func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int              { return 0 }
 func adamFloat32(p, g, m, v []float32, c *AdamCoeffs) int                         { return 0 }
+func reluGradFloat32(dst, g, y []float32) int                                     { return 0 }
+func bnInputGradFloat32(dst, g, x []float32, a, b, off float32) int               { return 0 }
 func affineFloat32(dst, src []float32, a, b float32) int                          { return 0 }
 func addScalarClampFloat32(dst, src []float32, b, lo, hi float32, clamp bool) int { return 0 }
 func maxFloat32(dst, a, b []float32) int                                          { return 0 }

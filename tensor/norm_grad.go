@@ -77,8 +77,12 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 			p := (i*c + ch) * spatial
 			d, gg, xx := dx[p:p+spatial], g[p:p+spatial], x[p:p+spatial]
 			xx = xx[:len(gg)]
-			for j, v := range gg {
-				d[j] = a*v + bt*xx[j] + off
+			j := 0
+			if d32, ok := any(d).([]float32); ok {
+				j = bnInputGradFloat32(d32, any(gg).([]float32), any(xx).([]float32), float32(a), float32(bt), float32(off))
+			}
+			for ; j < len(gg); j++ {
+				d[j] = a*gg[j] + bt*xx[j] + off
 			}
 		}
 	})

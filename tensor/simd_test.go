@@ -89,6 +89,33 @@ func TestAffineSIMDMatchesGo(t *testing.T) {
 	}
 }
 
+// TestGradSIMDMatchesGo covers Relu's gradient (NaN outputs pass or stop the gradient by
+// their sign bit, as posMask32 decides) and BatchNorm's input gradient with batch statistics.
+func TestGradSIMDMatchesGo(t *testing.T) {
+	grad := func(s []float32) []float32 {
+		o := make([]float32, len(s))
+		for i := range s {
+			o[i] = s[len(s)-1-i] * 0.5
+		}
+		return o
+	}
+	simdCompare(t, "ReluGrad", func(d, s []float32) { ReluGrad(d, grad(s), s) }, false)
+	simdCompare(t, "BatchNormGrad dx", func(d, s []float32) {
+		n := len(s) / 2
+		if n == 0 {
+			return
+		}
+		x := make([]float32, 2*n) // finite: one NaN would make a whole channel's sums NaN
+		for i, v := range s[:2*n] {
+			if !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) && math.Abs(float64(v)) < 1e30 {
+				x[i] = v
+			}
+		}
+		scale, mean, variance := []float32{1.5, -0.25}, []float32{0.125, -2}, []float32{0.5, 3}
+		BatchNormGrad(d[:2*n], nil, nil, grad(x), x, scale, mean, variance, 1, 2, n, 1e-5, true)
+	}, false)
+}
+
 // TestMaxSIMDMatchesGo compares the vector max with Go's builtin max, bit for bit, with the
 // operands both ways round (NaN payloads and signed zeros depend on the order).
 func TestMaxSIMDMatchesGo(t *testing.T) {
