@@ -3,9 +3,9 @@ package backprop
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/parallel"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -275,44 +275,5 @@ func mmGemm(serial, transA, transB bool, m, n, k int, a []float32, lda int, b []
 
 // mmParallel calls fn(0..n-1) over GOMAXPROCS goroutines, re-raising a panic on the caller's.
 func mmParallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		next    int
-		failure any
-	)
-	wg.Add(workers)
-	for range workers {
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					failure = r
-					mu.Unlock()
-				}
-			}()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
-	if failure != nil {
-		panic(failure)
-	}
+	parallel.For(n, runtime.GOMAXPROCS(0), fn)
 }

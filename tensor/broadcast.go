@@ -3,7 +3,8 @@ package tensor
 import (
 	"fmt"
 	"runtime"
-	"sync"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // Broadcast maps the operands of an element-wise operation, each of its own shape, onto their
@@ -216,36 +217,11 @@ func ewChunks(n, units int) int {
 	return max(c, 1)
 }
 
-// ewParallel calls fn(0..chunks-1), each on its own goroutine but the last, which runs on the
-// caller's. A panic in a helper goroutine is re-raised on the caller's, where the graph's
-// recover can turn it into an error; left where it happened it would end the process.
+// ewParallel calls fn(0..chunks-1), each on a goroutine of its own (the caller's among
+// them); a panic in any comes back to the caller, where the graph's recover can turn it into
+// an error.
 func ewParallel(chunks int, fn func(c int)) {
-	if chunks <= 1 {
-		fn(0)
-		return
-	}
-	var (
-		wg      sync.WaitGroup
-		once    sync.Once
-		failure any
-	)
-	wg.Add(chunks - 1)
-	for c := 0; c < chunks-1; c++ {
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					once.Do(func() { failure = r })
-				}
-			}()
-			fn(c)
-		}()
-	}
-	fn(chunks - 1)
-	wg.Wait()
-	if failure != nil {
-		panic(failure)
-	}
+	parallel.For(chunks, chunks, fn)
 }
 
 // ewSplit runs fn over [0, n) cut into contiguous ranges, in parallel when n is large.

@@ -5,7 +5,8 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
-	"sync/atomic"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // ConvGeom is the geometry of an N-d convolution (1-D, 2-D, 3-D, ...) over NCHW-style
@@ -461,33 +462,7 @@ func convPutCol(p *[]float32) {
 // convParallel runs task(i) for i in [0, n) on up to workers goroutines, the caller's
 // included; tasks are handed out one at a time so that uneven tasks balance.
 func convParallel(n, workers int, task func(i int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for i := range n {
-			task(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	run := func() {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= n {
-				return
-			}
-			task(i)
-		}
-	}
-	wg.Add(workers - 1)
-	for range workers - 1 {
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	run()
-	wg.Wait()
+	parallel.For(n, workers, task)
 }
 
 // Conv computes the convolution y = x ⊛ w + bias for the geometry g: x is
@@ -1095,9 +1070,8 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	for i := 1; i < workers; i++ {
 		acc[i] = make([]float32, nw)
 	}
-	var wg sync.WaitGroup
-	for wi := range workers {
-		work := func() {
+	parallel.For(workers, workers, func(wi int) {
+		{
 			for img := wi; img < g.Batch; img += workers {
 				for grp := range g.Group {
 					xg := x[(img*g.InC+grp*cg)*inSize:]
@@ -1114,17 +1088,7 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 				}
 			}
 		}
-		if wi == workers-1 {
-			work()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	wg.Wait()
+	})
 	for i := 1; i < workers; i++ {
 		for j, v := range acc[i] {
 			dw[j] += v

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // Einstein summation. An equation is parsed once (ParseEinsum) and then resolved against the
@@ -671,14 +672,9 @@ func einsumParallel(n int, work int64, f func(i int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	for c := range chunks {
-		lo, hi := n*c/chunks, n*(c+1)/chunks
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(chunks, chunks, func(c int) {
+		for i := n * c / chunks; i < n*(c+1)/chunks; i++ {
+			f(i)
+		}
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // The GEMM below follows the GotoBLAS/BLIS layering. op(B) is cut into kc×nc blocks and op(A)
@@ -311,41 +313,26 @@ func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, a
 	tm, tn := gemmGrid(ar, threads, m, n, k)
 	mPanels := (m + ar.mr - 1) / ar.mr
 	nPanels := (n + ar.nr - 1) / ar.nr
-	var wg sync.WaitGroup
-	for ti := 0; ti < tm; ti++ {
+	parallel.For(tm*tn, tm*tn, func(t int) {
+		ti, tj := t/tn, t%tn
 		i0 := min(m, mPanels*ti/tm*ar.mr)
 		i1 := min(m, mPanels*(ti+1)/tm*ar.mr)
-		for tj := 0; tj < tn; tj++ {
-			j0 := min(n, nPanels*tj/tn*ar.nr)
-			j1 := min(n, nPanels*(tj+1)/tn*ar.nr)
-			if i0 == i1 || j0 == j1 {
-				continue
-			}
-			// Shifting the slices' starts makes each block a standalone GEMM; the
-			// lengths checked for the whole problem cover every block.
-			aoff, boff := i0*lda, j0
-			if transA {
-				aoff = i0
-			}
-			if transB {
-				boff = j0 * ldb
-			}
-			as, bs := a[aoff:], b[boff:]
-			cs := c[i0*ldc+j0:]
-			mm, nn := i1-i0, j1-j0
-			if ti == tm-1 && tj == tn-1 {
-				// The caller's goroutine takes the last block instead of idling in Wait.
-				gemmBlocked(ar, transA, transB, mm, nn, k, alpha, as, lda, bs, ldb, beta, cs, ldc)
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				gemmBlocked(ar, transA, transB, mm, nn, k, alpha, as, lda, bs, ldb, beta, cs, ldc)
-			}()
+		j0 := min(n, nPanels*tj/tn*ar.nr)
+		j1 := min(n, nPanels*(tj+1)/tn*ar.nr)
+		if i0 == i1 || j0 == j1 {
+			return
 		}
-	}
-	wg.Wait()
+		// Shifting the slices' starts makes each block a standalone GEMM; the lengths
+		// checked for the whole problem cover every block.
+		aoff, boff := i0*lda, j0
+		if transA {
+			aoff = i0
+		}
+		if transB {
+			boff = j0 * ldb
+		}
+		gemmBlocked(ar, transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc)
+	})
 }
 
 // gemmPackCost is what packing one element costs, in flops of micro-kernel time: each

@@ -3,7 +3,8 @@ package tensor
 import (
 	"fmt"
 	"runtime"
-	"sync"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // This file holds the kernels that move elements without doing arithmetic on them: transpose,
@@ -30,8 +31,7 @@ const layoutParallelWork = 1 << 16
 const layoutTile = 32
 
 // layoutParallel runs f over [0, items) split into contiguous chunks, on up to GOMAXPROCS
-// goroutines when work (in elements) is large enough to pay for them. f must not panic: callers
-// validate everything first, because a panic on another goroutine cannot be recovered.
+// goroutines when work (in elements) is large enough to pay for them.
 func layoutParallel(items, work int, f func(lo, hi int)) {
 	threads := runtime.GOMAXPROCS(0)
 	chunks := min(threads, items, work/layoutParallelWork)
@@ -39,12 +39,7 @@ func layoutParallel(items, work int, f func(lo, hi int)) {
 		f(0, items)
 		return
 	}
-	var wg sync.WaitGroup
-	for c := range chunks {
-		lo, hi := items*c/chunks, items*(c+1)/chunks
-		wg.Go(func() { f(lo, hi) })
-	}
-	wg.Wait()
+	parallel.For(chunks, chunks, func(c int) { f(items*c/chunks, items*(c+1)/chunks) })
 }
 
 // layoutBox is a copy after simplification: the box's shape and the strides of both views.

@@ -8,9 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
+	"github.com/onnxtune/onnxtune/internal/parallel"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -574,21 +573,8 @@ func runChunks(jobs []chunkJob) {
 		}
 		return
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(tasks) {
-					return
-				}
-				t := tasks[i]
-				jobs[t.job].run(t.lo, t.hi)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(tasks), workers, func(i int) {
+		t := tasks[i]
+		jobs[t.job].run(t.lo, t.hi)
+	})
 }

@@ -1,0 +1,97 @@
+package parallel
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestForCoversEveryIndexOnce runs For over many sizes and worker counts, back to back (the
+// helpers awake) and after pauses (asleep), and checks that every index ran exactly once.
+func TestForCoversEveryIndexOnce(t *testing.T) {
+	for round := range 3 {
+		for _, n := range []int{0, 1, 2, 3, 7, 64, 1000} {
+			for _, workers := range []int{1, 2, 3, 8} {
+				hits := make([]atomic.Int32, n)
+				For(n, workers, func(i int) { hits[i].Add(1) })
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Fatalf("round %d, n=%d, %d workers: index %d ran %d times", round, n, workers, i, h)
+					}
+				}
+			}
+		}
+		time.Sleep(2 * spinFor) // let the helpers fall asleep
+	}
+}
+
+// TestForUsesOtherGoroutines: with two workers and bodies that wait for each other, For
+// finishes only if two goroutines run bodies at the same time.
+func TestForUsesOtherGoroutines(t *testing.T) {
+	for range 20 {
+		var arrived sync.WaitGroup
+		arrived.Add(2)
+		done := make(chan struct{})
+		go func() {
+			For(2, 2, func(int) {
+				arrived.Done()
+				arrived.Wait()
+			})
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the two bodies never ran at the same time")
+		}
+		time.Sleep(time.Duration(len(t.Name())) * spinFor / 10)
+	}
+}
+
+// TestForPanics: a panic in any body, on the caller's goroutine or a helper's, comes back
+// to For's caller, and For works normally afterwards.
+func TestForPanics(t *testing.T) {
+	for _, at := range []int{0, 5, 99} {
+		got := func() (r any) {
+			defer func() { r = recover() }()
+			For(100, 4, func(i int) {
+				if i == at {
+					panic(fmt.Sprintf("index %d", i))
+				}
+				time.Sleep(time.Microsecond)
+			})
+			return nil
+		}()
+		if got != fmt.Sprintf("index %d", at) {
+			t.Errorf("panic at index %d: For raised %v", at, got)
+		}
+	}
+	var sum atomic.Int64
+	For(10, 4, func(i int) { sum.Add(int64(i)) })
+	if sum.Load() != 45 {
+		t.Errorf("after the panics, For summed %d, want 45", sum.Load())
+	}
+}
+
+// TestForNestedAndConcurrent: For inside a body, and For from several goroutines at once
+// (run with -race), each covers its indices once.
+func TestForNestedAndConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for range 50 {
+				var total atomic.Int64
+				For(8, 3, func(i int) {
+					For(10, 2, func(j int) { total.Add(int64(i*10 + j)) })
+				})
+				if total.Load() != 79*80/2 {
+					t.Errorf("goroutine %d: nested For summed %d, want %d", g, total.Load(), 79*80/2)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
