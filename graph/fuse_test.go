@@ -13,13 +13,7 @@ import (
 // one that is a graph output, stays apart.
 func TestFuseConvActivation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	randn := func(shape ...int) *tensor.Tensor {
-		v := make([]float32, tensor.Size(shape))
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return tensor.From(shape, v)
-	}
+	randn := func(shape ...int) *tensor.Tensor { return fuseRandn(rng, shape...) }
 	conv := func(in, w, out string) *Node {
 		return &Node{Name: out, OpType: "Conv", Inputs: []string{in, w, "b"}, Outputs: []string{out},
 			Attrs: map[string]Attr{"pads": {Type: AttrInts, Ints: []int64{1, 1, 1, 1}}}}
@@ -48,33 +42,13 @@ func TestFuseConvActivation(t *testing.T) {
 	if got, want := len(p.fused), len(p.steps)-2; got != want {
 		t.Errorf("fused plan has %d steps, want %d (two fusions)", got, want)
 	}
-	in := map[string]*tensor.Tensor{"x": randn(2, 2, 9, 9)}
-	got, err := p.Run(nil, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := p.Forward(nil, in, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, o := range g.Outputs {
-		want := vals[p.outputs[i]].Float32s()
-		for j, v := range got[o.Name].Float32s() {
-			if v != want[j] {
-				t.Fatalf("output %q element %d: fused %g, unfused %g", o.Name, j, v, want[j])
-			}
-		}
-	}
+	fusedMatchesSteps(t, p, map[string]*tensor.Tensor{"x": randn(2, 2, 9, 9)})
 }
 
 // TestFuseConstantBounds: a Clip whose bounds come from Constant nodes placed between it and
 // its Conv (as PyTorch exports Relu6) is fused like one with initializer bounds.
 func TestFuseConstantBounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
-	w := make([]float32, 4*2*3*3)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64())
-	}
 	constant := func(out string, v float32) *Node {
 		return &Node{Name: out, OpType: "Constant", Outputs: []string{out},
 			Attrs: map[string]Attr{"value": {Type: AttrTensor, Tensor: tensor.Scalar(v)}}}
@@ -82,7 +56,7 @@ func TestFuseConstantBounds(t *testing.T) {
 	g := &Graph{
 		Opsets:           map[string]int{"": 13},
 		Inputs:           []ValueInfo{{Name: "x", DType: tensor.Float32}},
-		Initializers:     map[string]*tensor.Tensor{"w": tensor.From([]int{4, 2, 3, 3}, w)},
+		Initializers:     map[string]*tensor.Tensor{"w": fuseRandn(rng, 4, 2, 3, 3)},
 		InitializerNames: []string{"w"},
 		Nodes: []*Node{
 			{Name: "conv", OpType: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"c"}},
@@ -98,24 +72,7 @@ func TestFuseConstantBounds(t *testing.T) {
 	if len(p.fused) != 1 {
 		t.Fatalf("Run has %d steps, want 1 (the Conv with the Clip fused, the Constants hoisted)", len(p.fused))
 	}
-	in := map[string]*tensor.Tensor{"x": tensor.From([]int{2, 2, 5, 5}, make([]float32, 100))}
-	for i := range in["x"].Float32s() {
-		in["x"].Float32s()[i] = float32(rng.NormFloat64())
-	}
-	got, err := p.Run(nil, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := p.Forward(nil, in, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := vals[p.outputs[0]].Float32s()
-	for j, v := range got["y"].Float32s() {
-		if v != want[j] {
-			t.Fatalf("element %d: fused %g, unfused %g", j, v, want[j])
-		}
-	}
+	fusedMatchesSteps(t, p, map[string]*tensor.Tensor{"x": fuseRandn(rng, 2, 2, 5, 5)})
 }
 
 // TestFuseConcat: convolutions that only a channel Concat reads write straight into its
@@ -124,13 +81,7 @@ func TestFuseConstantBounds(t *testing.T) {
 // is, and so does one whose convolution is also a graph output.
 func TestFuseConcat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	randn := func(shape ...int) *tensor.Tensor {
-		v := make([]float32, tensor.Size(shape))
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return tensor.From(shape, v)
-	}
+	randn := func(shape ...int) *tensor.Tensor { return fuseRandn(rng, shape...) }
 	conv := func(in, w, out string, k int) *Node {
 		p := int64(k / 2)
 		return &Node{Name: out, OpType: "Conv", Inputs: []string{in, w}, Outputs: []string{out},
@@ -174,24 +125,39 @@ func TestFuseConcat(t *testing.T) {
 		t.Errorf("%d Concats written by their convolutions, want 1", fused)
 	}
 	for _, batch := range []int{1, 3} {
-		in := map[string]*tensor.Tensor{"x": randn(batch, 2, 7, 6)}
-		got, err := p.Run(nil, in)
-		if err != nil {
-			t.Fatal(err)
+		fusedMatchesSteps(t, p, map[string]*tensor.Tensor{"x": randn(batch, 2, 7, 6)})
+	}
+}
+
+// fuseRandn returns a tensor of the given shape with standard normal values from rng.
+func fuseRandn(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	v := make([]float32, tensor.Size(shape))
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return tensor.From(shape, v)
+}
+
+// fusedMatchesSteps runs p with its fused steps (Run) and with its plain ones (Forward) on in
+// and requires the same shapes and bits for every graph output.
+func fusedMatchesSteps(t *testing.T, p *Plan, in map[string]*tensor.Tensor) {
+	t.Helper()
+	got, err := p.Run(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := p.Forward(nil, in, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range p.Graph.Outputs {
+		want := vals[p.outputs[i]]
+		if !slices.Equal(got[o.Name].Shape(), want.Shape()) {
+			t.Fatalf("output %q: shape %v fused, %v unfused", o.Name, got[o.Name].Shape(), want.Shape())
 		}
-		vals, err := p.Forward(nil, in, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, o := range g.Outputs {
-			want := vals[p.outputs[i]]
-			if !slices.Equal(got[o.Name].Shape(), want.Shape()) {
-				t.Fatalf("batch %d, output %q: shape %v, unfused %v", batch, o.Name, got[o.Name].Shape(), want.Shape())
-			}
-			for j, v := range got[o.Name].Float32s() {
-				if v != want.Float32s()[j] {
-					t.Fatalf("batch %d, output %q element %d: fused %g, unfused %g", batch, o.Name, j, v, want.Float32s()[j])
-				}
+		for j, v := range got[o.Name].Float32s() {
+			if v != want.Float32s()[j] {
+				t.Fatalf("output %q element %d: fused %g, unfused %g", o.Name, j, v, want.Float32s()[j])
 			}
 		}
 	}
