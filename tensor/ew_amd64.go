@@ -81,6 +81,15 @@ func simdLen(n int) int {
 // can step in.
 const simdBlock = 4 << 10
 
+// simdEach calls kern(i, size) for the blocks of the first n elements, [i, i+size), each of
+// at most simdBlock elements, and returns n.
+func simdEach(n int, kern func(i, size int)) int {
+	for i := 0; i < n; i += simdBlock {
+		kern(i, min(simdBlock, n-i))
+	}
+	return n
+}
+
 // simdUnaryLoop calls kern over the first n elements of dst and src in blocks of simdBlock.
 func simdUnaryLoop(kern func(dst, src *float32, n int), dst, src []float32, n int) {
 	_, _ = dst[n-1], src[n-1]
@@ -91,90 +100,74 @@ func simdUnaryLoop(kern func(dst, src *float32, n int), dst, src []float32, n in
 
 func clampFloat32(dst, src []float32, lo, hi float32) int {
 	n := simdLen(len(dst))
-	if n > 0 {
-		_ = src[n-1]
-		for i := 0; i < n; i += simdBlock {
-			clampAVX2(&dst[i], &src[i], min(simdBlock, n-i), lo, hi)
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_ = src[n-1]
+	return simdEach(n, func(i, size int) { clampAVX2(&dst[i], &src[i], size, lo, hi) })
 }
 
 func maxFloat32(dst, a, b []float32) int {
 	n := simdLen(min(len(dst), len(a), len(b)))
-	if n > 0 {
-		_, _, _ = dst[n-1], a[n-1], b[n-1]
-		for i := 0; i < n; i += simdBlock {
-			maxAVX2(&dst[i], &a[i], &b[i], min(simdBlock, n-i))
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_, _, _ = dst[n-1], a[n-1], b[n-1]
+	return simdEach(n, func(i, size int) { maxAVX2(&dst[i], &a[i], &b[i], size) })
 }
 
 func adamFloat32(p, g, m, v []float32, c *AdamCoeffs) int {
 	n := simdLen(min(len(p), len(g), len(m), len(v)))
-	if n > 0 {
-		_, _, _, _ = p[n-1], g[n-1], m[n-1], v[n-1]
-		for i := 0; i < n; i += simdBlock {
-			adamAVX2(&p[i], &g[i], &m[i], &v[i], min(simdBlock, n-i), c)
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_, _, _, _ = p[n-1], g[n-1], m[n-1], v[n-1]
+	return simdEach(n, func(i, size int) { adamAVX2(&p[i], &g[i], &m[i], &v[i], size, c) })
 }
 
 func reluGradFloat32(dst, g, y []float32) int {
 	n := simdLen(len(dst))
-	if n > 0 {
-		_, _ = g[n-1], y[n-1]
-		for i := 0; i < n; i += simdBlock {
-			reluGradAVX2(&dst[i], &g[i], &y[i], min(simdBlock, n-i))
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_, _ = g[n-1], y[n-1]
+	return simdEach(n, func(i, size int) { reluGradAVX2(&dst[i], &g[i], &y[i], size) })
 }
 
 func bnInputGradFloat32(dst, g, x []float32, a, b, off float32) int {
 	n := simdLen(len(dst))
-	if n > 0 {
-		_, _ = g[n-1], x[n-1]
-		for i := 0; i < n; i += simdBlock {
-			bnInputGradAVX2(&dst[i], &g[i], &x[i], min(simdBlock, n-i), a, b, off)
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_, _ = g[n-1], x[n-1]
+	return simdEach(n, func(i, size int) { bnInputGradAVX2(&dst[i], &g[i], &x[i], size, a, b, off) })
 }
 
 func affineFloat32(dst, src []float32, a, b float32) int {
 	n := simdLen(len(dst))
-	if n > 0 {
-		_ = src[n-1]
-		for i := 0; i < n; i += simdBlock {
-			affineAVX2(&dst[i], &src[i], min(simdBlock, n-i), a, b)
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_ = src[n-1]
+	return simdEach(n, func(i, size int) { affineAVX2(&dst[i], &src[i], size, a, b) })
 }
 
 func addScalarClampFloat32(dst, src []float32, b, lo, hi float32, clamp bool) int {
 	n := simdLen(len(dst))
-	if n > 0 {
-		_ = src[n-1]
-		for i := 0; i < n; i += simdBlock {
-			addScalarClampAVX2(&dst[i], &src[i], min(simdBlock, n-i), b, lo, hi, clamp)
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_ = src[n-1]
+	return simdEach(n, func(i, size int) { addScalarClampAVX2(&dst[i], &src[i], size, b, lo, hi, clamp) })
 }
 
 func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int {
 	n := simdLen(len(dst))
-	if n > 0 {
-		_ = src[n-1]
-		for i := 0; i < n; i += simdBlock {
-			hardSigmoidAVX2(&dst[i], &src[i], min(simdBlock, n-i), alpha, beta)
-		}
+	if n == 0 {
+		return 0
 	}
-	return n
+	_ = src[n-1]
+	return simdEach(n, func(i, size int) { hardSigmoidAVX2(&dst[i], &src[i], size, alpha, beta) })
 }
 
 func hardSwishFloat32(dst, src []float32) int {
