@@ -37,14 +37,15 @@ func recycledPlan(t *testing.T) (*graph.Plan, map[string]*tensor.Tensor) {
 }
 
 // TestRunsRecycleBuffers: later runs of a plan reuse the intermediates' buffers of earlier ones
-// (they allocate less than a third of the first run's bytes; not checked under the race
+// (from the fourth on, once the kernels' scratch has met every way the goroutines share the
+// work, they allocate less than a third of the first run's bytes; not checked under the race
 // detector, see raceEnabled) and give bit-identical outputs, also when the caller keeps the
 // outputs of earlier runs.
 func TestRunsRecycleBuffers(t *testing.T) {
 	p, in := recycledPlan(t)
 	var kept []map[string]*tensor.Tensor
 	var first uint64
-	for run := range 4 {
+	for run := range 6 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		out, err := p.Run(nil, in)
@@ -56,7 +57,7 @@ func TestRunsRecycleBuffers(t *testing.T) {
 		switch {
 		case run == 0:
 			first = bytes
-		case run >= 2 && bytes > first/3 && !raceEnabled:
+		case run >= 3 && bytes > first/3 && !raceEnabled:
 			t.Errorf("run %d allocated %d bytes, the first %d: buffers are not recycled", run+1, bytes, first)
 		}
 		kept = append(kept, out)
@@ -111,8 +112,8 @@ func equalBits(a, b []float32) bool {
 }
 
 // TestLeaseGivesBuffersBack: a ForwardLeased run keeps every intermediate; the values a
-// caller gives back serve the next run (which then allocates less than a third of what the
-// first run did; not checked under the race detector), values still held are never
+// caller gives back serve the next runs (which from the fourth on allocate less than a third
+// of what the first run did; not checked under the race detector), values still held are never
 // reused, and every run's results equal a plain Run's.
 func TestLeaseGivesBuffersBack(t *testing.T) {
 	p, in := recycledPlan(t)
@@ -131,7 +132,7 @@ func TestLeaseGivesBuffersBack(t *testing.T) {
 	var held []*tensor.Tensor // values not given back, with a copy of their contents
 	var copies [][]float32
 	var first uint64
-	for run := range 4 {
+	for run := range 6 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		vals, lease, err := p.ForwardLeased(nil, in, keep, nil)
@@ -142,7 +143,7 @@ func TestLeaseGivesBuffersBack(t *testing.T) {
 		bytes := after.TotalAlloc - before.TotalAlloc
 		if run == 0 {
 			first = bytes
-		} else if bytes > first/3 && !raceEnabled {
+		} else if run >= 3 && bytes > first/3 && !raceEnabled {
 			t.Errorf("run %d allocated %d bytes, the first %d: given-back buffers are not reused", run+1, bytes, first)
 		}
 		for i, s := range p.OutputSlots() {

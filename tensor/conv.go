@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"runtime"
-	"sync"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -436,17 +435,17 @@ func (g *ConvGeom) pointwise() bool {
 const convColTarget = 512
 
 // convColPools recycle scratch buffers (im2col matrices, GEMM outputs, padded rows) across
-// calls and goroutines, one pool per power-of-two capacity: with a single pool, a small
+// calls and goroutines, one list per power-of-two capacity: with a single list, a small
 // buffer handed out for a large request would be dropped for a fresh one, so every run
 // of a model with layers of many sizes would allocate (and page-fault) anew.
-var convColPools [48]sync.Pool
+var convColPools [48]freeList[*[]float32]
 
 // convGetCol returns a pooled buffer of n float32s of unspecified value; give it back with
 // convPutCol.
 func convGetCol(n int) *[]float32 {
 	class := bits.Len(uint(max(n, 1) - 1))
-	p, _ := convColPools[class].Get().(*[]float32)
-	if p == nil {
+	p, ok := convColPools[class].get()
+	if !ok {
 		v := make([]float32, 1<<class)
 		p = &v
 	}
@@ -456,7 +455,7 @@ func convGetCol(n int) *[]float32 {
 
 // convPutCol gives back a buffer from convGetCol.
 func convPutCol(p *[]float32) {
-	convColPools[bits.Len(uint(cap(*p)-1))].Put(p)
+	convColPools[bits.Len(uint(cap(*p)-1))].put(p)
 }
 
 // convParallel runs task(i) for i in [0, n) on up to workers goroutines, the caller's

@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -194,7 +193,7 @@ type gemmBuf struct {
 	tile [gemmMaxTile]float32
 }
 
-var gemmBufPool = sync.Pool{New: func() any { return new(gemmBuf) }}
+var gemmBufs freeList[*gemmBuf]
 
 // gemmGrow returns s with length n, reallocated with capacity most (the largest any call
 // of this kernel can ask for) when too small, so that a pooled buffer grows once rather
@@ -219,8 +218,11 @@ func gemmDirectB(ar *gemmArch, transB bool, m, ldb int) bool {
 
 // gemmBlocked runs the packed, cache-blocked algorithm on one goroutine.
 func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	buf := gemmBufPool.Get().(*gemmBuf)
-	defer gemmBufPool.Put(buf)
+	buf, ok := gemmBufs.get()
+	if !ok {
+		buf = new(gemmBuf)
+	}
+	defer gemmBufs.put(buf)
 	mr, nr := ar.mr, ar.nr
 	kcMax := min(k, ar.kc)
 	direct := gemmDirectB(ar, transB, m, ldb)
