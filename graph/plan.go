@@ -304,6 +304,7 @@ func (p *Plan) ForwardLeased(ctx *Context, inputs map[string]*tensor.Tensor, kee
 
 // Lease tracks the buffers of the values a ForwardLeased run returned. It may be dropped
 // without giving everything back: what was not given back goes to the garbage collector.
+// One goroutine at a time may call GiveBack.
 type Lease struct {
 	plan *Plan
 	lent map[*float32]*lentBuffer // by storageKey
@@ -395,6 +396,7 @@ func (p *Plan) takeArena() *arena {
 	for _, buf := range p.spare {
 		a.give(buf)
 	}
+	clear(p.spare)
 	p.spare = p.spare[:0]
 	return a
 }

@@ -47,6 +47,7 @@ func For(n, workers int, body func(i int)) {
 	for j.active.Load() != 0 {
 		runtime.Gosched()
 	}
+	pool.current.CompareAndSwap(j, nil) // so that the body's captures are not kept alive
 	if p := j.panicked.Load(); p != nil {
 		panic(p.v)
 	}
