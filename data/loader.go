@@ -263,7 +263,13 @@ func (l *Loader) runJob(ctx context.Context, j job, epoch int, aug Augment) {
 	if s.pending.Add(-1) != 0 {
 		return
 	}
-	if !s.failed.Load() && ctx.Err() == nil {
+	switch {
+	case s.failed.Load():
+	case ctx.Err() != nil:
+		// A batch cut short by a cancellation is an error, never an empty batch: the
+		// consumer may see done before it sees the cancellation.
+		s.fail(fmt.Errorf("data: loader: %w", context.Cause(ctx)))
+	default:
 		b, err := stack(s)
 		if err != nil {
 			s.fail(err)

@@ -316,3 +316,40 @@ func TestLoaderTargets(t *testing.T) {
 		t.Errorf("Y shapes %v", shapes)
 	}
 }
+
+// cancelAt cancels a context from inside Example i, as a caller reacting to a signal while
+// the loader decodes.
+type cancelAt struct {
+	Dataset
+	at     int
+	cancel context.CancelFunc
+}
+
+func (d *cancelAt) Example(i int) (x, y *tensor.Tensor, err error) {
+	if i == d.at {
+		d.cancel()
+	}
+	return d.Dataset.Example(i)
+}
+
+// TestLoaderCancelInsideBatch: a cancellation that lands while a batch is being decoded never
+// yields that batch empty: every yield is a whole batch or an error wrapping
+// context.Canceled. Repeated, since which of the two the consumer sees first is a race.
+func TestLoaderCancelInsideBatch(t *testing.T) {
+	for round := range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ds := &cancelAt{Dataset: newCountDataset(64, 2), at: 20 + round%20, cancel: cancel}
+		for b, err := range NewLoader(ds, 8, false, 0, 3).Epoch(ctx, 0) {
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("round %d: error %v, want one wrapping context.Canceled", round, err)
+				}
+				break
+			}
+			if b == nil || b.X == nil {
+				t.Fatalf("round %d: the loader yielded an empty batch and no error", round)
+			}
+		}
+		cancel()
+	}
+}
