@@ -34,14 +34,7 @@ func (p *Plan) hoistConstants(keep map[int]bool) {
 // the values that must stay (graph outputs), which are never merged away. Forward, whose
 // caller may look at every intermediate (backprop), runs p.steps.
 func (p *Plan) fuse(keep map[int]bool) []step {
-	readers := map[int]int{}
-	for _, st := range p.steps {
-		for _, s := range st.in {
-			if s >= 0 {
-				readers[s]++
-			}
-		}
-	}
+	readers := readerCounts(p.steps)
 	steps := make([]step, 0, len(p.steps))
 	for _, st := range p.steps {
 		if len(st.out) == 1 && st.node.OpType == "Constant" && p.constantAt(st.out[0]) != nil {
@@ -76,19 +69,14 @@ func (p *Plan) fuse(keep map[int]bool) []step {
 // each convolution's channel count and the tensors' dtype at plan time.
 func (p *Plan) fuseConcat(steps []step, keep map[int]bool) []step {
 	producer := map[int]int{} // slot -> index of the step making it
-	readers := map[int]int{}
 	for i, st := range steps {
 		for _, s := range st.out {
 			if s >= 0 {
 				producer[s] = i
 			}
 		}
-		for _, s := range st.in {
-			if s >= 0 {
-				readers[s]++
-			}
-		}
 	}
+	readers := readerCounts(steps)
 	for i, st := range steps {
 		cat, ok := st.kernel.(*Concat)
 		if !ok || cat.Axis != 1 || st.node.Domain != "" || len(st.out) != 1 || st.out[0] < 0 || len(st.in) < 2 {
@@ -126,6 +114,19 @@ func (p *Plan) fuseConcat(steps []step, keep map[int]bool) []step {
 		steps[i] = step{node: st.node, kernel: concatWritten{slot: st.out[0]}, out: st.out}
 	}
 	return steps
+}
+
+// readerCounts returns, per slot, how many step inputs read it.
+func readerCounts(steps []step) map[int]int {
+	readers := map[int]int{}
+	for _, st := range steps {
+		for _, s := range st.in {
+			if s >= 0 {
+				readers[s]++
+			}
+		}
+	}
+	return readers
 }
 
 // clampOf returns the bounds of a Relu or Clip step whose bounds are known at plan time.

@@ -458,12 +458,6 @@ func convPutCol(p *[]float32) {
 	convColPools[bits.Len(uint(cap(*p)-1))].put(p)
 }
 
-// convParallel runs task(i) for i in [0, n) on up to workers goroutines, the caller's
-// included; tasks are handed out one at a time so that uneven tasks balance.
-func convParallel(n, workers int, task func(i int)) {
-	parallel.For(n, workers, task)
-}
-
 // Conv computes the convolution y = x ⊛ w + bias for the geometry g: x is
 // [Batch, InC, InShape...], w is [OutC, InC/Group, Kernel...], bias is [OutC] or nil, and y
 // ([Batch, OutC, OutShape...]) is overwritten.
@@ -530,7 +524,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			wb[oc*(k+1)+k] = bias[oc]
 		}
 	}
-	convParallel(tasks, workers, func(t int) {
+	parallel.For(tasks, workers, func(t int) {
 		blk := t % blocks
 		grp := (t / blocks) % g.Group
 		img := t / (blocks * g.Group)
@@ -569,7 +563,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		if workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
 			// A lone task (batch 1, small planes): its GEMM runs on every core, and so
 			// should its im2col, one range of input channels per core.
-			convParallel(procs, procs, func(part int) {
+			parallel.For(procs, procs, func(part int) {
 				c0, c1 := cg*part/procs, cg*(part+1)/procs
 				Im2Col((*buf)[c0*ks*n:], xg[c0*inSize:], c1-c0, g, r0, nr)
 			})
@@ -639,7 +633,7 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	tasks := packs * g.Group
 	gemm, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
 	rows := g.convOutRows()
-	convParallel(tasks, workers, func(t int) {
+	parallel.For(tasks, workers, func(t int) {
 		grp, pack := t%g.Group, t/g.Group
 		i0 := pack * per
 		i1 := min(g.Batch, i0+per)
@@ -681,9 +675,7 @@ func convFillBias(y, bias []float32, g *ConvGeom) {
 		if bias != nil {
 			b = bias[i%g.OutC]
 		}
-		for j := range row {
-			row[j] = b
-		}
+		fillFloat32(row, b)
 		g.epilogue(row)
 	}
 }
@@ -709,7 +701,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	if vec != nil {
 		chunks = min(planes, 8*workers)
 	}
-	convParallel(chunks, workers, func(c int) {
+	parallel.For(chunks, workers, func(c int) {
 		var scratch *[]float32
 		if vec != nil {
 			scratch = convGetCol(vec.scratch)
@@ -1019,7 +1011,7 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	}
 	point := g.pointwise()
 	rows := g.convOutRows()
-	convParallel(tasks, workers, func(t int) {
+	parallel.For(tasks, workers, func(t int) {
 		img, grp := t/g.Group, t%g.Group
 		dxg := dx[(img*g.InC+grp*cg)*inSize:]
 		dyg := dy[(img*g.OutC+grp*mg)*outSize:]

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // The convolution gradients that ConvInputGrad and ConvWeightGrad leave to others: the bias
@@ -23,7 +25,7 @@ func ConvBiasGrad[T Float](db, dy []T, batch, c, spatial int) {
 	if len(db) < c || len(dy) < batch*c*spatial {
 		panic(fmt.Sprintf("tensor.ConvBiasGrad: slices too short for [%d %d %d]", batch, c, spatial))
 	}
-	convParallel(c, normWorkers(batch*c*spatial), func(ch int) {
+	parallel.For(c, normWorkers(batch*c*spatial), func(ch int) {
 		var s float64
 		for n := range batch {
 			s += convSum(dy[(n*c+ch)*spatial : (n*c+ch+1)*spatial])
@@ -75,7 +77,7 @@ func DepthwiseConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	if planes*mult*oh*ow*kh*kw > 1<<16 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	convParallel(planes, workers, func(p int) {
+	parallel.For(planes, workers, func(p int) {
 		img, ic := p/g.InC, p%g.InC
 		out := dx[p*ih*iw:][:ih*iw]
 		clear(out)
@@ -165,7 +167,7 @@ func DepthwiseConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	if g.Batch*g.OutC*oh*ow*kh*kw > 1<<16 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	convParallel(g.OutC, workers, func(oc int) {
+	parallel.For(g.OutC, workers, func(oc int) {
 		acc := make([]float64, kh*kw)
 		ic := oc / mult
 		for img := range g.Batch {

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // normWorkers returns how many goroutines a normalisation over total elements is worth.
@@ -22,7 +24,7 @@ func BatchNorm[T float32 | float64](y, x, scale, bias, mean, variance []T, n, c,
 		a[i] = T(float64(scale[i]) * inv)
 		b[i] = T(float64(bias[i]) - float64(mean[i])*float64(scale[i])*inv)
 	}
-	convParallel(n*c, normWorkers(n*c*spatial), func(p int) {
+	parallel.For(n*c, normWorkers(n*c*spatial), func(p int) {
 		ch := p % c
 		affine(y[p*spatial:(p+1)*spatial], x[p*spatial:(p+1)*spatial], a[ch], b[ch])
 	})
@@ -48,7 +50,7 @@ func BatchNormStats[T float32 | float64](mean, variance, x []T, n, c, spatial in
 		panic(fmt.Sprintf("tensor.BatchNormStats: slices too short for [%d %d %d]", n, c, spatial))
 	}
 	count := float64(n * spatial)
-	convParallel(c, normWorkers(n*c*spatial), func(ch int) {
+	parallel.For(c, normWorkers(n*c*spatial), func(ch int) {
 		var s float64
 		for i := range n {
 			for _, v := range x[(i*c+ch)*spatial : (i*c+ch+1)*spatial] {
@@ -97,7 +99,7 @@ func InstanceNorm[T float32 | float64](y, x, scale, bias []T, n, c, spatial int,
 	if len(x) < n*c*spatial || len(y) < n*c*spatial || len(scale) < c || len(bias) < c {
 		panic(fmt.Sprintf("tensor.InstanceNorm: slices too short for [%d %d %d]", n, c, spatial))
 	}
-	convParallel(n*c, normWorkers(n*c*spatial), func(p int) {
+	parallel.For(n*c, normWorkers(n*c*spatial), func(p int) {
 		src := x[p*spatial : (p+1)*spatial]
 		m, v := normMoments(src)
 		inv := 1 / math.Sqrt(v+eps)
@@ -120,7 +122,7 @@ func LayerNorm[T float32 | float64](y, mean, invStdDev, x, scale, bias []T, rows
 		mean != nil && len(mean) < rows || invStdDev != nil && len(invStdDev) < rows {
 		panic(fmt.Sprintf("tensor.LayerNorm: slices too short for [%d %d]", rows, cols))
 	}
-	convParallel(rows, normWorkers(rows*cols), func(r int) {
+	parallel.For(rows, normWorkers(rows*cols), func(r int) {
 		src := x[r*cols : (r+1)*cols]
 		m, v := normMoments(src)
 		inv := 1 / math.Sqrt(v+eps)
@@ -153,7 +155,7 @@ func LRN[T float32 | float64](y, x []T, n, c, spatial, size int, alpha, beta, bi
 	}
 	before, after := (size-1)/2, size/2 // floor and ceil of (size-1)/2
 	scale := alpha / float64(size)
-	convParallel(n*c, normWorkers(n*c*spatial*size), func(p int) {
+	parallel.For(n*c, normWorkers(n*c*spatial*size), func(p int) {
 		img, ch := p/c, p%c
 		lo, hi := max(0, ch-before), min(c-1, ch+after)
 		sq := make([]float64, spatial)

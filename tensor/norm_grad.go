@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // The normalisation gradients. Each takes the destinations first, any of which may be nil
@@ -33,7 +35,7 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 	}
 	sums := dscale != nil || dbias != nil || dx != nil && batchStats
 	count := float64(n * spatial)
-	convParallel(c, normWorkers(total), func(ch int) {
+	parallel.For(c, normWorkers(total), func(ch int) {
 		inv := 1 / math.Sqrt(float64(variance[ch])+eps)
 		m := float64(mean[ch])
 		var sg, sgx float64 // sum of g, sum of g·(x - mean)
@@ -116,7 +118,7 @@ func InstanceNormGrad[T Float](dx, dscale, dbias, g, x, scale []T, n, c, spatial
 	}
 	// Per plane: the sum of g and the sum of g·x̂.
 	sg, sgx := make([]float64, n*c), make([]float64, n*c)
-	convParallel(n*c, normWorkers(total), func(p int) {
+	parallel.For(n*c, normWorkers(total), func(p int) {
 		xs, gs := x[p*spatial:(p+1)*spatial], g[p*spatial:(p+1)*spatial]
 		m, v := normMoments(xs)
 		inv := 1 / math.Sqrt(v+eps)
@@ -169,7 +171,7 @@ func LayerNormGrad[T Float](dx, dscale, dbias, g, x, scale []T, rows, cols int, 
 	if dbias != nil {
 		accB = make([][]float64, chunks)
 	}
-	convParallel(chunks, chunks, func(ci int) {
+	parallel.For(chunks, chunks, func(ci int) {
 		var as, ab []float64
 		if accS != nil {
 			as = make([]float64, cols)
@@ -242,7 +244,7 @@ func LRNGrad[T Float](dx, g, x []T, n, c, spatial, size int, alpha, beta, bias f
 	// pass 1: per cell, D^-beta and t = g·x·D^(-beta-1)
 	pw, t := make([]float64, total), make([]float64, total)
 	workers := normWorkers(total * size)
-	convParallel(n*c, workers, func(p int) {
+	parallel.For(n*c, workers, func(p int) {
 		img, ch := p/c, p%c
 		lo, hi := max(0, ch-before), min(c-1, ch+after)
 		d := pw[p*spatial : (p+1)*spatial]
@@ -262,7 +264,7 @@ func LRNGrad[T Float](dx, g, x []T, n, c, spatial, size int, alpha, beta, bias f
 	})
 	// pass 2: channel j lies in the windows of channels [j - after, j + before]
 	k2 := 2 * scale * beta
-	convParallel(n*c, workers, func(p int) {
+	parallel.For(n*c, workers, func(p int) {
 		img, ch := p/c, p%c
 		lo, hi := max(0, ch-after), min(c-1, ch+before)
 		d := dx[p*spatial : (p+1)*spatial]

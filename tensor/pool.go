@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // PoolGeom is the geometry of an N-d pooling window slid over Planes independent planes (batch
@@ -178,7 +180,7 @@ func MaxPool[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajo
 		sw, dw, pw = g.Strides[0], g.Dilations[0], g.Pads[0]
 	}
 	if indices == nil {
-		convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+		parallel.For(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 			in := src[p*inSize:][:inSize]
 			out := dst[p*outSize:][:outSize]
 			for r := range len(oh) {
@@ -202,7 +204,7 @@ func MaxPool[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajo
 		})
 		return
 	}
-	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 		in := src[p*inSize:][:inSize]
 		out := dst[p*outSize:][:outSize]
 		for r := range len(oh) {
@@ -310,7 +312,7 @@ func maxPoolND[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMa
 	inSize, outSize := Size(g.InShape), Size(g.OutShape)
 	ws := poolWinsND(g)
 	lowest := poolLowest[T]()
-	convParallel(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
 		in := src[p*inSize:][:inSize]
 		o := make([]int, len(g.InShape))
 		best := make([]int, len(g.InShape))
@@ -356,7 +358,7 @@ func AveragePool[T float32 | float64](dst, src []T, g *PoolGeom, countIncludePad
 	}
 	if len(g.InShape) > 2 {
 		ws := poolWinsND(g)
-		convParallel(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
+		parallel.For(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
 			in := src[p*inSize:][:inSize]
 			o := make([]int, len(g.InShape))
 			t, at := make([]int, len(o)), make([]int, len(o))
@@ -383,7 +385,7 @@ func AveragePool[T float32 | float64](dst, src []T, g *PoolGeom, countIncludePad
 	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
 	oh, ow := len(hw.n), len(ww.n)
 	rowCounts, colCount := hw.counts(countIncludePad), ww.counts(countIncludePad)
-	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 		in := src[p*inSize:][:inSize]
 		out := dst[p*outSize:][:outSize]
 		for r := range oh {
@@ -442,7 +444,7 @@ func poolDiv[T float32 | float64](s T, n int) T {
 
 // GlobalAveragePool writes the mean of each of the planes of size n in src into dst.
 func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
-	convParallel(planes, poolWorkers(planes, n), func(p int) {
+	parallel.For(planes, poolWorkers(planes, n), func(p int) {
 		var s float64
 		for _, v := range src[p*n : (p+1)*n] {
 			s += float64(v)
@@ -458,7 +460,7 @@ func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
 // lowest value of T for an empty plane); a NaN propagates.
 func GlobalMaxPool[T PoolElem](dst, src []T, planes, n int) {
 	lowest := poolLowest[T]()
-	convParallel(planes, poolWorkers(planes, n), func(p int) {
+	parallel.For(planes, poolWorkers(planes, n), func(p int) {
 		m := lowest
 		for _, v := range src[p*n : (p+1)*n] {
 			m = max(m, v) // the builtin propagates NaN

@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/onnxtune/onnxtune/internal/parallel"
+)
 
 // The pooling gradients. Every input plane belongs to one output plane, so planes run in
 // parallel, each writing only its own part of dx; within a plane the windows overlap and the
@@ -36,7 +40,7 @@ func MaxPoolGrad[T Float](dx, dy, x, y []T, g *PoolGeom) {
 	iw := g.InShape[last]
 	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
 	oh, ow := len(hw.n), len(ww.n)
-	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 		in := x[p*inSize:][:inSize]
 		d := dx[p*inSize:][:inSize]
 		clear(d)
@@ -115,7 +119,7 @@ func poolMatchRow[T Float](at []int, src, y []T, sw, base int) {
 func maxPoolGradND[T Float](dx, dy, x []T, g *PoolGeom) {
 	inSize, outSize := Size(g.InShape), Size(g.OutShape)
 	ws := poolWinsND(g)
-	convParallel(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
 		in := x[p*inSize:][:inSize]
 		d := dx[p*inSize:][:inSize]
 		clear(d)
@@ -151,7 +155,7 @@ func AveragePoolGrad[T Float](dx, dy []T, g *PoolGeom, countIncludePad bool) {
 	}
 	if len(g.InShape) > 2 {
 		ws := poolWinsND(g)
-		convParallel(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
+		parallel.For(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
 			d := dx[p*inSize:][:inSize]
 			clear(d)
 			o := make([]int, len(g.InShape))
@@ -179,7 +183,7 @@ func AveragePoolGrad[T Float](dx, dy []T, g *PoolGeom, countIncludePad bool) {
 	kw, sw, dw, pw := ww.k, g.Strides[last], g.Dilations[last], g.Pads[last]
 	oh, ow := len(hw.n), len(ww.n)
 	rowCounts, colCount := hw.counts(countIncludePad), ww.counts(countIncludePad)
-	convParallel(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*hw.k*kw), func(p int) {
 		d := dx[p*inSize:][:inSize]
 		clear(d)
 		share := make([]T, ow) // one output row's gradient, divided by its counts
@@ -220,7 +224,7 @@ func GlobalAveragePoolGrad[T Float](dx, dy []T, planes, n int) {
 	if len(dx) < planes*n || len(dy) < planes {
 		panic(fmt.Sprintf("tensor.GlobalAveragePoolGrad: slices too short for %d planes of %d", planes, n))
 	}
-	convParallel(planes, poolWorkers(planes, n), func(p int) {
+	parallel.For(planes, poolWorkers(planes, n), func(p int) {
 		v := poolDiv(dy[p], n)
 		d := dx[p*n : (p+1)*n]
 		for i := range d {
@@ -236,7 +240,7 @@ func GlobalMaxPoolGrad[T Float](dx, dy, x []T, planes, n int) {
 	if len(dx) < planes*n || len(x) < planes*n || len(dy) < planes {
 		panic(fmt.Sprintf("tensor.GlobalMaxPoolGrad: slices too short for %d planes of %d", planes, n))
 	}
-	convParallel(planes, poolWorkers(planes, n), func(p int) {
+	parallel.For(planes, poolWorkers(planes, n), func(p int) {
 		d := dx[p*n : (p+1)*n]
 		clear(d)
 		var m T

@@ -1,5 +1,7 @@
 package tensor
 
+import "github.com/onnxtune/onnxtune/internal/parallel"
+
 // The float32 MaxPool of CNN inference (no indices, 1-D or 2-D) runs separably: for each
 // output row, the rows its windows cover are first reduced to one row of column maxima, then
 // each output takes the maximum over its column taps of that row. Both passes are vector max
@@ -31,7 +33,7 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 	workers := poolWorkers(planes, outSize*hw.k*kw)
 	chunks := min(planes, 8*workers)
 	lowest := poolLowest[float32]()
-	convParallel(chunks, workers, func(c int) {
+	parallel.For(chunks, workers, func(c int) {
 		buf := convGetCol(scratch)
 		defer convPutCol(buf)
 		padded := (*buf)[:width]

@@ -158,14 +158,7 @@ func (c *cachedData) add(w *bufio.Writer, f []float32) error {
 		c.features = append(c.features, f...)
 		return nil
 	}
-	var b [4]byte
-	for _, v := range f {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		if _, err := w.Write(b[:]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return binary.Write(w, binary.LittleEndian, f)
 }
 
 // Labels implements data.Labeler when the original data set does.
