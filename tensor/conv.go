@@ -524,6 +524,8 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			wb[oc*(k+1)+k] = bias[oc]
 		}
 	}
+	// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
+	panels := workers > 1 && len(g.InShape) <= 2
 	parallel.For(tasks, workers, func(t int) {
 		blk := t % blocks
 		grp := (t / blocks) % g.Group
@@ -533,6 +535,22 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		n := nr * ow
 		xg := x[(img*g.InC+grp*cg)*inSize:]
 		yg := y[img*ys+grp*mg*outSize+r0*ow:]
+		if panels && (wb != nil || !point) {
+			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg, wb != nil)
+			if wb != nil {
+				GemmSerialPackB(mg, n, k+1, wb[grp*mg*(k+1):], k+1, pn.pack, yg, outSize)
+				g.epilogueRows(yg, mg, n, outSize)
+			} else {
+				GemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, yg, outSize)
+				if bias != nil {
+					g.finishRows(yg, bias[grp*mg:(grp+1)*mg], mg, n, outSize)
+				} else {
+					g.epilogueRows(yg, mg, n, outSize)
+				}
+			}
+			pn.release()
+			return
+		}
 		if wb != nil {
 			buf := convGetCol((k + 1) * n)
 			col := *buf
@@ -638,18 +656,25 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		i0 := pack * per
 		i1 := min(g.Batch, i0+per)
 		n := (i1 - i0) * outSize
-		col := convGetCol(k * n)
-		for img := i0; img < i1; img++ {
-			xg := x[(img*g.InC+grp*cg)*inSize:]
-			off := (img - i0) * outSize
-			if len(g.InShape) <= 2 {
-				conv2DWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
-			} else {
-				convWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
-			}
-		}
 		out := convGetCol(mg * n)
-		gemm(false, false, mg, n, k, 1, w[grp*mg*k:], k, *col, n, 0, *out, n)
+		if workers > 1 && len(g.InShape) <= 2 {
+			pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, rows, cg, false)
+			GemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n)
+			pn.release()
+		} else {
+			col := convGetCol(k * n)
+			for img := i0; img < i1; img++ {
+				xg := x[(img*g.InC+grp*cg)*inSize:]
+				off := (img - i0) * outSize
+				if len(g.InShape) <= 2 {
+					conv2DWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
+				} else {
+					convWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
+				}
+			}
+			gemm(false, false, mg, n, k, 1, w[grp*mg*k:], k, *col, n, 0, *out, n)
+			convPutCol(col)
+		}
 		for img := i0; img < i1; img++ {
 			for m := range mg {
 				src := (*out)[m*n+(img-i0)*outSize:][:outSize]
@@ -663,7 +688,6 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 			}
 		}
 		convPutCol(out)
-		convPutCol(col)
 	})
 }
 

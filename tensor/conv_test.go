@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/onnxtune/onnxtune/internal/fixture"
@@ -53,6 +54,23 @@ func convCases() []convCase {
 		// Big enough to take the parallel-over-tasks path with row blocks.
 		{"2d-parallel-blocks", 4, 8, 16, 1, []int{40, 40}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
 		{"2d-depthwise-parallel", 2, 16, 16, 16, []int{64, 64}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		// Big enough for a serial GEMM per task, whose im2col goes straight into the GEMM's
+		// panels (convPanels): "same" padding (one run per tap), rows straddling two of the
+		// GEMM's 256-row blocks, a vertical stride alone, strides in both directions,
+		// dilation, the bias as a row of ones under a widening layer, several small images
+		// in one GEMM, and more columns than one GEMM block holds.
+		{"2d-panels-same", 2, 16, 32, 1, []int{24, 24}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-straddle", 2, 32, 16, 1, []int{24, 23}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 0}, []int{1, 2}},
+		{"2d-panels-vstride", 2, 16, 32, 1, []int{47, 24}, []int{3, 3}, []int{2, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-strided", 2, 16, 32, 1, []int{48, 49}, []int{3, 3}, []int{2, 2}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-dilated", 2, 16, 32, 1, []int{26, 25}, []int{3, 3}, []int{1, 1}, []int{2, 2}, []int{1, 2}, []int{1, 2}},
+		{"2d-panels-widening", 2, 2, 32, 1, []int{24, 24}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-widening-strided", 2, 2, 32, 1, []int{48, 48}, []int{3, 3}, []int{2, 2}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-widening-1x1s2", 2, 12, 64, 1, []int{48, 47}, []int{1, 1}, []int{2, 2}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
+		{"2d-panels-images", 4, 16, 32, 1, []int{20, 20}, []int{3, 3}, []int{2, 2}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-images-same", 4, 16, 32, 1, []int{10, 10}, []int{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{1, 1}},
+		{"2d-panels-pointwise-widening", 2, 8, 64, 1, []int{40, 40}, []int{1, 1}, []int{1, 1}, []int{1, 1}, []int{0, 0}, []int{0, 0}},
+		{"1d-panels-long", 2, 16, 32, 1, []int{1200}, []int{3}, []int{1}, []int{1}, []int{1}, []int{1}},
 	}
 }
 
@@ -139,6 +157,8 @@ func dot(a, b []float32) float64 {
 // holds exactly for a linear map and so pins each gradient down completely as dy, x and w
 // range over random values.
 func TestConvAgainstNaive(t *testing.T) {
+	// At least two workers, so that the paths taken only with several cores run anywhere.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range convCases() {
 		t.Run(c.name, func(t *testing.T) {

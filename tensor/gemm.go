@@ -218,6 +218,42 @@ func gemmDirectB(ar *gemmArch, transB bool, m, ldb int) bool {
 
 // gemmBlocked runs the packed, cache-blocked algorithm on one goroutine.
 func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmBlockedFrom(ar, transA, m, n, k, alpha, a, lda, gemmB{trans: transB, b: b, ld: ldb}, beta, c, ldc)
+}
+
+// gemmB is the B operand of gemmBlockedFrom: a matrix in memory (op(B) = B, or Bᵀ when
+// trans), or, when pack is not nil, a matrix that exists only as the panels pack writes.
+type gemmB struct {
+	trans bool
+	b     []float32
+	ld    int
+	pack  GemmPackB
+}
+
+// GemmPackB writes rows [p0, p0+kc) and columns [j0, j0+nc) of a k×n matrix into dst as
+// panels of nr columns: the panel of columns [j0+q*nr, j0+q*nr+nr) starts at dst[q*kc*nr]
+// and holds its kc rows one after another, nr values each, zero past column j0+nc. A caller
+// that builds B on the fly (a convolution's im2col) writes it straight into this layout
+// instead of into a matrix that the GEMM would copy again.
+type GemmPackB func(dst []float32, nr, p0, kc, j0, nc int)
+
+// GemmSerialPackB computes C = A·B on the calling goroutine, where A is m×k (leading
+// dimension lda), C is m×n (leading dimension ldc, overwritten) and B is k×n, produced
+// block by block by pack. It panics under the same conditions as Gemm.
+func GemmSerialPackB(m, n, k int, a []float32, lda int, pack GemmPackB, c []float32, ldc int) {
+	gemmCheckMat("A", m, k, a, lda)
+	gemmCheckMat("C", m, n, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		gemmScaleC(m, n, 0, c, ldc)
+		return
+	}
+	gemmBlockedFrom(gemmCurrent(), false, m, n, k, 1, a, lda, gemmB{pack: pack}, 0, c, ldc)
+}
+
+func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []float32, lda int, b gemmB, beta float32, c []float32, ldc int) {
 	buf, ok := gemmBufs.get()
 	if !ok {
 		buf = new(gemmBuf)
@@ -225,7 +261,7 @@ func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, 
 	defer gemmBufs.put(buf)
 	mr, nr := ar.mr, ar.nr
 	kcMax := min(k, ar.kc)
-	direct := gemmDirectB(ar, transB, m, ldb)
+	direct := b.pack == nil && gemmDirectB(ar, b.trans, m, b.ld)
 	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax, ar.mc*ar.kc)
 	if direct {
 		buf.b = gemmGrow(buf.b, nr*kcMax, ar.nc*ar.kc) // the ragged last panel only
@@ -239,13 +275,16 @@ func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, 
 		for pc := 0; pc < k; pc += ar.kc {
 			kc := min(ar.kc, k-pc)
 			var bdirect []float32
-			if direct {
-				bdirect = b[pc*ldb+jc:]
+			switch {
+			case b.pack != nil:
+				b.pack(buf.b, nr, pc, kc, jc, nc)
+			case direct:
+				bdirect = b.b[pc*b.ld+jc:]
 				if full := nc / nr * nr; full < nc {
-					gemmPackB(buf.b, nr, false, b, ldb, pc, kc, jc+full, nc-full)
+					gemmPackB(buf.b, nr, false, b.b, b.ld, pc, kc, jc+full, nc-full)
 				}
-			} else {
-				gemmPackB(buf.b, nr, transB, b, ldb, pc, kc, jc, nc)
+			default:
+				gemmPackB(buf.b, nr, b.trans, b.b, b.ld, pc, kc, jc, nc)
 			}
 			// Only the first k block applies the caller's beta; the later ones accumulate
 			// onto what it wrote.
@@ -256,7 +295,7 @@ func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, 
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
 				gemmPackA(buf.a, mr, transA, a, lda, ic, mc, pc, kc)
-				gemmMacro(ar, mc, nc, kc, buf.a, buf.b, bdirect, ldb, c[ic*ldc+jc:], ldc, alpha, bet, loadC, tile)
+				gemmMacro(ar, mc, nc, kc, buf.a, buf.b, bdirect, b.ld, c[ic*ldc+jc:], ldc, alpha, bet, loadC, tile)
 			}
 		}
 	}
