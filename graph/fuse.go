@@ -58,7 +58,78 @@ func (p *Plan) fuse(keep map[int]bool) []step {
 		}
 		out = append(out, step{node: st.node, kernel: st.kernel, in: st.in, out: st.out})
 	}
-	return p.fuseConcat(out, keep)
+	return p.fuseConcat(p.fuseResidual(out, keep), keep)
+}
+
+// fuseResidual merges each Add of a Conv's output and another value (a ResNet block's
+// shortcut), and the Relu or Clip with constant bounds that alone reads the sum, into the
+// Conv (convResidual): the convolution adds the other value and clamps each block of its
+// output as it writes it, instead of two more passes over the activation. The Conv must
+// be the later of the Add's producers, its output read by the Add alone, and neither its
+// output nor the sum kept.
+func (p *Plan) fuseResidual(steps []step, keep map[int]bool) []step {
+	producer := map[int]int{} // slot -> index of the step making it
+	reader := map[int]int{}   // slot -> index of the last step reading it
+	for i, st := range steps {
+		for _, s := range st.out {
+			if s >= 0 {
+				producer[s] = i
+			}
+		}
+		for _, s := range st.in {
+			if s >= 0 {
+				reader[s] = i
+			}
+		}
+	}
+	readers := readerCounts(steps)
+	drop := map[int]bool{} // steps merged into an earlier one
+	for i, st := range steps {
+		add, ok := st.kernel.(*Binary)
+		if !ok || add.Op != "Add" || add.Legacy || st.node.Domain != "" || len(st.in) != 2 || len(st.out) != 1 || st.out[0] < 0 {
+			continue
+		}
+		// The Conv is the later producer, so that the other value exists when it runs.
+		ci, other := -1, -1
+		for j, s := range st.in {
+			pi, made := producer[s]
+			if made && (ci < 0 || pi > producer[st.in[ci]]) {
+				ci, other = j, 1-j
+			}
+		}
+		if ci < 0 {
+			continue
+		}
+		convSlot := st.in[ci]
+		cs := producer[convSlot]
+		conv, isConv := steps[cs].kernel.(*Conv)
+		if !isConv || conv.Clamp != nil || drop[cs] || len(steps[cs].out) != 1 || keep[convSlot] || readers[convSlot] != 1 {
+			continue
+		}
+		if pi, made := producer[st.in[other]]; made && pi >= cs || st.in[other] < 0 {
+			continue
+		}
+		fused := &convResidual{Conv: conv, add: add, convFirst: ci == 0}
+		out := st.out
+		sum := st.out[0]
+		if ai, read := reader[sum]; read && readers[sum] == 1 && !keep[sum] && !drop[ai] && steps[ai].in[0] == sum {
+			if lo, hi, ok := p.clampOf(steps[ai]); ok {
+				fused.act, fused.clamp = steps[ai], []float32{lo, hi}
+				out = steps[ai].out
+				drop[ai] = true
+			}
+		}
+		in := append(slices.Clone(steps[cs].in), st.in[other])
+		steps[cs] = step{node: steps[cs].node, kernel: fused, in: in, out: out}
+		drop[i] = true
+	}
+	kept := steps[:0]
+	for i, st := range steps {
+		if !drop[i] {
+			kept = append(kept, st)
+		}
+	}
+	return kept
 }
 
 // fuseConcat rewrites each Concat along the channels whose every input is the output of a
@@ -229,4 +300,76 @@ func (k concatWritten) Run(ctx *Context, _ []*tensor.Tensor) ([]*tensor.Tensor, 
 		return nil, fmt.Errorf("internal error: no convolution wrote the output")
 	}
 	return one(ctx.vals[k.slot])
+}
+
+// convResidual is a Conv whose output only an Add read, together with that Add and the Relu
+// or Clip that alone read the sum (see fuseResidual): its inputs are the Conv's followed by
+// the Add's other operand. When the operand has the output's shape and everything is
+// float32, the convolution adds it (and clamps) in its epilogue; otherwise the three kernels
+// run one after another, broadcasting as Add does.
+type convResidual struct {
+	*Conv
+	add       *Binary
+	convFirst bool      // the Conv's output is the Add's first operand
+	act       step      // the fused Relu or Clip, if clamp is set
+	clamp     []float32 // its bounds
+}
+
+// Run implements Kernel.
+func (k *convResidual) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	convIn, res := in[:len(in)-1], in[len(in)-1]
+	if len(convIn) < 2 || convIn[0] == nil || convIn[1] == nil || res == nil {
+		return nil, fmt.Errorf("needs X, W and the Add's other operand")
+	}
+	x, w := convIn[0], convIn[1]
+	g, yShape, err := k.Geometry(x.Shape(), w.Shape())
+	if err != nil {
+		return nil, err
+	}
+	var bias *tensor.Tensor
+	if len(convIn) > 2 && convIn[2] != nil {
+		bias = convIn[2]
+	}
+	if x.DType() != tensor.Float32 || w.DType() != tensor.Float32 || res.DType() != tensor.Float32 ||
+		bias != nil && (bias.DType() != tensor.Float32 || bias.Len() != g.OutC || bias.Rank() != 1) ||
+		!slices.Equal(res.Shape(), yShape) {
+		return k.unfused(ctx, convIn, res)
+	}
+	g.Clamp, g.Residual = k.clamp, res.Float32s()
+	var b []float32
+	if bias != nil {
+		b = bias.Float32s()
+	}
+	n, err := tensor.SizeChecked(yShape)
+	if err != nil {
+		return nil, err
+	}
+	y := ctx.floats(n)
+	tensor.Conv(y, x.Float32s(), w.Float32s(), b, g)
+	return one(tensor.From(yShape, y))
+}
+
+// unfused runs the Conv, the Add and the clamp as the graph has them.
+func (k *convResidual) unfused(ctx *Context, convIn []*tensor.Tensor, res *tensor.Tensor) ([]*tensor.Tensor, error) {
+	y, err := k.Conv.Run(ctx, convIn)
+	if err != nil {
+		return nil, err
+	}
+	operands := []*tensor.Tensor{y[0], res}
+	if !k.convFirst {
+		operands[0], operands[1] = res, y[0]
+	}
+	sum, err := k.add.Run(ctx, operands)
+	if err != nil || k.clamp == nil {
+		return sum, err
+	}
+	actIn := []*tensor.Tensor{sum[0]}
+	for _, s := range k.act.in[1:] {
+		var v *tensor.Tensor
+		if s >= 0 {
+			v = ctx.vals[s]
+		}
+		actIn = append(actIn, v)
+	}
+	return k.act.kernel.Run(ctx, actIn)
 }

@@ -129,6 +129,69 @@ func TestFuseConcat(t *testing.T) {
 	}
 }
 
+// TestFuseResidual: an Add of a Conv's output and an earlier value, and the Relu or Clip that
+// alone reads the sum, run inside the Conv (convResidual), bit for bit as the unfused steps:
+// a shortcut from the graph's input, two convolutions (the later one takes the Add), an
+// operand that broadcasts (the fused step then runs the three kernels one after another),
+// and a sum that is a graph output (the Relu after it stays apart). A Conv read twice is
+// left alone.
+func TestFuseResidual(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	randn := func(shape ...int) *tensor.Tensor { return fuseRandn(rng, shape...) }
+	conv := func(in, w, out string, k int) *Node {
+		p := int64(k / 2)
+		return &Node{Name: out, OpType: "Conv", Inputs: []string{in, w, "b"}, Outputs: []string{out},
+			Attrs: map[string]Attr{"pads": {Type: AttrInts, Ints: []int64{p, p, p, p}}}}
+	}
+	op := func(typ, out string, in ...string) *Node {
+		return &Node{Name: out, OpType: typ, Inputs: in, Outputs: []string{out}}
+	}
+	g := &Graph{
+		Opsets: map[string]int{"": 13},
+		Inputs: []ValueInfo{{Name: "x", DType: tensor.Float32}},
+		Initializers: map[string]*tensor.Tensor{
+			"w1": randn(4, 4, 3, 3), "w2": randn(4, 4, 3, 3), "wd": randn(4, 4, 1, 1), "w3": randn(4, 4, 3, 3),
+			"w4": randn(4, 4, 3, 3), "w5": randn(4, 4, 3, 3), "b": randn(4), "bc": randn(4, 1, 1),
+			"lo": tensor.Scalar(float32(-0.3)), "hi": tensor.Scalar(float32(0.4)),
+		},
+		InitializerNames: []string{"w1", "w2", "wd", "w3", "w4", "w5", "b", "bc", "lo", "hi"},
+		Nodes: []*Node{
+			conv("x", "w1", "c1", 3), op("Add", "s1", "c1", "x"), op("Relu", "a1", "s1"), // one step
+			conv("a1", "w2", "c2", 3), conv("a1", "wd", "d2", 1), op("Add", "s2", "c2", "d2"), // d2 takes the Add
+			conv("s2", "w3", "c3", 3), op("Add", "s3", "bc", "c3"), op("Clip", "a3", "s3", "lo", "hi"), // broadcasts
+			conv("a3", "w4", "c4", 3), op("Add", "s4", "c4", "a3"), op("Relu", "a4", "s4"), // s4 an output
+			conv("a4", "w5", "c5", 3), op("Add", "s5", "c5", "a4"), op("Neg", "n5", "c5"), // c5 read twice
+		},
+		Outputs: []ValueInfo{{Name: "a4"}, {Name: "s4"}, {Name: "s5"}, {Name: "n5"}},
+	}
+	p, err := NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range p.fused {
+		if _, ok := st.kernel.(*convResidual); ok {
+			got = append(got, st.node.Name+"->"+slotName(p, st.out[0]))
+		}
+	}
+	if want := []string{"c1->a1", "d2->s2", "c3->a3", "c4->s4"}; !slices.Equal(got, want) {
+		t.Errorf("fused convolutions (node->output) %v, want %v", got, want)
+	}
+	for _, batch := range []int{1, 3} {
+		fusedMatchesSteps(t, p, map[string]*tensor.Tensor{"x": randn(batch, 4, 7, 6)})
+	}
+}
+
+// slotName returns the name of the value in slot s.
+func slotName(p *Plan, s int) string {
+	for name, i := range p.slots {
+		if i == s {
+			return name
+		}
+	}
+	return ""
+}
+
 // fuseRandn returns a tensor of the given shape with standard normal values from rng.
 func fuseRandn(rng *rand.Rand, shape ...int) *tensor.Tensor {
 	v := make([]float32, tensor.Size(shape))

@@ -30,6 +30,10 @@ type ConvGeom struct {
 	// at least OutC*OutSize: Conv then writes one channel range of a wider tensor (its part
 	// of a Concat along the channels) and leaves the rest of y alone.
 	YImageStride int
+	// Residual, when not nil, is laid out as y ([Batch, OutC, OutShape...], YImageStride 0)
+	// and added to the output after the bias and before Clamp: a residual Add fused into the
+	// convolution, applied to each block of output while it is in cache.
+	Residual []float32
 }
 
 // yImageStride returns the distance in y from one image's output to the next.
@@ -40,25 +44,40 @@ func (g *ConvGeom) yImageStride() int {
 	return g.OutC * g.OutSize()
 }
 
-// epilogue applies what follows the convolution itself (Clamp) to a stretch of its output.
-// It runs on the convolution's own worker, serially: the stretches are small and already
-// spread over the cores, and Clip's own fork-join would cost more than the clamp.
-func (g *ConvGeom) epilogue(y []float32) {
+// epilogue applies what follows the convolution itself (Residual, then Clamp) to a stretch
+// of its output that starts at y[off]. It runs on the convolution's own worker, serially:
+// the stretches are small and already spread over the cores, and Clip's own fork-join
+// would cost more than the clamp.
+func (g *ConvGeom) epilogue(y []float32, off int) {
+	if g.Residual != nil {
+		g.addBiasEpilogue(y, y, 0, off)
+		return
+	}
 	if g.Clamp != nil {
 		clampSerial(y, g.Clamp[0], g.Clamp[1])
 	}
 }
 
-// addBiasEpilogue sets dst = src + b followed by the epilogue, in one pass.
-func (g *ConvGeom) addBiasEpilogue(dst, src []float32, b float32) {
+// addBiasEpilogue sets dst = src + b followed by the epilogue, for a stretch of output that
+// starts at y[off], in one pass.
+func (g *ConvGeom) addBiasEpilogue(dst, src []float32, b float32, off int) {
 	src = src[:len(dst)]
 	lo, hi := float32(0), float32(0)
 	if g.Clamp != nil {
 		lo, hi = g.Clamp[0], g.Clamp[1]
 	}
-	done := addScalarClampFloat32(dst, src, b, lo, hi, g.Clamp != nil)
-	for i := done; i < len(dst); i++ {
-		dst[i] = src[i] + b
+	var done int
+	if g.Residual != nil {
+		res := g.Residual[off : off+len(dst)]
+		done = addResidualClampFloat32(dst, src, res, b, lo, hi, g.Clamp != nil)
+		for i := done; i < len(dst); i++ {
+			dst[i] = src[i] + b + res[i]
+		}
+	} else {
+		done = addScalarClampFloat32(dst, src, b, lo, hi, g.Clamp != nil)
+		for i := done; i < len(dst); i++ {
+			dst[i] = src[i] + b
+		}
 	}
 	if g.Clamp != nil {
 		clampSerial(dst[done:], lo, hi)
@@ -477,6 +496,9 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	if ys < g.OutC*outSize {
 		panic(fmt.Sprintf("tensor.Conv: output image stride %d is below the %d outputs of an image", ys, g.OutC*outSize))
 	}
+	if g.Residual != nil && (ys != g.OutC*outSize || len(g.Residual) < g.Batch*ys) {
+		panic(fmt.Sprintf("tensor.Conv: a residual of %d values for an output of %d images of %d, %d apart", len(g.Residual), g.Batch, g.OutC*outSize, ys))
+	}
 	if g.Batch == 0 || g.OutC == 0 || outSize == 0 {
 		return
 	}
@@ -534,18 +556,19 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		nr := min(rowsPer, rows-r0)
 		n := nr * ow
 		xg := x[(img*g.InC+grp*cg)*inSize:]
-		yg := y[img*ys+grp*mg*outSize+r0*ow:]
+		yoff := img*ys + grp*mg*outSize + r0*ow
+		yg := y[yoff:]
 		if panels && (wb != nil || !point) {
 			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg, wb != nil)
 			if wb != nil {
 				GemmSerialPackB(mg, n, k+1, wb[grp*mg*(k+1):], k+1, pn.pack, yg, outSize)
-				g.epilogueRows(yg, mg, n, outSize)
+				g.epilogueRows(yg, mg, n, outSize, yoff)
 			} else {
 				GemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, yg, outSize)
 				if bias != nil {
-					g.finishRows(yg, bias[grp*mg:(grp+1)*mg], mg, n, outSize)
+					g.finishRows(yg, bias[grp*mg:(grp+1)*mg], mg, n, outSize, yoff)
 				} else {
-					g.epilogueRows(yg, mg, n, outSize)
+					g.epilogueRows(yg, mg, n, outSize, yoff)
 				}
 			}
 			pn.release()
@@ -564,7 +587,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			fillFloat32(col[k*n:(k+1)*n], 1)
 			gemm(false, false, mg, n, k+1, 1, wb[grp*mg*(k+1):], k+1, col, n, 0, yg, outSize)
 			convPutCol(buf)
-			g.epilogueRows(yg, mg, n, outSize)
+			g.epilogueRows(yg, mg, n, outSize, yoff)
 			return
 		}
 		wg := w[grp*mg*k:]
@@ -574,7 +597,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		}
 		if point {
 			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, 0, yg, outSize)
-			g.finishRows(yg, gb, mg, n, outSize)
+			g.finishRows(yg, gb, mg, n, outSize, yoff)
 			return
 		}
 		buf := convGetCol(k * n)
@@ -590,7 +613,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		}
 		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, 0, yg, outSize)
 		convPutCol(buf)
-		g.finishRows(yg, gb, mg, n, outSize)
+		g.finishRows(yg, gb, mg, n, outSize, yoff)
 	})
 }
 
@@ -599,25 +622,27 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 const convIm2ColSplit = 1 << 16
 
 // finishRows adds the bias (when not nil, one value per row) and applies the epilogue to
-// rows rows of n outputs, stride apart, from y on, each in one pass while it is in cache.
-func (g *ConvGeom) finishRows(y, bias []float32, rows, n, stride int) {
+// rows rows of n outputs, stride apart, from y on, each in one pass while it is in cache;
+// y starts at off in the convolution's output.
+func (g *ConvGeom) finishRows(y, bias []float32, rows, n, stride, off int) {
 	if bias == nil {
-		g.epilogueRows(y, rows, n, stride)
+		g.epilogueRows(y, rows, n, stride, off)
 		return
 	}
 	for m := range rows {
 		row := y[m*stride : m*stride+n]
-		g.addBiasEpilogue(row, row, bias[m])
+		g.addBiasEpilogue(row, row, bias[m], off+m*stride)
 	}
 }
 
-// epilogueRows applies the epilogue to rows rows of n outputs, stride apart, from y on.
-func (g *ConvGeom) epilogueRows(y []float32, rows, n, stride int) {
-	if g.Clamp == nil {
+// epilogueRows applies the epilogue to rows rows of n outputs, stride apart, from y on; y
+// starts at off in the convolution's output.
+func (g *ConvGeom) epilogueRows(y []float32, rows, n, stride, off int) {
+	if g.Clamp == nil && g.Residual == nil {
 		return
 	}
 	for m := range rows {
-		g.epilogue(y[m*stride : m*stride+n])
+		g.epilogue(y[m*stride:m*stride+n], off+m*stride)
 	}
 }
 
@@ -678,13 +703,13 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		for img := i0; img < i1; img++ {
 			for m := range mg {
 				src := (*out)[m*n+(img-i0)*outSize:][:outSize]
-				dst := y[img*ys+(grp*mg+m)*outSize:][:outSize]
-				if bias == nil {
-					copy(dst, src)
-					g.epilogue(dst)
-					continue
+				off := img*ys + (grp*mg+m)*outSize
+				dst := y[off:][:outSize]
+				b := float32(0)
+				if bias != nil {
+					b = bias[grp*mg+m]
 				}
-				g.addBiasEpilogue(dst, src, bias[grp*mg+m])
+				g.addBiasEpilogue(dst, src, b, off)
 			}
 		}
 		convPutCol(out)
@@ -694,13 +719,14 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 func convFillBias(y, bias []float32, g *ConvGeom) {
 	outSize, ys := g.OutSize(), g.yImageStride()
 	for i := range g.Batch * g.OutC {
-		row := y[i/g.OutC*ys+i%g.OutC*outSize:][:outSize]
+		off := i/g.OutC*ys + i%g.OutC*outSize
+		row := y[off:][:outSize]
 		b := float32(0)
 		if bias != nil {
 			b = bias[i%g.OutC]
 		}
 		fillFloat32(row, b)
-		g.epilogue(row)
+		g.epilogue(row, off)
 	}
 }
 
@@ -735,7 +761,8 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
 			img, oc := p/g.OutC, p%g.OutC
 			in := x[(img*g.InC+oc/mult)*ih*iw:][:ih*iw]
-			out := y[img*g.yImageStride()+oc*oh*ow:][:oh*ow]
+			off := img*g.yImageStride() + oc*oh*ow
+			out := y[off:][:oh*ow]
 			b := float32(0)
 			if bias != nil {
 				b = bias[oc]
@@ -749,7 +776,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 			default:
 				convDepthwisePlane(out, in, wk, b, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)
 			}
-			g.epilogue(out)
+			g.epilogue(out, off)
 		}
 	})
 }

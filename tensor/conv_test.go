@@ -204,6 +204,44 @@ func TestConvAgainstNaive(t *testing.T) {
 	}
 }
 
+// TestConvResidual checks the residual Add fused into Conv (ConvGeom.Residual) against the
+// unfused steps, Conv then Add then the clamp, bit for bit, on every path of the table, with
+// and without a bias and a clamp.
+func TestConvResidual(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	r := rand.New(rand.NewPCG(9, 10))
+	inf := float32(math.Inf(1))
+	for _, c := range convCases() {
+		t.Run(c.name, func(t *testing.T) {
+			g := c.geom()
+			x := convRandom(r, g.Batch*g.InC*g.InSize())
+			w := convRandom(r, g.OutC*g.InC/g.Group*g.KernelSize())
+			res := convRandom(r, g.Batch*g.OutC*g.OutSize())
+			for _, b := range [][]float32{convRandom(r, g.OutC), nil} {
+				for _, clamp := range [][]float32{nil, {0, inf}, {-0.5, 0.5}} {
+					want := make([]float32, len(res))
+					tensor.Conv(want, x, w, b, g)
+					for i := range want {
+						want[i] += res[i]
+						if clamp != nil {
+							want[i] = min(max(want[i], clamp[0]), clamp[1])
+						}
+					}
+					fg := *g
+					fg.Clamp, fg.Residual = clamp, res
+					got := make([]float32, len(res))
+					tensor.Conv(got, x, w, b, &fg)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("bias %v, clamp %v: element %d: fused %v, unfused %v", b != nil, clamp, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestConvTorch compares Conv and the transposed convolution (ConvInputGrad) with PyTorch's
 // conv2d and conv_transpose2d on a strided, dilated, grouped case with asymmetric output
 // padding, the combination most likely to get an index wrong.

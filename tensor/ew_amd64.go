@@ -36,6 +36,9 @@ func affineAVX2(dst, src *float32, n int, a, b float32)
 //go:noescape
 func addScalarClampAVX2(dst, src *float32, n int, b, lo, hi float32, clamp bool)
 
+//go:noescape
+func addResidualClampAVX2(dst, src, res *float32, n int, b, lo, hi float32, clamp bool)
+
 var (
 	// simdAVX2 reports AVX2 and FMA with the OS saving the YMM registers. (gemmAsmArchs makes
 	// the same check for its own kernels, at an initialisation order of its own.)
@@ -159,6 +162,15 @@ func addScalarClampFloat32(dst, src []float32, b, lo, hi float32, clamp bool) in
 	}
 	_ = src[n-1]
 	return simdEach(n, func(i, size int) { addScalarClampAVX2(&dst[i], &src[i], size, b, lo, hi, clamp) })
+}
+
+func addResidualClampFloat32(dst, src, res []float32, b, lo, hi float32, clamp bool) int {
+	n := simdLen(len(dst))
+	if n == 0 {
+		return 0
+	}
+	_, _ = src[n-1], res[n-1]
+	return simdEach(n, func(i, size int) { addResidualClampAVX2(&dst[i], &src[i], &res[i], size, b, lo, hi, clamp) })
 }
 
 func hardSigmoidFloat32(dst, src []float32, alpha, beta float32) int {

@@ -381,3 +381,47 @@ bng_loop:
 bng_done:
 	VZEROUPPER
 	RET
+
+// func addResidualClampAVX2(dst, src, res *float32, n int, b, lo, hi float32, clamp bool)
+//
+// dst[i] = (src[i] + b) + res[i] for i < n, then limited to [lo, hi] when clamp is set; n a
+// positive multiple of 8. The sums are Go's, in Go's order.
+TEXT ·addResidualClampAVX2(SB), NOSPLIT, $0-45
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         res+16(FP), R8
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS b+32(FP), Y10
+	MOVSS        lo+36(FP), X1
+	MOVSS        hi+40(FP), X2
+	MOVBLZX      clamp+44(FP), BX
+	CLAMPSETUP
+	SHLQ         $2, CX
+	XORQ         AX, AX
+	TESTQ        BX, BX
+	JZ           addr_plain
+
+addr_loop:
+	CMPQ    AX, CX
+	JGE     addr_done
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  Y10, Y4, Y4
+	VADDPS  (R8)(AX*1), Y4, Y4
+	CLAMP8(Y4, Y5, Y6)
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     addr_loop
+
+addr_plain:
+	CMPQ    AX, CX
+	JGE     addr_done
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  Y10, Y4, Y4
+	VADDPS  (R8)(AX*1), Y4, Y4
+	VMOVUPS Y4, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     addr_plain
+
+addr_done:
+	VZEROUPPER
+	RET

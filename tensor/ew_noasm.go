@@ -13,6 +13,9 @@ func reluGradFloat32(dst, g, y []float32) int                                   
 func bnInputGradFloat32(dst, g, x []float32, a, b, off float32) int               { return 0 }
 func affineFloat32(dst, src []float32, a, b float32) int                          { return 0 }
 func addScalarClampFloat32(dst, src []float32, b, lo, hi float32, clamp bool) int { return 0 }
+func addResidualClampFloat32(dst, src, res []float32, b, lo, hi float32, clamp bool) int {
+	return 0
+}
 func maxFloat32(dst, a, b []float32) int                                          { return 0 }
 func hardSwishFloat32(dst, src []float32) int                                     { return 0 }
 func expFloat32(dst, src []float32) int                                           { return 0 }

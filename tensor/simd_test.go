@@ -74,11 +74,20 @@ func TestClampSIMDMatchesGo(t *testing.T) {
 	simdCompare(t, "Clip in place", func(d, s []float32) { copy(d, s); Clip(d, d, 0, 6) }, false)
 }
 
-// TestBiasEpilogueSIMDMatchesGo covers the convolution's bias-and-clamp pass.
+// TestBiasEpilogueSIMDMatchesGo covers the convolution's bias-and-clamp pass, alone and with
+// a residual added in the same pass (read from the offset of the stretch in the output).
 func TestBiasEpilogueSIMDMatchesGo(t *testing.T) {
 	for _, clamp := range [][]float32{nil, {0, 6}, {0, float32(math.Inf(1))}, {-0.5, 0.25}} {
 		g := &ConvGeom{Clamp: clamp}
-		simdCompare(t, "bias epilogue", func(d, s []float32) { g.addBiasEpilogue(d, s, 0.375) }, false)
+		simdCompare(t, "bias epilogue", func(d, s []float32) { g.addBiasEpilogue(d, s, 0.375, 0) }, false)
+		simdCompare(t, "bias and residual epilogue", func(d, s []float32) {
+			res := make([]float32, len(s)+5)
+			for i := range s {
+				res[5+i] = s[len(s)-1-i] // the specials meet each other and ordinary values
+			}
+			rg := &ConvGeom{Clamp: clamp, Residual: res}
+			rg.addBiasEpilogue(d, s, 0.375, 5)
+		}, false)
 	}
 }
 
