@@ -6,9 +6,11 @@ infer: model.eval() under no_grad. train: one step of cross-entropy on random la
 to every weight and torch.optim.Adam(lr=1e-3), with BatchNorm on its running statistics
 (model.eval(): gen.py exports BatchNorm in inference mode, which `onnxtune bench --train`
 keeps), as `onnxtune bench --train` on testdata/models/large/resnet18_bn.onnx. Three untimed warm-up iterations,
-then ITERS timed ones; prints one JSON line with median_ms and min_ms.
+then ITERS timed ones; prints one JSON line with median_ms, min_ms and peak_rss_bytes (the
+whole process's peak resident set).
 """
 import json
+import resource
 import statistics
 import sys
 import time
@@ -44,4 +46,6 @@ for _ in range(iters):
     t = time.perf_counter()
     step()
     times.append((time.perf_counter() - t) * 1000)
-print(json.dumps({"median_ms": statistics.median(times), "min_ms": min(times)}))
+# ru_maxrss is the peak resident set of this whole process, in kilobytes on Linux.
+print(json.dumps({"median_ms": statistics.median(times), "min_ms": min(times),
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))

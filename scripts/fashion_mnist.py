@@ -4,11 +4,15 @@ with PyTorch.
 
   fashion_mnist.py export OUT.onnx        the seeded, untrained model (BatchNorm kept in
                                           training mode, parameter names kept)
-  fashion_mnist.py train [EPOCHS]         trains the same model in PyTorch with the same settings
-                                          (adam lr 1e-3, batch 64, shuffled) and prints the
-                                          time per epoch and the test accuracy
+  fashion_mnist.py train [EPOCHS [THREADS]]
+                                          trains the same model in PyTorch with the same settings
+                                          (adam lr 1e-3, batch 64, shuffled; 2 threads by
+                                          default) and prints the time per epoch and the test
+                                          accuracy, then both as one JSON line (keys seconds,
+                                          the training loop's, and accuracy) for bench/run.sh
 """
 import gzip
+import json
 import warnings
 import sys
 import time
@@ -63,8 +67,8 @@ def export(out):
                       training=torch.onnx.TrainingMode.PRESERVE)
 
 
-def train(epochs):
-    torch.set_num_threads(2)
+def train(epochs, threads):
+    torch.set_num_threads(threads)
     xtr, ytr = load("train")
     xte, yte = load("t10k")
     m = model()
@@ -94,12 +98,13 @@ def train(epochs):
     acc = correct / len(xte)
     print(f"pytorch: test accuracy {acc * 100:.2f}% after {epochs} epochs, "
           f"{total / 60:.2f} min training ({total / 60 / epochs:.2f} min/epoch)")
+    print(json.dumps({"seconds": total, "accuracy": acc}))
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "export":
         export(sys.argv[2])
     elif len(sys.argv) >= 2 and sys.argv[1] == "train":
-        train(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+        train(int(sys.argv[2]) if len(sys.argv) > 2 else 3, int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     else:
         sys.exit(__doc__)

@@ -11,7 +11,8 @@
 // "/conv1/Conv_output_0") is written with those characters replaced by "_", and its entry gets
 // "file": "<the file name used>".
 // With --bench N, after one warm-up run it times N more runs and adds
-//   "ms": {"n": N, "min": ..., "median": ..., "mean": ...}.
+//   "ms": {"n": N, "min": ..., "median": ..., "mean": ...} and "peak_rss_bytes", the peak
+//   resident set of the whole node process.
 // --threads T sets intraOpNumThreads (default: ORT's choice). --opt sets
 // graphOptimizationLevel (default "all").
 // On any error it prints one line "ort: <message>" to stderr and exits 1.
@@ -324,6 +325,8 @@ async function main(argv) {
       mean: round(ms.reduce((x, y) => x + y, 0) / n),
     };
     if (a.threads > 0) report.threads = a.threads;
+    // The peak resident set of this whole node process (resourceUsage gives kilobytes).
+    report.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
   }
   process.stdout.write(JSON.stringify(report) + '\n');
   if (typeof session.release === 'function') await session.release();
