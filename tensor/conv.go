@@ -304,6 +304,10 @@ func conv2DIm2ColStrided(col, img []float32, c int, g *ConvGeom, row0, rows, ld 
 		for y := y0; y < y1; y++ {
 			src := img[ch*inSize+y*iw:][:iw]
 			dst := phases[(ch*ny+y-y0)*sw*pwid:][:sw*pwid]
+			if sw == 2 {
+				deinterleave(dst[:pwid], dst[pwid:], src) // the vector form of the loop below
+				continue
+			}
 			for p := range sw {
 				d := dst[p*pwid:][:pwid]
 				n := (iw - p + sw - 1) / sw
