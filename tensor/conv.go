@@ -566,10 +566,10 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		if panels && (wb != nil || !point) {
 			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg, wb != nil)
 			if wb != nil {
-				GemmSerialPackB(mg, n, k+1, wb[grp*mg*(k+1):], k+1, pn.pack, yg, outSize)
+				gemmSerialPackB(mg, n, k+1, wb[grp*mg*(k+1):], k+1, pn.pack, yg, outSize)
 				g.epilogueRows(yg, mg, n, outSize, yoff)
 			} else {
-				GemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, yg, outSize)
+				gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, yg, outSize)
 				if bias != nil {
 					g.finishRows(yg, bias[grp*mg:(grp+1)*mg], mg, n, outSize, yoff)
 				} else {
@@ -689,7 +689,7 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		out := convGetCol(mg * n)
 		if workers > 1 && len(g.InShape) <= 2 {
 			pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, rows, cg, false)
-			GemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n)
+			gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n)
 			pn.release()
 		} else {
 			col := convGetCol(k * n)

@@ -1,10 +1,11 @@
 package tensor
 
 // convPanels writes a 1-D or 2-D convolution's im2col matrix straight into the GEMM's B
-// panels (a GemmPackB), one input channel at a time: the channel's KernelSize rows go into
-// a scratch small enough to stay in L1, and from there into the panels the GEMM asked for.
-// Written whole, the matrix (KernelSize*InC rows of a block's columns, a megabyte for a
-// 64-channel 3×3 layer) left the core's caches before the GEMM copied it into its panels.
+// panels (a gemmBPacker), block by block as the GEMM asks for them. Written whole, the
+// matrix (KernelSize*InC rows of a block's columns, a megabyte for a 64-channel 3×3 layer)
+// left the core's caches before the GEMM copied it again into its panels. At a horizontal
+// stride of 1 each tap's run of an input row goes straight into the panels (packDirect);
+// wider strides unroll a few channels at a time into an L1-sized scratch first (packVia).
 //
 // The columns are those of output rows [row0, row0+rows) of images consecutive images of x
 // side by side (convPacked puts several small images in one GEMM). When ones is set, one
@@ -42,16 +43,7 @@ func (c *convPanels) release() {
 	}
 }
 
-// k returns the number of rows of the matrix.
-func (c *convPanels) k() int {
-	k := c.channels * c.g.KernelSize()
-	if c.ones {
-		k++
-	}
-	return k
-}
-
-// pack is the GemmPackB of the matrix.
+// pack is the gemmBPacker of the matrix.
 func (c *convPanels) pack(dst []float32, nr, p0, kc, j0, nc int) {
 	if c.g.Strides[len(c.g.Strides)-1] == 1 {
 		c.packDirect(dst, nr, p0, kc, j0, nc)
@@ -78,7 +70,7 @@ func (c *convPanels) packVia(dst []float32, nr, p0, kc, j0, nc int) {
 			c.filled = u
 		}
 		end := min(p0+kc, (u+1)*unit)
-		GemmPackRows(dst[(p-p0)*nr:], kc*nr, nr, (*c.buf)[(p-u*unit)*c.n:], c.n, end-p, j0, nc)
+		gemmPackRowsInto(dst[(p-p0)*nr:], kc*nr, nr, (*c.buf)[(p-u*unit)*c.n:], c.n, end-p, j0, nc)
 		p = end
 	}
 }
@@ -160,7 +152,7 @@ func (c *convPanels) packDirect(dst []float32, nr, p0, kc, j0, nc int) {
 	}
 }
 
-// panelDst addresses one row of a block of GEMM B panels (see GemmPackB) by the column
+// panelDst addresses one row of a block of GEMM B panels (see gemmBPacker) by the column
 // of the whole matrix: column q lands in panel (q-j0)/nr; columns outside [j0, j0+nc) are
 // not this block's and are skipped.
 type panelDst struct {

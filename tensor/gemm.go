@@ -227,20 +227,20 @@ type gemmB struct {
 	trans bool
 	b     []float32
 	ld    int
-	pack  GemmPackB
+	pack  gemmBPacker
 }
 
-// GemmPackB writes rows [p0, p0+kc) and columns [j0, j0+nc) of a k×n matrix into dst as
+// gemmBPacker writes rows [p0, p0+kc) and columns [j0, j0+nc) of a k×n matrix into dst as
 // panels of nr columns: the panel of columns [j0+q*nr, j0+q*nr+nr) starts at dst[q*kc*nr]
 // and holds its kc rows one after another, nr values each, zero past column j0+nc. A caller
 // that builds B on the fly (a convolution's im2col) writes it straight into this layout
 // instead of into a matrix that the GEMM would copy again.
-type GemmPackB func(dst []float32, nr, p0, kc, j0, nc int)
+type gemmBPacker func(dst []float32, nr, p0, kc, j0, nc int)
 
-// GemmSerialPackB computes C = A·B on the calling goroutine, where A is m×k (leading
+// gemmSerialPackB computes C = A·B on the calling goroutine, where A is m×k (leading
 // dimension lda), C is m×n (leading dimension ldc, overwritten) and B is k×n, produced
 // block by block by pack. It panics under the same conditions as Gemm.
-func GemmSerialPackB(m, n, k int, a []float32, lda int, pack GemmPackB, c []float32, ldc int) {
+func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []float32, ldc int) {
 	gemmCheckMat("A", m, k, a, lda)
 	gemmCheckMat("C", m, n, c, ldc)
 	if m == 0 || n == 0 {

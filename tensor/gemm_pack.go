@@ -101,13 +101,13 @@ func gemmPackInterleave(dst []float32, w int, src []float32, ld, r0, rows, p0, k
 // long sequential runs that the hardware prefetcher follows, instead of kc short reads a
 // whole row of B apart (which, for ldb a multiple of 1024, all land in one L1 set).
 func gemmPackRows(dst []float32, nr int, b []float32, ldb, p0, kc, j0, nc int) {
-	GemmPackRows(dst, kc*nr, nr, b[p0*ldb:], ldb, kc, j0, nc)
+	gemmPackRowsInto(dst, kc*nr, nr, b[p0*ldb:], ldb, kc, j0, nc)
 }
 
-// GemmPackRows writes columns [j0, j0+nc) of the first rows rows of the matrix b (leading
+// gemmPackRowsInto writes columns [j0, j0+nc) of the first rows rows of the matrix b (leading
 // dimension ldb) into panels of nr columns, panel q starting at dst[q*stride], row p of it at
-// dst[q*stride+p*nr], zero past column j0+nc. It is how a GemmPackB writes the rows it built.
-func GemmPackRows(dst []float32, stride, nr int, b []float32, ldb, rows, j0, nc int) {
+// dst[q*stride+p*nr], zero past column j0+nc. It is how a gemmBPacker writes the rows it built.
+func gemmPackRowsInto(dst []float32, stride, nr int, b []float32, ldb, rows, j0, nc int) {
 	full := nc / nr * nr
 	for p := 0; p < rows; p++ {
 		src := b[p*ldb+j0 : p*ldb+j0+nc]
