@@ -37,6 +37,15 @@ func affineAVX2(dst, src *float32, n int, a, b float32)
 func addScalarClampAVX2(dst, src *float32, n int, b, lo, hi float32, clamp bool)
 
 //go:noescape
+func sumF64AVX2(x *float32, n int) float64
+
+//go:noescape
+func sqDevF64AVX2(x *float32, n int, m float64) float64
+
+//go:noescape
+func gradSumsF64AVX2(grad, x *float32, n int, m float64) (sg, sgx float64)
+
+//go:noescape
 func addResidualClampAVX2(dst, src, res *float32, n int, b, lo, hi float32, clamp bool)
 
 var (
@@ -221,4 +230,34 @@ func tanhFloat32(dst, src []float32) int {
 		simdUnaryLoop(tanhAVX2, dst, src, n)
 	}
 	return n
+}
+
+// sumF64Float32 adds the leading elements of x, widened to float64, that the assembly takes;
+// it returns the sum and how many it took.
+func sumF64Float32(x []float32) (float64, int) {
+	n := simdLen(len(x))
+	s := 0.0
+	simdEach(n, func(i, size int) { s += sumF64AVX2(&x[i], size) })
+	return s, n
+}
+
+// sqDevF64Float32 is sumF64Float32 for the squares of x[i] - m.
+func sqDevF64Float32(x []float32, m float64) (float64, int) {
+	n := simdLen(len(x))
+	s := 0.0
+	simdEach(n, func(i, size int) { s += sqDevF64AVX2(&x[i], size, m) })
+	return s, n
+}
+
+// gradSumsF64Float32 is sumF64Float32 for the sums of g[i] and of g[i]·(x[i] - m).
+func gradSumsF64Float32(g, x []float32, m float64) (sg, sgx float64, done int) {
+	n := simdLen(len(g))
+	if n > 0 {
+		_ = x[n-1]
+	}
+	simdEach(n, func(i, size int) {
+		a, b := gradSumsF64AVX2(&g[i], &x[i], size, m)
+		sg, sgx = sg+a, sgx+b
+	})
+	return sg, sgx, n
 }

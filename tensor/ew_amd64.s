@@ -425,3 +425,151 @@ addr_plain:
 addr_done:
 	VZEROUPPER
 	RET
+
+// func sumF64AVX2(x *float32, n int) float64
+//
+// The sum of x[:n] in float64 (each value widened exactly), over four vector accumulators;
+// n a positive multiple of 8.
+TEXT ·sumF64AVX2(SB), NOSPLIT, $0-24
+	MOVQ   x+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	SHLQ   $2, CX
+	XORQ   AX, AX
+
+sum_loop16:
+	LEAQ      64(AX), DX
+	CMPQ      DX, CX
+	JGT       sum_tail8
+	VCVTPS2PD (SI)(AX*1), Y4
+	VCVTPS2PD 16(SI)(AX*1), Y5
+	VCVTPS2PD 32(SI)(AX*1), Y6
+	VCVTPS2PD 48(SI)(AX*1), Y7
+	VADDPD    Y4, Y0, Y0
+	VADDPD    Y5, Y1, Y1
+	VADDPD    Y6, Y2, Y2
+	VADDPD    Y7, Y3, Y3
+	MOVQ      DX, AX
+	JMP       sum_loop16
+
+sum_tail8:
+	CMPQ      AX, CX
+	JGE       sum_done
+	VCVTPS2PD (SI)(AX*1), Y4
+	VCVTPS2PD 16(SI)(AX*1), Y5
+	VADDPD    Y4, Y0, Y0
+	VADDPD    Y5, Y1, Y1
+
+sum_done:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+16(FP)
+	RET
+
+// func sqDevF64AVX2(x *float32, n int, m float64) float64
+//
+// The sum of (x[i] - m)² over x[:n] in float64, over four vector accumulators; n a positive
+// multiple of 8.
+TEXT ·sqDevF64AVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSD m+16(FP), Y8
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+sq_loop16:
+	LEAQ        64(AX), DX
+	CMPQ        DX, CX
+	JGT         sq_tail8
+	VCVTPS2PD   (SI)(AX*1), Y4
+	VCVTPS2PD   16(SI)(AX*1), Y5
+	VCVTPS2PD   32(SI)(AX*1), Y6
+	VCVTPS2PD   48(SI)(AX*1), Y7
+	VSUBPD      Y8, Y4, Y4
+	VSUBPD      Y8, Y5, Y5
+	VSUBPD      Y8, Y6, Y6
+	VSUBPD      Y8, Y7, Y7
+	VFMADD231PD Y4, Y4, Y0
+	VFMADD231PD Y5, Y5, Y1
+	VFMADD231PD Y6, Y6, Y2
+	VFMADD231PD Y7, Y7, Y3
+	MOVQ        DX, AX
+	JMP         sq_loop16
+
+sq_tail8:
+	CMPQ        AX, CX
+	JGE         sq_done
+	VCVTPS2PD   (SI)(AX*1), Y4
+	VCVTPS2PD   16(SI)(AX*1), Y5
+	VSUBPD      Y8, Y4, Y4
+	VSUBPD      Y8, Y5, Y5
+	VFMADD231PD Y4, Y4, Y0
+	VFMADD231PD Y5, Y5, Y1
+
+sq_done:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+24(FP)
+	RET
+
+// func gradSumsF64AVX2(grad, x *float32, n int, m float64) (sg, sgx float64)
+//
+// The sums of grad[i] and of grad[i]·(x[i] - m) over i < n in float64; n a positive multiple of 8.
+TEXT ·gradSumsF64AVX2(SB), NOSPLIT, $0-48
+	MOVQ         grad+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD m+24(FP), Y8
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+gs_loop:
+	CMPQ        AX, CX
+	JGE         gs_done
+	VCVTPS2PD   (SI)(AX*1), Y4
+	VCVTPS2PD   16(SI)(AX*1), Y5
+	VCVTPS2PD   (DI)(AX*1), Y6
+	VCVTPS2PD   16(DI)(AX*1), Y7
+	VADDPD      Y4, Y0, Y0
+	VADDPD      Y5, Y1, Y1
+	VSUBPD      Y8, Y6, Y6
+	VSUBPD      Y8, Y7, Y7
+	VFMADD231PD Y4, Y6, Y2
+	VFMADD231PD Y5, Y7, Y3
+	ADDQ        $32, AX
+	JMP         gs_loop
+
+gs_done:
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	MOVSD        X0, sg+32(FP)
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VADDPD       X3, X2, X2
+	VHADDPD      X2, X2, X2
+	MOVSD        X2, sgx+40(FP)
+	VZEROUPPER
+	RET

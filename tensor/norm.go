@@ -53,17 +53,12 @@ func BatchNormStats[T float32 | float64](mean, variance, x []T, n, c, spatial in
 	parallel.For(c, normWorkers(n*c*spatial), func(ch int) {
 		var s float64
 		for i := range n {
-			for _, v := range x[(i*c+ch)*spatial : (i*c+ch+1)*spatial] {
-				s += float64(v)
-			}
+			s += sumF64(x[(i*c+ch)*spatial : (i*c+ch+1)*spatial])
 		}
 		m := s / count
 		var q float64
 		for i := range n {
-			for _, v := range x[(i*c+ch)*spatial : (i*c+ch+1)*spatial] {
-				d := float64(v) - m
-				q += d * d
-			}
+			q += sqDevF64(x[(i*c+ch)*spatial:(i*c+ch+1)*spatial], m)
 		}
 		if count == 0 {
 			m, q = 0, 0
@@ -79,17 +74,33 @@ func normMoments[T float32 | float64](v []T) (mean, variance float64) {
 	if len(v) == 0 {
 		return 0, 0
 	}
-	var s float64
-	for _, x := range v {
+	mean = sumF64(v) / float64(len(v))
+	return mean, sqDevF64(v, mean) / float64(len(v))
+}
+
+// sumF64 returns the sum of v in float64 (float32 values on vector lanes where it can).
+func sumF64[T float32 | float64](v []T) float64 {
+	s, done := 0.0, 0
+	if f, ok := any(v).([]float32); ok {
+		s, done = sumF64Float32(f)
+	}
+	for _, x := range v[done:] {
 		s += float64(x)
 	}
-	mean = s / float64(len(v))
-	var q float64
-	for _, x := range v {
-		d := float64(x) - mean
+	return s
+}
+
+// sqDevF64 returns the sum of (v[i] - m)² in float64.
+func sqDevF64[T float32 | float64](v []T, m float64) float64 {
+	q, done := 0.0, 0
+	if f, ok := any(v).([]float32); ok {
+		q, done = sqDevF64Float32(f, m)
+	}
+	for _, x := range v[done:] {
+		d := float64(x) - m
 		q += d * d
 	}
-	return mean, q / float64(len(v))
+	return q
 }
 
 // InstanceNorm normalises each plane of x = [n, c, spatial] by its own mean and biased

@@ -93,14 +93,15 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 // normSums returns the sums of g and, if withX, of g·(x - m), in float64.
 func normSums[T Float](g, x []T, m float64, withX bool) (sg, sgx float64) {
 	if !withX {
-		for _, v := range g {
-			sg += float64(v)
-		}
-		return sg, 0
+		return sumF64(g), 0
 	}
 	x = x[:len(g)]
-	for j, v := range g {
-		gv := float64(v)
+	done := 0
+	if gf, ok := any(g).([]float32); ok {
+		sg, sgx, done = gradSumsF64Float32(gf, any(x).([]float32), m)
+	}
+	for j := done; j < len(g); j++ {
+		gv := float64(g[j])
 		sg += gv
 		sgx += gv * (float64(x[j]) - m)
 	}

@@ -91,6 +91,37 @@ func TestBiasEpilogueSIMDMatchesGo(t *testing.T) {
 	}
 }
 
+// TestNormSumsSIMD checks the float64 sums of BatchNorm's statistics and gradients against a
+// plain loop: they add in another order, so within a few units in the last place of the
+// float64 result, over lengths that leave every tail and across simdEach's blocks.
+func TestNormSumsSIMD(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 4096, 10001} {
+		g, x := make([]float32, n), make([]float32, n)
+		for i := range g {
+			g[i], x[i] = float32(r.NormFloat64()*3+1), float32(r.NormFloat64()*2-0.5)
+		}
+		m := 0.375
+		var s, q, sg, sgx float64
+		for i := range g {
+			s += float64(x[i])
+			d := float64(x[i]) - m
+			q += d * d
+			sg += float64(g[i])
+			sgx += float64(g[i]) * d
+		}
+		gotSG, gotSGX := normSums(g, x, m, true)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"sum", sumF64(x), s}, {"squared deviations", sqDevF64(x, m), q}, {"gradient sum", gotSG, sg}, {"gradient·x̂ sum", gotSGX, sgx}} {
+			if math.Abs(c.got-c.want) > 1e-12*(1+math.Abs(c.want)) {
+				t.Errorf("n=%d: %s %v, the plain loop gives %v", n, c.name, c.got, c.want)
+			}
+		}
+	}
+}
+
 // TestAffineSIMDMatchesGo covers BatchNorm's scale and shift.
 func TestAffineSIMDMatchesGo(t *testing.T) {
 	for _, ab := range [][2]float32{{0.5, -1.25}, {-3, 0}, {0, 2}, {float32(math.Inf(1)), 1}} {
