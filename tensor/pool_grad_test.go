@@ -38,6 +38,10 @@ func pgradGeoms() []pgradGeom {
 		{"1d", []int{2, 3, 11}, []int{4}, []int{3}, []int{1}, []int{2}, []int{1}, true},
 		{"1d-dilated", []int{1, 2, 12}, []int{3}, []int{2}, []int{3}, []int{1}, []int{1}, false},
 		{"3d", []int{1, 2, 4, 5, 6}, []int{2, 3, 2}, []int{2, 1, 2}, []int{1, 1, 2}, []int{1, 0, 1}, []int{0, 1, 1}, true},
+		// Windows that tile the input, with rows and columns left over.
+		{"2d-tiled-k2s2", []int{2, 3, 9, 8}, []int{2, 2}, []int{2, 2}, []int{1, 1}, []int{0, 0}, []int{0, 0}, false},
+		{"2d-tiled-k3x2", []int{1, 2, 10, 7}, []int{3, 2}, []int{3, 2}, []int{1, 1}, []int{0, 0}, []int{0, 0}, false},
+		{"1d-tiled", []int{2, 2, 11}, []int{2}, []int{2}, []int{1}, []int{0}, []int{0}, false},
 		// Big enough to run the planes in parallel.
 		{"2d-parallel", []int{2, 8, 40, 40}, []int{3, 3}, []int{2, 2}, []int{1, 1}, []int{1, 1}, []int{1, 1}, false},
 	}
@@ -156,6 +160,18 @@ func TestMaxPoolGradNaN(t *testing.T) {
 	tensor.MaxPoolGrad(dx, []float32{5, 7}, x, y, g)
 	if want := []float32{0, 5, 7, 0}; fmt.Sprint(dx) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v", dx, want)
+	}
+	// A window of two rows: its first NaN wins, another one after it not.
+	g2 := &tensor.PoolGeom{Planes: 1, InShape: []int{2, 2}, Kernel: []int{2, 2}, OutShape: []int{1, 1},
+		Strides: []int{2, 2}, Dilations: []int{1, 1}, Pads: []int{0, 0}, PadsEnd: []int{0, 0}}
+	nan := float32(math.NaN())
+	x2 := []float32{1, nan, 9, nan}
+	y2 := make([]float32, 1)
+	tensor.MaxPool(y2, nil, x2, g2, false)
+	dx2 := make([]float32, 4)
+	tensor.MaxPoolGrad(dx2, []float32{5}, x2, y2, g2)
+	if want := []float32{0, 5, 0, 0}; fmt.Sprint(dx2) != fmt.Sprint(want) {
+		t.Errorf("two rows: got %v, want %v", dx2, want)
 	}
 }
 
