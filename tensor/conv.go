@@ -540,17 +540,20 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	// the input) and the bias as an extra column of a copy of the weights. With a narrow
 	// output (squeezenet1_1's 512-to-1000 classifier at batch 1) copying the weights on
 	// every call cost more than the pass: it ran at 177 GFLOP/s against 287 without.
-	var wb []float32 // the weights with the bias column, [OutC, k+1]
+	wk, kk := w, k  // the GEMM's weights and their row length
+	addBias := bias // the bias left to the epilogue
 	if bias != nil && k < mg && g.Clamp == nil && g.Residual == nil && 8*(k+1) <= g.Batch*outSize {
 		// Pooled rather than made: a fresh buffer per call would be fresh pages per run.
 		wbuf := convGetCol(g.OutC * (k + 1))
 		defer convPutCol(wbuf)
-		wb = *wbuf
+		wb := *wbuf // the weights with the bias column, [OutC, k+1]
 		for oc := range g.OutC {
 			copy(wb[oc*(k+1):], w[oc*k:(oc+1)*k])
 			wb[oc*(k+1)+k] = bias[oc]
 		}
+		wk, kk, addBias = wb, k+1, nil
 	}
+	ones := kk > k // the im2col matrix ends with a row of ones
 	// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
 	panels := workers > 1 && len(g.InShape) <= 2
 	parallel.For(tasks, workers, func(t int) {
@@ -563,61 +566,42 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		xg := x[(img*g.InC+grp*cg)*inSize:]
 		yoff := img*ys + grp*mg*outSize + r0*ow
 		yg := y[yoff:]
-		if panels && (wb != nil || !point) {
-			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg, wb != nil)
-			if wb != nil {
-				gemmSerialPackB(mg, n, k+1, wb[grp*mg*(k+1):], k+1, pn.pack, yg, outSize)
-				g.epilogueRows(yg, mg, n, outSize, yoff)
-			} else {
-				gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, yg, outSize)
-				if bias != nil {
-					g.finishRows(yg, bias[grp*mg:(grp+1)*mg], mg, n, outSize, yoff)
-				} else {
-					g.epilogueRows(yg, mg, n, outSize, yoff)
-				}
-			}
+		wg := wk[grp*mg*kk:]
+		switch {
+		case panels && (ones || !point):
+			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg, ones)
+			gemmSerialPackB(mg, n, kk, wg, kk, pn.pack, yg, outSize)
 			pn.release()
-			return
-		}
-		if wb != nil {
-			buf := convGetCol((k + 1) * n)
+		case point && !ones:
+			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, 0, yg, outSize)
+		default:
+			buf := convGetCol(kk * n)
 			col := *buf
-			if point {
+			switch {
+			case point:
 				for c := range k {
 					copy(col[c*n:(c+1)*n], xg[c*inSize+r0*ow:])
 				}
-			} else {
+			case workers == 1 && procs > 1 && k*n >= convIm2ColSplit:
+				// A lone task (batch 1, small planes): its GEMM runs on every core, and so
+				// should its im2col, one range of input channels per core.
+				parallel.For(procs, procs, func(part int) {
+					c0, c1 := cg*part/procs, cg*(part+1)/procs
+					Im2Col(col[c0*ks*n:], xg[c0*inSize:], c1-c0, g, r0, nr)
+				})
+			default:
 				Im2Col(col, xg, cg, g, r0, nr)
 			}
-			fillFloat32(col[k*n:(k+1)*n], 1)
-			gemm(false, false, mg, n, k+1, 1, wb[grp*mg*(k+1):], k+1, col, n, 0, yg, outSize)
+			if ones {
+				fillFloat32(col[k*n:(k+1)*n], 1)
+			}
+			gemm(false, false, mg, n, kk, 1, wg, kk, col, n, 0, yg, outSize)
 			convPutCol(buf)
-			g.epilogueRows(yg, mg, n, outSize, yoff)
-			return
 		}
-		wg := w[grp*mg*k:]
 		var gb []float32 // this group's bias, added with the epilogue after the GEMM
-		if bias != nil {
-			gb = bias[grp*mg : (grp+1)*mg]
+		if addBias != nil {
+			gb = addBias[grp*mg : (grp+1)*mg]
 		}
-		if point {
-			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, 0, yg, outSize)
-			g.finishRows(yg, gb, mg, n, outSize, yoff)
-			return
-		}
-		buf := convGetCol(k * n)
-		if workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
-			// A lone task (batch 1, small planes): its GEMM runs on every core, and so
-			// should its im2col, one range of input channels per core.
-			parallel.For(procs, procs, func(part int) {
-				c0, c1 := cg*part/procs, cg*(part+1)/procs
-				Im2Col((*buf)[c0*ks*n:], xg[c0*inSize:], c1-c0, g, r0, nr)
-			})
-		} else {
-			Im2Col(*buf, xg, cg, g, r0, nr)
-		}
-		gemm(false, false, mg, n, k, 1, wg, k, *buf, n, 0, yg, outSize)
-		convPutCol(buf)
 		g.finishRows(yg, gb, mg, n, outSize, yoff)
 	})
 }

@@ -28,27 +28,10 @@ func ConvBiasGrad[T Float](db, dy []T, batch, c, spatial int) {
 	parallel.For(c, normWorkers(batch*c*spatial), func(ch int) {
 		var s float64
 		for n := range batch {
-			s += convSum(dy[(n*c+ch)*spatial : (n*c+ch+1)*spatial])
+			s += sumF64(dy[(n*c+ch)*spatial : (n*c+ch+1)*spatial])
 		}
 		db[ch] = T(s)
 	})
-}
-
-// convSum adds v up in float64, four lanes at a time so that the additions overlap.
-func convSum[T Float](v []T) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		w := v[i : i+4]
-		s0 += float64(w[0])
-		s1 += float64(w[1])
-		s2 += float64(w[2])
-		s3 += float64(w[3])
-	}
-	for ; i < len(v); i++ {
-		s0 += float64(v[i])
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // DepthwiseConvInputGrad is ConvInputGrad for a depthwise geometry (g.Depthwise()): dx

@@ -50,12 +50,6 @@ func (c *convPanels) pack(dst []float32, nr, p0, kc, j0, nc int) {
 	} else {
 		c.packVia(dst, nr, p0, kc, j0, nc)
 	}
-	if r := nc % nr; r != 0 {
-		last := dst[nc/nr*kc*nr:]
-		for p := range kc {
-			clear(last[p*nr+r : p*nr+nr])
-		}
-	}
 }
 
 // packVia unrolls a few channels at a time into the scratch, with the strided im2col, and
@@ -98,7 +92,7 @@ func (c *convPanels) fill(u int) {
 }
 
 // packDirect writes the rows of a convolution with horizontal stride 1 straight into the
-// panels: each output row's run of a tap is a contiguous run of an input row (for a "same"
+// panels, and zeroes the last panel's padding (packVia's gemmPackRowsInto does it there): each output row's run of a tap is a contiguous run of an input row (for a "same"
 // convolution, a whole block of output rows is one run of the plane, with the few cells
 // that wrapped in from the neighbouring row zeroed afterwards).
 func (c *convPanels) packDirect(dst []float32, nr, p0, kc, j0, nc int) {
@@ -110,10 +104,9 @@ func (c *convPanels) packDirect(dst []float32, nr, p0, kc, j0, nc int) {
 	dense := sh*iw == ow
 	for p := p0; p < p0+kc; p++ {
 		pd.row = p - p0
+		pd.fill(j0+nc, j0+gemmRoundUp(nc, nr), 0) // the last panel's columns past nc
 		if p == c.channels*ks {
-			for q := 0; q < nc; q++ { // the row of ones
-				pd.dst[q/nr*pd.stride+pd.row*nr+q%nr] = 1
-			}
+			pd.fill(j0, j0+nc, 1) // the row of ones
 			continue
 		}
 		ch, tap := p/ks, p%ks
@@ -186,11 +179,20 @@ func (d *panelDst) copy(c0 int, src []float32) {
 
 // zero clears columns [c0, c1) of the row.
 func (d *panelDst) zero(c0, c1 int) {
-	a, b := max(c0, d.j0), min(c1, d.j0+d.nc)
+	d.fill(c0, min(c1, d.j0+d.nc), 0)
+}
+
+// fill sets columns [c0, c1) of the row to v, the last panel's padding past j0+nc included.
+func (d *panelDst) fill(c0, c1 int, v float32) {
+	a, b := max(c0, d.j0), min(c1, d.j0+gemmRoundUp(d.nc, d.nr))
 	for q := a - d.j0; q < b-d.j0; {
 		off := q % d.nr
 		t := min(d.nr-off, b-d.j0-q)
-		clear(d.dst[q/d.nr*d.stride+d.row*d.nr+off:][:t])
+		if run := d.dst[q/d.nr*d.stride+d.row*d.nr+off:][:t]; v == 0 {
+			clear(run)
+		} else {
+			fillFloat32(run, v)
+		}
 		q += t
 	}
 }
