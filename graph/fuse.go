@@ -68,14 +68,9 @@ func (p *Plan) fuse(keep map[int]bool) []step {
 // be the later of the Add's producers, its output read by the Add alone, and neither its
 // output nor the sum kept.
 func (p *Plan) fuseResidual(steps []step, keep map[int]bool) []step {
-	producer := map[int]int{} // slot -> index of the step making it
-	reader := map[int]int{}   // slot -> index of the last step reading it
+	producer := producers(steps)
+	reader := map[int]int{} // slot -> index of the last step reading it
 	for i, st := range steps {
-		for _, s := range st.out {
-			if s >= 0 {
-				producer[s] = i
-			}
-		}
 		for _, s := range st.in {
 			if s >= 0 {
 				reader[s] = i
@@ -139,14 +134,7 @@ func (p *Plan) fuseResidual(steps []step, keep map[int]bool) []step {
 // copying every activation once more. The weights must be float32 initializers, which fixes
 // each convolution's channel count and the tensors' dtype at plan time.
 func (p *Plan) fuseConcat(steps []step, keep map[int]bool) []step {
-	producer := map[int]int{} // slot -> index of the step making it
-	for i, st := range steps {
-		for _, s := range st.out {
-			if s >= 0 {
-				producer[s] = i
-			}
-		}
-	}
+	producer := producers(steps)
 	readers := readerCounts(steps)
 	for i, st := range steps {
 		cat, ok := st.kernel.(*Concat)
@@ -185,6 +173,19 @@ func (p *Plan) fuseConcat(steps []step, keep map[int]bool) []step {
 		steps[i] = step{node: st.node, kernel: concatWritten{slot: st.out[0]}, out: st.out}
 	}
 	return steps
+}
+
+// producers returns, per slot, the index of the step that makes it.
+func producers(steps []step) map[int]int {
+	producer := map[int]int{}
+	for i, st := range steps {
+		for _, s := range st.out {
+			if s >= 0 {
+				producer[s] = i
+			}
+		}
+	}
+	return producer
 }
 
 // readerCounts returns, per slot, how many step inputs read it.
@@ -336,17 +337,9 @@ func (k *convResidual) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return k.unfused(ctx, convIn, res)
 	}
 	g.Clamp, g.Residual = k.clamp, res.Float32s()
-	var b []float32
-	if bias != nil {
-		b = bias.Float32s()
-	}
-	n, err := tensor.SizeChecked(yShape)
-	if err != nil {
-		return nil, err
-	}
-	y := ctx.floats(n)
-	tensor.Conv(y, x.Float32s(), w.Float32s(), b, g)
-	return one(tensor.From(yShape, y))
+	return convFloat32Overwrite(ctx, tensor.Float32, yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
+		tensor.Conv(y, args[0], args[1], args[2], g)
+	})
 }
 
 // unfused runs the Conv, the Add and the clamp as the graph has them.
