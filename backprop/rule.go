@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/arena"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -47,6 +48,34 @@ type Call struct {
 	InTypes  []tensor.DType
 	// Need says which input gradients the walk wants.
 	Need []bool
+
+	// arena recycles the buffers of the gradients within a backward pass; nil outside one.
+	arena *arena.Arena
+}
+
+// floats returns n float32s of unspecified value for a gradient the VJP overwrites entirely,
+// recycled within the backward pass where it can.
+func (c *Call) floats(n int) []float32 { return c.arena.Floats(n) }
+
+// zeros is floats set to zero, for gradients that are accumulated.
+func (c *Call) zeros(n int) []float32 {
+	if c.arena == nil {
+		return make([]float32, n)
+	}
+	return c.arena.Zeros(n)
+}
+
+// zerosOf is zeros for either float type: float32s from zeros, float64s fresh.
+func zerosOf[T tensor.Float](c *Call, n int) []T {
+	if _, ok := any(T(0)).(float32); ok {
+		return any(c.zeros(n)).([]T)
+	}
+	return make([]T, n)
+}
+
+// newFloat32 returns a float32 tensor of the shape with unspecified values, from floats.
+func (c *Call) newFloat32(shape []int) *tensor.Tensor {
+	return tensor.From(shape, c.floats(tensor.Size(shape)))
 }
 
 var (

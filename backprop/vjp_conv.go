@@ -39,10 +39,12 @@ func convVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		dx := make([]float32, tensor.Size(c.InShapes[0]))
+		var dx []float32
 		if g.Depthwise() {
+			dx = c.zeros(tensor.Size(c.InShapes[0]))
 			tensor.DepthwiseConvInputGrad(dx, dy, w, g)
 		} else {
+			dx = c.floats(tensor.Size(c.InShapes[0])) // overwritten
 			tensor.ConvInputGrad(dx, dy, w, g)
 		}
 		if gin[0], err = narrowedGrad(c.InTypes[0], c.InShapes[0], dx); err != nil {
@@ -120,10 +122,12 @@ func convWeightGrad(c *Call, g *tensor.ConvGeom, xt *tensor.Tensor, dy []float32
 	if err != nil {
 		return nil, err
 	}
-	dw := make([]float32, tensor.Size(c.InShapes[1]))
+	var dw []float32
 	if g.Depthwise() {
+		dw = c.zeros(tensor.Size(c.InShapes[1]))
 		tensor.DepthwiseConvWeightGrad(dw, x, dy, g)
 	} else {
+		dw = c.floats(tensor.Size(c.InShapes[1])) // overwritten
 		tensor.ConvWeightGrad(dw, x, dy, g)
 	}
 	return narrowedGrad(c.InTypes[1], c.InShapes[1], dw)

@@ -483,7 +483,12 @@ func ewUnary(c *Call, gradOut []*tensor.Tensor, v *tensor.Tensor, f32 func(d, g,
 	if g.Len() != v.Len() {
 		return nil, fmt.Errorf("a gradient of shape %v for a value of shape %v", g.Shape(), v.Shape())
 	}
-	d := tensor.New(g.DType(), g.Shape()...)
+	var d *tensor.Tensor
+	if g.DType() == tensor.Float32 {
+		d = c.newFloat32(g.Shape()) // f32 overwrites every element
+	} else {
+		d = tensor.New(g.DType(), g.Shape()...)
+	}
 	err = ewFloat(g.DType(),
 		func() { f32(d.Float32s(), g.Float32s(), v.Float32s()) },
 		func() { f64(tensor.Data[float64](d), tensor.Data[float64](g), tensor.Data[float64](v)) })

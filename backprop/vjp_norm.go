@@ -34,12 +34,12 @@ func normWants(c *Call, n int) bool {
 }
 
 // normDst returns a destination for input j's gradient of n elements, or nil where that
-// gradient is not wanted.
+// gradient is not wanted. It holds zeros.
 func normDst[T tensor.Float](c *Call, j, n int) []T {
 	if j >= len(c.Need) || !c.Need[j] {
 		return nil
 	}
-	return make([]T, n)
+	return zerosOf[T](c, n)
 }
 
 // normResults wraps the destinations that were filled as gradients of inputs 0, 1, ... in

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/arena"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -32,6 +33,10 @@ type Program struct {
 	isOutput  []bool // per slot: a graph output
 	wrt       []string
 	wrtSlot   []int
+	// gradBuffers recycles the gradients' buffers: those of the intermediate values within a
+	// backward pass, and those of the weights' once the caller gives them back
+	// (Tape.GiveBackGradients).
+	gradBuffers arena.Pool
 }
 
 // NewProgram analyses plan for gradients of all its outputs with respect to the named values.
@@ -192,12 +197,14 @@ func (p *Program) Reaches(name string) bool {
 // Tape is one forward pass recorded for a backward pass: the outputs, and the activations the
 // program's VJPs read.
 type Tape struct {
-	prog   *Program
-	ctx    *graph.Context
-	vals   []*tensor.Tensor
-	lease  *graph.Lease // gives the activations' buffers back to the plan as Backward drops them
-	shapes [][]int
-	types  []tensor.DType
+	prog  *Program
+	ctx   *graph.Context
+	vals  []*tensor.Tensor
+	lease *graph.Lease // gives the activations' buffers back to the plan as Backward drops them
+	// gradLease holds the buffers of the gradients Backward returned.
+	gradLease *arena.Lease
+	shapes    [][]int
+	types     []tensor.DType
 }
 
 // Forward runs the plan, keeping what Backward will need.
@@ -243,9 +250,15 @@ func (t *Tape) Outputs() map[string]*tensor.Tensor {
 // output's shape) back to the program's values, and returns their gradients by name. A value
 // that no seeded output reaches gets zeros. The tape's activations are released as the walk
 // passes them, so a tape supports one Backward.
+//
+// The gradients of intermediate values live in buffers that the walk recycles as soon as
+// the gradient has been passed on; those returned are the caller's, who may hand them back
+// with GiveBackGradients for the next Backward to reuse.
 func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	p := t.prog
-	grads := make([]*tensor.Tensor, p.plan.NumSlots())
+	a := p.gradBuffers.Take()
+	defer func() { t.gradLease = p.gradBuffers.Put(a) }()
+	grads := gradSlots{vals: make([]*tensor.Tensor, p.plan.NumSlots()), arena: a}
 	g := p.plan.Graph
 	for name, seed := range seeds {
 		s, ok := p.plan.Slot(name)
@@ -259,7 +272,7 @@ func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Ten
 		if v := t.vals[s]; v != nil && !tensor.EqualShapes(v.Shape(), seed.Shape()) {
 			return nil, fmt.Errorf("backprop: gradient for output %q has shape %v, the output %v", name, seed.Shape(), v.Shape())
 		}
-		grads[s] = seed
+		grads.set(s, seed)
 	}
 	wrt := map[int]bool{}
 	for _, s := range p.wrtSlot {
@@ -273,18 +286,18 @@ func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Ten
 		gradOut := make([]*tensor.Tensor, len(st.Out))
 		any := false
 		for j, s := range st.Out {
-			if s >= 0 && grads[s] != nil {
-				gradOut[j], any = grads[s], true
+			if s >= 0 && grads.vals[s] != nil {
+				gradOut[j], any = grads.vals[s], true
 			}
 		}
 		if any {
-			if err := t.step(i, gradOut, grads); err != nil {
+			if err := t.step(i, gradOut, &grads); err != nil {
 				return nil, err
 			}
 		}
 		for _, s := range st.Out {
 			if s >= 0 && !wrt[s] {
-				grads[s] = nil
+				grads.set(s, nil)
 			}
 		}
 		for _, s := range p.releaseAt[i] {
@@ -299,16 +312,54 @@ func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Ten
 	out := make(map[string]*tensor.Tensor, len(p.wrt))
 	for k, name := range p.wrt {
 		s := p.wrtSlot[k]
-		if grads[s] == nil {
+		if grads.vals[s] == nil {
 			v := p.plan.Graph.Initializers[name]
 			if v == nil {
 				return nil, fmt.Errorf("backprop: no gradient reached %q", name)
 			}
-			grads[s] = tensor.New(v.DType(), v.Shape()...)
+			grads.set(s, tensor.New(v.DType(), v.Shape()...))
 		}
-		out[name] = grads[s]
+		out[name] = grads.vals[s]
 	}
 	return out, nil
+}
+
+// GiveBackGradients says the caller is done with the gradients Backward returned (an
+// optimizer has applied them): their buffers serve the program's next Backward. grads must
+// hold every gradient Backward returned that is still in use nowhere else; each at most once.
+func (t *Tape) GiveBackGradients(grads map[string]*tensor.Tensor) {
+	if t.gradLease == nil {
+		return
+	}
+	for _, g := range grads {
+		t.gradLease.GiveBack(g)
+	}
+}
+
+// gradSlots holds the gradient reaching each slot during a backward pass, counting in the
+// pass's arena how many slots share each buffer, so that a buffer goes back to the arena when
+// no slot holds it any more.
+type gradSlots struct {
+	vals  []*tensor.Tensor
+	arena *arena.Arena
+}
+
+// set makes g the gradient of slot s (nil: none any more).
+func (gs *gradSlots) set(s int, g *tensor.Tensor) {
+	if old := gs.vals[s]; old != nil {
+		gs.arena.Drop(old)
+	}
+	if g != nil {
+		gs.arena.Hold(g)
+	}
+	gs.vals[s] = g
+}
+
+// discard gives g's buffer back to the arena unless a slot holds it: a gradient that was
+// summed into another.
+func (gs *gradSlots) discard(g *tensor.Tensor) {
+	gs.arena.Hold(g)
+	gs.arena.Drop(g)
 }
 
 func isInitializer(plan *graph.Plan, s int) bool {
@@ -321,11 +372,11 @@ func isInitializer(plan *graph.Plan, s int) bool {
 }
 
 // step runs one VJP and accumulates its input gradients.
-func (t *Tape) step(i int, gradOut []*tensor.Tensor, grads []*tensor.Tensor) (err error) {
+func (t *Tape) step(i int, gradOut []*tensor.Tensor, grads *gradSlots) (err error) {
 	p := t.prog
 	st, r := p.steps[i], p.rules[i]
 	c := &Call{
-		Node: st.Node, Kernel: st.Kernel, Ctx: t.ctx,
+		Node: st.Node, Kernel: st.Kernel, Ctx: t.ctx, arena: grads.arena,
 		In: make([]*tensor.Tensor, len(st.In)), Out: make([]*tensor.Tensor, len(st.Out)),
 		InShapes: make([][]int, len(st.In)), InTypes: make([]tensor.DType, len(st.In)),
 		Need: p.need[i],
@@ -357,17 +408,18 @@ func (t *Tape) step(i int, gradOut []*tensor.Tensor, grads []*tensor.Tensor) (er
 		if !tensor.EqualShapes(gj.Shape(), c.InShapes[j]) {
 			return fmt.Errorf("backprop: %s: gradient of input %d has shape %v, the input %v", st.Node, j, gj.Shape(), c.InShapes[j])
 		}
-		if grads[s] == nil {
-			grads[s] = gj
+		if grads.vals[s] == nil {
+			grads.set(s, gj)
 			continue
 		}
 		// A value read by several nodes (a shared weight, a residual branch) sums the
 		// gradients. The sum is a new tensor: either operand may alias another gradient.
-		sum, err := addTensors(grads[s], gj)
+		sum, err := addTensors(c, grads.vals[s], gj)
 		if err != nil {
 			return fmt.Errorf("backprop: %s: %w", st.Node, err)
 		}
-		grads[s] = sum
+		grads.set(s, sum)
+		grads.discard(gj)
 	}
 	return nil
 }
@@ -381,7 +433,7 @@ func runVJP(f VJPFunc, c *Call, gradOut []*tensor.Tensor) (g []*tensor.Tensor, e
 	return f(c, gradOut)
 }
 
-func addTensors(a, b *tensor.Tensor) (*tensor.Tensor, error) {
+func addTensors(c *Call, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	if a.DType() != tensor.Float32 || b.DType() != tensor.Float32 {
 		if a.DType() != b.DType() {
 			return nil, fmt.Errorf("cannot add gradients of types %v and %v", a.DType(), b.DType())
@@ -396,7 +448,7 @@ func addTensors(a, b *tensor.Tensor) (*tensor.Tensor, error) {
 		}
 		return nil, fmt.Errorf("cannot add gradients of type %v", a.DType())
 	}
-	out := tensor.New(tensor.Float32, a.Shape()...)
+	out := c.newFloat32(a.Shape())
 	d, x, y := out.Float32s(), a.Float32s(), b.Float32s()
 	for i := range d {
 		d[i] = x[i] + y[i]

@@ -1,6 +1,9 @@
 package graph
 
-import "github.com/onnxtune/onnxtune/tensor"
+import (
+	"github.com/onnxtune/onnxtune/internal/arena"
+	"github.com/onnxtune/onnxtune/tensor"
+)
 
 // Kernel runs one node. A kernel is built once per plan from the node's attributes (so that
 // attribute parsing and validation happen at load time, not per run) and may then run many
@@ -39,7 +42,7 @@ type Context struct {
 
 	// arena recycles the buffers of the run's intermediates (Plan.Forward sets it on its own
 	// copy of the Context); nil outside a run.
-	arena *arena
+	arena *arena.Arena
 	// vals is the run's values by slot, for the fused kernels that write into a value other
 	// than their own output (convIntoConcat); nil outside a run.
 	vals []*tensor.Tensor
@@ -48,10 +51,10 @@ type Context struct {
 // floats returns n float32s of unspecified value for a kernel's output, which the kernel
 // must overwrite entirely: from the run's arena inside Plan.Forward, fresh otherwise.
 func (c *Context) floats(n int) []float32 {
-	if c == nil || c.arena == nil {
-		return float32sNoZero(n)
+	if c == nil {
+		return arena.Uninitialized(n)
 	}
-	return c.arena.floats(n)
+	return c.arena.Floats(n)
 }
 
 // zeros is floats set to zero, for kernels that accumulate into their output.
@@ -59,9 +62,7 @@ func (c *Context) zeros(n int) []float32 {
 	if c == nil || c.arena == nil {
 		return make([]float32, n)
 	}
-	v := c.arena.floats(n)
-	clear(v)
-	return v
+	return c.arena.Zeros(n)
 }
 
 // one returns a single output, the common case.

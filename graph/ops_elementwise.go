@@ -2,8 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"strings"
-	"unsafe"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -658,18 +656,4 @@ func newOutput(ctx *Context, dt tensor.DType, shape []int) *tensor.Tensor {
 		return tensor.New(dt, shape...)
 	}
 	return tensor.From(shape, ctx.floats(tensor.Size(shape)))
-}
-
-// float32sNoZero returns n float32s of unspecified value. The memory comes from
-// strings.Builder.Grow, the one allocation in the standard library that skips zeroing
-// (for text about to be written): one byte makes the buffer's address reachable, and the
-// allocation holds 4n bytes.
-func float32sNoZero(n int) []float32 {
-	if n <= 0 {
-		return []float32{}
-	}
-	var b strings.Builder
-	b.Grow(4 * n)
-	b.WriteByte(0)
-	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.StringData(b.String()))), n)
 }

@@ -3,8 +3,8 @@ package graph
 import (
 	"fmt"
 	"strings"
-	"sync"
 
+	"github.com/onnxtune/onnxtune/internal/arena"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -15,9 +15,7 @@ import (
 type Plan struct {
 	Graph *Graph
 
-	mu     sync.Mutex
-	arenas []*arena    // idle arenas; a run takes one, or makes one, and puts it back
-	spare  [][]float32 // buffers given back through a Lease, for the next run's arena
+	buffers arena.Pool // the intermediates' buffers between runs
 
 	steps     []step
 	fused     []step // what Run runs: steps with activations fused into convolutions (fuse)
@@ -125,7 +123,7 @@ func setReleases(steps []step, keep map[int]bool) {
 // Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
 // input's dtype and shape are checked against the model's declaration first.
 func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	vals, err := p.forward(ctx, p.fused, inputs, nil, nil, nil)
+	vals, _, err := p.forward(ctx, p.fused, inputs, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -287,86 +285,47 @@ func (p *Plan) OutputSlots() []int { return p.outputs }
 // The buffers of dropped values are recycled for later steps and runs (see arena): observe
 // must not keep a value past its call, and the returned values are the caller's.
 func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
-	return p.forward(ctx, p.steps, inputs, keep, observe, nil)
+	vals, _, err := p.forward(ctx, p.steps, inputs, keep, observe)
+	return vals, err
 }
 
 // ForwardLeased is Forward for a caller that will say when it is done with each value it
 // got (a backward pass, which drops the kept activations one by one): giving them back
 // through the Lease lets the next run reuse their buffers instead of fresh memory.
 func (p *Plan) ForwardLeased(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, *Lease, error) {
-	l := &Lease{plan: p}
-	vals, err := p.forward(ctx, p.steps, inputs, keep, observe, l)
-	if err != nil {
-		return nil, nil, err
-	}
-	return vals, l, nil
+	return p.forward(ctx, p.steps, inputs, keep, observe)
 }
 
-// Lease tracks the buffers of the values a ForwardLeased run returned. It may be dropped
-// without giving everything back: what was not given back goes to the garbage collector.
-// One goroutine at a time may call GiveBack.
-type Lease struct {
-	plan *Plan
-	lent map[*float32]*lentBuffer // by storageKey
-}
+// Lease tracks the buffers of the values a ForwardLeased run returned; giving each back
+// when done with it lets the plan's next run reuse its buffer.
+type Lease = arena.Lease
 
-type lentBuffer struct {
-	buf  []float32
-	live int // returned values sharing buf and not yet given back
-}
-
-// GiveBack says the caller holds t no more, nor any view of it: when no value the run
-// returned shares its buffer any more, the buffer serves the plan's next run. A tensor
-// whose buffer is not the run's (an input, an initializer) is ignored.
-func (l *Lease) GiveBack(t *tensor.Tensor) {
-	k, ok := storageKey(t)
-	if !ok {
-		return
-	}
-	lb := l.lent[k]
-	if lb == nil {
-		return
-	}
-	if lb.live--; lb.live > 0 {
-		return
-	}
-	delete(l.lent, k)
-	l.plan.mu.Lock()
-	l.plan.spare = append(l.plan.spare, lb.buf)
-	l.plan.mu.Unlock()
-}
-
-// forward runs steps (p.steps, or p.fused when no one looks at the intermediates); with a
-// lease, it records there the buffers of the values it returns.
-func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor), lease *Lease) ([]*tensor.Tensor, error) {
+// forward runs steps (p.steps, or p.fused when no one looks at the intermediates), and
+// returns with the values the lease of the buffers they hold.
+func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) (_ []*tensor.Tensor, lease *Lease, err error) {
 	run := Context{}
 	if ctx != nil {
 		run = *ctx
 	}
-	a := p.takeArena()
+	a := p.buffers.Take()
 	run.arena = a
-	defer func() {
-		if lease != nil {
-			lease.lent = a.lent()
-		}
-		p.putArena(a)
-	}()
+	defer func() { lease = p.buffers.Put(a) }()
 	vals, err := p.feed(inputs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	run.vals = vals
 	for _, s := range p.inputs {
-		a.hold(vals[s])
+		a.Hold(vals[s])
 	}
 	for i := range steps {
 		st := &steps[i]
 		if err := p.runStep(&run, st, vals); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, s := range st.out {
 			if s >= 0 {
-				a.hold(vals[s])
+				a.Hold(vals[s])
 			}
 		}
 		if observe != nil {
@@ -374,37 +333,10 @@ func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Ten
 		}
 		for _, s := range st.release {
 			if keep == nil || !keep[s] {
-				a.drop(vals[s])
+				a.Drop(vals[s])
 				vals[s] = nil
 			}
 		}
 	}
-	return vals, nil
-}
-
-// takeArena returns an idle arena for a run, or a new one.
-func (p *Plan) takeArena() *arena {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var a *arena
-	if n := len(p.arenas); n > 0 {
-		a = p.arenas[n-1]
-		p.arenas = p.arenas[:n-1]
-	} else {
-		a = newArena()
-	}
-	for _, buf := range p.spare {
-		a.give(buf)
-	}
-	clear(p.spare)
-	p.spare = p.spare[:0]
-	return a
-}
-
-// putArena ends a run's use of a.
-func (p *Plan) putArena(a *arena) {
-	a.release()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.arenas = append(p.arenas, a)
+	return vals, nil, nil
 }

@@ -1096,33 +1096,35 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	}
 	point := g.pointwise()
 	rows := g.convOutRows()
-	acc := make([][]float32, workers)
-	acc[0] = dw[:nw]
+	// Worker 0 accumulates into dw, the others into scratch.
+	acc := make([]*[]float32, workers)
 	for i := 1; i < workers; i++ {
-		acc[i] = make([]float32, nw)
+		acc[i] = convGetCol(nw)
+		clear(*acc[i])
 	}
 	parallel.For(workers, workers, func(wi int) {
-		{
-			for img := wi; img < g.Batch; img += workers {
-				for grp := range g.Group {
-					xg := x[(img*g.InC+grp*cg)*inSize:]
-					dyg := dy[(img*g.OutC+grp*mg)*outSize:]
-					dwg := acc[wi][grp*mg*k:]
-					if point {
-						gemm(false, true, mg, k, outSize, 1, dyg, outSize, xg, inSize, 1, dwg, k)
-						continue
-					}
-					buf := convGetCol(k * outSize)
-					Im2Col(*buf, xg, cg, g, 0, rows)
-					gemm(false, true, mg, k, outSize, 1, dyg, outSize, *buf, outSize, 1, dwg, k)
-					convPutCol(buf)
+		sum := dw[:nw]
+		if wi > 0 {
+			sum = *acc[wi]
+		}
+		for img := wi; img < g.Batch; img += workers {
+			for grp := range g.Group {
+				xg := x[(img*g.InC+grp*cg)*inSize:]
+				dyg := dy[(img*g.OutC+grp*mg)*outSize:]
+				dwg := sum[grp*mg*k:]
+				if point {
+					gemm(false, true, mg, k, outSize, 1, dyg, outSize, xg, inSize, 1, dwg, k)
+					continue
 				}
+				buf := convGetCol(k * outSize)
+				Im2Col(*buf, xg, cg, g, 0, rows)
+				gemm(false, true, mg, k, outSize, 1, dyg, outSize, *buf, outSize, 1, dwg, k)
+				convPutCol(buf)
 			}
 		}
 	})
-	for i := 1; i < workers; i++ {
-		for j, v := range acc[i] {
-			dw[j] += v
-		}
+	for _, buf := range acc[1:] {
+		addVV(dw[:nw], dw[:nw], *buf)
+		convPutCol(buf)
 	}
 }

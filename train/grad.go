@@ -99,20 +99,27 @@ func (g *Gradients) Outputs() []string { return g.outputs }
 // value and the gradient of every differentiated initializer. Terms on the same output add
 // their gradients before the backward pass; penalties add theirs after it.
 func (g *Gradients) Compute(ctx *graph.Context, inputs, targets map[string]*tensor.Tensor, labels loss.Labels) (*loss.ExprValue, map[string]*tensor.Tensor, error) {
+	v, grads, _, err := g.compute(ctx, inputs, targets, labels)
+	return v, grads, err
+}
+
+// compute is Compute that also returns the tape, through which the caller may give the
+// gradients' buffers back for the next step (backprop.Tape.GiveBackGradients).
+func (g *Gradients) compute(ctx *graph.Context, inputs, targets map[string]*tensor.Tensor, labels loss.Labels) (*loss.ExprValue, map[string]*tensor.Tensor, *backprop.Tape, error) {
 	tape, err := g.prog.Forward(ctx, inputs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	v, err := g.expr.Eval(loss.Batch{
 		Outputs: tape.Outputs(), Targets: targets, Default: g.def,
 		Weights: g.weights, Labels: labels, Grad: true,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("train: %w", err)
+		return nil, nil, nil, fmt.Errorf("train: %w", err)
 	}
 	grads, err := tape.Backward(v.Seeds)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for name, d := range v.WeightGrads {
 		old := grads[name]
@@ -122,7 +129,7 @@ func (g *Gradients) Compute(ctx *graph.Context, inputs, targets map[string]*tens
 		}
 		grads[name] = tensor.FromFloat64s(old.DType(), old.Shape(), sum)
 	}
-	return v, grads, nil
+	return v, grads, tape, nil
 }
 
 // Weights returns the initializers being differentiated, by name: what the objective's

@@ -90,7 +90,7 @@ var errDiverged = errors.New("training diverged (try a smaller learning rate)")
 // update. A loss that is not finite (NaN or infinite) moves no weight and returns an error
 // with the value. Statistics of a step that fails are not folded in.
 func (s *Step) Take(inputs, targets map[string]*tensor.Tensor, labels loss.Labels, lr float64) (*loss.ExprValue, error) {
-	v, grads, err := s.grads.Compute(s.ctx, inputs, targets, labels)
+	v, grads, tape, err := s.grads.compute(s.ctx, inputs, targets, labels)
 	if err != nil {
 		s.bn.discard()
 		return nil, err
@@ -99,7 +99,9 @@ func (s *Step) Take(inputs, targets map[string]*tensor.Tensor, labels loss.Label
 		s.bn.discard()
 		return v, fmt.Errorf("train: the loss is %v: %w", v.Value, errDiverged)
 	}
-	if err := s.opt.Step(s.params, grads, lr); err != nil {
+	err = s.opt.Step(s.params, grads, lr)
+	tape.GiveBackGradients(grads) // the optimizer keeps no reference to them
+	if err != nil {
 		s.bn.discard()
 		return nil, err
 	}
