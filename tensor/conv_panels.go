@@ -129,17 +129,17 @@ func (c *convPanels) packDirect(dst []float32, nr, p0, kc, j0, nc int) {
 				pd.copy(base+a, plane[a+shift:b+shift])
 				if lo > 0 || hi < ow {
 					for r := hlo; r < hhi; r++ {
-						pd.zero(base+r*ow, base+r*ow+lo)
-						pd.zero(base+r*ow+hi, base+(r+1)*ow)
+						pd.zeroFew(base+r*ow, lo)
+						pd.zeroFew(base+r*ow+hi, ow-hi)
 					}
 				}
 				continue
 			}
 			for r := hlo; r < hhi; r++ {
 				y := (r*sh + hoff) * iw
-				pd.zero(base+r*ow, base+r*ow+lo)
+				pd.zeroFew(base+r*ow, lo)
 				pd.copy(base+r*ow+lo, plane[y+lo+woff:y+hi+woff])
-				pd.zero(base+r*ow+hi, base+(r+1)*ow)
+				pd.zeroFew(base+r*ow+hi, ow-hi)
 			}
 		}
 	}
@@ -180,6 +180,15 @@ func (d *panelDst) copy(c0 int, src []float32) {
 // zero clears columns [c0, c1) of the row.
 func (d *panelDst) zero(c0, c1 int) {
 	d.fill(c0, min(c1, d.j0+d.nc), 0)
+}
+
+// zeroFew clears the n columns from c0 one cell at a time: for the cells at a row's edges
+// that the padding covers (as many as the pad, one for a 3×3 kernel), where a clear per
+// run, a call into the runtime's memclr for each cell, took a tenth of resnet18's time.
+func (d *panelDst) zeroFew(c0, n int) {
+	for q := max(c0-d.j0, 0); q < min(c0-d.j0+n, d.nc); q++ {
+		d.dst[q/d.nr*d.stride+d.row*d.nr+q%d.nr] = 0
+	}
 }
 
 // fill sets columns [c0, c1) of the row to v, the last panel's padding past j0+nc included.
