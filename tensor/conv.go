@@ -1028,7 +1028,8 @@ func convDepthwise3x3(out, in, wk []float32, b float32, ih, iw, oh, ow, sh, sw, 
 // ConvInputGrad computes dx = ∂(x ⊛ w)/∂x applied to dy for the geometry g: dy is
 // [Batch, OutC, OutShape...], w is [OutC, InC/Group, Kernel...] and dx ([Batch, InC,
 // InShape...]) is overwritten. This is also the transposed convolution of dy with w (ONNX
-// ConvTranspose without its bias): per image and group, col = Wᵀ·dy, then Col2Im.
+// ConvTranspose without its bias). With unit strides it is a convolution of dy with w
+// flipped (convInputGradByConv); otherwise, per image and group, col = Wᵀ·dy, then Col2Im.
 func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	if err := g.Check(); err != nil {
 		panic(err.Error())
@@ -1038,10 +1039,15 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	if len(dx) < g.Batch*g.InC*inSize || len(w) < g.OutC*cg*ks || len(dy) < g.Batch*g.OutC*outSize {
 		panic(fmt.Sprintf("tensor.ConvInputGrad: slices too short for the geometry (dx %d, w %d, dy %d)", len(dx), len(w), len(dy)))
 	}
-	clear(dx[:g.Batch*g.InC*inSize])
-	if outSize == 0 || mg == 0 {
+	if outSize == 0 || mg == 0 || g.Batch == 0 {
+		clear(dx[:g.Batch*g.InC*inSize])
 		return
 	}
+	if tg, ok := g.inputGradGeom(); ok {
+		convInputGradByConv(dx, dy, w, g, tg)
+		return
+	}
+	clear(dx[:g.Batch*g.InC*inSize])
 	procs := runtime.GOMAXPROCS(0)
 	tasks := g.Batch * g.Group
 	k := cg * ks
@@ -1065,6 +1071,57 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 		Col2Im(dxg, *buf, cg, g, 0, rows)
 		convPutCol(buf)
 	})
+}
+
+// inputGradGeom returns, for a convolution with unit strides that is not pointwise, the
+// geometry of the convolution that computes its input gradient: dy convolved with the
+// kernel flipped in every dimension and its input and output channels swapped within each
+// group, padded at the start by dilation*(kernel-1) less the forward pad. dx[i] sums
+// w[t]·dy[i+pad-t·dilation] over the taps t, which is that convolution's output at i. ok is
+// false where the forward pad exceeds dilation*(kernel-1) (a negative pad) or a stride is
+// not 1; those go through Col2Im.
+func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
+	if g.pointwise() {
+		return nil, false
+	}
+	pads := make([]int, len(g.Pads))
+	for i, p := range g.Pads {
+		pads[i] = g.Dilations[i]*(g.Kernel[i]-1) - p
+		if g.Strides[i] != 1 || pads[i] < 0 {
+			return nil, false
+		}
+	}
+	return &ConvGeom{Batch: g.Batch, InC: g.OutC, OutC: g.InC, Group: g.Group,
+		InShape: g.OutShape, Kernel: g.Kernel, OutShape: g.InShape,
+		Strides: g.Strides, Dilations: g.Dilations, Pads: pads}, true
+}
+
+// convInputGradByConv computes ConvInputGrad as the convolution tg (inputGradGeom's) of
+// dy with the flipped, transposed kernel: no column matrix to scatter back, and Conv's
+// im2col-free packing and kernels.
+func convInputGradByConv(dx, dy, w []float32, g, tg *ConvGeom) {
+	ks := g.KernelSize()
+	cg, mg := g.InC/g.Group, g.OutC/g.Group
+	buf := convGetCol(g.OutC * cg * ks)
+	wt := *buf
+	// wt[grp][c][o][ks-1-t] = w[grp][o][c][t], one input channel (grp*cg+c), a contiguous
+	// stretch of wt, per task: reversing the flat tap index flips every spatial dimension.
+	workers := 1
+	if len(wt) >= 1<<16 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	parallel.For(g.InC, workers, func(ic int) {
+		grp, c := ic/cg, ic%cg
+		dst := wt[ic*mg*ks:][:mg*ks]
+		for o := range mg {
+			src := w[((grp*mg+o)*cg+c)*ks:][:ks]
+			for t, v := range src {
+				dst[o*ks+ks-1-t] = v
+			}
+		}
+	})
+	Conv(dx, dy, wt, nil, tg)
+	convPutCol(buf)
 }
 
 // ConvWeightGrad computes dw = ∂(x ⊛ w)/∂w applied to dy for the geometry g, overwriting dw
