@@ -40,7 +40,7 @@ func convVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 		var dx []float32
-		if g.Depthwise() {
+		if perChannelGrads(g) {
 			dx = c.zeros(tensor.Size(c.InShapes[0]))
 			tensor.DepthwiseConvInputGrad(dx, dy, w, g)
 		} else {
@@ -116,6 +116,13 @@ func convTransposeVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, erro
 	return gin, nil
 }
 
+// perChannelGrads says whether Conv's gradients take the depthwise kernels, which work one
+// channel at a time: for depthwise geometries of several groups. A convolution of one input
+// channel (a grayscale stem) is depthwise too, but its one group makes the weight gradient a
+// single GEMM over the whole batch, several times faster than a 3x3 kernel's nine dot
+// products per row (Fashion-MNIST's first layer: a sixth of a training step).
+func perChannelGrads(g *tensor.ConvGeom) bool { return g.Depthwise() && g.Group > 1 }
+
 // convWeightGrad returns Conv's weight gradient for the input x and output gradient dy.
 func convWeightGrad(c *Call, g *tensor.ConvGeom, xt *tensor.Tensor, dy []float32) (*tensor.Tensor, error) {
 	x, err := widened[float32](xt)
@@ -123,7 +130,7 @@ func convWeightGrad(c *Call, g *tensor.ConvGeom, xt *tensor.Tensor, dy []float32
 		return nil, err
 	}
 	var dw []float32
-	if g.Depthwise() {
+	if perChannelGrads(g) {
 		dw = c.zeros(tensor.Size(c.InShapes[1]))
 		tensor.DepthwiseConvWeightGrad(dw, x, dy, g)
 	} else {
