@@ -1028,8 +1028,9 @@ func convDepthwise3x3(out, in, wk []float32, b float32, ih, iw, oh, ow, sh, sw, 
 // ConvInputGrad computes dx = ∂(x ⊛ w)/∂x applied to dy for the geometry g: dy is
 // [Batch, OutC, OutShape...], w is [OutC, InC/Group, Kernel...] and dx ([Batch, InC,
 // InShape...]) is overwritten. This is also the transposed convolution of dy with w (ONNX
-// ConvTranspose without its bias). With unit strides it is a convolution of dy with w
-// flipped (convInputGradByConv); otherwise, per image and group, col = Wᵀ·dy, then Col2Im.
+// ConvTranspose without its bias). With unit strides and a kernel wider than 1x1 it is a
+// convolution of dy with w flipped (convInputGradByConv); a pointwise one is Wᵀ·dy; the
+// others, per image and group, col = Wᵀ·dy, then Col2Im.
 func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	if err := g.Check(); err != nil {
 		panic(err.Error())
@@ -1043,7 +1044,7 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 		clear(dx[:g.Batch*g.InC*inSize])
 		return
 	}
-	if tg, ok := g.inputGradGeom(); ok {
+	if tg, ok := g.inputGradGeom(); ok && !g.pointwise() {
 		convInputGradByConv(dx, dy, w, g, tg)
 		return
 	}
@@ -1073,17 +1074,13 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	})
 }
 
-// inputGradGeom returns, for a convolution with unit strides that is not pointwise, the
-// geometry of the convolution that computes its input gradient: dy convolved with the
-// kernel flipped in every dimension and its input and output channels swapped within each
-// group, padded at the start by dilation*(kernel-1) less the forward pad. dx[i] sums
-// w[t]·dy[i+pad-t·dilation] over the taps t, which is that convolution's output at i. ok is
-// false where the forward pad exceeds dilation*(kernel-1) (a negative pad) or a stride is
-// not 1; those go through Col2Im.
+// inputGradGeom returns, for a convolution with unit strides, the geometry of the
+// convolution that computes its input gradient: dy convolved with the kernel flipped in
+// every dimension and its input and output channels swapped within each group, padded at
+// the start by dilation*(kernel-1) less the forward pad. dx[i] sums w[t]·dy[i+pad-t·dilation]
+// over the taps t, which is that convolution's output at i. ok is false where a stride is
+// not 1 or the forward pad exceeds dilation*(kernel-1) (a negative pad).
 func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
-	if g.pointwise() {
-		return nil, false
-	}
 	pads := make([]int, len(g.Pads))
 	for i, p := range g.Pads {
 		pads[i] = g.Dilations[i]*(g.Kernel[i]-1) - p

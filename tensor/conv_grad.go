@@ -100,34 +100,19 @@ func DepthwiseConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	})
 }
 
-// depthwiseFlipped computes DepthwiseConvInputGrad as a forward depthwise convolution, and
-// reports whether it could: at unit strides, with one output channel per input channel,
-// dx[i] = sum over taps t of dy[i + p - t·d]·w[t] is the convolution of dy with the kernel
-// reversed, padded (k-1)·d - p before (which must not be negative), so the forward pass's
-// fast depthwise kernels do the work.
+// depthwiseFlipped computes DepthwiseConvInputGrad as a forward depthwise convolution with
+// the kernel reversed (convInputGradByConv), and reports whether it could: at unit strides,
+// with one output channel per input channel, so that the forward pass's fast depthwise
+// kernels do the work.
 func depthwiseFlipped(dx, dy, w []float32, g *ConvGeom) bool {
 	if g.OutC != g.InC {
 		return false
 	}
-	pads := make([]int, len(g.InShape))
-	for i := range pads {
-		pads[i] = (g.Kernel[i]-1)*g.Dilations[i] - g.Pads[i]
-		if g.Strides[i] != 1 || pads[i] < 0 {
-			return false
-		}
+	tg, ok := g.inputGradGeom()
+	if ok {
+		convInputGradByConv(dx, dy, w, g, tg)
 	}
-	ks := g.KernelSize()
-	flip := make([]float32, g.OutC*ks)
-	for c := range g.OutC {
-		src, dst := w[c*ks:(c+1)*ks], flip[c*ks:(c+1)*ks]
-		for t, v := range src {
-			dst[ks-1-t] = v // reversing the flat index reverses every dimension
-		}
-	}
-	back := &ConvGeom{Batch: g.Batch, InC: g.OutC, OutC: g.InC, Group: g.Group, InShape: g.OutShape, Kernel: g.Kernel,
-		OutShape: g.InShape, Strides: g.Strides, Dilations: g.Dilations, Pads: pads}
-	Conv(dx, dy, flip, nil, back)
-	return true
+	return ok
 }
 
 // DepthwiseConvWeightGrad is ConvWeightGrad for a depthwise geometry (g.Depthwise()): dw
