@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -33,6 +34,10 @@ func MaxPoolGrad[T Float](dx, dy, x, y []T, g *PoolGeom) {
 		// The maxima first, by the forward pass's fast path; then the winners as below.
 		y = make([]T, g.Planes*outSize)
 		MaxPool(y, nil, x, g, false)
+	}
+	if tilesBy2x2(g) {
+		maxPoolGrad2x2(dx, dy, x, y, g)
+		return
 	}
 	ws := poolWins(g)
 	hw, ww := &ws[0], &ws[1]
@@ -88,6 +93,82 @@ func MaxPoolGrad[T Float](dx, dy, x, y []T, g *PoolGeom) {
 			}
 		}
 	})
+}
+
+// tilesBy2x2 says whether g is a 2-D max pool whose 2x2 windows tile the input from its
+// corner without gaps or overlaps: kernel and strides 2, no dilation, no padding before, every
+// window whole (an odd last row or column is left out, never half covered).
+func tilesBy2x2(g *PoolGeom) bool {
+	if len(g.InShape) != 2 {
+		return false
+	}
+	for i := range 2 {
+		if g.Kernel[i] != 2 || g.Strides[i] != 2 || g.Dilations[i] != 1 || g.Pads[i] != 0 || 2*g.OutShape[i] > g.InShape[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// maxPoolGrad2x2 is MaxPoolGrad for windows that tile the input by 2x2 (tilesBy2x2). Each
+// input cell belongs to one window at most, so each window writes its four cells: the
+// output's gradient to the first cell in window order equal to the window's maximum, zero
+// to the others. The first match is the lowest set bit of the four comparisons, so the
+// loop has no branch on where the maximum lies. A window with no cell equal to its maximum
+// (a NaN won) takes the arg-max scan of the forward pass.
+func maxPoolGrad2x2[T Float](dx, dy, x, y []T, g *PoolGeom) {
+	ih, iw := g.InShape[0], g.InShape[1]
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	inSize, outSize := ih*iw, oh*ow
+	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*4), func(p int) {
+		in := x[p*inSize:][:inSize]
+		d := dx[p*inSize:][:inSize]
+		if 2*oh < ih || 2*ow < iw {
+			clear(d) // the cells no window covers
+		}
+		ymax := y[p*outSize:][:outSize]
+		grad := dy[p*outSize:][:outSize]
+		offsets := [5]int{0, 1, iw, iw + 1, 0} // window order; [4] for no match
+		for r := range oh {
+			base := 2 * r * iw
+			x0, x1 := in[base:][:2*ow], in[base+iw:][:2*ow]
+			d0, d1 := d[base:][:2*ow], d[base+iw:][:2*ow]
+			ys, gs := ymax[r*ow:][:ow], grad[r*ow:][:ow]
+			for c := range ow {
+				m := ys[c]
+				hits := b2u(x0[2*c] == m) | b2u(x0[2*c+1] == m)<<1 | b2u(x1[2*c] == m)<<2 | b2u(x1[2*c+1] == m)<<3
+				first := bits.TrailingZeros8(hits) // 8 when no cell matched
+				d0[2*c], d0[2*c+1], d1[2*c], d1[2*c+1] = 0, 0, 0, 0
+				if first >= 4 {
+					first = maxPoolArgMax2x2(x0[2*c:], x1[2*c:])
+				}
+				d[base+2*c+offsets[first]] = gs[c]
+			}
+		}
+	})
+}
+
+// maxPoolArgMax2x2 returns the winner of a 2x2 window (rows a and b from the window's first
+// column) in window order as the forward pass picks it, for a window whose maximum no cell
+// equals (a NaN): the first NaN.
+func maxPoolArgMax2x2[T Float](a, b []T) int {
+	var m T
+	at := -1
+	for i, v := range [4]T{a[0], a[1], b[0], b[1]} {
+		if poolBetter(v, m, at) {
+			m, at = v, i
+		}
+	}
+	return at
+}
+
+// b2u is 1 for true, 0 for false, without a branch.
+func b2u(b bool) uint8 {
+	var u uint8
+	if b {
+		u = 1
+	}
+	return u
 }
 
 // poolMatchRow is one tap of MaxPoolGrad over a run of output columns: where the tap's cell

@@ -227,4 +227,16 @@ func BenchmarkMaxPoolGrad(b *testing.B) {
 			tensor.AveragePoolGrad(dx, dy, g, false)
 		}
 	})
+	// The Fashion-MNIST CNN's first pool at batch 64: 2x2 windows that tile 32 planes of
+	// 28x28.
+	g2 := &tensor.PoolGeom{Planes: 64 * 32, InShape: []int{28, 28}, Kernel: []int{2, 2}, OutShape: []int{14, 14},
+		Strides: []int{2, 2}, Dilations: []int{1, 1}, Pads: []int{0, 0}, PadsEnd: []int{0, 0}}
+	x2, dx2 := x[:64*32*28*28], dx[:64*32*28*28]
+	y2, dy2 := y[:64*32*14*14], dy[:64*32*14*14]
+	tensor.MaxPool(y2, nil, x2, g2, false)
+	b.Run("backward-2x2-tiled", func(b *testing.B) {
+		for range b.N {
+			tensor.MaxPoolGrad(dx2, dy2, x2, y2, g2)
+		}
+	})
 }
