@@ -60,7 +60,7 @@ func gemmVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := mmFloat32("Gemm", b); err != nil {
 			return nil, err
 		}
-		da := tensor.New(tensor.Float32, c.InShapes[0]...)
+		da := c.newFloat32(c.InShapes[0]) // Gemm with beta 0 overwrites it
 		bd, ldb := b.Float32s(), b.Shape()[1]
 		err := ewRecover(func() {
 			if !k.TransA { // dA (m×k) = alpha·dY·op(B)ᵀ
@@ -79,7 +79,7 @@ func gemmVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := mmFloat32("Gemm", a); err != nil {
 			return nil, err
 		}
-		db := tensor.New(tensor.Float32, c.InShapes[1]...)
+		db := c.newFloat32(c.InShapes[1]) // Gemm with beta 0 overwrites it
 		ad, lda := a.Float32s(), a.Shape()[1]
 		err := ewRecover(func() {
 			if !k.TransB { // dB (k×n) = alpha·op(A)ᵀ·dY
@@ -152,7 +152,7 @@ func matMulVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		bd := b.Float32s()
 		var da *tensor.Tensor
 		if tall {
-			da = tensor.New(tensor.Float32, aShape...)
+			da = c.newFloat32(aShape) // Gemm with beta 0 overwrites it
 			err = ewRecover(func() {
 				tensor.Gemm(false, true, nb*m, k, n, 1, gd, n, bd, n, 0, da.Float32s(), k)
 			})
@@ -175,7 +175,7 @@ func matMulVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		ad := a.Float32s()
 		var db *tensor.Tensor
 		if tall {
-			db = tensor.New(tensor.Float32, bShape...)
+			db = c.newFloat32(bShape) // Gemm with beta 0 overwrites it
 			err = ewRecover(func() {
 				tensor.Gemm(true, false, k, n, nb*m, 1, ad, k, gd, n, 0, db.Float32s(), n)
 			})

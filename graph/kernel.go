@@ -65,5 +65,13 @@ func (c *Context) zeros(n int) []float32 {
 	return c.arena.Zeros(n)
 }
 
+// recycle hands back a buffer from floats that the kernel used as scratch and returns no
+// view of, for a later request of the run.
+func (c *Context) recycle(v []float32) {
+	if c != nil && c.arena != nil {
+		c.arena.Give(v[:cap(v)])
+	}
+}
+
 // one returns a single output, the common case.
 func one(t *tensor.Tensor) ([]*tensor.Tensor, error) { return []*tensor.Tensor{t}, nil }

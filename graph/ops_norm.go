@@ -160,12 +160,18 @@ func (k *BatchNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.T
 func normBatch[T float32 | float64](ctx *Context, args [][]T, shape []int, n, c, spatial int, k *BatchNormalization, train bool,
 	wrap func([]T) *tensor.Tensor, narrow ...func(int, *tensor.Tensor) *tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, scale, bias, mean, variance := args[0], args[1], args[2], args[3], args[4]
-	var y []T // every element written by tensor.BatchNorm
-	if f, ok := any(&y).(*[]float32); ok {
-		*f = ctx.floats(len(x))
-	} else {
-		y = make([]T, len(x))
+	// alloc returns n values for an output that is written in full: float32s from the run's
+	// recycled buffers.
+	alloc := func(n int) []T {
+		var v []T
+		if f, ok := any(&v).(*[]float32); ok {
+			*f = ctx.floats(n)
+		} else {
+			v = make([]T, n)
+		}
+		return v
 	}
+	y := alloc(len(x)) // every element written by tensor.BatchNorm
 	reshape := func(i int, v []T, sh []int) *tensor.Tensor {
 		t, _ := wrap(v).Reshape(sh...)
 		if len(narrow) > 0 {
@@ -177,7 +183,7 @@ func normBatch[T float32 | float64](ctx *Context, args [][]T, shape []int, n, c,
 		tensor.BatchNorm(y, x, scale, bias, mean, variance, n, c, spatial, float64(k.Epsilon))
 		return []*tensor.Tensor{reshape(0, y, shape)}, nil
 	}
-	bm, bv := make([]T, c), make([]T, c)
+	bm, bv := alloc(c), alloc(c)
 	tensor.BatchNormStats(bm, bv, x, n, c, spatial)
 	if ctx != nil && ctx.BatchStats != nil {
 		m64, v64 := make([]float64, c), make([]float64, c)
@@ -187,24 +193,46 @@ func normBatch[T float32 | float64](ctx *Context, args [][]T, shape []int, n, c,
 		ctx.BatchStats(k.Node, m64, v64, len(x)/c)
 	}
 	tensor.BatchNorm(y, x, scale, bias, bm, bv, n, c, spatial, float64(k.Epsilon))
-	rm, rv := make([]T, c), make([]T, c)
-	mom := T(k.Momentum)
-	for i := range c {
-		rm[i] = mean[i]*mom + bm[i]*(1-mom)
-		rv[i] = variance[i]*mom + bv[i]*(1-mom)
-	}
 	pshape := []int{c}
 	if !k.Spatial {
 		pshape = shape[1:]
 	}
-	// saved_var, which only opsets below 14 have, is the inverse standard deviation as ONNX
-	// Runtime (and cuDNN, where the output came from) computes it, not the variance.
-	inv := make([]T, c)
-	for i, v := range bv {
-		inv[i] = T(1 / math.Sqrt(float64(v)+float64(k.Epsilon)))
+	// Only the outputs the node declares are made (a training-mode node at opset 14 and later
+	// has at most three); the statistics no output takes go back to the run as scratch.
+	outputs := 5
+	if k.Node != nil {
+		outputs = len(k.Node.Outputs)
 	}
-	return []*tensor.Tensor{reshape(0, y, shape), reshape(1, rm, pshape), reshape(2, rv, pshape),
-		reshape(3, bm, pshape), reshape(4, inv, pshape)}, nil
+	res := []*tensor.Tensor{reshape(0, y, shape)}
+	if outputs > 1 {
+		rm, rv := alloc(c), alloc(c)
+		mom := T(k.Momentum)
+		for i := range c {
+			rm[i] = mean[i]*mom + bm[i]*(1-mom)
+			rv[i] = variance[i]*mom + bv[i]*(1-mom)
+		}
+		res = append(res, reshape(1, rm, pshape), reshape(2, rv, pshape))
+	}
+	if outputs > 3 {
+		// saved_var, which only opsets below 14 have, is the inverse standard deviation as
+		// ONNX Runtime (and cuDNN, where the output came from) computes it, not the variance.
+		inv := alloc(c)
+		for i, v := range bv {
+			inv[i] = T(1 / math.Sqrt(float64(v)+float64(k.Epsilon)))
+		}
+		res = append(res, reshape(3, bm, pshape), reshape(4, inv, pshape))
+	} else {
+		recycleScratch(ctx, bm)
+	}
+	recycleScratch(ctx, bv)
+	return res, nil
+}
+
+// recycleScratch hands a float32 scratch buffer from the run back to it (Context.recycle).
+func recycleScratch[T float32 | float64](ctx *Context, v []T) {
+	if f, ok := any(v).([]float32); ok {
+		ctx.recycle(f)
+	}
 }
 
 func buildInstanceNorm(n *Node, opset int) (Kernel, error) {

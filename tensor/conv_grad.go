@@ -136,7 +136,13 @@ func DepthwiseConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	parallel.For(g.OutC, workers, func(oc int) {
-		acc := make([]float64, kh*kw)
+		var small [25]float64 // up to 5x5 kernels, without a heap allocation per channel
+		acc := small[:0]
+		if kh*kw <= len(small) {
+			acc = small[:kh*kw]
+		} else {
+			acc = make([]float64, kh*kw)
+		}
 		ic := oc / mult
 		for img := range g.Batch {
 			in := x[(img*g.InC+ic)*ih*iw:][:ih*iw]

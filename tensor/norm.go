@@ -17,16 +17,14 @@ func BatchNorm[T float32 | float64](y, x, scale, bias, mean, variance []T, n, c,
 	if len(x) < n*c*spatial || len(y) < n*c*spatial || len(scale) < c || len(bias) < c || len(mean) < c || len(variance) < c {
 		panic(fmt.Sprintf("tensor.BatchNorm: slices too short for [%d %d %d]", n, c, spatial))
 	}
-	a := make([]T, c)
-	b := make([]T, c)
-	for i := range c {
-		inv := 1 / math.Sqrt(float64(variance[i])+eps)
-		a[i] = T(float64(scale[i]) * inv)
-		b[i] = T(float64(bias[i]) - float64(mean[i])*float64(scale[i])*inv)
-	}
 	parallel.For(n*c, normWorkers(n*c*spatial), func(p int) {
 		ch := p % c
-		affine(y[p*spatial:(p+1)*spatial], x[p*spatial:(p+1)*spatial], a[ch], b[ch])
+		// The channel's coefficients, computed per plane: a square root per plane costs
+		// less than the arrays that would hold them for the call.
+		inv := 1 / math.Sqrt(float64(variance[ch])+eps)
+		a := T(float64(scale[ch]) * inv)
+		b := T(float64(bias[ch]) - float64(mean[ch])*float64(scale[ch])*inv)
+		affine(y[p*spatial:(p+1)*spatial], x[p*spatial:(p+1)*spatial], a, b)
 	})
 }
 
