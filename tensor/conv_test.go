@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/onnxtune/onnxtune/internal/fixture"
@@ -315,6 +316,10 @@ func BenchmarkConv(b *testing.B) {
 		{"mobilenet-pointwise-1x1-96-24-56", 8, 96, 24, 1, 56, 1, 1},
 		{"mobilenet-expand-1x1-16-96-112", 8, 16, 96, 1, 112, 1, 1},
 		{"mobilenet-expand-1x1-24-144-56", 8, 24, 144, 1, 56, 1, 1},
+		// "relu": with a fused Clip(0, 6), which the epilogue applies.
+		{"mobilenet-expand-1x1-16-96-112-relu", 8, 16, 96, 1, 112, 1, 1},
+		{"mobilenet-expand-1x1-16-96-112-relu-batch1", 1, 16, 96, 1, 112, 1, 1},
+		{"resnet-3x3-64-56-relu", 8, 64, 64, 1, 56, 3, 1},
 		{"depthwise-3x3-32-112", 8, 32, 32, 32, 112, 3, 1},
 		{"depthwise-3x3s2-96-112", 8, 96, 96, 96, 112, 3, 2},
 		{"depthwise-3x3-576-14", 8, 576, 576, 576, 14, 3, 1},
@@ -331,6 +336,9 @@ func BenchmarkConv(b *testing.B) {
 			g := &tensor.ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: c.group,
 				InShape: []int{c.size, c.size}, Kernel: []int{c.k, c.k}, OutShape: []int{out, out},
 				Strides: []int{c.s, c.s}, Dilations: []int{1, 1}, Pads: []int{p, p}}
+			if strings.Contains(c.name, "-relu") {
+				g.Clamp = []float32{0, 6}
+			}
 			r := rand.New(rand.NewPCG(1, 2))
 			x := convRandom(r, c.batch*c.inC*c.size*c.size)
 			w := convRandom(r, c.outC*c.inC/c.group*c.k*c.k)
