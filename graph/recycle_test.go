@@ -17,7 +17,14 @@ import (
 // Flatten's view of its input, Gemm) and returns it with a random input.
 func recycledPlan(t *testing.T) (*graph.Plan, map[string]*tensor.Tensor) {
 	t.Helper()
-	m, err := onnx.Load(fixture.Small(t, "resblock.onnx"))
+	return planWithInput(t, fixture.Small(t, "resblock.onnx"), []int{4, 3, 32, 32}, 1)
+}
+
+// planWithInput plans the model at path and returns it with a random normal input of the
+// given shape for its first input.
+func planWithInput(t *testing.T, path string, shape []int, seed uint64) (*graph.Plan, map[string]*tensor.Tensor) {
+	t.Helper()
+	m, err := onnx.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,12 +36,12 @@ func recycledPlan(t *testing.T) (*graph.Plan, map[string]*tensor.Tensor) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	x := make([]float32, 4*3*32*32)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	x := make([]float32, tensor.Size(shape))
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
-	return p, map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.From([]int{4, 3, 32, 32}, x)}
+	return p, map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.From(shape, x)}
 }
 
 // TestRunsRecycleBuffers: later runs of a plan reuse the intermediates' buffers of earlier ones
@@ -184,24 +191,7 @@ func TestLargeRunsRecycle(t *testing.T) {
 	}
 	for _, name := range []string{"resnet18", "mobilenet_v2"} {
 		t.Run(name, func(t *testing.T) {
-			m, err := onnx.Load(fixture.Large(t, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := onnx.Import(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := graph.NewPlan(g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(5, 5))
-			x := make([]float32, 3*224*224)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
-			in := map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.From([]int{1, 3, 224, 224}, x)}
+			p, in := planWithInput(t, fixture.Large(t, name), []int{1, 3, 224, 224}, 5)
 			var allocated []uint64
 			for range 5 {
 				var before, after runtime.MemStats
