@@ -46,7 +46,7 @@ func TestLargeStepsRecycleBuffers(t *testing.T) {
 			g := importModel(t, fixture.Large(t, name, "--preserve-bn", "--size", "64"))
 			allocated := stepAllocations(t, g, 4, 64, 1000, 5)
 			t.Logf("bytes allocated per step: %v", allocated)
-			if median := medianBytes(allocated[2:]); median > allocated[0]/50 || median > 2<<20 {
+			if median := medianBytes(allocated[2:]); (median > allocated[0]/50 || median > 2<<20) && !raceEnabled {
 				t.Errorf("steps 3 to 5 allocated a median of %d bytes (%v), the first %d", median, allocated[2:], allocated[0])
 			}
 		})
