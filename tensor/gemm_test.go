@@ -259,6 +259,7 @@ type gemmBenchShape struct {
 // (output channels × output pixels of the batch × input channels·kh·kw), the classifier,
 // and two of the transposed products that training runs.
 var gemmBenchShapes = []gemmBenchShape{
+	{"square_1024", false, false, 1024, 1024, 1024}, // issue 11's SGEMM bar
 	{"conv1_64x100352x147", false, false, 64, 112 * 112 * 8, 147},
 	{"conv2_64x25088x576", false, false, 64, 56 * 56 * 8, 576},
 	{"conv3_128x6272x1152", false, false, 128, 28 * 28 * 8, 1152},
