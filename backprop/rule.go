@@ -73,6 +73,15 @@ func zerosOf[T tensor.Float](c *Call, n int) []T {
 	return make([]T, n)
 }
 
+// floatsOf is floats for either float type, for a gradient the kernel overwrites entirely:
+// float32s from floats, float64s fresh.
+func floatsOf[T tensor.Float](c *Call, n int) []T {
+	if _, ok := any(T(0)).(float32); ok {
+		return any(c.floats(n)).([]T)
+	}
+	return make([]T, n)
+}
+
 // newFloat32 returns a float32 tensor of the shape with unspecified values, from floats.
 func (c *Call) newFloat32(shape []int) *tensor.Tensor {
 	return tensor.From(shape, c.floats(tensor.Size(shape)))

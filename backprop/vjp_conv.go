@@ -39,12 +39,10 @@ func convVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		var dx []float32
+		dx := c.floats(tensor.Size(c.InShapes[0])) // both input gradients overwrite it
 		if perChannelGrads(g) {
-			dx = c.zeros(tensor.Size(c.InShapes[0]))
 			tensor.DepthwiseConvInputGrad(dx, dy, w, g)
 		} else {
-			dx = c.floats(tensor.Size(c.InShapes[0])) // overwritten
 			tensor.ConvInputGrad(dx, dy, w, g)
 		}
 		if gin[0], err = narrowedGrad(c.InTypes[0], c.InShapes[0], dx); err != nil {
@@ -129,12 +127,10 @@ func convWeightGrad(c *Call, g *tensor.ConvGeom, xt *tensor.Tensor, dy []float32
 	if err != nil {
 		return nil, err
 	}
-	var dw []float32
+	dw := c.floats(tensor.Size(c.InShapes[1])) // both weight gradients overwrite it
 	if perChannelGrads(g) {
-		dw = c.zeros(tensor.Size(c.InShapes[1]))
 		tensor.DepthwiseConvWeightGrad(dw, x, dy, g)
 	} else {
-		dw = c.floats(tensor.Size(c.InShapes[1])) // overwritten
 		tensor.ConvWeightGrad(dw, x, dy, g)
 	}
 	return narrowedGrad(c.InTypes[1], c.InShapes[1], dw)

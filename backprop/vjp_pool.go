@@ -54,7 +54,7 @@ func maxPoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, g *tensor.PoolGeom)
 			return nil, err
 		}
 	}
-	dx := zerosOf[T](c, tensor.Size(c.InShapes[0]))
+	dx := floatsOf[T](c, tensor.Size(c.InShapes[0])) // MaxPoolGrad overwrites it
 	tensor.MaxPoolGrad(dx, dy, x, y, g)
 	return poolResult(c, dx)
 }
@@ -126,7 +126,7 @@ func globalPoolGrad[T tensor.Float](c *Call, gy *tensor.Tensor, planes, n int, i
 	if err != nil {
 		return nil, err
 	}
-	dx := zerosOf[T](c, tensor.Size(c.InShapes[0]))
+	dx := floatsOf[T](c, tensor.Size(c.InShapes[0])) // both global gradients overwrite it
 	if !isMax {
 		tensor.GlobalAveragePoolGrad(dx, dy, planes, n)
 		return poolResult(c, dx)
