@@ -42,6 +42,14 @@ func normDst[T tensor.Float](c *Call, j, n int) []T {
 	return zerosOf[T](c, n)
 }
 
+// normOut is normDst for a kernel that overwrites its destinations: uncleared.
+func normOut[T tensor.Float](c *Call, j, n int) []T {
+	if j >= len(c.Need) || !c.Need[j] {
+		return nil
+	}
+	return floatsOf[T](c, n)
+}
+
 // normResults wraps the destinations that were filled as gradients of inputs 0, 1, ... in
 // their inputs' dtypes and shapes.
 func normResults[T tensor.Float](c *Call, dsts ...[]T) ([]*tensor.Tensor, error) {
@@ -114,7 +122,8 @@ func batchNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor
 			return nil, fmt.Errorf("%s has %d values, want %d for X %v", p.name, len(p.v), ch, shape)
 		}
 	}
-	dx, ds, db := normDst[T](c, 0, len(g)), normDst[T](c, 1, ch), normDst[T](c, 2, ch)
+	// BatchNormGrad overwrites its destinations: no need to clear them.
+	dx, ds, db := normOut[T](c, 0, len(g)), normOut[T](c, 1, ch), normOut[T](c, 2, ch)
 	tensor.BatchNormGrad(dx, ds, db, g, x, scale, mean, variance, n, ch, spatial, float64(k.Epsilon), train)
 	return normResults(c, dx, ds, db)
 }

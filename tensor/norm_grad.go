@@ -23,8 +23,8 @@ import (
 // statistics the forward pass normalised with: the running ones in inference, after which
 // the map is affine per channel and dx = g·scale·inv; or, with batchStats, x's own biased
 // batch statistics (BatchNormStats), through which dx then also flows. Sums accumulate in
-// float64. A nil destination is skipped; x may be nil when only dx and dbias are wanted in
-// inference, and scale when dx is not wanted.
+// float64. Each destination is overwritten; a nil one is skipped. x may be nil when only dx
+// and dbias are wanted in inference, and scale when dx is not wanted.
 func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, n, c, spatial int, eps float64, batchStats bool) {
 	total := n * c * spatial
 	withX := dscale != nil || batchStats // x is read only for these

@@ -81,7 +81,7 @@ func TestBatchNormGrad(t *testing.T) {
 				m, v = make([]float64, c), make([]float64, c)
 				tensor.BatchNormStats(m, v, x, n, c, spatial)
 			}
-			dx, ds, db := make([]float64, len(x)), make([]float64, c), make([]float64, c)
+			dx, ds, db := nanFilled(len(x)), nanFilled(c), nanFilled(c) // BatchNormGrad overwrites them
 			tensor.BatchNormGrad(dx, ds, db, g, x, scale, m, v, n, c, spatial, eps, train)
 			ngradClose(t, "dx", dx, ngradNumeric(x, g, fwd), 1e-7)
 			ngradClose(t, "dscale", ds, ngradNumeric(scale, g, fwd), 1e-7)
@@ -99,6 +99,15 @@ func TestBatchNormGrad(t *testing.T) {
 			ngradClose(t, "dscale alone", only, ds, 1e-15)
 		})
 	}
+}
+
+// nanFilled returns n NaNs: a destination whose every element a kernel must write.
+func nanFilled(n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = math.NaN()
+	}
+	return v
 }
 
 // TestInstanceNormGrad checks InstanceNormGrad against central differences of InstanceNorm.
