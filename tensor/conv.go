@@ -1135,8 +1135,8 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	if len(dw) < nw || len(x) < g.Batch*g.InC*inSize || len(dy) < g.Batch*g.OutC*outSize {
 		panic(fmt.Sprintf("tensor.ConvWeightGrad: slices too short for the geometry (dw %d, x %d, dy %d)", len(dw), len(x), len(dy)))
 	}
-	clear(dw[:nw])
 	if outSize == 0 || g.Batch == 0 {
+		clear(dw[:nw])
 		return
 	}
 	procs := runtime.GOMAXPROCS(0)
@@ -1150,11 +1150,11 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	}
 	point := g.pointwise()
 	rows := g.convOutRows()
-	// Worker 0 accumulates into dw, the others into scratch.
+	// Worker 0 accumulates into dw, the others into scratch; each worker's first image
+	// writes its sums (beta 0), so neither needs clearing first.
 	acc := make([]*[]float32, workers)
 	for i := 1; i < workers; i++ {
 		acc[i] = convGetCol(nw)
-		clear(*acc[i])
 	}
 	parallel.For(workers, workers, func(wi int) {
 		sum := dw[:nw]
@@ -1162,17 +1162,21 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 			sum = *acc[wi]
 		}
 		for img := wi; img < g.Batch; img += workers {
+			beta := float32(1)
+			if img == wi {
+				beta = 0
+			}
 			for grp := range g.Group {
 				xg := x[(img*g.InC+grp*cg)*inSize:]
 				dyg := dy[(img*g.OutC+grp*mg)*outSize:]
 				dwg := sum[grp*mg*k:]
 				if point {
-					gemm(false, true, mg, k, outSize, 1, dyg, outSize, xg, inSize, 1, dwg, k)
+					gemm(false, true, mg, k, outSize, 1, dyg, outSize, xg, inSize, beta, dwg, k)
 					continue
 				}
 				buf := convGetCol(k * outSize)
 				Im2Col(*buf, xg, cg, g, 0, rows)
-				gemm(false, true, mg, k, outSize, 1, dyg, outSize, *buf, outSize, 1, dwg, k)
+				gemm(false, true, mg, k, outSize, 1, dyg, outSize, *buf, outSize, beta, dwg, k)
 				convPutCol(buf)
 			}
 		}
