@@ -7,9 +7,7 @@ import (
 	"testing"
 
 	"github.com/onnxtune/onnxtune/data"
-	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/internal/fixture"
-	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -95,19 +93,7 @@ func TestShapeOpsMatchPyTorchExport(t *testing.T) {
 
 func shapeRunModel(t *testing.T, path string, feeds map[string]*tensor.Tensor) map[string]*tensor.Tensor {
 	t.Helper()
-	m, err := onnx.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := onnx.Import(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := graph.NewPlan(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := plan.Run(nil, feeds)
+	got, err := planFile(t, path).Run(nil, feeds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/internal/fixture"
-	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -24,24 +23,13 @@ func recycledPlan(t *testing.T) (*graph.Plan, map[string]*tensor.Tensor) {
 // given shape for its first input.
 func planWithInput(t *testing.T, path string, shape []int, seed uint64) (*graph.Plan, map[string]*tensor.Tensor) {
 	t.Helper()
-	m, err := onnx.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := onnx.Import(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := graph.NewPlan(g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := planFile(t, path)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	x := make([]float32, tensor.Size(shape))
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
-	return p, map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.From(shape, x)}
+	return p, map[string]*tensor.Tensor{p.Graph.Inputs[0].Name: tensor.From(shape, x)}
 }
 
 // TestRunsRecycleBuffers: later runs of a plan reuse the intermediates' buffers of earlier ones
