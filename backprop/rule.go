@@ -58,12 +58,7 @@ type Call struct {
 func (c *Call) floats(n int) []float32 { return c.arena.Floats(n) }
 
 // zeros is floats set to zero, for gradients that are accumulated.
-func (c *Call) zeros(n int) []float32 {
-	if c.arena == nil {
-		return make([]float32, n)
-	}
-	return c.arena.Zeros(n)
-}
+func (c *Call) zeros(n int) []float32 { return c.arena.Zeros(n) }
 
 // zerosOf is zeros for either float type: float32s from zeros, float64s fresh.
 func zerosOf[T tensor.Float](c *Call, n int) []T {

@@ -1044,9 +1044,11 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 		clear(dx[:g.Batch*g.InC*inSize])
 		return
 	}
-	if tg, ok := g.inputGradGeom(); ok && !g.pointwise() {
-		convInputGradByConv(dx, dy, w, g, tg)
-		return
+	if !g.pointwise() {
+		if tg, ok := g.inputGradGeom(); ok {
+			convInputGradByConv(dx, dy, w, g, tg)
+			return
+		}
 	}
 	clear(dx[:g.Batch*g.InC*inSize])
 	procs := runtime.GOMAXPROCS(0)

@@ -137,7 +137,7 @@ func DepthwiseConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	}
 	parallel.For(g.OutC, workers, func(oc int) {
 		var small [25]float64 // up to 5x5 kernels, without a heap allocation per channel
-		acc := small[:0]
+		var acc []float64
 		if kh*kw <= len(small) {
 			acc = small[:kh*kw]
 		} else {

@@ -128,7 +128,7 @@ func maxPoolGrad2x2[T Float](dx, dy, x, y []T, g *PoolGeom) {
 		}
 		ymax := y[p*outSize:][:outSize]
 		grad := dy[p*outSize:][:outSize]
-		offsets := [5]int{0, 1, iw, iw + 1, 0} // window order; [4] for no match
+		offsets := [4]int{0, 1, iw, iw + 1} // the window's cells in window order
 		for r := range oh {
 			base := 2 * r * iw
 			x0, x1 := in[base:][:2*ow], in[base+iw:][:2*ow]
@@ -137,9 +137,9 @@ func maxPoolGrad2x2[T Float](dx, dy, x, y []T, g *PoolGeom) {
 			for c := range ow {
 				m := ys[c]
 				hits := b2u(x0[2*c] == m) | b2u(x0[2*c+1] == m)<<1 | b2u(x1[2*c] == m)<<2 | b2u(x1[2*c+1] == m)<<3
-				first := bits.TrailingZeros8(hits) // 8 when no cell matched
+				first := bits.TrailingZeros8(hits)
 				d0[2*c], d0[2*c+1], d1[2*c], d1[2*c+1] = 0, 0, 0, 0
-				if first >= 4 {
+				if hits == 0 {
 					first = maxPoolArgMax2x2(x0[2*c:], x1[2*c:])
 				}
 				d[base+2*c+offsets[first]] = gs[c]

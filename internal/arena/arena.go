@@ -80,7 +80,8 @@ func (a *Arena) Floats(n int) []float32 {
 	return v
 }
 
-// Zeros is Floats set to zero, for computations that accumulate into their output.
+// Zeros is Floats set to zero, for computations that accumulate into their output. A nil
+// arena allocates.
 func (a *Arena) Zeros(n int) []float32 {
 	v := a.Floats(n)
 	clear(v)
