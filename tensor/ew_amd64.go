@@ -46,6 +46,9 @@ func sqDevF64AVX2(x *float32, n int, m float64) float64
 func gradSumsF64AVX2(grad, x *float32, n int, m float64) (sg, sgx float64)
 
 //go:noescape
+func dotAVX2(x, y *float32, n int) float32
+
+//go:noescape
 func addResidualClampAVX2(dst, src, res *float32, n int, b, lo, hi float32, clamp bool)
 
 var (
@@ -260,4 +263,15 @@ func gradSumsF64Float32(g, x []float32, m float64) (sg, sgx float64, done int) {
 		sg, sgx = sg+a, sgx+b
 	})
 	return sg, sgx, n
+}
+
+// dotSIMD returns the sum of x[i]*y[i] over the first multiple of 8 of x's elements and
+// how many it took; y is at least as long as x.
+func dotSIMD(x, y []float32) (float32, int) {
+	n := simdLen(len(x))
+	if n == 0 {
+		return 0, 0
+	}
+	_ = y[n-1]
+	return dotAVX2(&x[0], &y[0], n), n
 }

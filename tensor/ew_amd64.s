@@ -573,3 +573,53 @@ gs_done:
 	MOVSD        X2, sgx+40(FP)
 	VZEROUPPER
 	RET
+
+// func dotAVX2(x, y *float32, n int) float32
+//
+// The sum of x[i]*y[i] for i < n, n a positive multiple of 8, over four vector
+// accumulators (fused multiply-adds).
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ   x+0(FP), SI
+	MOVQ   y+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	SHLQ   $2, CX
+	XORQ   AX, AX
+
+dot_loop32:
+	LEAQ        128(AX), DX
+	CMPQ        DX, CX
+	JGT         dot_tail8
+	VMOVUPS     (SI)(AX*1), Y4
+	VMOVUPS     32(SI)(AX*1), Y5
+	VMOVUPS     64(SI)(AX*1), Y6
+	VMOVUPS     96(SI)(AX*1), Y7
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	VFMADD231PS 32(DI)(AX*1), Y5, Y1
+	VFMADD231PS 64(DI)(AX*1), Y6, Y2
+	VFMADD231PS 96(DI)(AX*1), Y7, Y3
+	MOVQ        DX, AX
+	JMP         dot_loop32
+
+dot_tail8:
+	CMPQ        AX, CX
+	JGE         dot_done
+	VMOVUPS     (SI)(AX*1), Y4
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	ADDQ        $32, AX
+	JMP         dot_tail8
+
+dot_done:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET

@@ -97,6 +97,10 @@ func gemm(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha flo
 		return
 	}
 	work := int64(m) * int64(n) * int64(k) // int64: this overflows a 32-bit int
+	if transB && !transA && (m <= gemmDotMaxRows || work < gemmSmallWork) {
+		gemmDots(threads, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	if work < gemmSmallWork {
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return

@@ -206,6 +206,32 @@ func TestGemmPublic(t *testing.T) {
 	}
 }
 
+// TestGemmDots covers the dot-product path of the few-row products A·Bᵀ, in assembly and
+// in Go, on one goroutine and on several.
+func TestGemmDots(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	defer func(old bool) { simdForceGo = old }(simdForceGo)
+	for _, forceGo := range []bool{false, true} {
+		simdForceGo = forceGo
+		for _, threads := range []int{1, 2, 3} {
+			var cases []gemmCase
+			for _, tc := range gemmCases([]int{1, 7, 40}) {
+				if tc.transB && !tc.transA && tc.m <= gemmDotMaxRows {
+					cases = append(cases, tc)
+				}
+			}
+			// Enough of B for the split over goroutines to happen.
+			cases = append(cases, gemmCase{transB: true, m: 1, n: 1000, k: 333, alpha: 1, beta: 0, pad: 5},
+				gemmCase{transB: true, m: 4, n: 257, k: 1280, alpha: 0.5, beta: -1})
+			for _, tc := range cases {
+				gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+					gemmDots(threads, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				})
+			}
+		}
+	}
+}
+
 func TestGemmPanics(t *testing.T) {
 	a, b, c := make([]float32, 12), make([]float32, 12), make([]float32, 9)
 	for _, tc := range []struct {
@@ -245,6 +271,9 @@ func TestGemmNoAllocs(t *testing.T) {
 		// Less than one on average: a garbage collection may empty the pool once.
 		if allocs := testing.AllocsPerRun(20, func() { f.gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) }); allocs >= 1 {
 			t.Errorf("%s allocates %v times per call in steady state", f.name, allocs)
+		}
+		if allocs := testing.AllocsPerRun(20, func() { f.gemm(false, true, 1, n, k, 1, a, k, b, k, 0, c, n) }); allocs >= 1 {
+			t.Errorf("%s allocates %v times per call in steady state for one row of A", f.name, allocs)
 		}
 	}
 }
