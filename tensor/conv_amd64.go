@@ -93,3 +93,19 @@ func dwRow(dst []float32, rows [][]float32, taps []int, w []float32, bias float3
 	}
 	dwRowAVX2(&dst[0], &ptrs[0], &taps[0], &w[0], kh, kw, n, bias)
 }
+
+//go:noescape
+func maxPool3x3S2AVX2(dst, r0, r1, r2 *float32, n int)
+
+// maxPoolRow3x3S2 sets dst[c] to the max of ri[2c+j] over i, j < 3 and reports whether the
+// vector kernel ran; each ri must hold maxPoolRowCells(len(dst)) cells.
+func maxPoolRow3x3S2(dst, r0, r1, r2 []float32) bool {
+	n := len(dst)
+	if !dwRowsSIMD() || n == 0 {
+		return false
+	}
+	last := maxPoolRowCells(n) - 1
+	_, _, _ = r0[last], r1[last], r2[last]
+	maxPool3x3S2AVX2(&dst[0], &r0[0], &r1[0], &r2[0], n)
+	return true
+}

@@ -293,3 +293,74 @@ rowk_tail:
 rowk_done:
 	VZEROUPPER
 	RET
+
+// PMAX8(a, b, t, u) sets a = max(a, b) lane-wise as Go's builtin max does (NaN wins, +0
+// above -0), the sequence of ew_amd64.s's MAX8: -min(-a, -b), each min spelt MINSS-wise
+// both ways round and ORed. b, t and u are scratch; Y0 holds the sign mask.
+#define PMAX8(a, b, t, u) \
+	VXORPS Y0, a, a \
+	VXORPS Y0, b, b \
+	VMINPS b, a, t \
+	VMINPS a, t, u \
+	VORPS  t, u, a \
+	VXORPS Y0, a, a
+
+// VMAX3(off, a, t, u, v) sets a to the lane-wise max of the 8 cells at byte offset off (from
+// 2*AX) of the rows R8, R9 and R10.
+#define VMAX3(off, a, t, u, v) \
+	VMOVUPS off(R8)(AX*2), a \
+	VMOVUPS off(R9)(AX*2), t \
+	PMAX8(a, t, u, v) \
+	VMOVUPS off(R10)(AX*2), t \
+	PMAX8(a, t, u, v)
+
+// POOL3S2 sets Y1 to the max over the 3×3 windows at stride 2 of outputs AX/4 to AX/4+7:
+// the columns' maxima over the three rows at cells 2c..2c+15 (Y1, Y2) and 2c+2..2c+17 (Y3,
+// Y4), then the even cells of the first pair, its odd cells and the even cells of the second.
+#define POOL3S2 \
+	VMAX3(0, Y1, Y5, Y6, Y7) \
+	VMAX3(32, Y2, Y5, Y6, Y7) \
+	VMAX3(8, Y3, Y5, Y6, Y7) \
+	VMAX3(40, Y4, Y5, Y6, Y7) \
+	VSHUFPS $0xdd, Y2, Y1, Y8 \
+	VSHUFPS $0x88, Y2, Y1, Y1 \
+	VSHUFPS $0x88, Y4, Y3, Y3 \
+	PMAX8(Y1, Y8, Y5, Y6) \
+	PMAX8(Y1, Y3, Y5, Y6) \
+	VPERMPD $0xd8, Y1, Y1
+
+// func maxPool3x3S2AVX2(dst, r0, r1, r2 *float32, n int)
+//
+// dst[c] = the max of ri[2c+j] over i, j < 3, for c < n; each ri must hold 2*ceil(n/8)*8+2
+// cells. (The shuffles work within 128-bit lanes, so the max is taken before the one
+// permutation that puts the lanes in order.)
+TEXT ·maxPool3x3S2AVX2(SB), NOSPLIT, $0-40
+	MOVQ     dst+0(FP), DI
+	MOVQ     r0+8(FP), R8
+	MOVQ     r1+16(FP), R9
+	MOVQ     r2+24(FP), R10
+	MOVQ     n+32(FP), BX
+	VPCMPEQD Y0, Y0, Y0
+	VPSLLD   $31, Y0, Y0
+	SHLQ     $2, BX
+	XORQ     AX, AX
+
+pool_loop:
+	LEAQ    32(AX), CX
+	CMPQ    CX, BX
+	JGT     pool_tail
+	POOL3S2
+	VMOVUPS Y1, (DI)(AX*1)
+	MOVQ    CX, AX
+	JMP     pool_loop
+
+pool_tail:
+	CMPQ       AX, BX
+	JGE        pool_done
+	POOL3S2
+	DWTAILMASK
+	VMASKMOVPS Y1, Y13, (DI)(AX*1)
+
+pool_done:
+	VZEROUPPER
+	RET

@@ -22,3 +22,5 @@ func deinterleaveFloat32(a, b, src []float32) int { return 0 }
 func dwRow(dst []float32, rows [][]float32, taps []int, w []float32, bias float32) {
 	panic("tensor: dwRow without assembly")
 }
+
+func maxPoolRow3x3S2(dst, r0, r1, r2 []float32) bool { return false }

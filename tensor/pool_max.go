@@ -11,6 +11,9 @@ import "github.com/onnxtune/onnxtune/internal/parallel"
 
 // maxPoolSeparable is MaxPool for float32 without indices, for g of rank 1 or 2.
 func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
+	if maxPool3x3S2(dst, src, g) {
+		return
+	}
 	ws := poolWins(g)
 	hw, ww := &ws[0], &ws[1]
 	d := len(g.InShape) - 1
@@ -108,4 +111,68 @@ func splitPhases(phases, row []float32, s, n int) {
 	for x, v := range row {
 		phases[(x%s)*n+x/s] = v
 	}
+}
+
+// maxPoolRowCells is how many cells of each input row the 3×3 stride-2 row kernel reads for
+// n outputs: whole vectors of 8 outputs, 17 cells past the first of the last.
+func maxPoolRowCells(n int) int { return 2*((n+7)&^7) + 2 }
+
+// maxPool3x3S2 is the 3×3 stride-2 MaxPool of CNN stems (resnet18, squeezenet1_1) with the
+// vector row kernel, which takes a row's columns at stride 2 inside its registers; the
+// separable passes above made six calls per output row and split every row into phases,
+// and on rows of 55 outputs the calls cost more than the maxima. Each output row is one
+// call over three input rows, read in place when the windows need no column padding and
+// otherwise from a ring of padded copies. It reports false, doing nothing, for other
+// geometries or where the kernel does not run.
+func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
+	if len(g.InShape) != 2 || g.Kernel[0] != 3 || g.Kernel[1] != 3 || g.Strides[0] != 2 || g.Strides[1] != 2 ||
+		g.Dilations[0] != 1 || g.Dilations[1] != 1 || !dwRowsSIMD() {
+		return false
+	}
+	ih, iw := g.InShape[0], g.InShape[1]
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	ph, pw := g.Pads[0], g.Pads[1]
+	inSize, outSize := ih*iw, oh*ow
+	cells := maxPoolRowCells(ow)
+	// In place: no padding on the left, every window inside the row.
+	direct := pw == 0 && 2*(ow-1)+2 < iw
+	slot := max(pw+iw, cells)
+	lowest := poolLowest[float32]()
+	planes := g.Planes
+	workers := poolWorkers(planes, outSize*9)
+	chunks := min(planes, 8*workers)
+	parallel.For(chunks, workers, func(c int) {
+		buf := convGetCol(4 * slot)
+		defer convPutCol(buf)
+		ring, pad := (*buf)[:3*slot], (*buf)[3*slot:4*slot]
+		for i := range *buf {
+			(*buf)[i] = lowest
+		}
+		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
+			in := src[p*inSize:][:inSize]
+			out := dst[p*outSize:][:outSize]
+			loaded := [3]int{-1, -1, -1}
+			var rows [3][]float32
+			for r := range oh {
+				for i := range 3 {
+					y := 2*r - ph + i
+					switch {
+					case y < 0 || y >= ih:
+						rows[i] = pad
+					case direct && len(src)-(p*inSize+y*iw) >= cells:
+						rows[i] = src[p*inSize+y*iw:]
+					default:
+						k := y % 3
+						rows[i] = ring[k*slot : (k+1)*slot]
+						if loaded[k] != y {
+							loaded[k] = y
+							copy(rows[i][pw:pw+iw], in[y*iw:(y+1)*iw])
+						}
+					}
+				}
+				maxPoolRow3x3S2(out[r*ow:(r+1)*ow], rows[0], rows[1], rows[2])
+			}
+		}
+	})
+	return true
 }

@@ -51,6 +51,12 @@ func TestPoolTorch(t *testing.T) {
 		{Shape: []int{1, 2, 5, 6, 7}, Kernel: []int{3, 2, 2}, Stride: []int{2, 1, 2}, Pad: []int{1, 0, 1}, Dilation: []int{1, 1, 1}, Ceil: false},
 		// resnet's stem pool, big enough to run in parallel.
 		{Shape: []int{2, 8, 32, 32}, Kernel: []int{3, 3}, Stride: []int{2, 2}, Pad: []int{1, 1}, Dilation: []int{1, 1}},
+		// squeezenet's (no padding, ceil_mode) on odd and even sizes, rows read in place, and
+		// rows of more than one vector of outputs with padding.
+		{Shape: []int{2, 3, 23, 21}, Kernel: []int{3, 3}, Stride: []int{2, 2}, Pad: []int{0, 0}, Dilation: []int{1, 1}, Ceil: true},
+		{Shape: []int{1, 2, 12, 40}, Kernel: []int{3, 3}, Stride: []int{2, 2}, Pad: []int{0, 0}, Dilation: []int{1, 1}, Ceil: true},
+		{Shape: []int{1, 2, 9, 45}, Kernel: []int{3, 3}, Stride: []int{2, 2}, Pad: []int{1, 1}, Dilation: []int{1, 1}, Ceil: true},
+		{Shape: []int{1, 2, 10, 38}, Kernel: []int{3, 3}, Stride: []int{2, 2}, Pad: []int{0, 1}, Dilation: []int{1, 1}},
 	}
 	// Dilation only exists for max pooling; these cases skip the average.
 	dilated := []poolCase{
@@ -218,6 +224,25 @@ func TestPoolNaN(t *testing.T) {
 		if want && idx[i] != 1 {
 			t.Errorf("output %d: index %d, want 1 (the NaN)", i, idx[i])
 		}
+	}
+	// The 3×3 stride-2 row kernel: NaN in the middle of a row and at the end of another.
+	x2 := make([]float32, 5*20)
+	for i := range x2 {
+		x2[i] = float32(i % 7)
+	}
+	x2[1*20+9], x2[4*20+19] = nan, nan
+	g2 := &tensor.PoolGeom{Planes: 1, InShape: []int{5, 20}, Kernel: []int{3, 3}, OutShape: []int{2, 10},
+		Strides: []int{2, 2}, Dilations: []int{1, 1}, Pads: []int{0, 0}, PadsEnd: []int{0, 1}}
+	y2, yi2 := make([]float32, 20), make([]float32, 20)
+	tensor.MaxPool(y2, nil, x2, g2, false)
+	tensor.MaxPool(yi2, make([]int64, 20), x2, g2, false)
+	for i := range y2 {
+		if (y2[i] != y2[i]) != (yi2[i] != yi2[i]) || y2[i] == y2[i] && y2[i] != yi2[i] {
+			t.Errorf("3x3 stride 2, output %d: got %v, with indices %v", i, y2[i], yi2[i])
+		}
+	}
+	if y2[4] == y2[4] || y2[19] == y2[19] {
+		t.Errorf("3x3 stride 2: outputs 4 and 19 are %v and %v, want NaN", y2[4], y2[19])
 	}
 	m := make([]float32, 1)
 	tensor.GlobalMaxPool(m, x, 1, 9)
