@@ -33,7 +33,8 @@ Gemm MatMul BatchNormalization Dropout Relu LeakyRelu PRelu Elu Selu Sigmoid Har
 Tanh Softplus Erf Clip Softmax LogSoftmax Add Sub Mul Div Pow Sqrt Exp Log Neg Abs Max Min Sum Mean
 Flatten Reshape Transpose Concat Split Slice Pad Squeeze Unsqueeze Expand Shape Gather Cast
 Constant ConstantOfShape Range Where Equal Less LessOrEqual Greater GreaterOrEqual Not Tile Identity
-ReduceMean ReduceSum LayerNormalization
+ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp
+ReduceSumSquare LayerNormalization
 InstanceNormalization SoftmaxCrossEntropyLoss NegativeLogLikelihoodLoss`)
 
 func setOf(s string) map[string]bool {

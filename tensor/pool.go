@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
@@ -119,25 +118,6 @@ func poolWorkers(planes, workPerPlane int) int {
 	return runtime.GOMAXPROCS(0)
 }
 
-func poolLowest[T PoolElem]() T {
-	var z T
-	switch p := any(&z).(type) {
-	case *float32:
-		*p = float32(math.Inf(-1))
-	case *float64:
-		*p = math.Inf(-1)
-	case *int8:
-		*p = math.MinInt8
-	case *int16:
-		*p = math.MinInt16
-	case *int32:
-		*p = math.MinInt32
-	case *int64:
-		*p = math.MinInt64
-	}
-	return z // unsigned: zero is the lowest
-}
-
 // poolBetter reports whether v replaces the running maximum m (at < 0: none yet). A NaN wins
 // over any number, as in PyTorch, so that both of MaxPool's paths propagate it.
 func poolBetter[T PoolElem](v, m T, at int) bool {
@@ -172,7 +152,7 @@ func MaxPool[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajo
 		ih, iw = g.InShape[0], g.InShape[1]
 	}
 	oh, ow := hw.n, ww.n
-	lowest := poolLowest[T]()
+	lowest := lowestOf[T]()
 	kw, sw, dw, pw := ww.k, 1, 1, 0
 	if len(g.InShape) == 2 {
 		sw, dw, pw = g.Strides[1], g.Dilations[1], g.Pads[1]
@@ -311,7 +291,7 @@ func poolWinsND(g *PoolGeom) []poolWin {
 func maxPoolND[T PoolElem](dst []T, indices []int64, src []T, g *PoolGeom, colMajor bool) {
 	inSize, outSize := Size(g.InShape), Size(g.OutShape)
 	ws := poolWinsND(g)
-	lowest := poolLowest[T]()
+	lowest := lowestOf[T]()
 	parallel.For(g.Planes, poolWorkers(g.Planes, outSize*Size(g.Kernel)), func(p int) {
 		in := src[p*inSize:][:inSize]
 		o := make([]int, len(g.InShape))
@@ -462,7 +442,7 @@ func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
 // GlobalMaxPool writes the maximum of each of the planes of size n in src into dst (the
 // lowest value of T for an empty plane); a NaN propagates.
 func GlobalMaxPool[T PoolElem](dst, src []T, planes, n int) {
-	lowest := poolLowest[T]()
+	lowest := lowestOf[T]()
 	parallel.For(planes, poolWorkers(planes, n), func(p int) {
 		m := lowest
 		for _, v := range src[p*n : (p+1)*n] {

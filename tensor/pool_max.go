@@ -35,7 +35,7 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 	planes := g.Planes
 	workers := poolWorkers(planes, outSize*hw.k*kw)
 	chunks := min(planes, 8*workers)
-	lowest := poolLowest[float32]()
+	lowest := lowestOf[float32]()
 	parallel.For(chunks, workers, func(c int) {
 		buf := convGetCol(scratch)
 		defer convPutCol(buf)
@@ -137,7 +137,7 @@ func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
 	// In place: no padding on the left, every window inside the row.
 	direct := pw == 0 && 2*(ow-1)+2 < iw
 	slot := max(pw+iw, cells)
-	lowest := poolLowest[float32]()
+	lowest := lowestOf[float32]()
 	planes := g.Planes
 	workers := poolWorkers(planes, outSize*9)
 	chunks := min(planes, 8*workers)
