@@ -24,7 +24,7 @@ func init() {
 	Register("Concat", Rule{VJP: concatVJP})
 	Register("Split", Rule{VJP: splitVJP, Inputs: []int{1}, NonDiff: []int{1}})
 	Register("Slice", Rule{VJP: sliceVJP, Inputs: []int{1, 2, 3, 4}, NonDiff: []int{1, 2, 3, 4}})
-	Register("Pad", Rule{VJP: padVJP, Inputs: []int{1}, NonDiff: []int{1, 2}})
+	Register("Pad", Rule{VJP: padVJP, Inputs: []int{1, 3}, NonDiff: []int{1, 2, 3}})
 	Register("Gather", Rule{VJP: gatherVJP, Inputs: []int{1}, NonDiff: []int{1}})
 	Register("Tile", Rule{VJP: tileVJP, Inputs: []int{1, 2}, NonDiff: []int{1, 2}})
 	NotDifferentiable("Shape")
@@ -109,7 +109,11 @@ func splitVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := splitSizes(k, c.In, shape[axis])
+	var split *tensor.Tensor
+	if len(c.In) > 1 {
+		split = c.In[1]
+	}
+	sizes, err := k.PieceSizes(shape[axis], split)
 	if err != nil {
 		return nil, err
 	}
@@ -135,30 +139,6 @@ func splitVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	gin[0] = g
 	return gin, nil
-}
-
-// splitSizes repeats the forward kernel's choice of piece sizes along an axis of size dim: the
-// split input, else the split attribute, else equal pieces.
-func splitSizes(k *graph.Split, in []*tensor.Tensor, dim int) ([]int, error) {
-	spec := k.Sizes
-	if len(in) > 1 && in[1] != nil {
-		spec = in[1].ToInt64s()
-	}
-	if spec == nil {
-		if k.Outputs == 0 || dim%k.Outputs != 0 {
-			return nil, fmt.Errorf("axis of size %d does not split into %d equal parts", dim, k.Outputs)
-		}
-		sizes := make([]int, k.Outputs)
-		for i := range sizes {
-			sizes[i] = dim / k.Outputs
-		}
-		return sizes, nil
-	}
-	sizes := make([]int, len(spec))
-	for i, s := range spec {
-		sizes[i] = int(s)
-	}
-	return sizes, nil
 }
 
 // sliceVJP writes the gradient into a zero tensor of the input's shape at the elements the
@@ -229,18 +209,10 @@ func padVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return gin, nil
 	}
 	k := c.Kernel.(*graph.Pad)
-	pads := k.Pads
-	if k.FromInputs {
-		pads = c.In[1].ToInt64s()
-	}
 	shape := c.InShapes[0]
-	r := len(shape)
-	if len(pads) != 2*r {
-		return nil, fmt.Errorf("pads %v must have %d entries for an input of shape %v", pads, 2*r, shape)
-	}
-	begins, ends := make([]int, r), make([]int, r)
-	for i := range r {
-		begins[i], ends[i] = int(pads[i]), int(pads[r+i])
+	begins, ends, err := k.Amounts(shape, c.In)
+	if err != nil {
+		return nil, err
 	}
 	g, err := tensor.PadGradTensor(nil, gradOut[0], shape, begins, ends, k.Mode)
 	if err != nil {

@@ -211,6 +211,11 @@ func shapeFDCases() []shapeCase {
 			outputs: []string{"y1"}, wrt: wx,
 		},
 		shapeCase{
+			name: "Split/num-outputs-uneven", opset: 18,
+			nodes: []*graph.Node{shapeNode("Split", []string{"x"}, []string{"y0", "y1", "y2"}, map[string]graph.Attr{"axis": shapeAttrInt(1), "num_outputs": shapeAttrInt(3)})},
+			feeds: x(2, 7, 3), wrt: wx,
+		},
+		shapeCase{
 			name: "Split/equal", opset: 13,
 			nodes: []*graph.Node{shapeNode("Split", []string{"x"}, []string{"y0", "y1", "y2"}, nil)},
 			feeds: x(6, 2), wrt: wx,
@@ -266,6 +271,12 @@ func shapeFDCases() []shapeCase {
 			nodes:  []*graph.Node{shapeNode("Pad", []string{"x", "p"}, []string{"y"}, map[string]graph.Attr{"mode": shapeAttrString("reflect")})},
 			feeds:  x(3, 4),
 			consts: map[string]*tensor.Tensor{"p": shapeInts(7, -1, 5, 3)}, wrt: wx,
+		},
+		shapeCase{
+			name: "Pad/axes-reflect", opset: 18,
+			nodes:  []*graph.Node{shapeNode("Pad", []string{"x", "p", "", "ax"}, []string{"y"}, map[string]graph.Attr{"mode": shapeAttrString("reflect")})},
+			feeds:  x(2, 3, 4, 5),
+			consts: map[string]*tensor.Tensor{"p": shapeInts(1, 2, 0, 3), "ax": shapeInts(-1, 1)}, wrt: wx,
 		},
 		shapeCase{
 			name: "Pad/edge", opset: 13,
@@ -640,7 +651,7 @@ func TestShapeVJPFrozenInput(t *testing.T) {
 func TestShapeRulesDeclared(t *testing.T) {
 	nonDiff := map[string][]int{
 		"Flatten": nil, "Reshape": {1}, "Transpose": nil, "Concat": nil, "Split": {1},
-		"Slice": {1, 2, 3, 4}, "Pad": {1, 2}, "Squeeze": {1}, "Unsqueeze": {1}, "Gather": {1},
+		"Slice": {1, 2, 3, 4}, "Pad": {1, 2, 3}, "Squeeze": {1}, "Unsqueeze": {1}, "Gather": {1},
 		"Tile": {1, 2}, "Identity": nil, "Dropout": {1, 2}, "Cast": nil,
 	}
 	for op, want := range nonDiff {

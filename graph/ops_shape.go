@@ -26,9 +26,9 @@ func init() {
 	reg("Reshape", buildReshape, 1, 5, 13, 14)
 	reg("Transpose", buildTranspose, 1, 13)
 	reg("Concat", buildConcat, 1, 4, 11, 13)
-	reg("Split", buildSplit, 1, 2, 11, 13)
+	reg("Split", buildSplit, 1, 2, 11, 13, 18)
 	reg("Slice", buildSlice, 1, 10, 11, 13)
-	reg("Pad", buildPad, 1, 2, 11, 13)
+	reg("Pad", buildPad, 1, 2, 11, 13, 18)
 	reg("Squeeze", buildSqueeze, 1, 11, 13)
 	reg("Unsqueeze", buildUnsqueeze, 1, 11, 13)
 	reg("Shape", buildShape, 1, 13, 15)
@@ -294,11 +294,14 @@ func (k *Concat) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 }
 
 // Split cuts its input along Axis into one piece per output: of the sizes given by the split
-// attribute (opsets 1 to 12) or second input (opsets 1 and 13 on), or equal ones.
+// attribute (opsets 1 to 12) or second input (opsets 1 and 13 on), or equal ones; from opset
+// 18 num_outputs may say so instead, the last piece then being smaller when the axis does
+// not divide evenly.
 type Split struct {
-	Axis    int
-	Sizes   []int64 // the split attribute; nil when absent
-	Outputs int
+	Axis       int
+	Sizes      []int64 // the split attribute; nil when absent
+	Outputs    int
+	NumOutputs int // the num_outputs attribute (opset 18); 0 when absent
 }
 
 func buildSplit(n *Node, opset int) (Kernel, error) {
@@ -319,7 +322,58 @@ func buildSplit(n *Node, opset int) (Kernel, error) {
 	if k.Sizes != nil && len(k.Sizes) != k.Outputs {
 		a.Fail("split %v has %d sizes for %d outputs", k.Sizes, len(k.Sizes), k.Outputs)
 	}
+	if opset >= 18 && a.Has("num_outputs") {
+		k.NumOutputs = int(a.Int("num_outputs", 0))
+		switch {
+		case k.NumOutputs != k.Outputs:
+			a.Fail("num_outputs is %d, but the node has %d outputs", k.NumOutputs, k.Outputs)
+		case len(n.Inputs) > 1 && n.Inputs[1] != "":
+			a.Fail("both the split input and num_outputs are given")
+		}
+	}
 	return k, a.Err()
+}
+
+// PieceSizes returns the size of each piece along an axis of size dim, given the split input
+// (nil when absent).
+func (k *Split) PieceSizes(dim int, split *tensor.Tensor) ([]int, error) {
+	spec := k.Sizes
+	if split != nil {
+		var err error
+		if spec, err = shapeInts(split, "split"); err != nil {
+			return nil, err
+		}
+		if len(spec) != k.Outputs {
+			return nil, fmt.Errorf("split %v has %d sizes for %d outputs", spec, len(spec), k.Outputs)
+		}
+	}
+	if spec != nil {
+		return shapeToInts(spec), nil
+	}
+	if k.Outputs == 0 {
+		return nil, fmt.Errorf("a split into no outputs")
+	}
+	sizes := make([]int, k.Outputs)
+	if k.NumOutputs > 0 {
+		// ceil(dim/n) each, what is left for the last.
+		each := (dim + k.Outputs - 1) / k.Outputs
+		last := dim - each*(k.Outputs-1)
+		if last < 0 {
+			return nil, fmt.Errorf("an axis of size %d does not split into %d pieces of %d and a smaller last one", dim, k.Outputs, each)
+		}
+		for i := range sizes {
+			sizes[i] = each
+		}
+		sizes[len(sizes)-1] = last
+		return sizes, nil
+	}
+	if dim%k.Outputs != 0 {
+		return nil, fmt.Errorf("an axis of size %d does not split into %d equal parts", dim, k.Outputs)
+	}
+	for i := range sizes {
+		sizes[i] = dim / k.Outputs
+	}
+	return sizes, nil
 }
 
 // Run implements Kernel.
@@ -329,27 +383,13 @@ func (k *Split) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input %v: %w", x, err)
 	}
-	spec := k.Sizes
-	if len(in) > 1 && in[1] != nil {
-		if spec, err = shapeInts(in[1], "split"); err != nil {
-			return nil, err
-		}
-		if len(spec) != k.Outputs {
-			return nil, fmt.Errorf("split %v has %d sizes for %d outputs", spec, len(spec), k.Outputs)
-		}
+	var split *tensor.Tensor
+	if len(in) > 1 {
+		split = in[1]
 	}
-	var sizes []int
-	if spec != nil {
-		sizes = shapeToInts(spec)
-	} else {
-		d := x.Shape()[axis]
-		if k.Outputs == 0 || d%k.Outputs != 0 {
-			return nil, fmt.Errorf("input %v: axis %d of size %d does not split into %d equal parts", x, axis, d, k.Outputs)
-		}
-		sizes = make([]int, k.Outputs)
-		for i := range sizes {
-			sizes[i] = d / k.Outputs
-		}
+	sizes, err := k.PieceSizes(x.Shape()[axis], split)
+	if err != nil {
+		return nil, fmt.Errorf("input %v: %w", x, err)
 	}
 	return tensor.SplitTensor(x, axis, sizes)
 }
@@ -464,7 +504,11 @@ func buildPad(n *Node, opset int) (Kernel, error) {
 	}
 	k.Mode = mode
 	if k.FromInputs {
-		if err := shapeArity(n, 2, 3); err != nil {
+		most := 3
+		if opset >= 18 {
+			most = 4 // the axes the pads apply to
+		}
+		if err := shapeArity(n, 2, most); err != nil {
 			return nil, err
 		}
 		return k, a.Err()
@@ -483,15 +527,55 @@ func buildPad(n *Node, opset int) (Kernel, error) {
 	return k, a.Err()
 }
 
+// Amounts returns the padding before and after each dimension of an input of the given
+// shape: from the attribute, or from the pads input (in[1]) over every axis or, from opset
+// 18, over the axes input (in[3]), the others unpadded.
+func (k *Pad) Amounts(shape []int, in []*tensor.Tensor) (begins, ends []int, err error) {
+	r := len(shape)
+	pads := k.Pads
+	axes := make([]int, r)
+	for i := range axes {
+		axes[i] = i
+	}
+	if k.FromInputs {
+		if pads, err = shapeInts(in[1], "pads"); err != nil {
+			return nil, nil, err
+		}
+		if len(in) > 3 && in[3] != nil {
+			given, err := shapeInts(in[3], "axes")
+			if err != nil {
+				return nil, nil, err
+			}
+			axes = axes[:0]
+			seen := make([]bool, r)
+			for _, a := range given {
+				ax, err := shapeAxis(a, r, "axes")
+				if err != nil {
+					return nil, nil, err
+				}
+				if seen[ax] {
+					return nil, nil, fmt.Errorf("axis %d is given twice in axes %v", a, given)
+				}
+				seen[ax] = true
+				axes = append(axes, ax)
+			}
+		}
+	}
+	if len(pads) != 2*len(axes) {
+		return nil, nil, fmt.Errorf("pads %v must have %d entries for an input of shape %v", pads, 2*len(axes), shape)
+	}
+	begins, ends = make([]int, r), make([]int, r)
+	for i, ax := range axes {
+		begins[ax], ends[ax] = int(pads[i]), int(pads[len(axes)+i])
+	}
+	return begins, ends, nil
+}
+
 // Run implements Kernel.
 func (k *Pad) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, pads := in[0], k.Pads
+	x := in[0]
 	var value *tensor.Tensor
 	if k.FromInputs {
-		var err error
-		if pads, err = shapeInts(in[1], "pads"); err != nil {
-			return nil, err
-		}
 		if len(in) > 2 && in[2] != nil {
 			if in[2].Len() != 1 {
 				return nil, fmt.Errorf("constant_value must be a scalar, got %v", in[2])
@@ -501,11 +585,11 @@ func (k *Pad) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	} else if k.Value != 0 {
 		value = tensor.Scalar(k.Value)
 	}
-	r := x.Rank()
-	if len(pads) != 2*r {
-		return nil, fmt.Errorf("pads %v must have %d entries for input %v", pads, 2*r, x)
+	begins, ends, err := k.Amounts(x.Shape(), in)
+	if err != nil {
+		return nil, fmt.Errorf("input %v: %w", x, err)
 	}
-	y, err := tensor.PadTensor(nil, x, shapeToInts(pads[:r]), shapeToInts(pads[r:]), k.Mode, value)
+	y, err := tensor.PadTensor(nil, x, begins, ends, k.Mode, value)
 	if err != nil {
 		return nil, err
 	}

@@ -210,3 +210,63 @@ func TestShapeOpsMatchORT(t *testing.T) {
 		shapeSame(t, name, y, want)
 	}
 }
+
+// shape18ORTScript probes the opset-18 forms of Split (num_outputs, with an uneven last
+// piece) and Pad (an axes input, negative axes among them).
+const shape18ORTScript = `
+import sys
+import numpy as np
+import onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+
+out = sys.argv[1]
+x = np.random.default_rng(7).standard_normal((2, 3, 5)).astype(np.float32)
+nodes, inits, outs = [], [], []
+
+def const(name, v, dt=np.int64):
+    inits.append(nh.from_array(np.array(v, dtype=dt), name))
+    return name
+
+def node(op, inputs, n_out=1, **attrs):
+    names = ["%s_%d_%d" % (op, len(nodes), i) for i in range(n_out)]
+    nodes.append(h.make_node(op, inputs, names, **attrs))
+    outs.extend(h.make_tensor_value_info(n, T.FLOAT, None) for n in names)
+
+node("Split", ["x"], n_out=3, axis=-1, num_outputs=3)
+node("Split", ["x"], n_out=2, axis=1, num_outputs=2)
+node("Split", ["x"], n_out=5, axis=2, num_outputs=5)
+node("Split", ["x", const("sp", [1, 4])], n_out=2, axis=2)
+node("Pad", ["x", const("p1", [1, 2]), "", const("ax1", [-1])])
+node("Pad", ["x", const("p2", [0, 1, 2, 1]), const("cv", -2.0, np.float32), const("ax2", [2, 0])], mode="constant")
+node("Pad", ["x", const("p3", [1, 0, 2, 1]), "", const("ax3", [1, -1])], mode="reflect")
+node("Pad", ["x", const("p4", [2, 3]), "", const("ax4", [2])], mode="edge")
+graph = h.make_graph(nodes, "shape18", [h.make_tensor_value_info("x", T.FLOAT, x.shape)], outs, inits)
+model = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+model.ir_version = 8
+onnx.save(model, out + "/shape18.onnx")
+np.save(out + "/x.npy", x)
+`
+
+// TestShape18MatchesORT compares Split's num_outputs and Pad's axes input with ONNX Runtime.
+func TestShape18MatchesORT(t *testing.T) {
+	dir := t.TempDir()
+	fixture.RunPython(t, shape18ORTScript, dir)
+	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "shape18.onnx")
+	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
+	ortDir := filepath.Join(dir, "ort")
+	res := fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
+	if len(res.Outputs) != len(got) || len(got) != 16 {
+		t.Fatalf("ONNX Runtime gave %d outputs, the engine %d, want 16", len(res.Outputs), len(got))
+	}
+	for name, y := range got {
+		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shapeSame(t, name, y, want)
+	}
+}
