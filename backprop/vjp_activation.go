@@ -20,6 +20,7 @@ func init() {
 	Register("HardSwish", Rule{VJP: hardSwishVJP, Inputs: []int{0}})
 	Register("LeakyRelu", Rule{VJP: leakyReluVJP, Inputs: []int{0}})
 	Register("Elu", Rule{VJP: eluVJP, Inputs: []int{0}})
+	Register("Gelu", Rule{VJP: geluVJP, Inputs: []int{0}})
 	Register("Selu", Rule{VJP: seluVJP, Inputs: []int{0}})
 	Register("HardSigmoid", Rule{VJP: hardSigmoidVJP, Inputs: []int{0}})
 	Register("PRelu", Rule{VJP: preluVJP, Inputs: []int{0, 1}})
@@ -66,6 +67,16 @@ func eluVJP(c *Call, g []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return ewUnary(c, g, c.In[0],
 		func(d, g, x []float32) { tensor.EluGrad(d, g, x, k.Alpha) },
 		func(d, g, x []float64) { tensor.EluGrad(d, g, x, float64(k.Alpha)) })
+}
+
+func geluVJP(c *Call, g []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	k, err := ewKernelOf[*graph.Gelu](c)
+	if err != nil {
+		return nil, err
+	}
+	return ewUnary(c, g, c.In[0],
+		func(d, g, x []float32) { tensor.GeluGrad(d, g, x, k.Tanh) },
+		func(d, g, x []float64) { tensor.GeluGrad(d, g, x, k.Tanh) })
 }
 
 func seluVJP(c *Call, g []*tensor.Tensor) ([]*tensor.Tensor, error) {

@@ -26,6 +26,8 @@ func TestActivationVJP(t *testing.T) {
 		{name: "PRelu/last-axis", op: "PRelu", in: []*tensor.Tensor{egAway(r, 0.05, 2, 2, 3, 4), egUniform(r, 0, 0.5, 4)}, wrt: []int{0, 1}, torch: "torch.where(x[0] > 0, x[0], x[1] * x[0])"},
 		{name: "PRelu/kinks", op: "PRelu", in: []*tensor.Tensor{kinks, egF32([]int{1}, 0.25)}, wrt: []int{0, 1}, noFD: true, torch: "F.prelu(x[0], x[1])"},
 		{name: "Elu", op: "Elu", attrs: egAttrs("alpha", egFloat(0.5)), in: []*tensor.Tensor{egAway(r, 0.05, 2, 2, 3, 4)}, wrt: []int{0}, torch: "F.elu(x[0], 0.5)"},
+		{name: "Gelu", op: "Gelu", opset: 20, in: []*tensor.Tensor{egUniform(r, -4, 4, 2, 3, 4)}, wrt: []int{0}, torch: "F.gelu(x[0])"},
+		{name: "Gelu/tanh", op: "Gelu", opset: 20, attrs: egAttrs("approximate", egString("tanh")), in: []*tensor.Tensor{egUniform(r, -4, 4, 2, 3, 4)}, wrt: []int{0}, torch: "F.gelu(x[0], approximate='tanh')"},
 		{name: "Elu/kinks", op: "Elu", in: []*tensor.Tensor{kinks}, wrt: []int{0}, noFD: true, torch: "F.elu(x[0])"},
 		{name: "Selu", op: "Selu", in: []*tensor.Tensor{egAway(r, 0.05, 2, 2, 3, 4)}, wrt: []int{0}, torch: "F.selu(x[0])"},
 		{name: "Selu/kinks", op: "Selu", in: []*tensor.Tensor{kinks}, wrt: []int{0}, noFD: true, torch: "F.selu(x[0])"},

@@ -17,6 +17,7 @@ func init() {
 		Register(OpDef{Type: op, Since: 1, Build: buildUnary(op)})
 	}
 	Register(OpDef{Type: "HardSwish", Since: 14, Build: buildUnary("HardSwish")})
+	Register(OpDef{Type: "Gelu", Since: 20, Build: buildGelu})
 	Register(OpDef{Type: "LeakyRelu", Since: 1, Build: buildLeakyRelu})
 	Register(OpDef{Type: "Elu", Since: 1, Build: buildElu})
 	Register(OpDef{Type: "Selu", Since: 1, Build: buildSelu})
@@ -41,6 +42,7 @@ func init() {
 var (
 	_ Kernel = (*LeakyRelu)(nil)
 	_ Kernel = (*Elu)(nil)
+	_ Kernel = (*Gelu)(nil)
 	_ Kernel = (*Selu)(nil)
 	_ Kernel = (*HardSigmoid)(nil)
 	_ Kernel = (*PRelu)(nil)
@@ -84,6 +86,33 @@ func (k *Elu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return ewFloatUnary(ctx, in[0],
 		func(d, s []float32) { tensor.Elu(d, s, k.Alpha) },
 		func(d, s []float64) { tensor.Elu(d, s, float64(k.Alpha)) })
+}
+
+// Gelu is x·Φ(x) (opset 20), Φ the standard normal CDF or, with Tanh (approximate="tanh"),
+// its tanh approximation.
+type Gelu struct{ Tanh bool }
+
+func buildGelu(n *Node, opset int) (Kernel, error) {
+	if err := ewInputs(n, 1, 1); err != nil {
+		return nil, err
+	}
+	a := n.AttrReader()
+	k := &Gelu{}
+	switch approx := a.String("approximate", "none"); approx {
+	case "none":
+	case "tanh":
+		k.Tanh = true
+	default:
+		a.Fail("approximate is %q, want \"none\" or \"tanh\"", approx)
+	}
+	return k, a.Err()
+}
+
+// Run implements Kernel.
+func (k *Gelu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ewFloatUnary(ctx, in[0],
+		func(d, s []float32) { tensor.Gelu(d, s, k.Tanh) },
+		func(d, s []float64) { tensor.Gelu(d, s, k.Tanh) })
 }
 
 // Selu is Gamma*x for x > 0 and Gamma*Alpha*(exp(x)-1) elsewhere.

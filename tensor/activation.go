@@ -190,6 +190,32 @@ func Softplus[T Float](dst, src []T) {
 	})
 }
 
+// Gelu sets dst = src·Φ(src), Φ the standard normal CDF, 0.5·(1 + erf(x/√2)); with tanh
+// set, the approximation 0.5·(1 + tanh(√(2/π)·(x + 0.044715·x³))) of ONNX's
+// approximate="tanh" (PyTorch's gelu(approximate='tanh')).
+func Gelu[T Float](dst, src []T, tanh bool) {
+	unary(dst, src, func(d, s []T) {
+		s = s[:len(d)]
+		for i := range d {
+			x := float64(s[i])
+			d[i] = T(x * geluCDF(x, tanh))
+		}
+	})
+}
+
+// geluCDF is Φ(x) or its tanh approximation.
+func geluCDF(x float64, tanh bool) float64 {
+	if tanh {
+		return 0.5 * (1 + math.Tanh(geluTanhScale*(x+geluTanhCubic*x*x*x)))
+	}
+	return 0.5 * (1 + math.Erf(x/math.Sqrt2))
+}
+
+const (
+	geluTanhScale = 0.7978845608028654 // √(2/π)
+	geluTanhCubic = 0.044715
+)
+
 // Clip sets dst to src limited to [lo, hi]. NaN stays NaN. As in ONNX Runtime, lo > hi gives hi
 // everywhere.
 func Clip[T Number](dst, src []T, lo, hi T) {

@@ -186,6 +186,25 @@ func HardSwishGrad[T Float](dst, g, x []T) {
 	})
 }
 
+// GeluGrad sets dst = g·(Φ(x) + x·φ(x)), φ the standard normal density, the derivative of
+// Gelu; with tanh set, the derivative of the tanh approximation.
+func GeluGrad[T Float](dst, g, x []T, tanh bool) {
+	unaryGrad(dst, g, x, func(d, g, x []T) {
+		g, x = g[:len(d)], x[:len(d)]
+		for i := range d {
+			v := float64(x[i])
+			var dy float64
+			if tanh {
+				t := math.Tanh(geluTanhScale * (v + geluTanhCubic*v*v*v))
+				dy = 0.5*(1+t) + 0.5*v*(1-t*t)*geluTanhScale*(1+3*geluTanhCubic*v*v)
+			} else {
+				dy = geluCDF(v, false) + v*math.Exp(-0.5*v*v)/math.Sqrt(2*math.Pi)
+			}
+			d[i] = T(float64(g[i]) * dy)
+		}
+	})
+}
+
 // SoftplusGrad sets dst = g * sigmoid(x), the derivative of log(1 + e**x).
 func SoftplusGrad[T Float](dst, g, x []T) {
 	unaryGrad(dst, g, x, func(d, g, x []T) {
