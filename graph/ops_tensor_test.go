@@ -120,6 +120,13 @@ func TestConstantForms(t *testing.T) {
 	}
 }
 
+// TestCast19 runs Cast's opset-19 entry, whose saturate attribute changes nothing for the
+// types onnxtune holds.
+func TestCast19(t *testing.T) {
+	k := mustKernel(t, "Cast", 19, map[string]graph.Attr{"to": intAttr(6), "saturate": intAttr(0)}, []string{"x"})
+	shapeSame(t, "Cast-19 to int32", run1(t, k, nil, fvec(-1.5, 2.7, 1e9))[0], tensor.From([]int{3}, []int32{-1, 2, 1000000000}))
+}
+
 // TestShapeFamilyErrors checks that bad attributes fail at build time and bad inputs at run
 // time, with errors rather than panics.
 func TestShapeFamilyErrors(t *testing.T) {
@@ -129,6 +136,26 @@ func TestShapeFamilyErrors(t *testing.T) {
 			return err
 		},
 		"cast without to": func() error { _, err := buildKernel(t, "Cast", 13, nil, []string{"x"}); return err },
+		"cast-19 to float8": func() error {
+			_, err := buildKernel(t, "Cast", 19, map[string]graph.Attr{"to": intAttr(17), "saturate": intAttr(0)}, []string{"x"})
+			return err
+		},
+		"cast-19 saturate": func() error {
+			_, err := buildKernel(t, "Cast", 19, map[string]graph.Attr{"to": intAttr(10), "saturate": intAttr(2)}, []string{"x"})
+			return err
+		},
+		"split-18 num_outputs": func() error {
+			_, err := buildKernel(t, "Split", 18, map[string]graph.Attr{"num_outputs": intAttr(3)}, []string{"x"}, "a", "b")
+			return err
+		},
+		"split-18 both": func() error {
+			_, err := buildKernel(t, "Split", 18, map[string]graph.Attr{"num_outputs": intAttr(2)}, []string{"x", "s"}, "a", "b")
+			return err
+		},
+		"gelu approximate": func() error {
+			_, err := buildKernel(t, "Gelu", 20, map[string]graph.Attr{"approximate": stringAttr("sigmoid")}, []string{"x"})
+			return err
+		},
 		"pad mode": func() error {
 			_, err := buildKernel(t, "Pad", 13, map[string]graph.Attr{"mode": stringAttr("wrap")}, []string{"x", "p"})
 			return err
