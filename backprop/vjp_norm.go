@@ -20,6 +20,7 @@ func init() {
 	Register("BatchNormalization", Rule{VJP: batchNormVJP, Inputs: []int{0, 1, 3, 4}, NonDiff: []int{3, 4}})
 	Register("InstanceNormalization", Rule{VJP: instanceNormVJP, Inputs: []int{0, 1}})
 	Register("LayerNormalization", Rule{VJP: layerNormVJP, Inputs: []int{0, 1}})
+	Register("GroupNormalization", Rule{VJP: groupNormVJP, Inputs: []int{0, 1}})
 	Register("LRN", Rule{VJP: lrnVJP, Inputs: []int{0}})
 }
 
@@ -165,6 +166,67 @@ func instanceNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Ten
 	dx, ds, db := normDst[T](c, 0, len(g)), normDst[T](c, 1, ch), normDst[T](c, 2, ch)
 	tensor.InstanceNormGrad(dx, ds, db, g, x, scale, n, ch, spatial, float64(k.Epsilon))
 	return normResults(c, dx, ds, db)
+}
+
+func groupNormVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if gradOut[0] == nil || !normWants(c, 3) {
+		return make([]*tensor.Tensor, len(c.InShapes)), nil
+	}
+	if c.InTypes[0] == tensor.Float64 {
+		return groupNormGrad[float64](c, gradOut[0])
+	}
+	return groupNormGrad[float32](c, gradOut[0])
+}
+
+// groupNormGrad computes the gradients per channel; at opset 18, whose scale and bias hold
+// one value per group, each group's channels then add theirs up.
+func groupNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, error) {
+	k := c.Kernel.(*graph.GroupNormalization)
+	shape := c.InShapes[0]
+	params := tensor.Size(c.InShapes[1])
+	n, ch, spatial, err := k.Geometry(shape, params)
+	if err != nil {
+		return nil, err
+	}
+	g, err := widened[T](gy)
+	if err != nil {
+		return nil, err
+	}
+	x, err := widened[T](c.In[0])
+	if err != nil {
+		return nil, err
+	}
+	var scale []T
+	if c.Need[0] {
+		if c.In[1] == nil {
+			return nil, fmt.Errorf("the scale was not kept")
+		}
+		perChannel := k.ChannelValues(c.In[1].ToFloat64s(), ch)
+		scale = make([]T, ch)
+		for i, v := range perChannel {
+			scale[i] = T(v)
+		}
+	}
+	dx := normDst[T](c, 0, len(g))
+	var ds, db []T
+	if c.Need[1] {
+		ds = make([]T, ch)
+	}
+	if len(c.Need) > 2 && c.Need[2] {
+		db = make([]T, ch)
+	}
+	tensor.GroupNormGrad(dx, ds, db, g, x, scale, n, ch, k.NumGroups, spatial, float64(k.Epsilon))
+	perGroup := func(v []T) []T {
+		if v == nil || k.PerChannel {
+			return v
+		}
+		out := make([]T, k.NumGroups)
+		for i, d := range v {
+			out[i/(ch/k.NumGroups)] += d
+		}
+		return out
+	}
+	return normResults(c, dx, perGroup(ds), perGroup(db))
 }
 
 func layerNormVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {

@@ -11,8 +11,8 @@ import (
 // cpnNormCases covers BatchNormalization in inference and in training (training_mode at
 // opsets 14 and 15, the optional outputs at opsets 9 and 7, spatial=0, and a Context asking
 // for training), InstanceNormalization on 1-D, 2-D and 3-D planes, LayerNormalization with
-// positive and negative axes, without B and with broadcast Scale and B, and LRN with odd and
-// even windows.
+// positive and negative axes, without B and with broadcast Scale and B, GroupNormalization
+// at opsets 21 and 18, and LRN with odd and even windows.
 func cpnNormCases() []cpnCase {
 	rng := rand.New(rand.NewPCG(7, 8))
 	x := func(shape ...int) cpnVal { return cpnRand(rng, "X", false, 1.5, 0.7, shape...) }
@@ -55,6 +55,10 @@ func cpnNormCases() []cpnCase {
 			in: []cpnVal{x(shape...), p("S", shape[1]), p("B", shape[1])}, wrt: []string{"X", "S", "B"},
 			torch: "F.instance_norm(T['X'], weight=T['S'], bias=T['B'], eps=1e-3)"}
 	}
+	gn := func(name string, opset, groups int, eps float64, in cpnVal, params int, torch string) cpnCase {
+		return cpnCase{name: "group-" + name, op: "GroupNormalization", opset: opset, attrs: map[string]any{"num_groups": groups, "epsilon": eps},
+			in: []cpnVal{in, p("S", params), p("B", params)}, wrt: []string{"X", "S", "B"}, torch: torch}
+	}
 	lrn := func(name string, size int, alpha, beta, bias float64, in cpnVal, torch string) cpnCase {
 		return cpnCase{name: "lrn-" + name, op: "LRN", attrs: map[string]any{"size": size, "alpha": alpha, "beta": beta, "bias": bias},
 			in: []cpnVal{in}, wrt: []string{"X"}, torch: torch}
@@ -83,6 +87,13 @@ func cpnNormCases() []cpnCase {
 			"F.layer_norm(T['X'], (4, 2), T['S'], None, eps=1e-2)"),
 		ln("broadcast-params", map[string]any{"axis": 1}, nil, x(2, 3, 4, 2), []int{4, 1}, []int{2},
 			"F.layer_norm(T['X'], (3, 4, 2), eps=1e-5) * T['S'] + T['B']"),
+		gn("21-2d", 21, 2, 1e-5, x(2, 4, 3, 3), 4, "F.group_norm(T['X'], 2, T['S'], T['B'], eps=1e-5)"),
+		gn("21-1d", 21, 3, 1e-3, x(2, 6, 5), 6, "F.group_norm(T['X'], 3, T['S'], T['B'], eps=1e-3)"),
+		gn("21-one-group", 21, 1, 1e-5, x(3, 3, 4), 3, "F.group_norm(T['X'], 1, T['S'], T['B'], eps=1e-5)"),
+		gn("21-instance-like", 21, 4, 1e-5, x(2, 4, 2, 3), 4, "F.group_norm(T['X'], 4, T['S'], T['B'], eps=1e-5)"),
+		// Opset 18: one scale and bias per group, shared by its channels.
+		gn("18-per-group", 18, 2, 1e-5, x(2, 4, 3, 2), 2,
+			"F.group_norm(T['X'], 2, T['S'].repeat_interleave(2), T['B'].repeat_interleave(2), eps=1e-5)"),
 		lrn("size3", 3, 0.02, 0.75, 2, x(2, 7, 3, 4), "F.local_response_norm(T['X'], 3, alpha=0.02, beta=0.75, k=2.0)"),
 		lrn("size5", 5, 0.3, 0.6, 1.5, x(2, 6, 3, 3), "F.local_response_norm(T['X'], 5, alpha=0.3, beta=0.6, k=1.5)"),
 		lrn("size1-3d", 1, 0.5, 0.9, 1, x(1, 3, 2, 2, 3), "F.local_response_norm(T['X'], 1, alpha=0.5, beta=0.9, k=1.0)"),

@@ -18,6 +18,8 @@ func init() {
 		Register(OpDef{Type: "InstanceNormalization", Since: since, Build: buildInstanceNorm})
 	}
 	Register(OpDef{Type: "LayerNormalization", Since: 17, Build: buildLayerNorm})
+	Register(OpDef{Type: "GroupNormalization", Since: 18, Build: buildGroupNorm})
+	Register(OpDef{Type: "GroupNormalization", Since: 21, Build: buildGroupNorm})
 	for _, since := range []int{1, 13} {
 		Register(OpDef{Type: "LRN", Since: since, Build: buildLRN})
 	}
@@ -62,6 +64,18 @@ type LayerNormalization struct {
 }
 
 var _ Kernel = (*LayerNormalization)(nil)
+
+// GroupNormalization is ONNX GroupNormalization: the channels of each image of X [N, C, D1...]
+// split into NumGroups groups, each normalised by its own statistics, then scaled and shifted.
+// At opset 21 (as PyTorch's GroupNorm) scale and bias hold one value per channel; opset 18's
+// hold one per group, which every channel of the group shares.
+type GroupNormalization struct {
+	NumGroups  int
+	Epsilon    float32
+	PerChannel bool // opset 21
+}
+
+var _ Kernel = (*GroupNormalization)(nil)
 
 // LRN is ONNX LRN: local response normalisation across channels.
 type LRN struct {
@@ -272,6 +286,84 @@ func (k *InstanceNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tenso
 	}
 	return convFloat32(ctx, x.DType(), shape, in, func(y []float32, args [][]float32) {
 		tensor.InstanceNorm(y, args[0], args[1], args[2], n, c, spatial, eps)
+	})
+}
+
+func buildGroupNorm(n *Node, opset int) (Kernel, error) {
+	a := n.AttrReader()
+	k := &GroupNormalization{NumGroups: int(a.Int("num_groups", 0)), Epsilon: a.Float("epsilon", 1e-5), PerChannel: opset >= 21}
+	if !a.Has("num_groups") || k.NumGroups < 1 {
+		a.Fail("num_groups is %d, want a positive number", k.NumGroups)
+	}
+	if st := a.Int("stash_type", 1); st != 1 {
+		a.Fail("stash_type is %d; only 1 (float32 statistics) is supported", st)
+	}
+	if len(n.Inputs) != 3 {
+		a.Fail("has %d inputs, want X, scale and bias", len(n.Inputs))
+	}
+	return k, a.Err()
+}
+
+// Geometry checks X's shape and the length of scale and bias, and returns N, C and the size
+// of the spatial dimensions.
+func (k *GroupNormalization) Geometry(shape []int, params int) (n, c, spatial int, err error) {
+	if len(shape) < 2 {
+		return 0, 0, 0, fmt.Errorf("X has shape %v, want [N C D1 ...]", shape)
+	}
+	n, c, spatial = shape[0], shape[1], tensor.Size(shape[2:])
+	if c%k.NumGroups != 0 {
+		return 0, 0, 0, fmt.Errorf("%d channels of X %v do not split into %d groups", c, shape, k.NumGroups)
+	}
+	want := k.NumGroups
+	if k.PerChannel {
+		want = c
+	}
+	if params != want {
+		return 0, 0, 0, fmt.Errorf("scale and bias hold %d values, want %d for X %v and %d groups", params, want, shape, k.NumGroups)
+	}
+	return n, c, spatial, nil
+}
+
+// ChannelValues returns v (scale or bias) with one value per channel: as given at opset 21, each
+// group's value repeated over its channels at 18.
+func (k *GroupNormalization) ChannelValues(v []float64, c int) []float64 {
+	if k.PerChannel {
+		return v
+	}
+	out := make([]float64, c)
+	for ch := range out {
+		out[ch] = v[ch/(c/k.NumGroups)]
+	}
+	return out
+}
+
+// Run implements Kernel.
+func (k *GroupNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) != 3 || in[0] == nil || in[1] == nil || in[2] == nil {
+		return nil, fmt.Errorf("needs X, scale and bias")
+	}
+	x := in[0]
+	shape := x.Shape()
+	if in[1].Len() != in[2].Len() {
+		return nil, fmt.Errorf("scale %v and bias %v differ in length", in[1].Shape(), in[2].Shape())
+	}
+	n, c, spatial, err := k.Geometry(shape, in[1].Len())
+	if err != nil {
+		return nil, err
+	}
+	eps := float64(k.Epsilon)
+	scale, bias := k.ChannelValues(in[1].ToFloat64s(), c), k.ChannelValues(in[2].ToFloat64s(), c)
+	if x.DType() == tensor.Float64 {
+		y := make([]float64, x.Len())
+		tensor.GroupNorm(y, tensor.Data[float64](x), scale, bias, n, c, k.NumGroups, spatial, eps)
+		return one(tensor.From(shape, y))
+	}
+	s32, b32 := make([]float32, c), make([]float32, c)
+	for i := range c {
+		s32[i], b32[i] = float32(scale[i]), float32(bias[i])
+	}
+	return convFloat32(ctx, x.DType(), shape, in[:1], func(y []float32, args [][]float32) {
+		tensor.GroupNorm(y, args[0], s32, b32, n, c, k.NumGroups, spatial, eps)
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 // TestNormORT compares the normalisation ops with ONNX Runtime: BatchNormalization in
 // inference at several opsets (spatial=0 included) and in training mode with its running
 // statistics, InstanceNormalization on 1-D and 3-D inputs, LayerNormalization with and
-// without B and its Mean/InvStdDev outputs, and LRN. (ONNX Runtime lacks BatchNormalization
+// without B and its Mean/InvStdDev outputs, GroupNormalization 18 and 21, and LRN. (ONNX Runtime lacks BatchNormalization
 // 6, InstanceNormalization 1 and LRN with an even size or on other than 4-D inputs; tensor's
 // TestLRNEvenSize checks the even window against ONNX's formula.)
 func TestNormORT(t *testing.T) {
@@ -36,6 +36,11 @@ func TestNormORT(t *testing.T) {
 		return convORTCase{Name: name, Op: "InstanceNormalization", Opset: opset, Attrs: map[string]any{"epsilon": 1e-3}, Outputs: []string{"y"},
 			Inputs: []convORTInput{convIn("x", x...), convIn("scale", x[1]), convIn("b", x[1])}}
 	}
+	// GroupNormalization's scale and bias: one per group at opset 18, one per channel at 21.
+	gn := func(name string, opset, groups int, eps float64, params int, x ...int) convORTCase {
+		return convORTCase{Name: name, Op: "GroupNormalization", Opset: opset, Attrs: map[string]any{"num_groups": groups, "epsilon": eps},
+			Outputs: []string{"y"}, Inputs: []convORTInput{convIn("x", x...), convIn("scale", params), convIn("b", params)}}
+	}
 	cases := []convORTCase{
 		bn("bn15_infer", 15, map[string]any{"epsilon": 1e-3}, []string{"y"}, []int{2, 3, 4, 5}),
 		bn("bn15_train", 15, map[string]any{"training_mode": 1, "momentum": 0.8}, []string{"y", "rm", "rv"}, []int{3, 4, 3, 2}),
@@ -48,6 +53,9 @@ func TestNormORT(t *testing.T) {
 		ln("ln_axis1_stats", map[string]any{"axis": 1}, []string{"y", "mean", "invstd"}, []int{2, 3, 4}, []int{3, 4}, true),
 		ln("ln_last_no_bias", map[string]any{"epsilon": 1e-2}, []string{"y"}, []int{3, 5}, []int{5}, false),
 		ln("ln_neg2_stats_only_mean", map[string]any{"axis": -2}, []string{"y", "mean", ""}, []int{2, 3, 4, 2}, []int{4, 2}, true),
+		gn("gn18_per_group", 18, 3, 1e-5, 3, 2, 6, 3, 3),
+		gn("gn21_per_channel", 21, 2, 1e-3, 6, 2, 6, 3, 3),
+		gn("gn21_3d_instance_like", 21, 4, 1e-5, 4, 3, 4, 5),
 		{Name: "lrn", Op: "LRN", Opset: 13, Attrs: map[string]any{"size": 5, "alpha": 0.3, "beta": 0.6, "bias": 1.5}, Outputs: []string{"y"},
 			Inputs: []convORTInput{convIn("x", 2, 6, 3, 3)}},
 	}

@@ -121,6 +121,28 @@ func InstanceNorm[T float32 | float64](y, x, scale, bias []T, n, c, spatial int,
 	})
 }
 
+// GroupNorm normalises each group of channels of each image of x = [n, c, spatial] (groups
+// groups of c/groups channels) by the group's own mean and biased variance, then scales and
+// shifts it per channel: y = (x - mean) / sqrt(variance + eps) * scale[ch] + bias[ch], as
+// PyTorch's group_norm and ONNX's GroupNormalization-21. y may alias x.
+func GroupNorm[T float32 | float64](y, x, scale, bias []T, n, c, groups, spatial int, eps float64) {
+	if groups < 1 || c%groups != 0 || len(x) < n*c*spatial || len(y) < n*c*spatial || len(scale) < c || len(bias) < c {
+		panic(fmt.Sprintf("tensor.GroupNorm: %d groups, or slices too short, for [%d %d %d]", groups, n, c, spatial))
+	}
+	cg := c / groups
+	block := cg * spatial
+	parallel.For(n*groups, normWorkers(n*c*spatial), func(p int) {
+		src := x[p*block : (p+1)*block]
+		m, v := normMoments(src)
+		inv := 1 / math.Sqrt(v+eps)
+		for j := range cg {
+			ch := p%groups*cg + j
+			a := float64(scale[ch]) * inv
+			affine(y[p*block+j*spatial:][:spatial], src[j*spatial:][:spatial], T(a), T(float64(bias[ch])-m*a))
+		}
+	})
+}
+
 // LayerNorm normalises each of the rows of x = [rows, cols] by its own mean and biased
 // variance, then applies the per-column scale and bias (length cols; bias may be nil):
 // y = (x - mean) * invStdDev * scale + bias with invStdDev = 1/sqrt(variance + eps). If mean

@@ -154,6 +154,65 @@ func InstanceNormGrad[T Float](dx, dscale, dbias, g, x, scale []T, n, c, spatial
 	}
 }
 
+// GroupNormGrad computes GroupNorm's gradients over x = [n, c, spatial]: dx (x's shape),
+// dscale and dbias (length c, per channel, summed over the images). A nil destination is
+// skipped; scale is needed for dx only.
+func GroupNormGrad[T Float](dx, dscale, dbias, g, x, scale []T, n, c, groups, spatial int, eps float64) {
+	total := n * c * spatial
+	if groups < 1 || c%groups != 0 || len(g) < total || len(x) < total || dx != nil && (len(dx) < total || len(scale) < c) ||
+		dscale != nil && len(dscale) < c || dbias != nil && len(dbias) < c {
+		panic(fmt.Sprintf("tensor.GroupNormGrad: %d groups, or slices too short, for [%d %d %d]", groups, n, c, spatial))
+	}
+	cg := c / groups
+	block := cg * spatial
+	// Per image and channel: the sum of g and the sum of g·x̂.
+	sg, sgx := make([]float64, n*c), make([]float64, n*c)
+	parallel.For(n*groups, normWorkers(total), func(p int) {
+		xs, gs := x[p*block:(p+1)*block], g[p*block:(p+1)*block]
+		m, v := normMoments(xs)
+		inv := 1 / math.Sqrt(v+eps)
+		first := p/groups*c + p%groups*cg // this block's first (image, channel)
+		var sa, sb float64                // the sums of dx̂ and dx̂·x̂ over the block
+		for j := range cg {
+			a, b := normSums(gs[j*spatial:(j+1)*spatial], xs[j*spatial:(j+1)*spatial], m, true)
+			sg[first+j], sgx[first+j] = a, b*inv
+			if dx != nil {
+				sc := float64(scale[first%c+j])
+				sa += sc * a
+				sb += sc * b * inv
+			}
+		}
+		if dx == nil || block == 0 {
+			return
+		}
+		cnt := float64(block)
+		// dx = inv·(scale·g - sa/M - x̂·sb/M), x̂ = (x - m)·inv
+		bx := -inv * inv * sb / cnt
+		for j := range cg {
+			k := float64(scale[first%c+j]) * inv
+			at, bt, off := T(k), T(bx), T(-inv*sa/cnt-bx*m)
+			d := dx[p*block+j*spatial:][:spatial]
+			xr := xs[j*spatial:][:spatial]
+			for i, v := range gs[j*spatial:][:spatial] {
+				d[i] = at*v + bt*xr[i] + off
+			}
+		}
+	})
+	for ch := range c {
+		var a, b float64
+		for i := range n {
+			a += sg[i*c+ch]
+			b += sgx[i*c+ch]
+		}
+		if dbias != nil {
+			dbias[ch] = T(a)
+		}
+		if dscale != nil {
+			dscale[ch] = T(b)
+		}
+	}
+}
+
 // LayerNormGrad computes LayerNormalization's gradients over x = [rows, cols], each row
 // normalised by its own statistics and scaled per column: dx (x's shape), dscale and dbias
 // (length cols, summed over the rows). A nil destination is skipped. Rows run in parallel
