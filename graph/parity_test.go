@@ -103,3 +103,25 @@ func TestParityTorchvision(t *testing.T) {
 		}
 	}
 }
+
+// TestParityModernOpsets: torchvision families at opsets 18 to 21 (gen.py rewrites their
+// opset-17 export into each: the reductions' axes as inputs, the opset and IR version
+// raised), at 64x64, against PyTorch and ONNX Runtime.
+func TestParityModernOpsets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("model-sized case: runs in the full (non -short) pass")
+	}
+	for _, name := range modernFamilies {
+		for _, opset := range []string{"18", "19", "20", "21"} {
+			variant := []string{"--opset", opset, "--size", "64"}
+			t.Run(strings.TrimSuffix(fixture.LargeName(name, variant...), ".onnx"), func(t *testing.T) {
+				checkParity(t, fixture.Large(t, name, variant...))
+			})
+		}
+	}
+}
+
+// modernFamilies are the torchvision families the opset 18-21 tests export: shufflenet_v2
+// reaches ReduceMean (its x.mean([2, 3])), whose form changed at 18, and Split; convnext
+// LayerNormalization; efficientnet SiLU and squeeze-excitation.
+var modernFamilies = []string{"resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0", "convnext_tiny"}

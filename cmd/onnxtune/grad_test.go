@@ -97,6 +97,21 @@ func TestGradTorchvision(t *testing.T) {
 	}
 }
 
+// TestGradModernOpsets: the torchvision families of graph's opset 18-21 tests, BatchNorm
+// kept, at the first and the last of those opsets.
+func TestGradModernOpsets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("model-sized case: runs in the full (non -short) pass")
+	}
+	for _, name := range []string{"resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0", "convnext_tiny"} {
+		for _, opset := range []string{"18", "21"} {
+			t.Run(name+"/opset"+opset, func(t *testing.T) {
+				checkGradCLI(t, fixture.Large(t, name, "--opset", opset, "--preserve-bn", "--size", "64", "--grads"))
+			})
+		}
+	}
+}
+
 // twoOutputModel writes a model with outputs y = Relu(x) and z = w * x, so that a loss on y
 // reaches no initializer while w is trainable through z.
 func twoOutputModel(t *testing.T, path string) {

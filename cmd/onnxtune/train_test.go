@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,72 @@ func TestTrainUsage(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a failed run wrote %s", out)
+	}
+}
+
+// TestTrainModernOpsetExport: fine-tuning an opset-21 model (IR version 10) writes an
+// opset-21, IR-10 file whose reductions keep their opset-18 form, and ONNX Runtime's output
+// on it equals the engine's.
+func TestTrainModernOpsetExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("model-sized case: runs in the full (non -short) pass")
+	}
+	model := fixture.Large(t, "shufflenet_v2_x0_5", "--opset", "21", "--preserve-bn", "--size", "64", "--grads")
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(21, 10))
+	x := tensor.New(tensor.Float32, 8, 3, 64, 64)
+	for i := range x.Float32s() {
+		x.Float32s()[i] = float32(r.NormFloat64())
+	}
+	y := make([]int64, 8)
+	for i := range y {
+		y[i] = r.Int64N(1000)
+	}
+	npz := filepath.Join(dir, "d.npz")
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": x, "y": tensor.From([]int{8}, y)}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tuned.onnx")
+	if _, errOut, status := onnxtune("train", model, "--data", npz, "--epochs", "1", "--batch-size", "4", "--out", out); status != 0 {
+		t.Fatalf("train: exit %d: %s", status, errOut)
+	}
+	m, err := onnx.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ir := m.Proto.GetIrVersion(); ir != 10 {
+		t.Errorf("the export has IR version %d, want 10", ir)
+	}
+	for _, o := range m.Proto.GetOpsetImport() {
+		if o.GetDomain() == "" && o.GetVersion() != 21 {
+			t.Errorf("the export imports opset %d, want 21", o.GetVersion())
+		}
+	}
+	for _, n := range m.Proto.GetGraph().GetNode() {
+		if n.GetOpType() == "ReduceMean" && len(n.GetInput()) != 2 {
+			t.Errorf("node %q: ReduceMean with inputs %v, want the opset-18 form with axes", n.GetName(), n.GetInput())
+		}
+	}
+	xin := filepath.Join(dir, "x.npy")
+	first := tensor.From([]int{2, 3, 64, 64}, append([]float32(nil), x.Float32s()[:2*3*64*64]...))
+	if err := data.SaveNPY(xin, first); err != nil {
+		t.Fatal(err)
+	}
+	engine := filepath.Join(dir, "engine.npy")
+	if _, errOut, status := onnxtune("run", out, "--input", "x="+xin, "--out", engine); status != 0 {
+		t.Fatalf("run: exit %d: %s", status, errOut)
+	}
+	got, err := data.LoadNPY(engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ortDir := filepath.Join(dir, "ort")
+	fixture.RunORT(t, out, ortDir, "x="+xin)
+	want, err := data.LoadNPY(filepath.Join(ortDir, "logits.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel := fixture.RelDiffTensors(got, want); rel > 1e-4 {
+		t.Errorf("the export's logits are %.3g relative from ONNX Runtime's", rel)
 	}
 }

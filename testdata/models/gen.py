@@ -10,6 +10,9 @@ Usage (always with Debian's /usr/bin/python3, which has torch 1.13, torchvision 
                                                   [--models a,b] [--batch B] [--force]
         Exports torchvision resnet18, mobilenet_v2, squeezenet1_1 (random weights, seeded)
         at 1x3x224x224 with a dynamic batch axis into OUTDIR/<name>[_opN][_bn].onnx.
+        Opsets 18 to 21, which torch 1.13 and onnx 1.12 do not know, are the opset-17 export
+        with the forms that changed rewritten (see modernize); asking for any of them writes
+        all four.
 
 Every model <name>.onnx gets a <name>.io.npz (uncompressed, np.savez layout) holding the input
 under "x" and every PyTorch output (eval mode, computed by PyTorch, not onnxruntime) under its
@@ -30,6 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.abspath(__file__)
 
 LARGE = ["resnet18", "mobilenet_v2", "squeezenet1_1"]
+# Opsets written by rewriting the opset-17 export, each with the IR version it came with.
+MODERN = {18: 8, 19: 9, 20: 9, 21: 10}
 SMALL = ["tiny_cnn", "tiny_cnn_bn", "resblock", "mixed_ops", "two_heads", "shared_weight",
          "ext_data/model", "meta"]
 # Fixtures whose initializer names equal their parameter names get PyTorch gradients.
@@ -98,8 +103,12 @@ def small_targets(outdir):
 
 
 def large_targets(outdir, model, opset, preserve_bn, size=224, grads=False):
-    base = os.path.join(outdir, large_name(model, opset, preserve_bn, size))
-    return [base + ".onnx", base + ".io.npz"] + ([base + ".grad.npz"] if grads else [])
+    """Every file one generation writes: for an opset of MODERN, those of all four."""
+    out = []
+    for o in (sorted(MODERN) if opset in MODERN else [opset]):
+        base = os.path.join(outdir, large_name(model, o, preserve_bn, size))
+        out += [base + ".onnx", base + ".io.npz"] + ([base + ".grad.npz"] if grads else [])
+    return out
 
 
 # Cheap exit before importing torch (seconds) when every requested file is up to date.
@@ -214,6 +223,38 @@ def export(model, x, output_names, opset, preserve_bn=False, fold=None, check=Tr
     if check:
         onnx.checker.check_model(m, full_check=True)
     return m
+
+
+# The operators that took their axes as an input instead of an attribute at opset 18 (ReduceSum
+# did at 13). Nothing else torch 1.13 writes at opset 17 changed meaning or form by opset 21:
+# Split's split and Pad's pads are inputs already, and the attributes added since (Resize's
+# antialias, Pad's axes, AveragePool's dilations, Cast's saturate) default to what 17 did.
+REDUCE_AXES_INPUT = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                     "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"}
+
+
+def modernize(m, opset):
+    """Returns a copy of the opset-17 model m in the form of opset 18 to 21: the reductions'
+    axes moved to an int64 initializer input, the default domain's opset and the IR version
+    raised. onnx 1.12's checker knows neither, so none is run; ONNX Runtime reads the result."""
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    g = out.graph
+    for i, node in enumerate(g.node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in REDUCE_AXES_INPUT:
+            continue
+        for a in node.attribute:
+            if a.name == "axes":
+                name = "%s_axes_%d" % (node.op_type, i)
+                g.initializer.append(onnx.numpy_helper.from_array(np.array(a.ints, dtype=np.int64), name))
+                node.input.append(name)
+                node.attribute.remove(a)
+                break
+    for imp in out.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            imp.version = opset
+    out.ir_version = MODERN[opset]
+    return out
 
 
 def save_onnx(m, path):
@@ -571,14 +612,18 @@ def gen_large(outdir, models, opset, preserve_bn, batch, force, size=224, grads=
         torch.manual_seed(0)
         model = perturb_large_(_tv(name), seed=1000).eval()
         x = sample_input((batch, 3, size, size), seed=7)
-        m = export(model, x[:1], ["logits"], opset=opset, preserve_bn=preserve_bn)
+        m = export(model, x[:1], ["logits"], opset=min(opset, 17), preserve_bn=preserve_bn)
         _check_distinct_initializers(m, name)
-        save_onnx(m, targets[0])
-        save_npz(targets[1], reference_io(model, x, ["logits"]))
-        if grads:
-            d = reference_grads(model, x, m)
-            assert d is not None, "%s: export renamed parameters; use --preserve-bn" % name
-            save_npz(targets[2], d)
+        io_ref = reference_io(model, x, ["logits"])
+        d = reference_grads(model, x, m) if grads else None
+        assert not grads or d is not None, "%s: export renamed parameters; use --preserve-bn" % name
+        per = 3 if grads else 2
+        for k, o in enumerate(sorted(MODERN) if opset in MODERN else [opset]):
+            t = targets[k * per:(k + 1) * per]
+            save_onnx(modernize(m, o) if o in MODERN else m, t[0])
+            save_npz(t[1], io_ref)
+            if grads:
+                save_npz(t[2], d)
 
 
 def main(a):
