@@ -9,8 +9,10 @@ import (
 )
 
 // Import converts a loaded model into a graph.Graph: initializers decoded into tensors,
-// attributes into graph.Attr, inputs, outputs and value_info with their types. It checks that every node
-// input names a value that exists before the node (ONNX requires topological order).
+// attributes into graph.Attr, inputs, outputs and value_info with their types, and the calls
+// of model-local functions replaced by the functions' nodes (function.go). It checks that
+// every node input names a value that exists before the node (ONNX requires topological
+// order).
 func Import(m *Model) (*graph.Graph, error) {
 	opsets := map[string]int{}
 	for _, o := range m.Proto.GetOpsetImport() {
@@ -66,7 +68,15 @@ func importGraph(m *Model, gp *GraphProto, opsets map[string]int, outer map[stri
 		}
 		g.Inputs = append(g.Inputs, v)
 	}
-	for _, np := range gp.GetNode() {
+	fns, err := modelFunctions(m)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := inlineFunctions(gp.GetNode(), fns, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, np := range nodes {
 		n := &graph.Node{
 			Name:    np.GetName(),
 			OpType:  np.GetOpType(),
