@@ -13,7 +13,7 @@ func init() {
 		Register(OpDef{Type: "Mod", Since: since, Build: buildMod})
 	}
 	Register(OpDef{Type: "Not", Since: 1, Build: func(*Node, int) (Kernel, error) { return KernelFunc(runNot), nil }})
-	for _, since := range []int{11, 13, 16} {
+	for _, since := range []int{11, 13, 16, 18} {
 		Register(OpDef{Type: "ScatterND", Since: since, Build: buildScatterND})
 	}
 }
@@ -49,14 +49,23 @@ func runNot(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{out}, nil
 }
 
-// ScatterND is ONNX ScatterND with its reduction ("none", "add", "mul").
+// ScatterND is ONNX ScatterND with its reduction: "none", "add", "mul" (16) and "max", "min"
+// (18).
 type ScatterND struct{ Reduction string }
 
-func buildScatterND(n *Node, _ int) (Kernel, error) {
+func buildScatterND(n *Node, opset int) (Kernel, error) {
 	a := n.AttrReader()
 	s := &ScatterND{Reduction: a.String("reduction", "none")}
 	switch s.Reduction {
-	case "none", "add", "mul":
+	case "none":
+	case "add", "mul":
+		if opset < 16 {
+			a.Fail("reduction %q needs opset 16", s.Reduction)
+		}
+	case "max", "min":
+		if opset < 18 {
+			a.Fail("reduction %q needs opset 18", s.Reduction)
+		}
 	default:
 		a.Fail("reduction %q is not supported", s.Reduction)
 	}

@@ -150,6 +150,14 @@ func scatterND[T float32 | float64 | int32 | int64](dst, upd []T, offsets []int,
 			for j := range d {
 				d[j] *= u[j]
 			}
+		case "max":
+			for j := range d {
+				d[j] = max(d[j], u[j])
+			}
+		case "min":
+			for j := range d {
+				d[j] = min(d[j], u[j])
+			}
 		default:
 			return fmt.Errorf("tensor: ScatterND reduction %q is not supported", reduction)
 		}
