@@ -51,3 +51,67 @@ func TestScatterND18MatchesORT(t *testing.T) {
 		shapeSame(t, name, got[name], want)
 	}
 }
+
+// col2ImScript writes Col2Im (opset 18) over a few geometries: strides, dilations, symmetric
+// and asymmetric pads, blocks overlapping and not.
+const col2ImScript = `
+import sys, json
+import numpy as np
+import onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+
+out = sys.argv[1]
+rng = np.random.default_rng(18)
+cases = [
+    ("plain", 2, 3, (5, 6), (2, 3), {}),
+    ("strided_dilated", 1, 2, (9, 8), (3, 2), {"strides": [2, 1], "dilations": [1, 2]}),
+    ("padded", 2, 1, (4, 5), (3, 3), {"pads": [1, 1, 1, 1]}),
+    ("asymmetric", 1, 2, (6, 7), (2, 2), {"pads": [0, 1, 2, 0], "strides": [2, 3]}),
+]
+meta = []
+for name, n, c, img, blk, attrs in cases:
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    st = attrs.get("strides", [1, 1])
+    dl = attrs.get("dilations", [1, 1])
+    L = 1
+    for d in range(2):
+        L *= (img[d] + pads[d] + pads[d + 2] - dl[d] * (blk[d] - 1) - 1) // st[d] + 1
+    x = rng.standard_normal((n, c * blk[0] * blk[1], L)).astype(np.float32)
+    node = h.make_node("Col2Im", ["x", "image", "block"], ["y"], **attrs)
+    graph = h.make_graph([node], name, [h.make_tensor_value_info("x", T.FLOAT, x.shape)],
+        [h.make_tensor_value_info("y", T.FLOAT, None)],
+        [nh.from_array(np.array(img, np.int64), "image"), nh.from_array(np.array(blk, np.int64), "block")])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, "%s/%s.onnx" % (out, name))
+    np.save("%s/%s.npy" % (out, name), x)
+    meta.append(name)
+print(json.dumps(meta))
+`
+
+// TestCol2ImMatchesORT compares Col2Im with ONNX Runtime.
+func TestCol2ImMatchesORT(t *testing.T) {
+	dir := t.TempDir()
+	fixture.RunPython(t, col2ImScript, dir)
+	for _, name := range []string{"plain", "strided_dilated", "padded", "asymmetric"} {
+		xPath := filepath.Join(dir, name+".npy")
+		x, err := data.LoadNPY(xPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		model := filepath.Join(dir, name+".onnx")
+		got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})["y"]
+		ortDir := filepath.Join(dir, "ort_"+name)
+		fixture.RunORT(t, model, ortDir, "x="+xPath)
+		want, err := data.LoadNPY(filepath.Join(ortDir, "y.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tensor.EqualShapes(got.Shape(), want.Shape()) {
+			t.Fatalf("%s: got shape %v, ONNX Runtime's %v", name, got.Shape(), want.Shape())
+		}
+		if rel := fixture.RelDiff(got.ToFloat64s(), want.ToFloat64s()); rel > 1e-6 {
+			t.Errorf("%s: %.3g relative from ONNX Runtime", name, rel)
+		}
+	}
+}
