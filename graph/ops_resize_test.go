@@ -1,0 +1,79 @@
+package graph_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// resize1819Script writes Resize in the forms of opsets 18 and 19, which Debian's onnx 1.12
+// conformance suite lacks: axes, keep_aspect_ratio_policy and half_pixel_symmetric, over
+// nearest, linear and cubic.
+const resize1819Script = `
+import sys
+import numpy as np
+import onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+
+out = sys.argv[1]
+x = np.random.default_rng(19).standard_normal((1, 2, 5, 7)).astype(np.float32)
+nodes, inits, outs = [], [], []
+
+def const(name, v, dt):
+    inits.append(nh.from_array(np.array(v, dtype=dt), name))
+    return name
+
+def resize(name, scales=None, sizes=None, **attrs):
+    ins = ["x", ""]
+    ins.append(const(name + "_scales", scales, np.float32) if scales is not None else "")
+    if sizes is not None:
+        ins.append(const(name + "_sizes", sizes, np.int64))
+    nodes.append(h.make_node("Resize", ins, [name], **attrs))
+    outs.append(h.make_tensor_value_info(name, T.FLOAT, None))
+
+resize("axes_scales", scales=[1.6, 0.5], axes=[2, 3], mode="linear")
+resize("axes_sizes_neg", sizes=[9], axes=[-1], mode="cubic")
+resize("not_larger", sizes=[8, 8], axes=[2, 3], mode="linear", keep_aspect_ratio_policy="not_larger")
+resize("not_smaller", sizes=[8, 8], axes=[2, 3], mode="nearest", keep_aspect_ratio_policy="not_smaller")
+resize("symmetric", scales=[1, 1, 1.7, 0.6], mode="linear", coordinate_transformation_mode="half_pixel_symmetric")
+resize("symmetric_nearest", scales=[1, 1, 0.7, 1.3], mode="nearest", coordinate_transformation_mode="half_pixel_symmetric")
+resize("pytorch_half_pixel", sizes=[1, 2, 1, 4], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+graph = h.make_graph(nodes, "resize19", [h.make_tensor_value_info("x", T.FLOAT, x.shape)], outs, inits)
+model = h.make_model(graph, opset_imports=[h.make_opsetid("", 19)])
+model.ir_version = 9
+onnx.save(model, out + "/resize19.onnx")
+np.save(out + "/x.npy", x)
+`
+
+// TestResize1819MatchesORT compares Resize's opset-18 and 19 forms with ONNX Runtime.
+func TestResize1819MatchesORT(t *testing.T) {
+	dir := t.TempDir()
+	fixture.RunPython(t, resize1819Script, dir)
+	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "resize19.onnx")
+	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
+	ortDir := filepath.Join(dir, "ort")
+	fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
+	for name, y := range got {
+		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tensor.EqualShapes(y.Shape(), want.Shape()) {
+			t.Errorf("%s: got shape %v, ONNX Runtime's %v", name, y.Shape(), want.Shape())
+			continue
+		}
+		if rel := fixture.RelDiff(y.ToFloat64s(), want.ToFloat64s()); rel > 1e-6 {
+			t.Errorf("%s: %.3g relative from ONNX Runtime", name, rel)
+		}
+	}
+	if len(got) != 7 {
+		t.Errorf("got %d outputs, want 7", len(got))
+	}
+}
