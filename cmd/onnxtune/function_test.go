@@ -74,7 +74,8 @@ np.savez(out + "/d.npz", x=rng.standard_normal((12, 3, 8, 8)).astype(np.float32)
 
 // TestModelLocalFunctions: a model built of model-local functions (one calling another, with
 // attribute references) runs as its written-out twin does, ONNX Runtime agreeing; trains to
-// the same weights; and exports with its functions kept, which ONNX Runtime runs.
+// the same weights; and exports with its functions kept, which onnx's checker accepts and ONNX
+// Runtime runs.
 func TestModelLocalFunctions(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, functionModelScript, dir)
@@ -126,6 +127,8 @@ func TestModelLocalFunctions(t *testing.T) {
 	if rel := fixture.RelDiffTensors(got, runORT(tunedFn, "ort_tuned")); rel > 1e-5 {
 		t.Errorf("ONNX Runtime's logits on the tuned function model are %.3g relative from the engine's", rel)
 	}
+	// onnx 1.12's checker knows opset 17: the export must pass it, functions and all.
+	fixture.RunPython(t, "import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", tunedFn)
 	m, err := onnx.Load(tunedFn)
 	if err != nil {
 		t.Fatal(err)
