@@ -131,3 +131,54 @@ func TestInlineFunctionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestIR10FieldsKept: the fields of IR versions 9 and 10 that onnx.pb.go does not declare (a
+// node's metadata_props, a function's value_info and metadata_props) survive a load, an
+// import and an export untouched, and the IR version stays 10.
+func TestIR10FieldsKept(t *testing.T) {
+	entry := func(k, v string) []byte {
+		b := protowire.AppendTag(nil, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendString(b, v)
+	}
+	relu := withUnknown(fnNode("", "Relu", "r", []string{"x"}, []string{"y"}), 9, entry("source", "layer1"))
+	fn := withUnknown(&onnx.FunctionProto{Name: proto.String("Unused"), Domain: proto.String("local"),
+		Input: []string{"X"}, Output: []string{"Y"},
+		Node: []*onnx.NodeProto{fnNode("", "Identity", "", []string{"X"}, []string{"Y"})}}, 14, entry("origin", "test"))
+	base := fnModel([]*onnx.NodeProto{relu}, fn)
+	path := t.TempDir() + "/ir10.onnx"
+	if err := onnx.Save(base, path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := onnx.Import(loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := onnx.Export(loaded, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.Save(out, path); err != nil {
+		t.Fatal(err)
+	}
+	again, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := again.Proto.GetIrVersion(); v != 10 {
+		t.Errorf("IR version %d after the round trip, want 10", v)
+	}
+	node := again.Proto.GetGraph().GetNode()[0]
+	if got, want := node.ProtoReflect().GetUnknown(), relu.ProtoReflect().GetUnknown(); string(got) != string(want) {
+		t.Errorf("the node's metadata_props became %x, want %x", got, want)
+	}
+	f := again.Proto.GetFunctions()[0]
+	if got, want := f.ProtoReflect().GetUnknown(), fn.ProtoReflect().GetUnknown(); string(got) != string(want) {
+		t.Errorf("the function's metadata_props became %x, want %x", got, want)
+	}
+}
