@@ -34,7 +34,7 @@ Tanh Softplus Erf Clip Softmax LogSoftmax Add Sub Mul Div Pow Sqrt Exp Log Neg A
 Flatten Reshape Transpose Concat Split Slice Pad Squeeze Unsqueeze Expand Shape Gather Cast
 Constant ConstantOfShape Range Where Equal Less LessOrEqual Greater GreaterOrEqual Not Tile Identity
 ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp
-ReduceSumSquare Resize LayerNormalization
+ReduceSumSquare Resize ScatterElements LayerNormalization
 InstanceNormalization SoftmaxCrossEntropyLoss NegativeLogLikelihoodLoss`)
 
 func setOf(s string) map[string]bool {

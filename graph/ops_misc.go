@@ -15,6 +15,7 @@ func init() {
 	Register(OpDef{Type: "Not", Since: 1, Build: func(*Node, int) (Kernel, error) { return KernelFunc(runNot), nil }})
 	for _, since := range []int{11, 13, 16, 18} {
 		Register(OpDef{Type: "ScatterND", Since: since, Build: buildScatterND})
+		Register(OpDef{Type: "ScatterElements", Since: since, Build: buildScatterElements})
 	}
 }
 
@@ -55,21 +56,57 @@ type ScatterND struct{ Reduction string }
 
 func buildScatterND(n *Node, opset int) (Kernel, error) {
 	a := n.AttrReader()
-	s := &ScatterND{Reduction: a.String("reduction", "none")}
-	switch s.Reduction {
+	s := &ScatterND{Reduction: scatterReduction(a, opset)}
+	return s, a.Err()
+}
+
+// scatterReduction reads the scatters' reduction attribute: "none", "add" and "mul" from
+// opset 16, "max" and "min" from 18.
+func scatterReduction(a *Attrs, opset int) string {
+	r := a.String("reduction", "none")
+	switch r {
 	case "none":
 	case "add", "mul":
 		if opset < 16 {
-			a.Fail("reduction %q needs opset 16", s.Reduction)
+			a.Fail("reduction %q needs opset 16", r)
 		}
 	case "max", "min":
 		if opset < 18 {
-			a.Fail("reduction %q needs opset 18", s.Reduction)
+			a.Fail("reduction %q needs opset 18", r)
 		}
 	default:
-		a.Fail("reduction %q is not supported", s.Reduction)
+		a.Fail("reduction %q is not supported", r)
 	}
+	return r
+}
+
+// ScatterElements is ONNX ScatterElements (opset 11 on): each element of updates written to,
+// or reduced into, data at its own position but for the coordinate along Axis, which the
+// matching element of indices gives.
+type ScatterElements struct {
+	Axis      int
+	Reduction string
+}
+
+func buildScatterElements(n *Node, opset int) (Kernel, error) {
+	if len(n.Inputs) != 3 {
+		return nil, fmt.Errorf("has %d inputs, want data, indices and updates", len(n.Inputs))
+	}
+	a := n.AttrReader()
+	s := &ScatterElements{Axis: int(a.Int("axis", 0)), Reduction: scatterReduction(a, opset)}
 	return s, a.Err()
+}
+
+// Run implements Kernel.
+func (s *ScatterElements) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if dt := in[1].DType(); dt != tensor.Int64 && dt != tensor.Int32 {
+		return nil, fmt.Errorf("indices must be int32 or int64, got %v", dt)
+	}
+	out, err := tensor.ScatterElements(in[0], in[1], in[2], s.Axis, s.Reduction)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{out}, nil
 }
 
 // Run implements Kernel.

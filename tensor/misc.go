@@ -115,25 +115,102 @@ func ScatterND(data, indices, updates *Tensor, reduction string) (*Tensor, error
 		}
 		offsets[i] = off
 	}
+	if err := scatterInto(out, updates, offsets, slice, reduction); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScatterElements is ONNX ScatterElements: a copy of data where each element of updates
+// replaces ("none") or is reduced into ("add", "mul", "max", "min") the element of data at
+// its own position but for the coordinate along axis, which indices gives (counting from the
+// end when negative). indices and updates share a shape of data's rank.
+func ScatterElements(data, indices, updates *Tensor, axis int, reduction string) (*Tensor, error) {
+	if !EqualShapes(indices.Shape(), updates.Shape()) || updates.DType() != data.DType() {
+		return nil, fmt.Errorf("tensor: ScatterElements updates %v do not match indices %v and data %v", updates, indices, data)
+	}
+	offsets, err := ScatterElementsOffsets(data.Shape(), indices, axis)
+	if err != nil {
+		return nil, err
+	}
+	out := data.Clone()
+	if err := scatterInto(out, updates, offsets, 1, reduction); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScatterElementsOffsets returns, for each element of indices (whose rank is that of shape),
+// the flat offset in a tensor of the given shape that ScatterElements writes it to.
+func ScatterElementsOffsets(shape []int, indices *Tensor, axis int) ([]int, error) {
+	r := len(shape)
+	if indices.Rank() != r {
+		return nil, fmt.Errorf("tensor: ScatterElements indices %v must have the data's rank %d", indices.Shape(), r)
+	}
+	if axis < -r || axis >= r {
+		return nil, fmt.Errorf("tensor: ScatterElements axis %d is out of range for rank %d", axis, r)
+	}
+	if axis < 0 {
+		axis += r
+	}
+	ishape := indices.Shape()
+	for d := range r {
+		if d != axis && ishape[d] > shape[d] {
+			return nil, fmt.Errorf("tensor: ScatterElements indices %v exceed the data %v along axis %d", ishape, shape, d)
+		}
+	}
+	strides := Strides(shape)
+	idx := indices.ToInt64s()
+	offsets := make([]int, len(idx))
+	pos := make([]int, r) // the element's coordinates in indices
+	dim := int64(shape[axis])
+	for i, v := range idx {
+		if v < 0 {
+			v += dim
+		}
+		if v < 0 || v >= dim {
+			return nil, fmt.Errorf("tensor: ScatterElements index %d out of range for axis %d of size %d", idx[i], axis, dim)
+		}
+		off := 0
+		for d, p := range pos {
+			if d == axis {
+				p = int(v)
+			}
+			off += p * strides[d]
+		}
+		offsets[i] = off
+		for d := r - 1; d >= 0; d-- { // the next position in indices, row-major
+			if pos[d]++; pos[d] < ishape[d] {
+				break
+			}
+			pos[d] = 0
+		}
+	}
+	return offsets, nil
+}
+
+// scatterInto writes, or reduces, each run of slice elements of updates into out at the
+// matching offset.
+func scatterInto(out, updates *Tensor, offsets []int, slice int, reduction string) error {
 	switch d := out.Data().(type) {
 	case []float32:
-		return out, scatterND(d, Data[float32](updates), offsets, slice, reduction)
+		return scatterND(d, Data[float32](updates), offsets, slice, reduction)
 	case []float64:
-		return out, scatterND(d, Data[float64](updates), offsets, slice, reduction)
+		return scatterND(d, Data[float64](updates), offsets, slice, reduction)
 	case []int64:
-		return out, scatterND(d, Data[int64](updates), offsets, slice, reduction)
+		return scatterND(d, Data[int64](updates), offsets, slice, reduction)
 	case []int32:
-		return out, scatterND(d, Data[int32](updates), offsets, slice, reduction)
+		return scatterND(d, Data[int32](updates), offsets, slice, reduction)
 	case []bool:
 		if reduction != "none" {
-			return nil, fmt.Errorf("tensor: ScatterND reduction %q on bool", reduction)
+			return fmt.Errorf("tensor: scatter reduction %q on bool", reduction)
 		}
 		for i, off := range offsets {
 			copy(d[off:off+slice], Data[bool](updates)[i*slice:(i+1)*slice])
 		}
-		return out, nil
+		return nil
 	}
-	return nil, fmt.Errorf("tensor: ScatterND of %v is not supported", data.DType())
+	return fmt.Errorf("tensor: scatter into %v is not supported", out.DType())
 }
 
 func scatterND[T float32 | float64 | int32 | int64](dst, upd []T, offsets []int, slice int, reduction string) error {
@@ -159,7 +236,7 @@ func scatterND[T float32 | float64 | int32 | int64](dst, upd []T, offsets []int,
 				d[j] = min(d[j], u[j])
 			}
 		default:
-			return fmt.Errorf("tensor: ScatterND reduction %q is not supported", reduction)
+			return fmt.Errorf("tensor: scatter reduction %q is not supported", reduction)
 		}
 	}
 	return nil
