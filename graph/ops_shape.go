@@ -28,7 +28,7 @@ func init() {
 	reg("Concat", buildConcat, 1, 4, 11, 13)
 	reg("Split", buildSplit, 1, 2, 11, 13, 18)
 	reg("Slice", buildSlice, 1, 10, 11, 13)
-	reg("Pad", buildPad, 1, 2, 11, 13, 18)
+	reg("Pad", buildPad, 1, 2, 11, 13, 18, 19)
 	reg("Squeeze", buildSqueeze, 1, 11, 13)
 	reg("Unsqueeze", buildUnsqueeze, 1, 11, 13)
 	reg("Shape", buildShape, 1, 13, 15)
@@ -503,6 +503,9 @@ func buildPad(n *Node, opset int) (Kernel, error) {
 		a.Fail("%v", err)
 	}
 	k.Mode = mode
+	if mode == tensor.PadWrap && opset < 19 {
+		a.Fail("mode \"wrap\" needs opset 19")
+	}
 	if k.FromInputs {
 		most := 3
 		if opset >= 18 {

@@ -385,9 +385,10 @@ const (
 	PadConstant PadMode = iota // a constant value
 	PadReflect                 // the input mirrored about its first and last cell, which are not repeated
 	PadEdge                    // copies of the first and last cell
+	PadWrap                    // the input repeated, as if its ends were joined (opset 19)
 )
 
-// ParsePadMode maps ONNX's mode names ("constant", "reflect", "edge") to a PadMode.
+// ParsePadMode maps ONNX's mode names ("constant", "reflect", "edge", "wrap") to a PadMode.
 func ParsePadMode(s string) (PadMode, error) {
 	switch s {
 	case "constant":
@@ -396,8 +397,10 @@ func ParsePadMode(s string) (PadMode, error) {
 		return PadReflect, nil
 	case "edge":
 		return PadEdge, nil
+	case "wrap":
+		return PadWrap, nil
 	}
-	return 0, fmt.Errorf("tensor: unknown pad mode %q (want constant, reflect or edge)", s)
+	return 0, fmt.Errorf("tensor: unknown pad mode %q (want constant, reflect, edge or wrap)", s)
 }
 
 // String returns the ONNX name of the mode.
@@ -409,6 +412,8 @@ func (m PadMode) String() string {
 		return "reflect"
 	case PadEdge:
 		return "edge"
+	case PadWrap:
+		return "wrap"
 	}
 	return fmt.Sprintf("PadMode(%d)", uint8(m))
 }
@@ -435,9 +440,9 @@ func layoutPadGeometry(shape, begins, ends []int) (srcAt, dstAt, keep, out []int
 // Pad writes into dst src, a row-major array of the given shape, with begins[i] cells added
 // before and ends[i] after it along axis i (a negative count removes cells instead). The added
 // cells hold value in PadConstant mode, and otherwise mirror (PadReflect, repeatedly when a
-// pad is wider than the input, as numpy.pad does) or repeat (PadEdge) the kept cells. It panics
-// on inconsistent arguments, or in PadReflect and PadEdge mode when an axis that gets cells
-// added keeps none to copy them from.
+// pad is wider than the input, as numpy.pad does), repeat (PadEdge) or cycle through (PadWrap)
+// the kept cells. It panics on inconsistent arguments, or in the modes other than
+// PadConstant when an axis that gets cells added keeps none to copy them from.
 func Pad[T any](dst, src []T, shape, begins, ends []int, mode PadMode, value T) {
 	srcAt, dstAt, keep, out, err := layoutPadGeometry(shape, begins, ends)
 	if err != nil {
@@ -513,6 +518,9 @@ func layoutPadCell[T any](dst []T, base, block, p, before, keep int, mode PadMod
 // layoutPadSource maps a position i along an axis, relative to the first of n kept cells
 // (negative before them, >= n after), to the kept cell it copies.
 func layoutPadSource(i, n int, mode PadMode) int {
+	if mode == PadWrap {
+		return ((i % n) + n) % n
+	}
 	if mode == PadEdge || n == 1 {
 		return min(max(i, 0), n-1)
 	}
@@ -800,7 +808,7 @@ func PadTensor(dst, src *Tensor, begins, ends []int, mode PadMode, value *Tensor
 	if err != nil {
 		return nil, fmt.Errorf("tensor: pad of %v: %w", src, err)
 	}
-	if mode > PadEdge {
+	if mode > PadWrap {
 		return nil, fmt.Errorf("tensor: pad of %v: unknown mode %v", src, mode)
 	}
 	if mode != PadConstant {

@@ -78,8 +78,8 @@ func UnsliceTensor(dst, src *Tensor, shape, starts, counts, steps []int) (*Tenso
 
 // PadGrad sets dst, a row-major array of the given shape, to the gradient of the source of
 // Pad(_, _, shape, begins, ends, mode, _) for src, the gradient of its result: in PadConstant
-// mode the part of src the input was copied to (cropped cells get zero), in PadReflect and
-// PadEdge mode that part plus every padded cell added back onto the cell it copies. It panics
+// mode the part of src the input was copied to (cropped cells get zero), in the other modes
+// that part plus every padded cell added back onto the cell it copies. It panics
 // on inconsistent arguments, as Pad does.
 func PadGrad[T Number](dst, src []T, shape, begins, ends []int, mode PadMode) {
 	srcAt, dstAt, keep, out, err := layoutPadGeometry(shape, begins, ends)
@@ -89,7 +89,7 @@ func PadGrad[T Number](dst, src []T, shape, begins, ends []int, mode PadMode) {
 	if len(dst) != Size(shape) || len(src) != Size(out) {
 		panic(fmt.Sprintf("tensor.PadGrad: shape %v padded to %v, dst has %d elements, src %d", shape, out, len(dst), len(src)))
 	}
-	if mode > PadEdge {
+	if mode > PadWrap {
 		panic(fmt.Sprintf("tensor.PadGrad: unknown mode %v", mode))
 	}
 	if mode != PadConstant {
@@ -206,7 +206,7 @@ func PadGradTensor(dst, grad *Tensor, shape, begins, ends []int, mode PadMode) (
 	if !EqualShapes(grad.shape, out) {
 		return nil, fmt.Errorf("tensor: pad gradient for %s: got %v, the padded shape is %s", ShapeString(shape), grad, ShapeString(out))
 	}
-	if mode > PadEdge {
+	if mode > PadWrap {
 		return nil, fmt.Errorf("tensor: pad gradient for %s: unknown mode %v", ShapeString(shape), mode)
 	}
 	if mode != PadConstant {

@@ -89,6 +89,8 @@ func lgradCases() []lgradCase {
 	pad([]int{2, 3, 4, 5}, []int{0, 1, 2, 3}, []int{1, 0, 3, 2}, tensor.PadReflect)
 	pad([]int{2, 3, 4, 5}, []int{1, 0, 2, 3}, []int{0, 2, 3, 4}, tensor.PadEdge)
 	pad([]int{3}, []int{7}, []int{5}, tensor.PadReflect) // wider than the input: reflects repeatedly
+	pad([]int{2, 3, 4, 5}, []int{0, 1, 2, 3}, []int{1, 0, 3, 2}, tensor.PadWrap)
+	pad([]int{3}, []int{7}, []int{5}, tensor.PadWrap) // wider than the input: cycles repeatedly
 	pad([]int{1, 4}, []int{2, 1}, []int{1, 0}, tensor.PadEdge)
 	pad([]int{1, 4}, []int{2, 3}, []int{1, 0}, tensor.PadReflect) // a one-cell axis reflects onto itself
 	pad([]int{4, 6}, []int{-1, 2}, []int{1, -3}, tensor.PadConstant)
