@@ -7,8 +7,9 @@ import (
 )
 
 // TestResizeVJP compares Resize's gradients with PyTorch's F.interpolate (nearest as ONNX's
-// asymmetric floor, bilinear with and without align_corners, bicubic) and with finite
-// differences, for scales and sizes, up and down.
+// asymmetric floor, bilinear with and without align_corners, bicubic, and antialiased, which
+// in PyTorch drops the taps outside the input, ONNX's exclude_outside, and whose bicubic has
+// a = -0.5) and with finite differences, for scales and sizes, up and down.
 func TestResizeVJP(t *testing.T) {
 	r := egRng(19)
 	x := func() *tensor.Tensor { return egUniform(r, -1, 1, 2, 2, 3, 4) }
@@ -35,6 +36,14 @@ func TestResizeVJP(t *testing.T) {
 			attrs: egAttrs("mode", egString("cubic"), "cubic_coeff_a", egFloat(-0.75)),
 			in:    []*tensor.Tensor{x(), nil, nil, sizes(2, 2, 6, 7)}, wrt: []int{0},
 			torch: "F.interpolate(x[0], size=(6, 7), mode='bicubic', align_corners=False)"},
+		{name: "Resize/antialias-linear-down", op: "Resize", opset: 18,
+			attrs: egAttrs("mode", egString("linear"), "antialias", egInt(1), "exclude_outside", egInt(1)),
+			in:    []*tensor.Tensor{egUniform(r, -1, 1, 1, 2, 9, 8), nil, nil, sizes(1, 2, 4, 3)}, wrt: []int{0},
+			torch: "F.interpolate(x[0], size=(4, 3), mode='bilinear', align_corners=False, antialias=True)"},
+		{name: "Resize/antialias-cubic-down", op: "Resize", opset: 18,
+			attrs: egAttrs("mode", egString("cubic"), "antialias", egInt(1), "exclude_outside", egInt(1), "cubic_coeff_a", egFloat(-0.5)),
+			in:    []*tensor.Tensor{egUniform(r, -1, 1, 1, 2, 9, 8), nil, nil, sizes(1, 2, 4, 3)}, wrt: []int{0},
+			torch: "F.interpolate(x[0], size=(4, 3), mode='bicubic', align_corners=False, antialias=True)"},
 		{name: "Resize/axes-18", op: "Resize", opset: 18,
 			attrs: egAttrs("mode", egString("linear"), "axes", egInts(-1)),
 			in:    []*tensor.Tensor{x(), nil, scales(1.5)}, wrt: []int{0}},

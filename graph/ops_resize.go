@@ -19,13 +19,16 @@ func init() {
 // Resize is ONNX Resize from opset 11: X interpolated (nearest, linear or cubic) to the sizes
 // given, or scaled by the scales given, along every axis or, from opset 18, those of Axes.
 // The interpolation is separable: one tensor.ResizeAxis per resized axis, applied from the
-// last axis to the first, as ONNX's reference computes it. antialias is not supported.
+// last axis to the first, as ONNX's reference computes it. With Antialias (opset 18), linear
+// and cubic filters are stretched by 1/scale when an axis shrinks, so that every input cell
+// contributes.
 type Resize struct {
 	Mode           string // nearest, linear, cubic
 	Coordinates    string // coordinate_transformation_mode
 	NearestMode    string
 	CubicA         float64
 	ExcludeOutside bool
+	Antialias      bool
 	Extrapolation  float64
 	Axes           []int  // nil: all
 	KeepAspect     string // stretch, not_larger, not_smaller
@@ -66,9 +69,7 @@ func buildResize(n *Node, opset int) (Kernel, error) {
 		a.Fail("nearest_mode %q is not defined", k.NearestMode)
 	}
 	if opset >= 18 {
-		if a.Int("antialias", 0) != 0 {
-			a.Fail("antialias is not supported yet")
-		}
+		k.Antialias = a.Int("antialias", 0) != 0
 		for _, ax := range a.Ints("axes", nil) {
 			k.Axes = append(k.Axes, int(ax))
 		}
@@ -199,6 +200,15 @@ func (k *Resize) Plan(shape []int, in []*tensor.Tensor) ([]int, []*tensor.Resize
 // axis returns the interpolation of one axis from in to out cells.
 func (k *Resize) axis(in, out int, scale, width, start, end float64) *tensor.ResizeAxis {
 	taps := map[string]int{"nearest": 1, "linear": 2, "cubic": 4}[k.Mode]
+	// An antialiased filter reaches support/scale cells either side: taps i of [first,
+	// 1-first) relative to the cell left of the source, as ONNX's reference counts them.
+	stretch := k.Antialias && k.Mode != "nearest" && scale < 1
+	first := 0
+	if stretch {
+		support := map[string]float64{"linear": 1, "cubic": 2}[k.Mode]
+		first = int(math.Floor(-support/scale)) + 1
+		taps = 2 - 2*first
+	}
 	ra := &tensor.ResizeAxis{In: in, Out: out, Taps: taps, Idx: make([]int, out*taps), W: make([]float64, out*taps), Fill: k.Extrapolation}
 	for o := range out {
 		x, outside := k.source(float64(o), in, scale, width, start, end)
@@ -217,8 +227,19 @@ func (k *Resize) axis(in, out int, scale, width, start, end float64) *tensor.Res
 			f, ratio = f-1, 1
 		}
 		idx, w := ra.Idx[o*taps:(o+1)*taps], ra.W[o*taps:(o+1)*taps]
-		switch k.Mode {
-		case "nearest":
+		switch {
+		case stretch:
+			sum := 0.0
+			for j := range taps {
+				i := first + j
+				idx[j] = int(f) + i
+				w[j] = k.kernel(scale * (float64(i) - ratio))
+				sum += w[j]
+			}
+			for j := range w {
+				w[j] /= sum
+			}
+		case k.Mode == "nearest":
 			right := false
 			switch k.NearestMode {
 			case "round_prefer_floor":
@@ -235,10 +256,10 @@ func (k *Resize) axis(in, out int, scale, width, start, end float64) *tensor.Res
 			if right {
 				idx[0]++
 			}
-		case "linear":
+		case k.Mode == "linear":
 			idx[0], idx[1] = int(f), int(f)+1
 			w[0], w[1] = 1-ratio, ratio
-		case "cubic":
+		default: // cubic
 			a := k.CubicA
 			for j := range 4 {
 				idx[j] = int(f) - 1 + j
@@ -266,6 +287,23 @@ func (k *Resize) axis(in, out int, scale, width, start, end float64) *tensor.Res
 		}
 	}
 	return ra
+}
+
+// kernel is the interpolation filter at distance x (in output cells when stretched): the
+// triangle of linear interpolation, or Keys' cubic with cubic_coeff_a.
+func (k *Resize) kernel(x float64) float64 {
+	x = math.Abs(x)
+	if k.Mode == "linear" {
+		return max(0, 1-x)
+	}
+	a := k.CubicA
+	switch {
+	case x <= 1:
+		return ((a+2)*x-(a+3))*x*x + 1
+	case x < 2:
+		return ((a*x-5*a)*x+8*a)*x - 4*a
+	}
+	return 0
 }
 
 // source returns the input coordinate output o reads, and whether it lies outside the input

@@ -10,8 +10,8 @@ import (
 )
 
 // resize1819Script writes Resize in the forms of opsets 18 and 19, which Debian's onnx 1.12
-// conformance suite lacks: axes, keep_aspect_ratio_policy and half_pixel_symmetric, over
-// nearest, linear and cubic.
+// conformance suite lacks: axes, keep_aspect_ratio_policy, half_pixel_symmetric and antialias,
+// over nearest, linear and cubic.
 const resize1819Script = `
 import sys
 import numpy as np
@@ -41,6 +41,10 @@ resize("not_smaller", sizes=[8, 8], axes=[2, 3], mode="nearest", keep_aspect_rat
 resize("symmetric", scales=[1, 1, 1.7, 0.6], mode="linear", coordinate_transformation_mode="half_pixel_symmetric")
 resize("symmetric_nearest", scales=[1, 1, 0.7, 1.3], mode="nearest", coordinate_transformation_mode="half_pixel_symmetric")
 resize("pytorch_half_pixel", sizes=[1, 2, 1, 4], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+resize("antialias_linear", scales=[1, 1, 0.6, 0.3], mode="linear", antialias=1)
+resize("antialias_cubic", sizes=[1, 2, 3, 2], mode="cubic", antialias=1)
+resize("antialias_cubic_exclude", sizes=[2, 3], axes=[2, 3], mode="cubic", antialias=1, exclude_outside=1)
+resize("antialias_up", scales=[1, 1, 1.5, 2], mode="linear", antialias=1)
 graph = h.make_graph(nodes, "resize19", [h.make_tensor_value_info("x", T.FLOAT, x.shape)], outs, inits)
 model = h.make_model(graph, opset_imports=[h.make_opsetid("", 19)])
 model.ir_version = 9
@@ -73,7 +77,7 @@ func TestResize1819MatchesORT(t *testing.T) {
 			t.Errorf("%s: %.3g relative from ONNX Runtime", name, rel)
 		}
 	}
-	if len(got) != 7 {
-		t.Errorf("got %d outputs, want 7", len(got))
+	if len(got) != 11 {
+		t.Errorf("got %d outputs, want 11", len(got))
 	}
 }
