@@ -25,6 +25,19 @@ func init() {
 	}
 }
 
+// reduceCallAxes returns the axes the call reduced over, from the attribute or the kept axes
+// input; nil means none (noop_with_empty_axes).
+func reduceCallAxes(c *Call, k *graph.Reduce) ([]int, error) {
+	var axesIn *tensor.Tensor
+	if len(c.In) > 1 {
+		axesIn = c.In[1]
+		if axesIn == nil && ewPresent(c, 1) {
+			return nil, fmt.Errorf("%s: the axes input was not kept", k.Op)
+		}
+	}
+	return k.ReduceAxes(len(c.InShapes[0]), axesIn)
+}
+
 // reduceValueVJP is the VJP of the reductions whose derivative depends on the values.
 func reduceValueVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	k, err := ewKernelOf[*graph.Reduce](c)
@@ -36,14 +49,7 @@ func reduceValueVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return res, nil
 	}
 	xShape := c.InShapes[0]
-	var axesIn *tensor.Tensor
-	if len(c.In) > 1 {
-		axesIn = c.In[1]
-		if axesIn == nil && ewPresent(c, 1) {
-			return nil, fmt.Errorf("%s: the axes input was not kept", k.Op)
-		}
-	}
-	axes, err := k.ReduceAxes(len(xShape), axesIn)
+	axes, err := reduceCallAxes(c, k)
 	if err != nil {
 		return nil, err
 	}
@@ -196,14 +202,7 @@ func reduceVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return res, nil
 	}
 	xShape := c.InShapes[0]
-	var axesIn *tensor.Tensor
-	if len(c.In) > 1 {
-		axesIn = c.In[1]
-		if axesIn == nil && ewPresent(c, 1) {
-			return nil, fmt.Errorf("%s: the axes input was not kept", k.Op)
-		}
-	}
-	axes, err := k.ReduceAxes(len(xShape), axesIn)
+	axes, err := reduceCallAxes(c, k)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,9 @@
 package graph_test
 
 import (
-	"math"
-	"path/filepath"
 	"testing"
 
-	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
-	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // geluORTScript builds an opset-20 model with Gelu in both forms.
@@ -32,28 +28,5 @@ np.save(out + "/x.npy", x)
 func TestGeluMatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, geluORTScript, dir)
-	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "gelu20.onnx")
-	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
-	ortDir := filepath.Join(dir, "ort")
-	fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
-	for _, name := range []string{"erf", "tanh"} {
-		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		y := got[name]
-		if y == nil || !tensor.EqualShapes(y.Shape(), want.Shape()) {
-			t.Fatalf("%s: got %v, ONNX Runtime's shape %v", name, y, want.Shape())
-		}
-		for i := range y.Len() {
-			if g, w := y.Float64At(i), want.Float64At(i); math.Abs(g-w) > 1e-6*(1+math.Abs(w)) {
-				t.Errorf("%s: element %d: got %v, ONNX Runtime %v", name, i, g, w)
-				break
-			}
-		}
-	}
+	matchORT(t, dir, "gelu20.onnx", map[string]string{"x": "x.npy"}, 2, 1e-6)
 }

@@ -1,12 +1,9 @@
 package graph_test
 
 import (
-	"path/filepath"
 	"testing"
 
-	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
-	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // scatterND18Script writes ScatterND with opset 18's max and min reductions (and add and mul),
@@ -35,21 +32,7 @@ np.save(out + "/x.npy", x)
 func TestScatterND18MatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, scatterND18Script, dir)
-	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "scatter18.onnx")
-	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
-	ortDir := filepath.Join(dir, "ort")
-	fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
-	for _, name := range []string{"add", "mul", "max", "min"} {
-		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shapeSame(t, name, got[name], want)
-	}
+	matchORT(t, dir, "scatter18.onnx", map[string]string{"x": "x.npy"}, 4, 0)
 }
 
 // col2ImScript writes Col2Im (opset 18) over a few geometries: strides, dilations, symmetric
@@ -94,25 +77,7 @@ func TestCol2ImMatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, col2ImScript, dir)
 	for _, name := range []string{"plain", "strided_dilated", "padded", "asymmetric"} {
-		xPath := filepath.Join(dir, name+".npy")
-		x, err := data.LoadNPY(xPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		model := filepath.Join(dir, name+".onnx")
-		got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})["y"]
-		ortDir := filepath.Join(dir, "ort_"+name)
-		fixture.RunORT(t, model, ortDir, "x="+xPath)
-		want, err := data.LoadNPY(filepath.Join(ortDir, "y.npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !tensor.EqualShapes(got.Shape(), want.Shape()) {
-			t.Fatalf("%s: got shape %v, ONNX Runtime's %v", name, got.Shape(), want.Shape())
-		}
-		if rel := fixture.RelDiff(got.ToFloat64s(), want.ToFloat64s()); rel > 1e-6 {
-			t.Errorf("%s: %.3g relative from ONNX Runtime", name, rel)
-		}
+		matchORT(t, dir, name+".onnx", map[string]string{"x": name + ".npy"}, 1, 1e-6)
 	}
 }
 
@@ -145,19 +110,5 @@ np.save(out + "/x.npy", x)
 func TestScatterElements18MatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, scatterElements18Script, dir)
-	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "scatter_elements18.onnx")
-	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
-	ortDir := filepath.Join(dir, "ort")
-	fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
-	for _, name := range []string{"none", "add", "mul", "max", "min"} {
-		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shapeSame(t, name, got[name], want)
-	}
+	matchORT(t, dir, "scatter_elements18.onnx", map[string]string{"x": "x.npy"}, 5, 0)
 }

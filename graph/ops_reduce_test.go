@@ -1,14 +1,9 @@
 package graph_test
 
 import (
-	"math"
-	"path/filepath"
-	"sort"
 	"testing"
 
-	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
-	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // reduceORTScript builds one opset-18 model with every reduction in its opset-18 form (the
@@ -59,42 +54,5 @@ np.save(out + "/p.npy", p)
 func TestReduce18MatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, reduceORTScript, dir)
-	feeds := map[string]*tensor.Tensor{}
-	for _, name := range []string{"x", "p"} {
-		v, err := data.LoadNPY(filepath.Join(dir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		feeds[name] = v
-	}
-	model := filepath.Join(dir, "reduce18.onnx")
-	got := shapeRunModel(t, model, feeds)
-	ortDir := filepath.Join(dir, "ort")
-	res := fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"), "p="+filepath.Join(dir, "p.npy"))
-	if len(res.Outputs) != len(got) || len(got) != 60 {
-		t.Fatalf("ONNX Runtime gave %d outputs, the engine %d, want 60", len(res.Outputs), len(got))
-	}
-	names := make([]string, 0, len(got))
-	for name := range got {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		y := got[name]
-		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !tensor.EqualShapes(y.Shape(), want.Shape()) {
-			t.Errorf("%s: got shape %v, ONNX Runtime's %v", name, y.Shape(), want.Shape())
-			continue
-		}
-		for i := range y.Len() {
-			g, w := y.Float64At(i), want.Float64At(i)
-			if math.Abs(g-w) > 1e-5*(1+math.Abs(w)) {
-				t.Errorf("%s: element %d: got %v, ONNX Runtime %v", name, i, g, w)
-				break
-			}
-		}
-	}
+	matchORT(t, dir, "reduce18.onnx", map[string]string{"x": "x.npy", "p": "p.npy"}, 60, 1e-5)
 }

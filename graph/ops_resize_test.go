@@ -1,12 +1,9 @@
 package graph_test
 
 import (
-	"path/filepath"
 	"testing"
 
-	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
-	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // resize1819Script writes Resize in the forms of opsets 18 and 19, which Debian's onnx 1.12
@@ -56,28 +53,5 @@ np.save(out + "/x.npy", x)
 func TestResize1819MatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, resize1819Script, dir)
-	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "resize19.onnx")
-	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
-	ortDir := filepath.Join(dir, "ort")
-	fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
-	for name, y := range got {
-		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !tensor.EqualShapes(y.Shape(), want.Shape()) {
-			t.Errorf("%s: got shape %v, ONNX Runtime's %v", name, y.Shape(), want.Shape())
-			continue
-		}
-		if rel := fixture.RelDiff(y.ToFloat64s(), want.ToFloat64s()); rel > 1e-6 {
-			t.Errorf("%s: %.3g relative from ONNX Runtime", name, rel)
-		}
-	}
-	if len(got) != 11 {
-		t.Errorf("got %d outputs, want 11", len(got))
-	}
+	matchORT(t, dir, "resize19.onnx", map[string]string{"x": "x.npy"}, 11, 1e-6)
 }

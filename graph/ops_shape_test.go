@@ -255,22 +255,5 @@ np.save(out + "/x.npy", x)
 func TestShape18MatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	fixture.RunPython(t, shape18ORTScript, dir)
-	x, err := data.LoadNPY(filepath.Join(dir, "x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "shape18.onnx")
-	got := shapeRunModel(t, model, map[string]*tensor.Tensor{"x": x})
-	ortDir := filepath.Join(dir, "ort")
-	res := fixture.RunORT(t, model, ortDir, "x="+filepath.Join(dir, "x.npy"))
-	if len(res.Outputs) != len(got) || len(got) != 18 {
-		t.Fatalf("ONNX Runtime gave %d outputs, the engine %d, want 18", len(res.Outputs), len(got))
-	}
-	for name, y := range got {
-		want, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shapeSame(t, name, y, want)
-	}
+	matchORT(t, dir, "shape18.onnx", map[string]string{"x": "x.npy"}, 18, 0)
 }
