@@ -17,11 +17,28 @@ import (
 // in float64 where X is float64, else in float32, and come back in each input's dtype.
 
 func init() {
-	Register("BatchNormalization", Rule{VJP: batchNormVJP, Inputs: []int{0, 1, 3, 4}, NonDiff: []int{3, 4}})
-	Register("InstanceNormalization", Rule{VJP: instanceNormVJP, Inputs: []int{0, 1}})
-	Register("LayerNormalization", Rule{VJP: layerNormVJP, Inputs: []int{0, 1}})
-	Register("GroupNormalization", Rule{VJP: groupNormVJP, Inputs: []int{0, 1}})
-	Register("LRN", Rule{VJP: lrnVJP, Inputs: []int{0}})
+	Register("BatchNormalization", Rule{VJP: normVJP(batchNormGrad[float32], batchNormGrad[float64]), Inputs: []int{0, 1, 3, 4}, NonDiff: []int{3, 4}})
+	Register("InstanceNormalization", Rule{VJP: normVJP(instanceNormGrad[float32], instanceNormGrad[float64]), Inputs: []int{0, 1}})
+	Register("LayerNormalization", Rule{VJP: normVJP(layerNormGrad[float32], layerNormGrad[float64]), Inputs: []int{0, 1}})
+	Register("GroupNormalization", Rule{VJP: normVJP(groupNormGrad[float32], groupNormGrad[float64]), Inputs: []int{0, 1}})
+	Register("LRN", Rule{VJP: normVJP(lrnGrad[float32], lrnGrad[float64]), Inputs: []int{0}})
+}
+
+// normGrad computes a normalisation's input gradients from its output's gradient.
+type normGrad func(c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, error)
+
+// normVJP is the VJP that runs grad32, or grad64 where X is float64, when a gradient reaches
+// the output and one of X, the scale and the bias wants one.
+func normVJP(grad32, grad64 normGrad) VJPFunc {
+	return func(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if gradOut[0] == nil || !normWants(c, 3) {
+			return make([]*tensor.Tensor, len(c.InShapes)), nil
+		}
+		if c.InTypes[0] == tensor.Float64 {
+			return grad64(c, gradOut[0])
+		}
+		return grad32(c, gradOut[0])
+	}
 }
 
 // normWants reports whether any of the first n input gradients is wanted.
@@ -65,16 +82,6 @@ func normResults[T tensor.Float](c *Call, dsts ...[]T) ([]*tensor.Tensor, error)
 		}
 	}
 	return gin, nil
-}
-
-func batchNormVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if gradOut[0] == nil || !normWants(c, 3) {
-		return make([]*tensor.Tensor, len(c.InShapes)), nil
-	}
-	if c.InTypes[0] == tensor.Float64 {
-		return batchNormGrad[float64](c, gradOut[0])
-	}
-	return batchNormGrad[float32](c, gradOut[0])
 }
 
 func batchNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -129,16 +136,6 @@ func batchNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor
 	return normResults(c, dx, ds, db)
 }
 
-func instanceNormVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if gradOut[0] == nil || !normWants(c, 3) {
-		return make([]*tensor.Tensor, len(c.InShapes)), nil
-	}
-	if c.InTypes[0] == tensor.Float64 {
-		return instanceNormGrad[float64](c, gradOut[0])
-	}
-	return instanceNormGrad[float32](c, gradOut[0])
-}
-
 func instanceNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, error) {
 	k := c.Kernel.(*graph.InstanceNormalization)
 	shape := c.InShapes[0]
@@ -166,16 +163,6 @@ func instanceNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Ten
 	dx, ds, db := normDst[T](c, 0, len(g)), normDst[T](c, 1, ch), normDst[T](c, 2, ch)
 	tensor.InstanceNormGrad(dx, ds, db, g, x, scale, n, ch, spatial, float64(k.Epsilon))
 	return normResults(c, dx, ds, db)
-}
-
-func groupNormVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if gradOut[0] == nil || !normWants(c, 3) {
-		return make([]*tensor.Tensor, len(c.InShapes)), nil
-	}
-	if c.InTypes[0] == tensor.Float64 {
-		return groupNormGrad[float64](c, gradOut[0])
-	}
-	return groupNormGrad[float32](c, gradOut[0])
 }
 
 // groupNormGrad computes the gradients per channel; at opset 18, whose scale and bias hold
@@ -227,16 +214,6 @@ func groupNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor
 		return out
 	}
 	return normResults(c, dx, perGroup(ds), perGroup(db))
-}
-
-func layerNormVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if gradOut[0] == nil || !normWants(c, 3) {
-		return make([]*tensor.Tensor, len(c.InShapes)), nil
-	}
-	if c.InTypes[0] == tensor.Float64 {
-		return layerNormGrad[float64](c, gradOut[0])
-	}
-	return layerNormGrad[float32](c, gradOut[0])
 }
 
 func layerNormGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -325,16 +302,6 @@ func normSumTo[T tensor.Float](v []T, from, to []int) ([]T, error) {
 	out := make([]T, tensor.Size(to))
 	tensor.SumTo(out, to, v, from)
 	return out, nil
-}
-
-func lrnVJP(c *Call, gradOut []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if !c.Need[0] || gradOut[0] == nil {
-		return make([]*tensor.Tensor, len(c.InShapes)), nil
-	}
-	if c.InTypes[0] == tensor.Float64 {
-		return lrnGrad[float64](c, gradOut[0])
-	}
-	return lrnGrad[float32](c, gradOut[0])
 }
 
 func lrnGrad[T tensor.Float](c *Call, gy *tensor.Tensor) ([]*tensor.Tensor, error) {
