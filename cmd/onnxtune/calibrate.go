@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"maps"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
@@ -74,7 +71,7 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signalContext("")
 	defer stop()
 	loader := data.NewLoader(ds, *batchSize, false, 0, *workers)
 	op := train.OperatingPoint{Threshold: *threshold, TargetSensitivity: *targetSens, Calibrate: *temperature}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/onnxtune/onnxtune/data"
@@ -89,7 +86,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	opt, plan, lossSpec, open := sub.opt, sub.plan, sub.lossSpec, sub.open
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signalContext("")
 	defer stop()
 	evaluate := func(ds data.Dataset) (*train.Report, error) {
 		loader := data.NewLoader(ds, *batchSize, false, 0, *workers)

@@ -37,7 +37,7 @@ func main() {
 }
 
 // run executes one command line and returns the exit status: 0 on success, 1 on a failure, 2
-// on a usage error. Errors are printed as one line on stderr, and a panic is reported the same
+// on a usage error, 128 plus the signal's number (130, 143) when SIGINT or SIGTERM stopped it. Errors are printed as one line on stderr, and a panic is reported the same
 // way rather than as a stack trace.
 func run(args []string, stdout, stderr io.Writer) (status int) {
 	defer func() {
@@ -71,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 			// "onnxtune train: train: ..." says the command twice: the package's prefix goes.
 			msg := strings.TrimPrefix(err.Error(), c.name+": ")
 			fmt.Fprintf(stderr, "onnxtune %s: %s\n", c.name, oneLine(msg))
+			if s := interruptStatus(); s != 0 {
+				return s
+			}
 			return 1
 		}
 	}

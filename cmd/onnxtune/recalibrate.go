@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/onnxtune/onnxtune/train"
 )
@@ -46,7 +42,7 @@ func runRecalibrateBN(args []string, stdout io.Writer) error {
 	if cfg.Mean, cfg.Std, err = norm.values(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext("")
 	defer stop()
 	res, err := train.RecalibrateModel(ctx, cfg)
 	if err != nil {

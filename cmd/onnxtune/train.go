@@ -7,12 +7,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
@@ -150,23 +148,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	}
 
 	// SIGINT (or SIGTERM) stops training between two batches; a second one quits at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext("onnxtune train: interrupted: stopping after this batch (interrupt again to quit at once)")
 	defer stop()
-	done := make(chan struct{})
-	defer close(done) // runs before stop: the goroutine leaves without a word
-	go func() {
-		select {
-		case <-ctx.Done():
-			select {
-			case <-done: // ctx ended with the command (done closes before stop is called)
-				return
-			default:
-			}
-			stop() // restores the default action: the next signal ends the process
-			fmt.Fprintln(os.Stderr, "onnxtune train: interrupted: stopping after this batch (interrupt again to quit at once)")
-		case <-done:
-		}
-	}()
 	res, err := train.Run(ctx, cfg)
 	if err != nil {
 		return err
