@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"iter"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/atomicfile"
 	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -256,8 +256,8 @@ func RecalibrateModel(ctx context.Context, cfg RecalibrateConfig) (*Recalibratio
 	}
 	if cfg.Out != "" {
 		// Before the pass, not after it: a long pass should not end in a path error.
-		if st, err := os.Stat(filepath.Dir(cfg.Out)); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("train: %s: its directory %s does not exist", cfg.Out, filepath.Dir(cfg.Out))
+		if err := atomicfile.CheckWritable(cfg.Out); err != nil {
+			return nil, fmt.Errorf("train: the output %s cannot be written: %w", cfg.Out, err)
 		}
 	}
 	sum, err := fileSHA256(cfg.Model)

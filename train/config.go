@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/internal/atomicfile"
 	"github.com/onnxtune/onnxtune/onnx"
 )
 
@@ -200,6 +201,12 @@ func (c Config) withDefaults() (Config, error) {
 	for what, path := range writes {
 		if err := CheckOutput(c.Model, what, path); err != nil {
 			return Config{}, err
+		}
+	}
+	if c.Out != "" {
+		// Before training, not after it: a missing or read-only folder loses no epochs.
+		if err := atomicfile.CheckWritable(c.Out); err != nil {
+			return Config{}, fmt.Errorf("train: the output %s cannot be written: %w", c.Out, err)
 		}
 	}
 	return c, nil

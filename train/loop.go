@@ -178,8 +178,37 @@ func (r *runner) checkLoss() error {
 			if err != nil {
 				return fmt.Errorf("train: the loss cannot read %s: %w", c.what, err)
 			}
+			if err := checkLabelRange(c.ds, c.what, outs[r.output]); err != nil {
+				return err
+			}
 			break
 		}
+	}
+	return nil
+}
+
+// checkLabelRange finds, before any training, the first example of ds whose class index the
+// model's output y ([N, C] scores, one logit for a binary classifier) cannot score, and names
+// it by its index (and file, in an image folder): the loss would only meet it in a shuffled
+// batch. Data sets that do not list their labels, and other outputs, pass.
+func checkLabelRange(ds data.Dataset, what string, y *tensor.Tensor) error {
+	l, ok := ds.(data.Labeler)
+	if !ok || y == nil || y.Rank() != 2 {
+		return nil
+	}
+	classes := y.Shape()[1]
+	if classes == 1 {
+		classes = 2 // one logit: labels 0 and 1
+	}
+	for i, v := range l.Labels() {
+		if v >= 0 && v < int64(classes) {
+			continue
+		}
+		where := fmt.Sprintf("example %d", i)
+		if f, ok := ds.(*data.ImageFolder); ok {
+			where = fmt.Sprintf("example %d (%s)", i, f.Path(i))
+		}
+		return fmt.Errorf("train: %s: %s has label %d, outside the model's classes 0..%d", what, where, v, classes-1)
 	}
 	return nil
 }

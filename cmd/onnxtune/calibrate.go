@@ -8,6 +8,7 @@ import (
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/atomicfile"
 	"github.com/onnxtune/onnxtune/tensor"
 	"github.com/onnxtune/onnxtune/train"
 )
@@ -54,6 +55,9 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	}
 	if err := train.CheckOutput(pos[0], "output", *out); err != nil {
 		return err
+	}
+	if err := atomicfile.CheckWritable(*out); err != nil {
+		return fmt.Errorf("the output %s cannot be written: %w", *out, err)
 	}
 	meanV, stdV, err := norm.values()
 	if err != nil {

@@ -297,3 +297,45 @@ func TestTrainModernOpsetExport(t *testing.T) {
 		t.Errorf("the export's logits are %.3g relative from ONNX Runtime's", rel)
 	}
 }
+
+// TestTrainLabelOutOfRange: a label the model cannot score is reported before training by its
+// example's index in the file (not its place in a shuffled batch), and nothing is written.
+func TestTrainLabelOutOfRange(t *testing.T) {
+	dir := t.TempDir()
+	x := tensor.New(tensor.Float32, 40, 1, 28, 28)
+	y := make([]int64, 40)
+	for i := range y {
+		y[i] = int64(i % 10)
+	}
+	y[23] = 12
+	npz := filepath.Join(dir, "d.npz")
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": x, "y": tensor.From([]int{40}, y)}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tuned.onnx")
+	_, errOut, status := onnxtune("train", filepath.Join(fixture.Root(t), "testdata", "demo", "fmnist_cnn.onnx"), "--data", npz, "--epochs", "1", "--out", out)
+	want := "example 23 has label 12, outside the model's classes 0..9"
+	if status != 1 || !strings.Contains(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 1 and one line with %q", status, errOut, want)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s was written (%v)", out, err)
+	}
+}
+
+// TestTrainOutputFolderChecked: an --out whose folder is missing fails before the first
+// epoch, with one line naming the folder.
+func TestTrainOutputFolderChecked(t *testing.T) {
+	dir := t.TempDir()
+	npz := filepath.Join(dir, "d.npz")
+	y := make([]int64, 8)
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": tensor.New(tensor.Float32, 8, 1, 28, 28), "y": tensor.From([]int{8}, y)}); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	stdout, errOut, status := onnxtune("train", filepath.Join(fixture.Root(t), "testdata", "demo", "fmnist_cnn.onnx"), "--data", npz, "--epochs", "1", "--out", filepath.Join(missing, "out.onnx"))
+	want := missing + ": no such file or directory"
+	if status != 1 || !strings.Contains(errOut, want) || strings.Contains(stdout+errOut, "epoch 1/") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1, no epoch, and %q", status, stdout, errOut, want)
+	}
+}

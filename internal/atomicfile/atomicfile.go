@@ -51,6 +51,25 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	return os.Rename(f.Name(), path)
 }
 
+// CheckWritable reports whether Write could create path: that its folder exists and takes a
+// new file, and path is no folder. It creates and removes a temporary file there, so that
+// a long computation whose result goes to path fails before it starts, not after.
+func CheckWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s: is a directory", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".check*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s: %w", filepath.Dir(path), pe.Err)
+		}
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // WriteBytes is Write for data already in memory.
 func WriteBytes(path string, data []byte) error {
 	return Write(path, func(w io.Writer) error {
