@@ -124,6 +124,9 @@ func openNPZ(path, inputName string, targets bool) (*NPZ, error) {
 		return nil, fmt.Errorf("data: %s: array %q: %w", path, d.xName, err)
 	}
 	d.xShape = x.Shape()[1:]
+	if err := firstNonFinite(path, d.xName, d.x); err != nil {
+		return nil, err
+	}
 	if y == nil {
 		return d, nil
 	}
@@ -138,7 +141,30 @@ func openNPZ(path, inputName string, targets bool) (*NPZ, error) {
 	if yt == tensor.Int64 && y.Rank() == 1 {
 		d.classIdx = d.y.Int64s()
 	}
+	if yt == tensor.Float32 {
+		if err := firstNonFinite(path, "y", d.y); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// firstNonFinite reports the first example of a float32 array (examples along its first
+// dimension) that holds a NaN or an infinity, by its index: the loss would otherwise turn NaN
+// in whatever batch drew it, and the message would blame the learning rate.
+func firstNonFinite(path, name string, t *tensor.Tensor) error {
+	v := t.Float32s()
+	n := t.Shape()[0]
+	if n == 0 {
+		return nil
+	}
+	per := len(v) / n
+	for i, f := range v {
+		if f-f != 0 { // NaN or ±Inf
+			return fmt.Errorf("data: %s: example %d holds %v in %q (element %d of it); fix or drop it before training", path, i/per, f, name, i%per)
+		}
+	}
+	return nil
 }
 
 // toDType converts t to float32 or int64, sharing t's elements when it has that dtype.

@@ -736,3 +736,26 @@ func FuzzReadNPY(f *testing.F) {
 		}
 	})
 }
+
+// TestNPZNonFinite: a NaN or infinity in the inputs or float targets is refused at opening,
+// naming the file, the example and the array.
+func TestNPZNonFinite(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		x, y *tensor.Tensor
+		want string
+	}{
+		{"x-nan", tensor.From([]int{3, 2}, []float32{1, 2, 3, float32(math.NaN()), 5, 6}), tensor.From([]int{3}, []int64{0, 1, 0}), `example 1 holds NaN in "x" (element 1 of it)`},
+		{"y-inf", tensor.From([]int{3, 2}, []float32{1, 2, 3, 4, 5, 6}), tensor.From([]int{3, 1}, []float32{0, 1, float32(math.Inf(-1))}), `example 2 holds -Inf in "y"`},
+	} {
+		path := filepath.Join(dir, c.name+".npz")
+		if err := SaveNPZ(path, []string{"x", "y"}, map[string]*tensor.Tensor{"x": c.x, "y": c.y}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenNPZ(path, "")
+		if err == nil || !strings.Contains(err.Error(), path+": "+c.want) {
+			t.Errorf("%s: got %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+}
