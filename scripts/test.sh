@@ -2,7 +2,8 @@
 # The project's test command (README): vet (also of the portable build without assembly, and
 # of arm64), every test against its real references, then the race detector over the packages
 # again (-short leaves out the slow model-sized cases there, which the first pass has already
-# run without it).
+# run without it), and last each fuzz target for a few seconds (FUZZTIME, default 10s; the
+# plain test passes already replay their seed corpora).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
@@ -10,3 +11,7 @@ go vet -tags purego ./...
 GOARCH=arm64 go vet ./...
 go test -count=1 ./...
 go test -count=1 -race -short -timeout 30m ./...
+for target in "FuzzRead ./onnx" "FuzzReadNPY ./data" "FuzzReadIDX ./data" "FuzzImageFolder ./data" "FuzzParseExpr ./loss"; do
+	set -- $target
+	go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2"
+done
