@@ -196,6 +196,39 @@ func classFiles(root string) ([]string, error) {
 	return files, nil
 }
 
+// Unreadable returns the indices of the images whose header no decoder reads (not an image,
+// or cut short before its size) with the error of each, in order. The pixels are not decoded,
+// so this costs a small read per file next to an epoch's decoding.
+func (f *ImageFolder) Unreadable() ([]int, []error) {
+	var idx []int
+	var errs []error
+	for i, p := range f.files {
+		if err := checkImageFile(p); err != nil {
+			idx, errs = append(idx, i), append(errs, err)
+		}
+	}
+	return idx, errs
+}
+
+// Without returns a copy of f without the images at the indices drop (ascending), keeping the
+// classes.
+func (f *ImageFolder) Without(drop []int) *ImageFolder {
+	g := *f
+	g.files, g.labels = nil, nil
+	d := 0
+	for i, p := range f.files {
+		if d < len(drop) && drop[d] == i {
+			d++
+			continue
+		}
+		g.files = append(g.files, p)
+		if f.labels != nil {
+			g.labels = append(g.labels, f.labels[i])
+		}
+	}
+	return &g
+}
+
 // Len returns the number of images.
 func (f *ImageFolder) Len() int { return len(f.files) }
 

@@ -185,12 +185,33 @@ func decodeFile(path string) (image.Image, error) {
 	defer f.Close()
 	img, format, err := image.Decode(f)
 	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, fmt.Errorf("data: %s: not a PNG, JPEG, GIF, BMP, WebP or TIFF image", path)
-		}
-		return nil, fmt.Errorf("data: %s: decode %s: %w", path, format, noEOF(err))
+		return nil, decodeError(path, format, err)
 	}
 	return img, nil
+}
+
+// checkImageFile reads no more of an image file than its header (format and size), which
+// the decoders must understand: the cheap check before training that a file is an image at
+// all.
+func checkImageFile(path string) error {
+	f, _, err := openRegular(path)
+	if err != nil {
+		return fileError(path, err)
+	}
+	defer f.Close()
+	if _, format, err := image.DecodeConfig(f); err != nil {
+		return decodeError(path, format, err)
+	}
+	return nil
+}
+
+// decodeError is the one-line error of a file that format's decoder (none found: format "")
+// could not read.
+func decodeError(path, format string, err error) error {
+	if errors.Is(err, image.ErrFormat) {
+		return fmt.Errorf("data: %s: not a PNG, JPEG, GIF, BMP, WebP or TIFF image", path)
+	}
+	return fmt.Errorf("data: %s: decode %s: %w", path, format, noEOF(err))
 }
 
 // resizedSize is torchvision's _compute_resized_output_size for Resize(size) with an int:

@@ -36,6 +36,9 @@ type Config struct {
 	Augment data.Augment
 	// Workers is the number of goroutines decoding examples (0: GOMAXPROCS).
 	Workers int
+	// SkipBad leaves out the images of an image folder whose header no decoder reads, and
+	// says how many; without it, one such image stops the run before training.
+	SkipBad bool
 
 	// Loss is the loss expression (loss.ParseExpr), ClassWeights its class weights, and
 	// Output the graph output its terms without @OUTPUT read ("": the first).

@@ -64,6 +64,7 @@ type runner struct {
 	lr      float64
 
 	trainData, valData data.Dataset
+	skipped            []string // what screenImages left out, for the progress reader
 	loader             *data.Loader
 	log                io.WriteCloser
 	progress           *progress
@@ -306,6 +307,9 @@ func (r *runner) setupData() error {
 		if r.trainData, err = data.Open(r.cfg.Data, opt); err != nil {
 			return err
 		}
+		if r.trainData, err = r.screenImages(r.trainData, r.dataName()); err != nil {
+			return err
+		}
 	}
 	r.valData = r.cfg.ValData
 	switch {
@@ -313,6 +317,9 @@ func (r *runner) setupData() error {
 	case r.cfg.Val != "":
 		opt.Split = "t10k"
 		if r.valData, err = data.Open(r.cfg.Val, opt); err != nil {
+			return err
+		}
+		if r.valData, err = r.screenImages(r.valData, r.cfg.Val); err != nil {
 			return err
 		}
 	case r.cfg.ValSplit != 0:
@@ -369,6 +376,29 @@ func InputTransform(g *graph.Graph, mean, std []float32) data.ImageTransform {
 		t.Channels, t.Height, t.Width = s[1].Size, s[2].Size, s[3].Size
 	}
 	return t
+}
+
+// screenImages reads the header of every image of an image folder before training: an image
+// no decoder reads stops the run there, naming it, unless SkipBad leaves such images out
+// (and says how many). Other data sets pass as they are.
+func (r *runner) screenImages(ds data.Dataset, name string) (data.Dataset, error) {
+	f, ok := ds.(*data.ImageFolder)
+	if !ok {
+		return ds, nil
+	}
+	bad, errs := f.Unreadable()
+	if len(bad) == 0 {
+		return ds, nil
+	}
+	first := strings.TrimPrefix(errs[0].Error(), "data: ")
+	switch {
+	case !r.cfg.SkipBad:
+		return nil, fmt.Errorf("train: %s: %d of %d images cannot be read (the first: %s); --skip-bad leaves them out", name, len(bad), f.Len(), first)
+	case len(bad) == f.Len():
+		return nil, fmt.Errorf("train: %s: none of its %d images can be read (the first: %s)", name, f.Len(), first)
+	}
+	r.skipped = append(r.skipped, fmt.Sprintf("%s: left out %d unreadable image(s) of %d (the first: %s)", name, len(bad), f.Len(), first))
+	return f.Without(bad), nil
 }
 
 func (r *runner) dataName() string {
@@ -853,9 +883,12 @@ func (r *runner) metadata(epochs int) map[string]string {
 	return out
 }
 
-// noteSetup tells the progress reader what the data made of the run: the positive class, and
-// class weights or sampling balanced by class.
+// noteSetup tells the progress reader what the data made of the run: the images left out,
+// the positive class, and class weights or sampling balanced by class.
 func (r *runner) noteSetup() {
+	for _, line := range r.skipped {
+		r.progress.note(line)
+	}
 	if r.binary() {
 		r.progress.note(PositiveLine(r.labels, r.trainData.Classes()))
 	}

@@ -42,6 +42,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed of the shuffle, augmentation, validation split, new head and dropout")
 	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them, or auto: N / (classes * count) from the training labels (scikit-learn's balanced)")
 	positiveClass := fs.String("positive-class", "", "the positive class of a binary classifier, by `NAME|INDEX` (default: label 1, the second class in sorted folder order); on more classes, that class against the rest")
+	skipBad := fs.Bool("skip-bad", false, "leave out the images of an image folder that cannot be read (and say how many) instead of stopping before training")
 	balance := fs.Bool("balance", false, "draw each epoch's examples with replacement, inversely to their class's frequency (as WeightedRandomSampler)")
 	trainOnly := fs.String("train-only", "", "train only the initializers matching `REGEX` (e.g. '^fc\\.')")
 	freeze := fs.String("freeze", "", "do not train the initializers matching `REGEX`")
@@ -89,7 +90,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Schedule: *schedule, StepSize: *stepSize, Gamma: *gamma, WarmupSteps: *warmup,
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
-		PositiveClass: *positiveClass, Balance: *balance,
+		PositiveClass: *positiveClass, Balance: *balance, SkipBad: *skipBad,
 		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, EmbedPreprocessing: embed.layout, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -337,5 +338,57 @@ func TestTrainOutputFolderChecked(t *testing.T) {
 	want := missing + ": no such file or directory"
 	if status != 1 || !strings.Contains(errOut, want) || strings.Contains(stdout+errOut, "epoch 1/") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1, no epoch, and %q", status, stdout, errOut, want)
+	}
+}
+
+// TestTrainUnreadableImages: an image folder with a file that is no image and one cut short
+// stops before training, naming the first; with --skip-bad it trains on the rest and says how
+// many it left out.
+func TestTrainUnreadableImages(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(fixture.Root(t), "testdata", "demo", "images")
+	for _, class := range []string{"bags", "tops"} {
+		entries, err := os.ReadDir(filepath.Join(src, class))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries[:6] {
+			b, err := os.ReadFile(filepath.Join(src, class, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, class, e.Name()), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if class == "tops" && e == entries[0] {
+				os.WriteFile(filepath.Join(dir, class, "zz_cut.png"), b[:20], 0o644)
+			}
+		}
+	}
+	broken := filepath.Join(dir, "bags", "zz_broken.png")
+	os.WriteFile(broken, []byte("not an image"), 0o644)
+	model := filepath.Join(fixture.Root(t), "testdata", "demo", "fmnist_cnn.onnx")
+	out := filepath.Join(t.TempDir(), "tuned.onnx")
+	stdout, errOut, status := onnxtune("train", model, "--data", dir, "--num-classes", "2", "--epochs", "1", "--out", out)
+	want := "2 of 14 images cannot be read (the first: " + broken + ": not a PNG"
+	if status != 1 || !strings.Contains(errOut, want) || strings.Contains(stdout+errOut, "epoch 1/") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 before any epoch, naming %q", status, stdout, errOut, want)
+	}
+	// train's progress goes to the process's stderr itself.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	_, errOut, status = onnxtune("train", model, "--data", dir, "--num-classes", "2", "--epochs", "1", "--skip-bad", "--out", out)
+	os.Stderr = saved
+	w.Close()
+	progress, _ := io.ReadAll(r)
+	if status != 0 || !strings.Contains(string(progress), "left out 2 unreadable image(s) of 14") {
+		t.Errorf("--skip-bad: exit %d, stderr %q, progress %q; want 0 and the count left out", status, errOut, progress)
 	}
 }
