@@ -378,6 +378,59 @@ func InputTransform(g *graph.Graph, mean, std []float32) data.ImageTransform {
 	return t
 }
 
+// exampleList names a batch's examples by their indices in the data, the first eight of a
+// larger batch.
+func exampleList(idx []int) string {
+	parts := make([]string, 0, min(len(idx), 8))
+	for _, i := range idx[:min(len(idx), 8)] {
+		parts = append(parts, strconv.Itoa(i))
+	}
+	s := strings.Join(parts, ", ")
+	if len(idx) > 8 {
+		s += fmt.Sprintf(", ... %d in all", len(idx))
+	}
+	return s
+}
+
+// nonFiniteOrigin runs the inference plan on a batch whose loss went NaN or infinite and names
+// the first node whose output holds NaN or an infinity (", first non-finite at node ..."), or
+// says that none does (the loss itself, or the weights' update, is where it starts); "" when
+// the steps do not start from the model's input (a cached backbone).
+func (r *runner) nonFiniteOrigin(x *tensor.Tensor) string {
+	if r.stepInput != r.inputName {
+		return ""
+	}
+	steps := r.evalPlan.Steps()
+	var first *graph.Node
+	_, err := r.evalPlan.Forward(nil, map[string]*tensor.Tensor{r.inputName: x}, nil, func(i int, vals []*tensor.Tensor) {
+		for _, slot := range steps[i].Out {
+			if first == nil && slot >= 0 && hasNonFinite(vals[slot]) {
+				first = steps[i].Node
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return ""
+	case first == nil:
+		return "; the model's outputs are finite on them, so the loss is where it starts"
+	}
+	return fmt.Sprintf("; the first output to hold NaN or an infinity is node %q (%s)", first.Name, first.OpType)
+}
+
+// hasNonFinite reports whether a floating-point tensor holds NaN or an infinity.
+func hasNonFinite(t *tensor.Tensor) bool {
+	if t == nil || !t.DType().IsFloat() {
+		return false
+	}
+	for i := range t.Len() {
+		if v := t.Float64At(i); v-v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // screenImages reads the header of every image of an image folder before training: an image
 // no decoder reads stops the run there, naming it, unless SkipBad leaves such images out
 // (and says how many). Other data sets pass as they are.
@@ -728,7 +781,8 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 		lr := r.sched.LR(*step)
 		v, err := trainStep.Take(map[string]*tensor.Tensor{r.stepInput: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels, lr)
 		if errors.Is(err, errDiverged) {
-			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d: %w", v.Value, epoch+1, st.batches+1, errDiverged)
+			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d (examples %s)%s: %w",
+				v.Value, epoch+1, st.batches+1, exampleList(b.Indices), r.nonFiniteOrigin(b.X), errDiverged)
 		}
 		if err != nil {
 			return st, err

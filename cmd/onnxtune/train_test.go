@@ -392,3 +392,33 @@ func TestTrainUnreadableImages(t *testing.T) {
 		t.Errorf("--skip-bad: exit %d, stderr %q, progress %q; want 0 and the count left out", status, errOut, progress)
 	}
 }
+
+// TestTrainDivergedNamesBatchAndNode: a loss that goes NaN stops training with the epoch, the
+// batch, its examples' indices and the first node whose output holds NaN or an infinity.
+func TestTrainDivergedNamesBatchAndNode(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(3, 3))
+	x := tensor.New(tensor.Float32, 32, 1, 28, 28)
+	for i := range x.Float32s() {
+		x.Float32s()[i] = r.Float32()
+	}
+	y := make([]int64, 32)
+	for i := range y {
+		y[i] = int64(i % 10)
+	}
+	npz := filepath.Join(dir, "d.npz")
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": x, "y": tensor.From([]int{32}, y)}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tuned.onnx")
+	_, errOut, status := onnxtune("train", filepath.Join(fixture.Root(t), "testdata", "demo", "fmnist_cnn.onnx"),
+		"--data", npz, "--epochs", "3", "--batch-size", "8", "--optimizer", "sgd", "--lr", "1e12", "--out", out)
+	for _, want := range []string{"the loss is NaN in epoch 1, batch ", "(examples ", "the first output to hold NaN or an infinity is node ", "training diverged"} {
+		if status != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, stderr %q; want 1 and %q", status, errOut, want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s was written (%v)", out, err)
+	}
+}
