@@ -92,13 +92,13 @@ func (k *Col2Im) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		return nil, err
 	}
 	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
-		Col2ImImages(y, args[0], g)
+		col2ImImages(y, args[0], g)
 	})
 }
 
-// Col2ImImages adds every image's blocks, col = [Batch, InC·KernelSize, OutSize], onto its
+// col2ImImages adds every image's blocks, col = [Batch, InC·KernelSize, OutSize], onto its
 // cells, y = [Batch, InC, InShape...] (zeroed by the caller).
-func Col2ImImages(y, col []float32, g *tensor.ConvGeom) {
+func col2ImImages(y, col []float32, g *tensor.ConvGeom) {
 	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
 	rows := tensor.Size(g.OutShape[:len(g.OutShape)-1])
 	for n := range g.Batch {

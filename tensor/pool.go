@@ -422,14 +422,21 @@ func poolDiv[T float32 | float64](s T, n int) T {
 	return s / T(n)
 }
 
-// GlobalAveragePool writes the mean of each of the planes of size n in src into dst.
-func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
-	// A few chunks of planes per worker: a plane (13×13 at the end of squeezenet1_1) is too
-	// little work to be handed out alone.
-	workers := poolWorkers(planes, n)
+// poolChunks calls body(p0, p1) for consecutive ranges of the planes, a few ranges per
+// worker: a plane (13×13 at the end of squeezenet1_1) is too little work to be handed out
+// alone, and a range shares whatever scratch body sets up.
+func poolChunks(planes, workPerPlane int, body func(p0, p1 int)) {
+	workers := poolWorkers(planes, workPerPlane)
 	chunks := min(planes, 8*workers)
 	parallel.For(chunks, workers, func(c int) {
-		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
+		body(planes*c/chunks, planes*(c+1)/chunks)
+	})
+}
+
+// GlobalAveragePool writes the mean of each of the planes of size n in src into dst.
+func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
+	poolChunks(planes, n, func(p0, p1 int) {
+		for p := p0; p < p1; p++ {
 			s := sumF64(src[p*n : (p+1)*n])
 			if n > 0 {
 				s /= float64(n)
@@ -443,11 +450,13 @@ func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
 // lowest value of T for an empty plane); a NaN propagates.
 func GlobalMaxPool[T PoolElem](dst, src []T, planes, n int) {
 	lowest := lowestOf[T]()
-	parallel.For(planes, poolWorkers(planes, n), func(p int) {
-		m := lowest
-		for _, v := range src[p*n : (p+1)*n] {
-			m = max(m, v) // the builtin propagates NaN
+	poolChunks(planes, n, func(p0, p1 int) {
+		for p := p0; p < p1; p++ {
+			m := lowest
+			for _, v := range src[p*n : (p+1)*n] {
+				m = max(m, v) // the builtin propagates NaN
+			}
+			dst[p] = m
 		}
-		dst[p] = m
 	})
 }

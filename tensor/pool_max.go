@@ -1,7 +1,5 @@
 package tensor
 
-import "github.com/onnxtune/onnxtune/internal/parallel"
-
 // The float32 MaxPool of CNN inference (no indices, 1-D or 2-D) runs separably: for each
 // output row, the rows its windows cover are first reduced to one row of column maxima, then
 // each output takes the maximum over its column taps of that row. Both passes are vector max
@@ -32,11 +30,8 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 	if sw > 1 {
 		scratch += sw * phaseLen
 	}
-	planes := g.Planes
-	workers := poolWorkers(planes, outSize*hw.k*kw)
-	chunks := min(planes, 8*workers)
 	lowest := lowestOf[float32]()
-	parallel.For(chunks, workers, func(c int) {
+	poolChunks(g.Planes, outSize*hw.k*kw, func(p0, p1 int) {
 		buf := convGetCol(scratch)
 		defer convPutCol(buf)
 		padded := (*buf)[:width]
@@ -45,7 +40,7 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 		}
 		cols := padded[pw : pw+iw]
 		phases := (*buf)[width:]
-		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
+		for p := p0; p < p1; p++ {
 			in := src[p*inSize:][:inSize]
 			out := dst[p*outSize:][:outSize]
 			for r := range oh {
@@ -138,17 +133,14 @@ func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
 	direct := pw == 0 && 2*(ow-1)+2 < iw
 	slot := max(pw+iw, cells)
 	lowest := lowestOf[float32]()
-	planes := g.Planes
-	workers := poolWorkers(planes, outSize*9)
-	chunks := min(planes, 8*workers)
-	parallel.For(chunks, workers, func(c int) {
+	poolChunks(g.Planes, outSize*9, func(p0, p1 int) {
 		buf := convGetCol(4 * slot)
 		defer convPutCol(buf)
 		ring, pad := (*buf)[:3*slot], (*buf)[3*slot:4*slot]
 		for i := range *buf {
 			(*buf)[i] = lowest
 		}
-		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
+		for p := p0; p < p1; p++ {
 			in := src[p*inSize:][:inSize]
 			out := dst[p*outSize:][:outSize]
 			loaded := [3]int{-1, -1, -1}
