@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // FuzzReadIDX feeds the IDX reader arbitrary byte strings grown from valid headers: it may
@@ -17,7 +19,9 @@ func FuzzReadIDX(f *testing.F) {
 	f.Add([]byte{0, 0, 0x08, 1, 0, 0, 0, 3, 1, 2, 3})
 	f.Add([]byte{0, 0, 0x0D, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := ReadIDX(bytes.NewReader(b))
+		var x *tensor.Tensor
+		var err error
+		fixture.BoundAllocs(t, func() { x, err = ReadIDX(bytes.NewReader(b)) })
 		if err != nil {
 			return
 		}
@@ -55,10 +59,38 @@ func FuzzImageFolder(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, "a", "x.png"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ds, err := OpenImageFolder(dir, ImageTransform{Channels: 1, Height: 28, Width: 28})
+		fixture.BoundAllocs(t, func() {
+			ds, err := OpenImageFolder(dir, ImageTransform{Channels: 1, Height: 28, Width: 28})
+			if err != nil {
+				return
+			}
+			ds.Example(0)
+		})
+	})
+}
+
+// FuzzLoadNPZ opens arbitrary bytes grown from np.savez and np.savez_compressed archives as
+// an .npz file: it may refuse one with an error naming the file, never panic, and never
+// allocate more than fixture.FuzzAllocLimit (a deflated entry can claim any size).
+func FuzzLoadNPZ(f *testing.F) {
+	for _, name := range []string{"savez.npz", "savez_compressed.npz"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
-			return
+			f.Fatal(err)
 		}
-		ds.Example(0)
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	f.Add([]byte("PK\x05\x06" + string(make([]byte, 18))))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "d.npz")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fixture.BoundAllocs(t, func() {
+			if _, _, err := LoadNPZ(path); err != nil && !strings.Contains(err.Error(), path) {
+				t.Fatalf("the error does not name the file: %v", err)
+			}
+		})
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/onnxtune/onnxtune/internal/fixture"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -716,7 +717,9 @@ func FuzzReadNPY(f *testing.F) {
 		f.Add([]byte(tc.content))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := ReadNPY(bytes.NewReader(b))
+		var got *tensor.Tensor
+		var err error
+		fixture.BoundAllocs(t, func() { got, err = ReadNPY(bytes.NewReader(b)) })
 		if err != nil {
 			if got != nil {
 				t.Fatalf("ReadNPY returned %v and error %v", got, err)

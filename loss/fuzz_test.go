@@ -3,6 +3,7 @@ package loss_test
 import (
 	"testing"
 
+	"github.com/onnxtune/onnxtune/internal/fixture"
 	"github.com/onnxtune/onnxtune/loss"
 )
 
@@ -18,6 +19,6 @@ func FuzzParseExpr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
-		loss.ParseExpr(spec, loss.Params{})
+		fixture.BoundAllocs(t, func() { loss.ParseExpr(spec, loss.Params{}) })
 	})
 }

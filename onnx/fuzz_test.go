@@ -11,7 +11,8 @@ import (
 )
 
 // FuzzRead feeds onnx.Read, then Import, byte strings grown from the committed models: either
-// may refuse one with an error, neither may panic. CI runs it for a few seconds
+// may refuse one with an error, neither may panic or allocate more than
+// fixture.FuzzAllocLimit. CI runs it for a few seconds
 // (scripts/test.sh); `go test -fuzz FuzzRead ./onnx` runs it for longer.
 func FuzzRead(f *testing.F) {
 	for _, name := range []string{"tiny_cnn.onnx", "resblock.onnx", "meta.onnx"} {
@@ -24,10 +25,12 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add([]byte{0x08, 0x08, 0x3a, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := onnx.Read(bytes.NewReader(b))
-		if err != nil {
-			return
-		}
-		onnx.Import(m) // an error is an answer; a panic is the bug
+		fixture.BoundAllocs(t, func() {
+			m, err := onnx.Read(bytes.NewReader(b))
+			if err != nil {
+				return
+			}
+			onnx.Import(m) // an error is an answer; a panic is the bug
+		})
 	})
 }

@@ -108,7 +108,12 @@ func importGraph(m *Model, gp *GraphProto, opsets map[string]int, outer map[stri
 		}
 		g.Nodes = append(g.Nodes, n)
 	}
+	outputs := map[string]bool{}
 	for _, vi := range gp.GetOutput() {
+		if outputs[vi.GetName()] {
+			return nil, fmt.Errorf("graph output %q is listed twice", vi.GetName())
+		}
+		outputs[vi.GetName()] = true
 		if !known[vi.GetName()] {
 			return nil, fmt.Errorf("graph output %q is produced by no node", vi.GetName())
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/onnxtune/onnxtune/internal/atomicfile"
 
@@ -28,6 +29,12 @@ type Model struct {
 // maxModelBytes bounds what Read accepts: protobuf messages cannot exceed 2 GiB, and larger
 // models keep their weights in external data files.
 const maxModelBytes = 2<<30 - 1
+
+// maxNesting bounds how deeply the model's messages may nest. Each subgraph (an If branch, a
+// Loop body) adds three levels (attribute, graph, node) below the model's five, so 64 leaves
+// room for nineteen subgraphs inside each other; a file nested thousands deep is built to
+// exhaust the stack or, through the names each subgraph inherits, the memory.
+const maxNesting = 64
 
 // Load reads an ONNX model from path and the external data files it names, resolved relative to
 // the model's directory. Errors name the file: `onnx: model.onnx: truncated or not an ONNX
@@ -73,7 +80,10 @@ func read(r io.Reader) (*Model, error) {
 		return nil, errors.New("larger than the 2 GiB a protobuf can hold")
 	}
 	mp := new(ModelProto)
-	if err := proto.Unmarshal(b, mp); err != nil {
+	if err := (proto.UnmarshalOptions{RecursionLimit: maxNesting}).Unmarshal(b, mp); err != nil {
+		if strings.Contains(err.Error(), "recursion depth") {
+			return nil, fmt.Errorf("messages nested more than %d deep (subgraphs within subgraphs, or types within types); no exported network needs that", maxNesting)
+		}
 		return nil, fmt.Errorf("truncated or not an ONNX model (%v)", err)
 	}
 	if err := checkModel(mp); err != nil {

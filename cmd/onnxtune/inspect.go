@@ -126,6 +126,13 @@ func summarize(path string, m *onnx.Model) (*modelSummary, error) {
 	for _, n := range graph.Unsupported(g) {
 		s.Unsupported = append(s.Unsupported, unsupported{Node: n.Name, Op: n.OpType, Domain: n.Domain, Opset: g.Opsets[n.Domain]})
 	}
+	if len(s.Unsupported) == 0 {
+		// Every op is known: building the plan checks each node's arity and attributes, so
+		// that "the engine can run every node" is true when inspect says it.
+		if _, err := graph.NewPlan(g); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
