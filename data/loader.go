@@ -129,6 +129,13 @@ type job struct {
 // Breaking out of the loop early stops the workers; all of them have returned when the
 // iteration ends. Each epoch's batches are freshly allocated and belong to the caller.
 func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] {
+	return l.EpochFrom(ctx, epoch, 0)
+}
+
+// EpochFrom is Epoch without its first skip batches, which it neither reads nor decodes:
+// the rest of an epoch a checkpoint taken within it left to do. The batches it yields are
+// those Epoch yields after its first skip, augmentation included.
+func (l *Loader) EpochFrom(ctx context.Context, epoch, skip int) iter.Seq2[*Batch, error] {
 	return func(yield func(*Batch, error) bool) {
 		if err := l.check(); err != nil {
 			yield(nil, err)
@@ -139,7 +146,12 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 			return
 		}
 		order := l.Order(epoch)
-		nb := l.Len()
+		if skip < 0 || skip > l.Len() {
+			yield(nil, fmt.Errorf("data: loader: cannot skip %d of an epoch's %d batches", skip, l.Len()))
+			return
+		}
+		order = order[min(skip*l.BatchSize, len(order)):]
+		nb := l.Len() - skip
 		workers := l.Workers
 		if workers <= 0 {
 			workers = runtime.GOMAXPROCS(0)

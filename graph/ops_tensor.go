@@ -395,3 +395,14 @@ func tensorDropoutApply[T float32 | float64](dst, src []T, keep []bool, ratio fl
 		}
 	}
 }
+
+// SkipRuns advances each seeded Dropout of p as if p had made n more training runs, so that
+// a run resumed within an epoch draws the masks the uninterrupted one drew there. Dropouts
+// inside subgraphs (If and Loop bodies) are not reached.
+func (p *Plan) SkipRuns(n int) {
+	for _, st := range p.steps {
+		if d, ok := st.kernel.(*Dropout); ok && d.HasSeed && d.runs != nil {
+			d.runs.Add(uint64(n))
+		}
+	}
+}

@@ -42,8 +42,10 @@ type ExprValue struct {
 // TermValue is one term of an ExprValue: a loss's Sum, Weight and Summed (see Value), or a
 // penalty's value in Sum.
 type TermValue struct {
-	Sum, Weight     float64
-	Summed, Penalty bool
+	Sum     float64 `json:"sum"`
+	Weight  float64 `json:"weight"`
+	Summed  bool    `json:"summed,omitempty"`
+	Penalty bool    `json:"penalty,omitempty"`
 }
 
 // TermError is Expr.Eval's error for one term; Err says what went wrong.
@@ -175,26 +177,27 @@ func (e *Expr) Outputs(def string) []string {
 // Total accumulates an expression over the batches of a data set, exactly: each loss term's
 // Sums and Weights are added up across batches, so that Value is the expression's value on
 // the whole data set (as PyTorch's loss of the whole set in one batch), whatever the batch
-// size. Penalties do not depend on the data: Value takes the last batch's.
+// size. Penalties do not depend on the data: Value takes the last batch's. It marshals to
+// JSON exactly, so that a checkpoint taken within an epoch can carry it.
 type Total struct {
-	terms   []TermValue
-	Batches int
+	Terms   []TermValue `json:"terms"`
+	Batches int         `json:"batches"`
 }
 
 // Add counts one batch.
 func (t *Total) Add(v *ExprValue) {
-	if t.terms == nil {
-		t.terms = make([]TermValue, len(v.Terms))
+	if t.Terms == nil {
+		t.Terms = make([]TermValue, len(v.Terms))
 	}
 	for i, tv := range v.Terms {
 		if tv.Penalty {
-			t.terms[i] = tv
+			t.Terms[i] = tv
 			continue
 		}
-		t.terms[i].Sum += tv.Sum
-		t.terms[i].Weight += tv.Weight
+		t.Terms[i].Sum += tv.Sum
+		t.Terms[i].Weight += tv.Weight
 		if tv.Summed {
-			t.terms[i].Summed, t.terms[i].Weight = true, 1
+			t.Terms[i].Summed, t.Terms[i].Weight = true, 1
 		}
 	}
 	t.Batches++
@@ -208,7 +211,7 @@ func (t *Total) Value(e *Expr) float64 {
 	}
 	var v float64
 	for i, term := range e.Terms {
-		tv := t.terms[i]
+		tv := t.Terms[i]
 		if tv.Penalty {
 			v += term.Weight * tv.Sum
 		} else {

@@ -15,16 +15,19 @@ import (
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/atomicfile"
+	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
-// A checkpoint directory holds, after every epoch:
+// A checkpoint directory holds, after every epoch (and, within one, every --checkpoint-every
+// steps and when a signal stops the run):
 //
 //	checkpoint.json       the record below, written last: it names the other files of the
 //	                      checkpoint and their SHA-256, so a run that dies while writing
 //	                      leaves the previous checkpoint whole
 //	weights-eNNNN.npz     every tensor training changes (trained initializers, running
-//	                      statistics), keyed by initializer name
+//	                      statistics), keyed by initializer name; -eNNNN-bBBBBBB.npz
+//	                      for a checkpoint BBBBBB batches into epoch NNNN+1
 //	optimizer-eNNNN.npz   Optimizer.State
 //	best-eNNNN.npz        the weights of the best validation epoch (with --patience)
 //	checkpoint.onnx       the model as of the epoch, exported as the final model would be
@@ -57,6 +60,9 @@ type checkpoint struct {
 	BatchSize  int      `json:"batch_size"`
 	Examples   int      `json:"examples"`
 	Trained    []string `json:"trained"`
+	// Within, when set, places the checkpoint inside epoch Epoch (0-based) rather than at its
+	// start: training continues with that epoch's next batch.
+	Within *partialEpoch `json:"within,omitempty"`
 	// Best is the early-stopping state (nil without validation data).
 	Best    *bestState   `json:"best,omitempty"`
 	History []EpochStats `json:"history"`
@@ -76,6 +82,16 @@ type bestState struct {
 	Monitor   string  `json:"monitor"`
 	Value     float64 `json:"value"`
 	SinceBest int     `json:"since_best"` // epochs since Epoch without improvement
+}
+
+// partialEpoch is how far an epoch had gone when a checkpoint was taken within it (on
+// SIGINT or SIGTERM, or every --checkpoint-every steps): the batches done, and what its
+// record sums over them.
+type partialEpoch struct {
+	Batches  int        `json:"batches"`
+	Examples int        `json:"examples"`
+	LR       float64    `json:"lr"`
+	Loss     loss.Total `json:"loss"`
 }
 
 type checkpointFileRef struct {
@@ -98,6 +114,9 @@ func saveCheckpoint(dir string, ck *checkpoint, arrays map[string]map[string]*te
 	sort.Strings(roles)
 	for _, role := range roles {
 		name := fmt.Sprintf("%s-e%04d.npz", role, ck.Epoch)
+		if ck.Within != nil {
+			name = fmt.Sprintf("%s-e%04d-b%06d.npz", role, ck.Epoch, ck.Within.Batches)
+		}
 		path := filepath.Join(dir, name)
 		if err := saveArrays(path, arrays[role]); err != nil {
 			return fmt.Errorf("train: checkpoint: %w", err)
@@ -120,7 +139,8 @@ func saveCheckpoint(dir string, ck *checkpoint, arrays map[string]map[string]*te
 	if err := atomicfile.WriteBytes(filepath.Join(dir, checkpointFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
-	// The new record is in place: the arrays of older epochs are no longer named by it.
+	// The new record is in place: the arrays of older checkpoints are no longer named by it,
+	// and temporary files a killed run left behind belong to no checkpoint.
 	keep := map[string]bool{}
 	for _, f := range ck.Files {
 		keep[f.Name] = true
@@ -128,18 +148,24 @@ func saveCheckpoint(dir string, ck *checkpoint, arrays map[string]map[string]*te
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		name := e.Name()
-		if keep[name] || !strings.HasSuffix(name, ".npz") || !isCheckpointArrays(name) {
-			continue
+		if !keep[name] && (isCheckpointArrays(name) || isLeftover(name)) {
+			os.Remove(filepath.Join(dir, name))
 		}
-		os.Remove(filepath.Join(dir, name))
 	}
 	return nil
 }
 
-// isCheckpointArrays reports a file name saveCheckpoint writes: ROLE-eNNNN.npz.
+// isLeftover reports a temporary file atomicfile.Write makes for a checkpoint's file
+// (.NAME.tmpRANDOM), which outlives a process killed while writing.
+func isLeftover(name string) bool {
+	base, _, ok := strings.Cut(strings.TrimPrefix(name, "."), ".tmp")
+	return ok && strings.HasPrefix(name, ".") && (isCheckpointArrays(base) || strings.HasPrefix(base, "checkpoint."))
+}
+
+// isCheckpointArrays reports a file name saveCheckpoint writes: ROLE-eNNNN[-bBBBBBB].npz.
 func isCheckpointArrays(name string) bool {
 	for _, role := range []string{"weights", "optimizer", "best"} {
-		if strings.HasPrefix(name, role+"-e") {
+		if strings.HasPrefix(name, role+"-e") && strings.HasSuffix(name, ".npz") {
 			return true
 		}
 	}

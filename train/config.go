@@ -109,8 +109,11 @@ type Config struct {
 	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
 	// otherwise); the result equals an uninterrupted run's bit for bit.
 	CheckpointDir, Resume string
-	// Log, when set, receives one JSON record per epoch (EpochStats), appended when
-	// resuming and replaced otherwise.
+	// CheckpointEvery, when positive, also checkpoints every that many optimizer steps
+	// within an epoch. A run that SIGINT or SIGTERM stops checkpoints where it stands.
+	CheckpointEvery int
+	// Log, when set, receives one JSON record per epoch (EpochStats), rewritten whole (and
+	// atomically) after each epoch; a resumed run's log holds the checkpoint's epochs too.
 	Log string
 
 	// Progress receives progress reports (nil: none): with ProgressBar, a bar redrawn in
@@ -179,6 +182,10 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, fmt.Errorf("train: target sensitivity %g (want a value in (0, 1])", c.TargetSensitivity)
 	case c.NumClasses < 0:
 		return Config{}, fmt.Errorf("train: %d classes (want at least 1)", c.NumClasses)
+	case c.CheckpointEvery < 0:
+		return Config{}, fmt.Errorf("train: checkpoint every %d steps (want 0 for none, or more)", c.CheckpointEvery)
+	case c.CheckpointEvery > 0 && c.CheckpointDir == "" && c.Resume == "":
+		return Config{}, errors.New("train: --checkpoint-every without --checkpoint-dir: where should the checkpoints go?")
 	case c.ValSplit != 0 && (c.Val != "" || c.ValData != nil):
 		return Config{}, errors.New("train: both validation data and a validation split given; want one")
 	case c.Train == nil && c.Data == "":

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/onnxtune/onnxtune/backprop"
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/atomicfile"
 	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/onnx"
 	"github.com/onnxtune/onnxtune/tensor"
@@ -66,7 +66,6 @@ type runner struct {
 	trainData, valData data.Dataset
 	skipped            []string // what screenImages left out, for the progress reader
 	loader             *data.Loader
-	log                io.WriteCloser
 	progress           *progress
 }
 
@@ -538,11 +537,11 @@ func (r *runner) checkpointRecord() *checkpoint {
 	}
 }
 
-// stopError is returned when ctx ends training.
-func (r *runner) stopError(ctx context.Context, epoch, batch, ckEpoch int) error {
-	where := "no checkpoint was written"
-	if ckEpoch > 0 {
-		where = fmt.Sprintf("the checkpoint of epoch %d in %s is intact", ckEpoch, r.cfg.CheckpointDir)
+// stopError is returned when ctx ends training in epoch (0-based) after batches of its
+// batches; saved describes the checkpoint left behind ("" for none).
+func (r *runner) stopError(ctx context.Context, epoch, batches int, saved string) error {
+	if saved == "" {
+		saved = "no checkpoint was written"
 	}
 	out := ""
 	if r.cfg.Out != "" {
@@ -552,26 +551,90 @@ func (r *runner) stopError(ctx context.Context, epoch, batch, ckEpoch int) error
 	if cause == nil {
 		cause = context.Canceled
 	}
-	return fmt.Errorf("train: interrupted in epoch %d after %d batches; %s%s: %w", epoch+1, batch, where, out, cause)
+	return fmt.Errorf("train: interrupted in epoch %d after %d batches; %s%s: %w", epoch+1, batches, saved, out, cause)
+}
+
+// savedAt describes a checkpoint for stopError.
+func (r *runner) savedAt(ck *checkpoint) string {
+	at := fmt.Sprintf("epoch %d", ck.Epoch)
+	if ck.Within != nil {
+		at = fmt.Sprintf("epoch %d, batch %d,", ck.Epoch+1, ck.Within.Batches)
+	}
+	return fmt.Sprintf("the checkpoint of %s in %s is intact (--resume %s continues from it)", at, r.cfg.CheckpointDir, r.cfg.CheckpointDir)
+}
+
+// runState is what a checkpoint records of a run beyond the weights and the optimizer.
+type runState struct {
+	step        int // optimizer steps taken
+	history     []EpochStats
+	best        *bestState
+	bestWeights map[string]*tensor.Tensor
+}
+
+// saveCheckpoint writes the run's checkpoint: after epochs complete epochs and, with within,
+// partway into the next.
+func (r *runner) saveCheckpoint(rs *runState, epochs int, within *partialEpoch) (*checkpoint, error) {
+	ck := r.checkpointRecord()
+	ck.Epoch, ck.Step, ck.Best, ck.History, ck.Within = epochs, rs.step, rs.best, rs.history, within
+	if rs.best != nil && rs.best.Epoch == 0 {
+		// No validation yet (a checkpoint within the first epoch): the value is the monitor's
+		// worst, an infinity JSON cannot hold; resuming sets it again.
+		b := *rs.best
+		b.Value = 0
+		ck.Best = &b
+	}
+	arrays := map[string]map[string]*tensor.Tensor{"weights": r.state(), "optimizer": r.opt.State()}
+	if rs.bestWeights != nil {
+		arrays["best"] = rs.bestWeights
+	}
+	err := saveCheckpoint(r.cfg.CheckpointDir, ck, arrays, func(path string) error {
+		m, err := r.export(epochs, rs.history, nil)
+		if err != nil {
+			return err
+		}
+		return SaveBeside(m, r.cfg.Model, path)
+	})
+	return ck, err
+}
+
+// writeLog replaces the --log file with one record per epoch of history: a run resumed
+// from a checkpoint logs the checkpoint's epochs and its own, never an epoch twice.
+func (r *runner) writeLog(history []EpochStats) error {
+	var b []byte
+	for _, h := range history {
+		line, err := json.Marshal(h)
+		if err != nil {
+			return fmt.Errorf("train: log: %w", err)
+		}
+		b = append(append(b, line...), '\n')
+	}
+	if err := atomicfile.WriteBytes(r.cfg.Log, b); err != nil {
+		return fmt.Errorf("train: log: %w", err)
+	}
+	return nil
 }
 
 func (r *runner) run(ctx context.Context) (res *Result, err error) {
 	res = &Result{Trained: r.trained, Head: r.head}
-	start, step := 0, 0
-	var best *bestState
-	var bestWeights map[string]*tensor.Tensor
+	rs := &runState{}
+	start := 0
+	var within *partialEpoch // where the first epoch resumes, if within it
 	if r.valData != nil {
-		best = &bestState{Monitor: r.monitor.String(), Value: r.monitor.worst()}
+		rs.best = &bestState{Monitor: r.monitor.String(), Value: r.monitor.worst()}
 	}
+	saved := "" // the checkpoint the run would resume from, for stopError
 	if r.cfg.Resume != "" {
 		ck, arrays, err := loadCheckpoint(r.cfg.Resume)
 		if err != nil {
 			return nil, err
 		}
 		now := r.checkpointRecord()
-		now.Best = best
+		now.Best = rs.best
 		if err := checkResume(ck, now); err != nil {
 			return nil, err
+		}
+		if ck.Within != nil && ck.Within.Batches > r.loader.Len() {
+			return nil, fmt.Errorf("train: resume: the checkpoint is %d batches into an epoch of %d", ck.Within.Batches, r.loader.Len())
 		}
 		if err := r.restore(arrays["weights"], "the checkpoint's weights"); err != nil {
 			return nil, err
@@ -579,33 +642,21 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		if err := r.opt.SetState(arrays["optimizer"]); err != nil {
 			return nil, fmt.Errorf("train: resume: %w", err)
 		}
-		start, step, res.History = ck.Epoch, ck.Step, ck.History
-		if best != nil && ck.Best != nil {
-			best = ck.Best
+		start, rs.step, rs.history, within = ck.Epoch, ck.Step, ck.History, ck.Within
+		if rs.best != nil && ck.Best != nil && ck.Best.Epoch > 0 {
+			rs.best = ck.Best
 			if b := arrays["best"]; b != nil {
-				bestWeights = b
+				rs.bestWeights = b
 			}
 		}
-	}
-	ckEpoch := 0
-	if r.cfg.Resume != "" {
-		ckEpoch = start
+		saved = r.savedAt(ck)
 	}
 	if r.cfg.Log != "" {
-		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-		if r.cfg.Resume != "" {
-			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+		// Written now, so that a log that cannot be written stops the run before its first
+		// epoch; rewritten whole after each epoch.
+		if err := r.writeLog(rs.history); err != nil {
+			return nil, err
 		}
-		f, err := os.OpenFile(r.cfg.Log, flags, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("train: log: %w", unwrapPath(err))
-		}
-		defer func() {
-			if cerr := f.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("train: log: %w", cerr)
-			}
-		}()
-		r.log = f
 	}
 	r.progress = newProgress(r.cfg.Progress, r.cfg.ProgressBar, r.cfg.Epochs, r.loader.Len(), r.trainData.Len())
 	r.noteSetup()
@@ -615,12 +666,25 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		}
 		defer r.cache.close()
 	}
+	// stop ends the run on ctx's cancellation in epoch after st's batches: it first saves
+	// where the epoch stands, when checkpointing, so that --resume continues from there.
+	stop := func(epoch int, st *epochStats) error {
+		if r.cfg.CheckpointDir != "" && st.batches > 0 {
+			ck, err := r.saveCheckpoint(rs, epoch, st.partial())
+			if err != nil {
+				return err
+			}
+			saved = r.savedAt(ck)
+		}
+		return r.stopError(ctx, epoch, st.batches, saved)
+	}
 	stopped := false
 	for epoch := start; epoch < r.cfg.Epochs && !stopped; epoch++ {
-		st, err := r.epoch(ctx, epoch, &step)
+		st, err := r.epoch(ctx, epoch, rs, within)
+		within = nil
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, r.stopError(ctx, epoch, st.batches, ckEpoch)
+				return nil, stop(epoch, &st)
 			}
 			return nil, err
 		}
@@ -628,60 +692,48 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 			v, metrics, monitored, err := r.evaluate(ctx, r.valData)
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil, r.stopError(ctx, epoch, r.loader.Len(), ckEpoch)
+					return nil, stop(epoch, &st)
 				}
 				return nil, err
 			}
 			st.ValLoss, st.Metrics = &v, metrics
-			if r.monitor.Better(monitored, best.Value) {
-				best.Epoch, best.Value, best.SinceBest = epoch+1, monitored, 0
+			if r.monitor.Better(monitored, rs.best.Value) {
+				rs.best.Epoch, rs.best.Value, rs.best.SinceBest = epoch+1, monitored, 0
 				if r.cfg.Patience > 0 {
-					bestWeights = r.snapshot()
+					rs.bestWeights = r.snapshot()
 				}
 			} else {
-				best.SinceBest++
+				rs.best.SinceBest++
 			}
-			stopped = r.cfg.Patience > 0 && best.SinceBest >= r.cfg.Patience
+			stopped = r.cfg.Patience > 0 && rs.best.SinceBest >= r.cfg.Patience
 		}
 		st.Seconds = time.Since(st.began).Seconds()
-		res.History = append(res.History, st.EpochStats)
+		rs.history = append(rs.history, st.EpochStats)
 		r.progress.epochDone(st.EpochStats)
-		if r.log != nil {
-			b, _ := json.Marshal(st.EpochStats)
-			if _, err := r.log.Write(append(b, '\n')); err != nil {
-				return nil, fmt.Errorf("train: log: %w", err)
+		if r.cfg.Log != "" {
+			if err := r.writeLog(rs.history); err != nil {
+				return nil, err
 			}
 		}
 		if r.cfg.CheckpointDir != "" {
-			ck := r.checkpointRecord()
-			ck.Epoch, ck.Step, ck.Best, ck.History = epoch+1, step, best, res.History
-			arrays := map[string]map[string]*tensor.Tensor{"weights": r.state(), "optimizer": r.opt.State()}
-			if bestWeights != nil {
-				arrays["best"] = bestWeights
-			}
-			err := saveCheckpoint(r.cfg.CheckpointDir, ck, arrays, func(path string) error {
-				m, err := r.export(epoch+1, res.History, nil)
-				if err != nil {
-					return err
-				}
-				return SaveBeside(m, r.cfg.Model, path)
-			})
+			ck, err := r.saveCheckpoint(rs, epoch+1, nil)
 			if err != nil {
 				return nil, err
 			}
-			ckEpoch = epoch + 1
+			saved = r.savedAt(ck)
 		}
 		if ctx.Err() != nil {
 			// Stopped after the epoch: its checkpoint (if any) is whole, the output unwritten.
-			return nil, r.stopError(ctx, epoch, st.batches, ckEpoch)
+			return nil, r.stopError(ctx, epoch, st.batches, saved)
 		}
 	}
+	res.History = rs.history
 	res.Epochs, res.Stopped = len(res.History), stopped
-	if r.cfg.Patience > 0 && bestWeights != nil {
-		if err := r.restore(bestWeights, "the best epoch's weights"); err != nil {
+	if r.cfg.Patience > 0 && rs.bestWeights != nil {
+		if err := r.restore(rs.bestWeights, "the best epoch's weights"); err != nil {
 			return nil, err
 		}
-		res.BestEpoch = best.Epoch
+		res.BestEpoch = rs.best.Epoch
 	}
 	fin, err := r.finish(ctx)
 	if err != nil {
@@ -760,25 +812,37 @@ func (r *runner) calibrate(ctx context.Context) (*Calibration, error) {
 type epochStats struct {
 	EpochStats
 	began   time.Time
-	batches int // batches done
+	batches int        // batches done
+	total   loss.Total // their losses
 }
 
-// epoch runs one epoch of optimizer steps, counting them in *step.
-func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, error) {
+// partial is where the epoch stands, for a checkpoint taken within it.
+func (st *epochStats) partial() *partialEpoch {
+	return &partialEpoch{Batches: st.batches, Examples: st.Examples, LR: st.LR, Loss: st.total}
+}
+
+// epoch runs one epoch of optimizer steps, counting them in rs.step and checkpointing every
+// Config.CheckpointEvery steps. With from, it continues an epoch a checkpoint was taken
+// within: from its next batch, with the sums of the batches before it.
+func (r *runner) epoch(ctx context.Context, epoch int, rs *runState, from *partialEpoch) (epochStats, error) {
 	st := epochStats{EpochStats: EpochStats{Epoch: epoch + 1}, began: time.Now()}
 	gr, err := r.gradients(epoch)
 	if err != nil {
 		return st, err
 	}
+	if from != nil {
+		st.batches, st.Examples, st.LR, st.total = from.Batches, from.Examples, from.LR, from.Loss
+		st.Steps = rs.step
+		gr.plan.SkipRuns(from.Batches) // Dropout's masks: run n of the epoch draws stream n
+	}
 	r.progress.epochStart(epoch)
-	var total loss.Total
 	trainStep := &Step{grads: gr, ctx: &graph.Context{Training: r.training, BatchStats: r.bn.hook},
 		bn: r.bn, opt: r.opt, params: r.params}
-	for b, err := range r.loader.Epoch(ctx, epoch) {
+	for b, err := range r.loader.EpochFrom(ctx, epoch, st.batches) {
 		if err != nil {
 			return st, err
 		}
-		lr := r.sched.LR(*step)
+		lr := r.sched.LR(rs.step)
 		v, err := trainStep.Take(map[string]*tensor.Tensor{r.stepInput: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels, lr)
 		if errors.Is(err, errDiverged) {
 			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d (examples %s)%s: %w",
@@ -787,18 +851,23 @@ func (r *runner) epoch(ctx context.Context, epoch int, step *int) (epochStats, e
 		if err != nil {
 			return st, err
 		}
-		*step++
+		rs.step++
 		st.batches++
-		total.Add(v)
+		st.total.Add(v)
 		st.Examples += len(b.Indices)
 		st.LR = lr
-		st.Steps = *step
-		r.progress.batchDone(st.batches, st.Examples, total.Value(r.expr))
+		st.Steps = rs.step
+		r.progress.batchDone(st.batches, st.Examples, st.total.Value(r.expr))
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}
+		if every := r.cfg.CheckpointEvery; every > 0 && rs.step%every == 0 && st.batches < r.loader.Len() && r.cfg.CheckpointDir != "" {
+			if _, err := r.saveCheckpoint(rs, epoch, st.partial()); err != nil {
+				return st, err
+			}
+		}
 	}
-	st.TrainLoss = total.Value(r.expr)
+	st.TrainLoss = st.total.Value(r.expr)
 	return st, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/onnxtune/onnxtune/data"
@@ -384,25 +383,24 @@ func compareWeights(t *testing.T, what string, got, want map[string][]byte) {
 	}
 }
 
-// cancelling is a data set that cancels a context when example reads pass a count: a SIGINT
-// arriving in the middle of an epoch.
-type cancelling struct {
-	data.Dataset
-	after  int64
-	reads  atomic.Int64
+// cancelOn is a progress writer that cancels a context when text is written: a SIGINT
+// arriving at a known point of training.
+type cancelOn struct {
+	text   string
 	cancel context.CancelFunc
 }
 
-func (c *cancelling) Example(i int) (*tensor.Tensor, *tensor.Tensor, error) {
-	if c.reads.Add(1) == c.after {
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.text) {
 		c.cancel()
 	}
-	return c.Dataset.Example(i)
+	return len(p), nil
 }
 
 // TestCancelKeepsCheckpointAndOutput: cancelling the context in the third epoch stops
-// training with an error that wraps context.Canceled, leaves the output file as it was and
-// the checkpoint of epoch 2 whole; resuming from it gives the uninterrupted result.
+// training with an error that wraps context.Canceled, after the step under way; it leaves
+// the output file as it was and a checkpoint of where the third epoch stood; resuming from
+// it gives the uninterrupted result, bit for bit.
 func TestCancelKeepsCheckpointAndOutput(t *testing.T) {
 	dir := t.TempDir()
 	full := resumeConfig(t, 4)
@@ -412,40 +410,40 @@ func TestCancelKeepsCheckpointAndOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ds, err := data.OpenNPZ(full.Data, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := resumeConfig(t, 4)
 	cfg.ValSplit, cfg.Patience = 0, 0
-	// Examples are read once per epoch (the loader may read ahead), after the two that the
-	// check of the loss reads before training: read 27 is in epoch 3.
-	cfg.Train = &cancelling{Dataset: ds, after: 27, cancel: cancel}
+	// The progress bar is drawn after the first batch of every epoch: the cancellation comes
+	// as epoch 3's first step ends.
+	cfg.Progress, cfg.ProgressBar = &cancelOn{text: "epoch 3/4 [", cancel: cancel}, true
 	cfg.CheckpointDir = filepath.Join(dir, "ck")
 	cfg.Out = filepath.Join(dir, "out.onnx")
 	sentinel := []byte("not a model: must survive the interrupted run")
 	if err := os.WriteFile(cfg.Out, sentinel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = train.Run(ctx, cfg)
+	_, err := train.Run(ctx, cfg)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got error %v, want one wrapping context.Canceled", err)
 	}
-	if strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "train: interrupted in epoch 3") {
-		t.Errorf("error %q: want one line starting \"train: interrupted in epoch 3\"", err)
+	if strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "train: interrupted in epoch 3") ||
+		!strings.Contains(err.Error(), "--resume "+cfg.CheckpointDir) {
+		t.Errorf("error %q: want one line starting \"train: interrupted in epoch 3\" naming --resume %s", err, cfg.CheckpointDir)
 	}
 	if b, _ := os.ReadFile(cfg.Out); !bytes.Equal(b, sentinel) {
 		t.Errorf("the output file was modified by the interrupted run")
 	}
-	var ck struct{ Epoch, Step int }
+	var ck struct {
+		Epoch, Step int
+		Within      *struct{ Batches int }
+	}
 	b, err := os.ReadFile(filepath.Join(cfg.CheckpointDir, "checkpoint.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &ck); err != nil || ck.Epoch != 2 || ck.Step != 6 {
-		t.Errorf("checkpoint.json: epoch %d step %d (%v), want epoch 2 step 6", ck.Epoch, ck.Step, err)
+	if err := json.Unmarshal(b, &ck); err != nil || ck.Epoch != 2 || ck.Within == nil || ck.Within.Batches < 1 || ck.Step != 6+ck.Within.Batches {
+		t.Errorf("checkpoint.json: %s (%v); want epoch 2, within it 1 to 3 batches,, and step 6 plus those", b, err)
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(cfg.CheckpointDir, ".*tmp*"))
 	if len(leftovers) > 0 {
@@ -497,6 +495,22 @@ func TestDropoutSeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareWeights(t, "resumed vs uninterrupted", weightsOf(t, resumed.Out), weightsOf(t, a.Out))
+
+	// Stopped after the first step of epoch 2 and resumed within it: Dropout's masks for the
+	// rest of the epoch are those of the uninterrupted run.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	within := cfg(1, 2, filepath.Join(dir, "within.onnx"))
+	within.CheckpointDir = filepath.Join(dir, "ck-within")
+	within.Progress, within.ProgressBar = &cancelOn{text: "epoch 2/2 [", cancel: cancel}, true
+	if _, err := train.Run(ctx, within); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want the run cancelled", err)
+	}
+	within.Resume, within.Progress = within.CheckpointDir, nil
+	if _, err := train.Run(context.Background(), within); err != nil {
+		t.Fatal(err)
+	}
+	compareWeights(t, "resumed within an epoch vs uninterrupted", weightsOf(t, within.Out), weightsOf(t, a.Out))
 	m, err := onnx.Load(a.Out)
 	if err != nil {
 		t.Fatal(err)

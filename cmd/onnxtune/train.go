@@ -51,7 +51,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	patience := fs.Int("patience", 0, "stop after `N` epochs without a better monitored value (--monitor), keeping the best weights")
 	targetSens := fs.Float64("target-sensitivity", 0, "write a decision into the tuned model: temperature scaling and the highest threshold whose sensitivity on the validation data is at least `S`, as 'onnxtune calibrate' does")
 	monitor := fs.String("monitor", "", "what early stopping and the best weights follow: val_loss (default, lower is better), or a validation metric, higher is better: val_accuracy, val_macro_f1, val_roc_auc (val_auc), val_pr_auc, val_sensitivity, val_f1, ..., val_sensitivity@spec=X (the best sensitivity at specificity >= X), val_specificity@sens=X")
-	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch")
+	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch, and where SIGINT or SIGTERM stops the run")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "with --checkpoint-dir, also checkpoint every `N` optimizer steps")
 	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`")
 	logPath := fs.String("log", "", "write one JSON record per epoch to `FILE.jsonl` (appended to when resuming)")
 	val := fs.String("val", "", "validation data `FILE|DIR` (as --data; a directory of IDX files gives its test split)")
@@ -91,7 +92,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
 		PositiveClass: *positiveClass, Balance: *balance, SkipBad: *skipBad,
-		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, EmbedPreprocessing: embed.layout, CheckpointDir: *checkpointDir, Resume: *resume, Log: *logPath,
+		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, EmbedPreprocessing: embed.layout, CheckpointDir: *checkpointDir, CheckpointEvery: *checkpointEvery, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,
 			WeightDecay: *weightDecay, WeightDecaySet: set["weight-decay"],
