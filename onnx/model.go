@@ -186,7 +186,8 @@ func parseExternal(t *TensorProto) (externalRef, error) {
 
 // Save writes m to path, and each external data file it refers to beside it with the same
 // locations, offsets and lengths. Every file is written to a temporary name and renamed into
-// place, so a failure never leaves a half-written model.
+// place once all are written, so a failure (a full disk) never leaves a half-written model, nor
+// a model beside external data that is not its own.
 func Save(m *Model, path string) error {
 	if err := save(m, path); err != nil {
 		return fmt.Errorf("onnx: %s: %w", path, err)
@@ -209,12 +210,13 @@ func save(m *Model, path string) error {
 		names = append(names, loc)
 	}
 	sort.Strings(names)
+	var paths []string
+	var contents [][]byte
 	for _, loc := range names {
-		if err := atomicfile.WriteBytes(filepath.Join(dir, loc), files[loc]); err != nil {
-			return err
-		}
+		paths, contents = append(paths, filepath.Join(dir, loc)), append(contents, files[loc])
 	}
-	return atomicfile.WriteBytes(path, b)
+	// The model last: all or none of the files replace those there before.
+	return atomicfile.WriteAll(append(paths, path), append(contents, b))
 }
 
 // externalFiles lays out the contents of every external data file from the tensors that refer

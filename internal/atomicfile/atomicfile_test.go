@@ -34,3 +34,37 @@ func TestCheckWritable(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteAllOrNothing: when one of the files cannot be written, none of the paths changes
+// and no temporary file is left; when all can, all are replaced.
+func TestWriteAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	data, model, blocked := filepath.Join(dir, "w.data"), filepath.Join(dir, "m.onnx"), filepath.Join(dir, "sub")
+	for path, content := range map[string]string{data: "old data", model: "old model"} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(blocked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll([]string{data, blocked, model}, [][]byte{[]byte("new data"), nil, []byte("new model")}); err == nil {
+		t.Fatal("WriteAll over a folder succeeded")
+	}
+	for path, want := range map[string]string{data: "old data", model: "old model"} {
+		if b, _ := os.ReadFile(path); string(b) != want {
+			t.Errorf("%s holds %q after the failure, want %q", path, b, want)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if err := WriteAll([]string{data, model}, [][]byte{[]byte("new data"), []byte("new model")}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{data: "new data", model: "new model"} {
+		if b, _ := os.ReadFile(path); string(b) != want {
+			t.Errorf("%s holds %q, want %q", path, b, want)
+		}
+	}
+}
