@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -184,12 +185,18 @@ func attr(m *Model, ap *AttributeProto, opsets map[string]int, scope map[string]
 			a.Strings = append(a.Strings, string(s))
 		}
 	case AttributeProto_TENSOR:
+		if ap.GetT() == nil {
+			return a, errors.New("of type TENSOR, it holds no tensor")
+		}
 		t, err := m.Tensor(ap.GetT())
 		if err != nil {
 			return a, unprefix(err)
 		}
 		a.Type, a.Tensor = graph.AttrTensor, t
 	case AttributeProto_GRAPH:
+		if ap.GetG() == nil {
+			return a, errors.New("of type GRAPH, it holds no graph")
+		}
 		sub, err := importGraph(m, ap.GetG(), opsets, scope)
 		if err != nil {
 			return a, err
