@@ -109,6 +109,10 @@ type Config struct {
 	// checkpointed there (and keeps checkpointing there unless CheckpointDir says
 	// otherwise); the result equals an uninterrupted run's bit for bit.
 	CheckpointDir, Resume string
+	// MaxMemory, when positive, is the most memory (bytes) the run may use: a batch size
+	// whose estimated peak does not fit is refused before training, and the Go runtime's
+	// soft limit is set to it. Without it, GOMEMLIMIT is the limit, if set.
+	MaxMemory int64
 	// CheckpointEvery, when positive, also checkpoints every that many optimizer steps
 	// within an epoch. A run that SIGINT or SIGTERM stops checkpoints where it stands.
 	CheckpointEvery int
@@ -182,6 +186,8 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, fmt.Errorf("train: target sensitivity %g (want a value in (0, 1])", c.TargetSensitivity)
 	case c.NumClasses < 0:
 		return Config{}, fmt.Errorf("train: %d classes (want at least 1)", c.NumClasses)
+	case c.MaxMemory < 0:
+		return Config{}, fmt.Errorf("train: memory limit %d bytes (want 0 for none, or more)", c.MaxMemory)
 	case c.CheckpointEvery < 0:
 		return Config{}, fmt.Errorf("train: checkpoint every %d steps (want 0 for none, or more)", c.CheckpointEvery)
 	case c.CheckpointEvery > 0 && c.CheckpointDir == "" && c.Resume == "":

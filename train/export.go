@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"sort"
@@ -48,6 +49,7 @@ func ExportModel(base *onnx.Model, g *graph.Graph, metadata map[string]string) (
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	restoreDeclaredBatch(base, m)
 	props := m.Proto.MetadataProps[:0]
 	for _, p := range m.Proto.MetadataProps {
 		if !strings.HasPrefix(p.GetKey(), MetadataPrefix) {
@@ -89,6 +91,9 @@ func VerifyExport(path string, want *graph.Plan, inputs map[string]*tensor.Tenso
 	if err != nil {
 		return fmt.Errorf("train: checking the exported model %s: %w", path, err)
 	}
+	if inputs, err = fitDeclaredBatch(g, inputs); err != nil {
+		return fmt.Errorf("train: checking the exported model %s: %w", path, err)
+	}
 	got, err := plan.Run(nil, inputs)
 	if err != nil {
 		return fmt.Errorf("train: checking the exported model %s: %w", path, err)
@@ -110,6 +115,28 @@ func VerifyExport(path string, want *graph.Plan, inputs map[string]*tensor.Tenso
 		}
 	}
 	return nil
+}
+
+// fitDeclaredBatch gives each input the number of examples g declares, where it fixes its
+// batch dimension (RestoreBatch wrote it so): the first examples, repeated if there are fewer.
+func fitDeclaredBatch(g *graph.Graph, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	out := maps.Clone(inputs)
+	for _, vi := range g.Inputs {
+		t := out[vi.Name]
+		if t == nil || len(vi.Shape) == 0 || vi.Shape[0].Size < 1 || t.Rank() == 0 || t.Shape()[0] == vi.Shape[0].Size || t.Shape()[0] == 0 {
+			continue
+		}
+		rows := make([]int64, vi.Shape[0].Size)
+		for i := range rows {
+			rows[i] = int64(i % t.Shape()[0])
+		}
+		fitted, err := tensor.GatherTensor(nil, t, 0, tensor.From([]int{len(rows)}, rows))
+		if err != nil {
+			return nil, err
+		}
+		out[vi.Name] = fitted
+	}
+	return out, nil
 }
 
 // relDiff is the norm of a-b over the norm of b (the norm of a-b when b is zero); NaN when

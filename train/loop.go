@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,10 @@ import (
 // between two batches: Run then returns an error that wraps ctx's error, writes nothing
 // more, and leaves the last checkpoint and cfg.Out as they were.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.MaxMemory > 0 {
+		// The collector works harder as the heap nears the limit, for this run only.
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(cfg.MaxMemory))
+	}
 	r, err := newRunner(cfg)
 	if err != nil {
 		return nil, err
@@ -104,6 +109,13 @@ func newRunner(cfg Config) (*runner, error) {
 	if err := r.setupData(); err != nil {
 		return nil, err
 	}
+	sizes := []int{r.trainData.Len()}
+	if r.valData != nil {
+		sizes = append(sizes, r.valData.Len())
+	}
+	if err := CheckBatch(r.g, "train: "+cfg.Model, r.cfg.BatchSize, sizes...); err != nil {
+		return nil, err
+	}
 	if err := r.setupLoss(); err != nil {
 		return nil, err
 	}
@@ -114,6 +126,9 @@ func newRunner(cfg Config) (*runner, error) {
 		return nil, err
 	}
 	if err := r.setupOptimizer(); err != nil {
+		return nil, err
+	}
+	if err := r.checkMemory(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -161,7 +176,11 @@ func (r *runner) checkLoss() error {
 		if c.ds == nil {
 			continue
 		}
-		l := data.NewLoader(c.ds, min(2, c.ds.Len()), false, 0, 1)
+		n := 2 // any batch size will do, but that of a model that takes no other
+		if size := fixedBatchSize(r.g); size > 0 {
+			n = size
+		}
+		l := data.NewLoader(c.ds, min(n, c.ds.Len()), false, 0, 1)
 		for b, err := range l.Epoch(context.Background(), 0) {
 			if err != nil {
 				return err
@@ -921,16 +940,17 @@ func (r *runner) export(epochs int, history []EpochStats, fin *finished) (*onnx.
 			}
 		}
 	}
-	if fin == nil {
-		return ExportModel(r.model, r.g, meta)
+	g := r.g
+	if fin != nil {
+		if fin.cal != nil {
+			maps.Copy(meta, fin.cal.Metadata())
+		}
+		if fin.pre != nil {
+			maps.Copy(meta, fin.pre.Metadata())
+		}
+		g = fin.graph
 	}
-	if fin.cal != nil {
-		maps.Copy(meta, fin.cal.Metadata())
-	}
-	if fin.pre != nil {
-		maps.Copy(meta, fin.pre.Metadata())
-	}
-	return ExportModel(r.model, fin.graph, meta)
+	return ExportModel(r.model, g, meta)
 }
 
 // bestEpoch is the epoch whose weights the model holds under patience (the first with the

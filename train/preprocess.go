@@ -151,7 +151,9 @@ func (p *Preprocessing) Sample(n int, seed uint64) map[string]*tensor.Tensor {
 // ImportForData imports m for feeding it onnxtune's data and fitting it: a model written with
 // its preprocessing embedded gets its float input back (Unembed; the preprocessing it carried
 // is returned, nil for none), and one carrying a decision loses it (the metadata still
-// records it: ReadRecorded), since tuning or calibrating the model again refits it.
+// records it: ReadRecorded), since tuning or calibrating the model again refits it. A batch
+// dimension the file fixes at a number becomes symbolic where the graph computes the same
+// for any batch (relaxBatch); CheckBatch says what batches a graph that bakes it in takes.
 func ImportForData(m *onnx.Model) (*graph.Graph, *Preprocessing, error) {
 	g, err := onnx.Import(m)
 	if err != nil {
@@ -160,7 +162,12 @@ func ImportForData(m *onnx.Model) (*graph.Graph, *Preprocessing, error) {
 	if g, err = dropDecision(m, g); err != nil {
 		return nil, nil, err
 	}
-	return Unembed(m, g)
+	g, pre, err := Unembed(m, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	relaxBatch(g)
+	return g, pre, nil
 }
 
 // Unembed returns g, imported from m, without the preprocessing EmbedPreprocessing wrote into

@@ -75,6 +75,9 @@ func runCalibrate(args []string, stdout io.Writer) error {
 	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
 		return err
 	}
+	if err := train.CheckBatch(sub.plan.Graph, pos[0], *batchSize, ds.Len()); err != nil {
+		return err
+	}
 	ctx, stop := signalContext("")
 	defer stop()
 	loader := data.NewLoader(ds, *batchSize, false, 0, *workers)

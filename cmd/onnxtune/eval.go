@@ -85,6 +85,9 @@ func runEval(args []string, stdout io.Writer) error {
 	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
 		return err
 	}
+	if err := train.CheckBatch(sub.plan.Graph, pos[0], *batchSize, ds.Len()); err != nil {
+		return err
+	}
 	opt, plan, lossSpec, open := sub.opt, sub.plan, sub.lossSpec, sub.open
 	ctx, stop := signalContext("")
 	defer stop()

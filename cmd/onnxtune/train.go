@@ -53,6 +53,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	monitor := fs.String("monitor", "", "what early stopping and the best weights follow: val_loss (default, lower is better), or a validation metric, higher is better: val_accuracy, val_macro_f1, val_roc_auc (val_auc), val_pr_auc, val_sensitivity, val_f1, ..., val_sensitivity@spec=X (the best sensitivity at specificity >= X), val_specificity@sens=X")
 	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch, and where SIGINT or SIGTERM stops the run")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "with --checkpoint-dir, also checkpoint every `N` optimizer steps")
+	maxMemory := fs.String("max-memory", "", "refuse a batch size whose estimated peak exceeds `SIZE` (4GiB, 512MiB; default: GOMEMLIMIT, if set)")
 	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`")
 	logPath := fs.String("log", "", "write one JSON record per epoch to `FILE.jsonl` (appended to when resuming)")
 	val := fs.String("val", "", "validation data `FILE|DIR` (as --data; a directory of IDX files gives its test split)")
@@ -106,6 +107,11 @@ func runTrain(args []string, stdout io.Writer) error {
 	}
 	if set["lr"] && !(*lr > 0) {
 		return usagef("--lr %g: want a learning rate > 0", *lr)
+	}
+	if *maxMemory != "" {
+		if cfg.MaxMemory, err = train.ParseBytes(*maxMemory); err != nil {
+			return usagef("--max-memory %s: %v", *maxMemory, err)
+		}
 	}
 	if _, err := train.ParseBNMode(*bn); err != nil {
 		return usagef("--bn %s: want auto, train or frozen", *bn)

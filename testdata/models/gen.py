@@ -198,8 +198,9 @@ def perturb_large_(model, seed):
     return model
 
 
-def export(model, x, output_names, opset, preserve_bn=False, fold=None, check=True):
-    """torch.onnx.export with input "x", dynamic batch on input and all outputs.
+def export(model, x, output_names, opset, preserve_bn=False, fold=None, check=True, dynamic=True):
+    """torch.onnx.export with input "x", dynamic batch on input and all outputs (fixed at
+    x's batch size with dynamic=False, as an export without dynamic_axes writes it).
 
     preserve_bn: do_constant_folding=False + TrainingMode.PRESERVE (BatchNormalization kept,
     initializer names = parameter names). Otherwise the default export (folding on, BN folded
@@ -214,6 +215,8 @@ def export(model, x, output_names, opset, preserve_bn=False, fold=None, check=Tr
     dyn = {"x": {0: "batch"}}
     for n in output_names:
         dyn[n] = {0: "batch"}
+    if not dynamic:
+        dyn = None
     f = io.BytesIO()
     torch.onnx.export(
         model, (x,), f,
@@ -465,6 +468,44 @@ class MetaNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class ViewNet(nn.Module):
+    """Flattens with x.view(x.size(0), -1): traced at a fixed size, the size is a constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 4)
+        return self.fc(x.view(x.size(0), -1))
+
+
+FIXED = ["fixed_batch", "fixed_batch_view", "fixed_batch_view_folded"]
+
+
+def gen_fixed(outdir, force):
+    """Models exported without dynamic_axes: their batch dimension fixed at 4. fixed_batch
+    (tiny_cnn's network) computes the same for any batch; the two ViewNets bake 4 into a
+    Reshape's shape, as a Concat of constants or (folded) as one constant."""
+    targets = [os.path.join(outdir, n + ext) for n in FIXED for ext in (".onnx", ".io.npz")]
+    if not force and up_to_date(targets):
+        return
+    torch.manual_seed(21)
+    tiny = perturb_(TinyCNN(), seed=121).eval()
+    x = sample_input((4, 1, 28, 28), seed=31)
+    m = export(tiny, x, ["logits"], opset=13, dynamic=False)
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+    save_onnx(m, os.path.join(outdir, "fixed_batch.onnx"))
+    save_npz(os.path.join(outdir, "fixed_batch.io.npz"), reference_io(tiny, x, ["logits"]))
+    torch.manual_seed(22)
+    view = ViewNet().eval()
+    for name, fold in (("fixed_batch_view", False), ("fixed_batch_view_folded", True)):
+        m = export(view, x, ["logits"], opset=13, fold=fold, dynamic=False)
+        save_onnx(m, os.path.join(outdir, name + ".onnx"))
+        save_npz(os.path.join(outdir, name + ".io.npz"), reference_io(view, x, ["logits"]))
+
+
 def _check_distinct_initializers(m, what):
     seen = {}
     for init in m.graph.initializer:
@@ -629,6 +670,7 @@ def gen_large(outdir, models, opset, preserve_bn, batch, force, size=224, grads=
 def main(a):
     if a.cmd == "small":
         gen_small(a.outdir, a.force)
+        gen_fixed(a.outdir, a.force)
     else:
         gen_large(a.outdir, a.models, a.opset, a.preserve_bn, a.batch, a.force, a.size, a.grads)
 
