@@ -436,6 +436,20 @@ func (r *runner) nonFiniteOrigin(x *tensor.Tensor) string {
 	return fmt.Sprintf("; the first output to hold NaN or an infinity is node %q (%s)", first.Name, first.OpType)
 }
 
+// readers names the nodes of the training graph that read weight, for a message about it.
+func (r *runner) readers(weight string) string {
+	var nodes []string
+	for _, n := range r.trainG.Nodes {
+		if slices.Contains(n.Inputs, weight) {
+			nodes = append(nodes, fmt.Sprintf("%q (%s)", n.Name, n.OpType))
+		}
+	}
+	if len(nodes) == 0 {
+		return "no node reads it"
+	}
+	return "the model's outputs are finite; the weight is read by node " + strings.Join(nodes, ", ")
+}
+
 // hasNonFinite reports whether a floating-point tensor holds NaN or an infinity.
 func hasNonFinite(t *tensor.Tensor) bool {
 	if t == nil || !t.DType().IsFloat() {
@@ -863,9 +877,17 @@ func (r *runner) epoch(ctx context.Context, epoch int, rs *runState, from *parti
 		}
 		lr := r.sched.LR(rs.step)
 		v, err := trainStep.Take(map[string]*tensor.Tensor{r.stepInput: b.X}, map[string]*tensor.Tensor{r.output: b.Y}, r.labels, lr)
-		if errors.Is(err, errDiverged) {
-			return st, fmt.Errorf("train: the loss is %v in epoch %d, batch %d (examples %s)%s: %w",
-				v.Value, epoch+1, st.batches+1, exampleList(b.Indices), r.nonFiniteOrigin(b.X), errDiverged)
+		if d, ok := errors.AsType[*divergedError](err); ok {
+			origin := r.nonFiniteOrigin(b.X)
+			if d.Weight != "" {
+				origin = "; " + r.readers(d.Weight)
+			}
+			hint := "" // before the first update, the learning rate is not to blame
+			if rs.step > 0 {
+				hint = " (try a smaller learning rate)"
+			}
+			return st, fmt.Errorf("train: %s in epoch %d, batch %d (examples %s)%s: %w%s",
+				d.what, epoch+1, st.batches+1, exampleList(b.Indices), origin, errDiverged, hint)
 		}
 		if err != nil {
 			return st, err

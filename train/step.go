@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/backprop"
@@ -82,13 +83,43 @@ func NewStep(g *graph.Graph, cfg StepConfig) (*Step, error) {
 // Outputs returns the graph outputs the objective's losses read: each needs a target.
 func (s *Step) Outputs() []string { return s.grads.Outputs() }
 
-// errDiverged ends a step whose loss is not a finite number.
-var errDiverged = errors.New("training diverged (try a smaller learning rate)")
+// errDiverged ends a step whose loss or a gradient is not a finite number.
+var errDiverged = errors.New("training diverged")
+
+// divergedError is Take's error for a step whose loss or a weight's gradient holds NaN or an
+// infinity: what says which, and Weight names the weight (empty for the loss).
+type divergedError struct {
+	what   string
+	Weight string
+}
+
+func (e *divergedError) Error() string { return "train: " + e.what + ": " + errDiverged.Error() }
+func (e *divergedError) Unwrap() error { return errDiverged }
+
+// nonFiniteGradient returns the first weight, in name order, whose gradient holds NaN or an
+// infinity, and the value found there.
+func nonFiniteGradient(grads map[string]*tensor.Tensor) (string, float32) {
+	names := make([]string, 0, len(grads))
+	for name := range grads {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if t := grads[name]; t != nil && t.DType() == tensor.Float32 {
+			for _, v := range t.Float32s() {
+				if v-v != 0 {
+					return name, v
+				}
+			}
+		}
+	}
+	return "", 0
+}
 
 // Take runs one step on inputs with targets (by output name; class indices are adapted to
 // each loss as labels says) at learning rate lr, and returns the batch's loss before the
-// update. A loss that is not finite (NaN or infinite) moves no weight and returns an error
-// with the value. Statistics of a step that fails are not folded in.
+// update. A loss or a gradient that is not finite (NaN or infinite) moves no weight and
+// returns a *divergedError saying which. Statistics of a step that fails are not folded in.
 func (s *Step) Take(inputs, targets map[string]*tensor.Tensor, labels loss.Labels, lr float64) (*loss.ExprValue, error) {
 	v, grads, tape, err := s.grads.compute(s.ctx, inputs, targets, labels)
 	if err != nil {
@@ -97,7 +128,12 @@ func (s *Step) Take(inputs, targets map[string]*tensor.Tensor, labels loss.Label
 	}
 	if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
 		s.bn.discard()
-		return v, fmt.Errorf("train: the loss is %v: %w", v.Value, errDiverged)
+		return v, &divergedError{what: fmt.Sprintf("the loss is %v", v.Value)}
+	}
+	if name, bad := nonFiniteGradient(grads); name != "" {
+		s.bn.discard()
+		tape.GiveBackGradients(grads)
+		return v, &divergedError{what: fmt.Sprintf("the loss is %.6g but the gradient of %q holds %v", v.Value, name, bad), Weight: name}
 	}
 	err = s.opt.Step(s.params, grads, lr)
 	tape.GiveBackGradients(grads) // the optimizer keeps no reference to them

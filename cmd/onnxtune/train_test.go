@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
 	"github.com/onnxtune/onnxtune/onnx"
@@ -417,6 +419,50 @@ func TestTrainDivergedNamesBatchAndNode(t *testing.T) {
 		if status != 1 || !strings.Contains(errOut, want) {
 			t.Errorf("exit %d, stderr %q; want 1 and %q", status, errOut, want)
 		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s was written (%v)", out, err)
+	}
+}
+
+// TestTrainGradientNotFinite: y = Sqrt(x·w) with w at zero has a finite loss but an infinite
+// gradient (the square root's slope at 0): train stops at the first step naming the weight,
+// the batch's examples and the node that reads the weight, and writes nothing.
+func TestTrainGradientNotFinite(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "sqrt.onnx")
+	m := &onnx.Model{Proto: &onnx.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
+		Graph: &onnx.GraphProto{
+			Name:        proto.String("sqrt"),
+			Input:       []*onnx.ValueInfoProto{floatValue("x", 8, 4)},
+			Output:      []*onnx.ValueInfoProto{floatValue("y", 8, 1)},
+			Initializer: []*onnx.TensorProto{onnx.TensorToProto("w", tensor.New(tensor.Float32, 4, 1))},
+			Node:        []*onnx.NodeProto{nodeProto("MatMul", []string{"x", "w"}, "z"), nodeProto("Sqrt", []string{"z"}, "y")},
+		},
+	}}
+	if err := onnx.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, 8, 4)
+	for i := range x.Float32s() {
+		x.Float32s()[i] = 0.5 + float32(i%5)/10
+	}
+	y := tensor.New(tensor.Float32, 8, 1)
+	for i := range y.Float32s() {
+		y.Float32s()[i] = 1
+	}
+	npz := filepath.Join(dir, "d.npz")
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": x, "y": y}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tuned.onnx")
+	_, errOut, status := onnxtune("train", model, "--data", npz, "--loss", "mse", "--batch-size", "8", "--shuffle=false", "--out", out)
+	want := `onnxtune train: the loss is 1 but the gradient of "w" holds -Inf in epoch 1, batch 1 (examples 0, 1, 2, 3, 4, 5, 6, 7); ` +
+		`the model's outputs are finite; the weight is read by node "z" (MatMul): training diverged` + "\n"
+	if status != 1 || errOut != want {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", status, errOut, want)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("%s was written (%v)", out, err)
