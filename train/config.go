@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/onnxtune/onnxtune/data"
@@ -223,6 +224,19 @@ func (c Config) withDefaults() (Config, error) {
 		// Before training, not after it: a missing or read-only folder loses no epochs.
 		if err := atomicfile.CheckWritable(c.Out); err != nil {
 			return Config{}, fmt.Errorf("train: the output %s cannot be written: %w", c.Out, err)
+		}
+	}
+	if c.CheckpointDir != "" {
+		// The folder is made at the first checkpoint: the nearest one that exists must take it.
+		dir := c.CheckpointDir
+		for {
+			if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+				break
+			}
+			dir = filepath.Dir(dir)
+		}
+		if err := atomicfile.CheckWritable(filepath.Join(dir, checkpointFile)); err != nil {
+			return Config{}, fmt.Errorf("train: the checkpoint folder %s cannot be written: %w", c.CheckpointDir, err)
 		}
 	}
 	return c, nil

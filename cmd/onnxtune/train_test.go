@@ -341,6 +341,13 @@ func TestTrainOutputFolderChecked(t *testing.T) {
 	if status != 1 || !strings.Contains(errOut, want) || strings.Contains(stdout+errOut, "epoch 1/") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1, no epoch, and %q", status, stdout, errOut, want)
 	}
+	// A checkpoint folder below a file cannot be made: said before the first epoch too.
+	stdout, errOut, status = onnxtune("train", filepath.Join(fixture.Root(t), "testdata", "demo", "fmnist_cnn.onnx"), "--data", npz, "--epochs", "1",
+		"--out", filepath.Join(dir, "out.onnx"), "--checkpoint-dir", filepath.Join(npz, "ck"))
+	want = "the checkpoint folder " + filepath.Join(npz, "ck") + " cannot be written: " + npz + ": not a directory"
+	if status != 1 || !strings.Contains(errOut, want) || strings.Contains(stdout+errOut, "epoch 1/") {
+		t.Errorf("checkpoint folder: exit %d, stdout %q, stderr %q; want 1, no epoch, and %q", status, stdout, errOut, want)
+	}
 }
 
 // TestTrainUnreadableImages: an image folder with a file that is no image and one cut short
