@@ -20,11 +20,11 @@ func init() {
 }
 
 func runGrad(args []string, stdout io.Writer) error {
-	fs := newFlags("grad", "MODEL.onnx --input [NAME=]X.npy --target [OUTPUT=]Y.npy --loss SPEC [--class-weights W1,W2,...] [--output NAME] --out G.npz", stdout)
+	fs := newFlags("grad", "MODEL.onnx --input [NAME=]X.npy --target [OUTPUT=]Y.npy [--loss SPEC] [--class-weights W1,W2,...] [--output NAME] --out G.npz", stdout)
 	var inputs, targets inputFlags
 	fs.Var(&inputs, "input", "an input as `[NAME=]FILE.npy`; repeat for several inputs")
 	fs.Var(&targets, "target", "the target as `[OUTPUT=]Y.npy` (class indices for cross-entropy); repeat as OUTPUT=Y.npy when the loss reads several outputs")
-	spec := fs.String("loss", "", "the loss expression `SPEC`: terms [WEIGHT*]NAME[(KEY=VALUE,...)][@OUTPUT] joined by +, e.g. 'cross-entropy@logits + 0.5*huber(delta=1)@box + 1e-4*l2' (see 'onnxtune losses')")
+	spec := fs.String("loss", "cross-entropy", "the loss expression `SPEC` (train's default): terms [WEIGHT*]NAME[(KEY=VALUE,...)][@OUTPUT] joined by +, e.g. 'cross-entropy@logits + 0.5*huber(delta=1)@box + 1e-4*l2' (see 'onnxtune losses')")
 	classWeights := fs.String("class-weights", "", "per-class weights `W1,W2,...` for the losses that take them (cross-entropy, nll, ...)")
 	output := fs.String("output", "", "the graph output `NAME` of the terms without @OUTPUT (default: the first)")
 	out := fs.String("out", "", "write `G.npz`: \"loss\" (0-d float32) and one gradient per trainable initializer, keyed by its name")
@@ -41,7 +41,7 @@ func runGrad(args []string, stdout io.Writer) error {
 	case len(targets) == 0:
 		return usagef("missing --target")
 	case *spec == "":
-		return usagef("missing --loss")
+		return usagef("--loss: an empty expression")
 	case *out == "":
 		return usagef("missing --out")
 	case !strings.HasSuffix(*out, ".npz"):

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,6 +52,15 @@ func checkGradCLI(t *testing.T, model string) {
 		got, gotKeys, err := data.LoadNPZ(out)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if l.spec == "cross-entropy" { // train's default loss is grad's too
+			def := filepath.Join(dir, "default.npz")
+			if _, stderr, status := onnxtune("grad", model, "--input", x, "--target", y, "--out", def); status != 0 {
+				t.Fatalf("without --loss: status %d: %s", status, stderr)
+			}
+			if a, b := fileBytes(t, out), fileBytes(t, def); !bytes.Equal(a, b) {
+				t.Errorf("without --loss the gradients differ from --loss cross-entropy's")
+			}
 		}
 		lw, lg := ref["loss_"+l.key].Float64At(0), got["loss"].Float64At(0)
 		if math.Abs(lg-lw) > 1e-5*math.Abs(lw) {
@@ -321,4 +332,13 @@ func TestGradTargetErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+func fileBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

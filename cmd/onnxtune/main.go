@@ -53,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
 	for _, c := range commands {
 		if c.name != args[0] {
 			continue

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -150,5 +152,32 @@ func TestBadInputs(t *testing.T) {
 	}
 	if out, _, status := onnxtune("inspect", "-h"); status != 0 || !strings.Contains(out, "Usage: onnxtune inspect") {
 		t.Errorf("inspect -h: status %d, output %q", status, out)
+	}
+}
+
+// TestVersion: `onnxtune version` and `--version` print the module version, the commit the
+// binary was built from (as git names HEAD) and the Go toolchain.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		out, errOut, status := onnxtune(arg)
+		if status != 0 || !strings.HasPrefix(out, "onnxtune ") || !strings.Contains(out, runtime.Version()) || errOut != "" {
+			t.Errorf("%s: status %d, stdout %q, stderr %q", arg, status, out, errOut)
+		}
+	}
+	if testing.Short() {
+		return // the rest builds the binary
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "onnxtune")
+	if b, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || !strings.Contains(string(out), "(commit "+strings.TrimSpace(string(head))) {
+		t.Errorf("--version of a build from this checkout: %q (%v); want commit %s", out, err, head)
 	}
 }

@@ -24,7 +24,7 @@ func (f *inputFlags) String() string     { return strings.Join(*f, ",") }
 func (f *inputFlags) Set(v string) error { *f = append(*f, v); return nil }
 
 func runRun(args []string, stdout io.Writer) error {
-	fs := newFlags("run", "MODEL.onnx --input [NAME=]FILE.npy ... [--out FILE.npy|FILE.npz]", stdout)
+	fs := newFlags("run", "MODEL.onnx [--input [NAME=]FILE.npy ...] [--out FILE.npy|FILE.npz]", stdout)
 	var inputs inputFlags
 	fs.Var(&inputs, "input", "an input as `[NAME=]FILE.npy`; repeat for several inputs (NAME may be left out when the model has one input)")
 	out := fs.String("out", "", "write the first output to `FILE.npy`, or every output to FILE.npz keyed by output name; without it, print a summary")
@@ -35,15 +35,15 @@ func runRun(args []string, stdout io.Writer) error {
 	if err := exactArgs(pos, 1, "MODEL.onnx"); err != nil {
 		return err
 	}
-	if len(inputs) == 0 {
-		return usagef("missing --input")
-	}
 	if *out != "" && !strings.HasSuffix(*out, ".npy") && !strings.HasSuffix(*out, ".npz") {
 		return usagef("--out %s: want a .npy or .npz file name", *out)
 	}
 	plan, err := loadPlan(pos[0])
 	if err != nil {
 		return err
+	}
+	if len(inputs) == 0 && len(plan.Graph.Inputs) > 0 { // a model of constants needs none
+		return usagef("missing --input")
 	}
 	feeds, err := readInputs(plan.Graph, inputs)
 	if err != nil {

@@ -94,7 +94,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", model, "--input", wrongType, "--out", out}, 1, []string{`input "x"`, "float64[2 1 28 28]", "float32[batch 1 28 28]"}},
 		{[]string{"run", bogus, "--input", wrongType, "--out", out}, 1, []string{"FancyRelu", "FancyConv", m.Proto.Graph.Node[1].GetName(), m.Proto.Graph.Node[3].GetName()}},
 		{[]string{"run", model, "--input", "nope=" + wrongShape, "--out", out}, 1, []string{`no input "nope"`}},
-		{[]string{"run", model, "--out", out}, 2, []string{"missing --input"}},
+		{[]string{"run", model, "--out", out}, 2, []string{"missing --input"}}, // the model has an input
 		{[]string{"run", model, "--input", wrongShape, "--out", filepath.Join(dir, "y.txt")}, 2, []string{".npy or .npz"}},
 		{[]string{"run", model, "--input", filepath.Join(dir, "missing.npy")}, 1, []string{"missing.npy"}},
 	}
@@ -111,5 +111,37 @@ func TestRunErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a failed run left %s behind", out)
+	}
+}
+
+// TestRunWithoutInputs: a model of constants runs with no --input, giving what the ONNX
+// conformance suite's test_constant expects.
+func TestRunWithoutInputs(t *testing.T) {
+	dir := "/usr/include/onnx/backend/test/data/node/test_constant"
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the ONNX conformance suite is missing (%v): install it with scripts/setup.sh (apt-get install libonnx-testdata)", err)
+	}
+	out := filepath.Join(t.TempDir(), "y.npy")
+	if _, stderr, status := onnxtune("run", filepath.Join(dir, "model.onnx"), "--out", out); status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	got, err := data.LoadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "test_data_set_0", "output_0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := new(onnx.TensorProto)
+	if err := proto.Unmarshal(b, tp); err != nil {
+		t.Fatal(err)
+	}
+	want, err := onnx.TensorFromProto(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tensor.EqualShapes(got.Shape(), want.Shape()) || fixture.RelDiffTensors(got, want) != 0 {
+		t.Errorf("got %v, the suite expects %v", got, want)
 	}
 }
