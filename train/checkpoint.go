@@ -66,6 +66,8 @@ type checkpoint struct {
 	// Best is the early-stopping state (nil without validation data).
 	Best    *bestState   `json:"best,omitempty"`
 	History []EpochStats `json:"history"`
+	// Command is Config.Command: the command line that started the run.
+	Command map[string]string `json:"command,omitempty"`
 	// Files maps each file of the checkpoint to its SHA-256, by role: weights, optimizer, best.
 	Files map[string]checkpointFileRef `json:"files"`
 }
@@ -220,6 +222,26 @@ func loadCheckpoint(dir string) (*checkpoint, map[string]map[string]*tensor.Tens
 		arrays[role] = a
 	}
 	return ck, arrays, nil
+}
+
+// SavedCommand returns the command line the checkpoint in dir records (Config.Command): nil
+// for a checkpoint that records none.
+func SavedCommand(dir string) (map[string]string, error) {
+	path := filepath.Join(dir, checkpointFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("train: resume: %s: no checkpoint there (no %s)", dir, checkpointFile)
+		}
+		return nil, fmt.Errorf("train: resume: %w", err)
+	}
+	var ck struct {
+		Command map[string]string `json:"command"`
+	}
+	if err := json.Unmarshal(b, &ck); err != nil {
+		return nil, fmt.Errorf("train: resume: %s: %v", path, err)
+	}
+	return ck.Command, nil
 }
 
 // checkResume compares a checkpoint with the run about to continue it: what must be equal

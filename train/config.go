@@ -117,6 +117,10 @@ type Config struct {
 	// CheckpointEvery, when positive, also checkpoints every that many optimizer steps
 	// within an epoch. A run that SIGINT or SIGTERM stops checkpoints where it stands.
 	CheckpointEvery int
+	// Command is the command line that started the run (model and flags), recorded in each
+	// checkpoint for `train --resume DIR` alone to read back (SavedCommand); train itself
+	// does not read it.
+	Command map[string]string
 	// Log, when set, receives one JSON record per epoch (EpochStats), rewritten whole (and
 	// atomically) after each epoch; a resumed run's log holds the checkpoint's epochs too.
 	Log string

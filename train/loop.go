@@ -567,6 +567,7 @@ func (r *runner) checkpointRecord() *checkpoint {
 		BatchSize:  r.cfg.BatchSize,
 		Examples:   r.trainData.Len(),
 		Trained:    slices.Clone(r.trained),
+		Command:    r.cfg.Command,
 	}
 }
 

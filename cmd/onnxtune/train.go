@@ -54,8 +54,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	checkpointDir := fs.String("checkpoint-dir", "", "write a checkpoint to `DIR` after every epoch, and where SIGINT or SIGTERM stops the run")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "with --checkpoint-dir, also checkpoint every `N` optimizer steps")
 	maxMemory := fs.String("max-memory", "", "refuse a batch size whose estimated peak exceeds `SIZE` (4GiB, 512MiB; default: GOMEMLIMIT, if set)")
-	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`")
-	logPath := fs.String("log", "", "write one JSON record per epoch to `FILE.jsonl` (appended to when resuming)")
+	resume := fs.String("resume", "", "continue the run checkpointed in `DIR`, with the model and flags it records (flags given too must agree, but for --epochs and where output goes)")
+	logPath := fs.String("log", "", "write one JSON record per epoch to `FILE.jsonl` (a resumed run's holds the checkpoint's epochs too)")
 	val := fs.String("val", "", "validation data `FILE|DIR` (as --data; a directory of IDX files gives its test split)")
 	valSplit := fs.Float64("val-split", 0, "hold out this `fraction` of the training data for validation (stratified, seeded)")
 	schedule := fs.String("schedule", "constant", "learning-rate schedule: constant, step or cosine")
@@ -72,6 +72,13 @@ func runTrain(args []string, stdout io.Writer) error {
 	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "shuffle", "nesterov", "balance"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
 	if err != nil {
 		return err
+	}
+	if *resume != "" && len(pos) <= 1 {
+		model, err := resumeCommand(fs.FlagSet, *resume, pos)
+		if err != nil {
+			return err
+		}
+		pos = []string{model}
 	}
 	if err := exactArgs(pos, 1, "MODEL.onnx"); err != nil {
 		return err
@@ -93,6 +100,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		Epochs: *epochs, BatchSize: *batchSize, Shuffle: *shuffle, Seed: *seed,
 		TrainOnly: *trainOnly, Freeze: *freeze, NumClasses: *numClasses, BN: train.BNMode(*bn),
 		PositiveClass: *positiveClass, Balance: *balance, SkipBad: *skipBad,
+		Command:  commandOf(fs.FlagSet, pos[0]),
 		Patience: *patience, Monitor: *monitor, TargetSensitivity: *targetSens, EmbedPreprocessing: embed.layout, CheckpointDir: *checkpointDir, CheckpointEvery: *checkpointEvery, Resume: *resume, Log: *logPath,
 		Optimizer: train.OptimizerConfig{
 			Name: *optimizer, Momentum: *momentum, Nesterov: *nesterov,

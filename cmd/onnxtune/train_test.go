@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -473,5 +474,39 @@ func TestTrainGradientNotFinite(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("%s was written (%v)", out, err)
+	}
+}
+
+// TestTrainResumeAlone: `train --resume DIR` alone continues with the model and flags the
+// checkpoint records, here to more epochs, giving the weights of an uninterrupted run; a flag
+// that changes what the run computes must agree with the record, or the usage error lists it.
+func TestTrainResumeAlone(t *testing.T) {
+	dir := t.TempDir()
+	npz := filepath.Join(fixture.Root(t), "train", "testdata", "train28.npz")
+	model := fixture.Small(t, "tiny_cnn_bn.onnx")
+	args := func(epochs, out string) []string {
+		return []string{"train", model, "--data", npz, "--epochs", epochs, "--batch-size", "4", "--optimizer", "sgd",
+			"--momentum", "0.9", "--lr", "0.05", "--seed", "5", "--val-split", "0.3", "--out", out}
+	}
+	want := filepath.Join(dir, "want.onnx")
+	if _, stderr, status := onnxtune(args("3", want)...); status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	ck := filepath.Join(dir, "ck")
+	if _, stderr, status := onnxtune(append(args("2", filepath.Join(dir, "two.onnx")), "--checkpoint-dir", ck)...); status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	_, stderr, status := onnxtune("train", "--resume", ck, "--lr", "0.01", "--seed", "5", "--epochs", "3")
+	if status != 2 || !strings.Contains(stderr, "--lr 0.01 (the checkpoint's run: 0.05)") || strings.Contains(stderr, "--seed") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("--lr 0.01: status %d, stderr %q; want 2 and the --lr difference alone", status, stderr)
+	}
+	// From another working directory: the record holds absolute paths.
+	t.Chdir(dir)
+	out := filepath.Join(dir, "resumed.onnx")
+	if _, stderr, status := onnxtune("train", "--resume", "ck", "--epochs", "3", "--out", out); status != 0 {
+		t.Fatalf("--resume alone: status %d: %s", status, stderr)
+	}
+	if !bytes.Equal(modelBytes(t, out), modelBytes(t, want)) {
+		t.Errorf("resumed with --resume alone: the weights differ from the uninterrupted run's")
 	}
 }
