@@ -16,6 +16,7 @@ for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: apt-get install ${missing[*]} (about 260 packages with their dependencies, a few minutes)"
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	$sudo apt-get update -q
@@ -23,8 +24,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
-	# --ignore-scripts: the package bundles its CPU library; its install script would try a download.
-	(cd tools/ort && npm ci --ignore-scripts --no-audit --no-fund)
+	# --ignore-scripts: the package bundles its CPU library; its install script would try a
+	# download. The registry can stall on the large tarball: each try gets five minutes.
+	for try in 1 2 3; do
+		echo "setup: ONNX Runtime for Node.js into tools/ort (npm, try $try of 3, at most 5 minutes)"
+		if (cd tools/ort && timeout 300 npm ci --ignore-scripts --no-audit --no-fund --fetch-timeout=120000); then
+			break
+		fi
+		[ "$try" -lt 3 ] || { echo "setup: npm could not install onnxruntime-node" >&2; exit 1; }
+	done
 fi
 
 go build -o bin/onnxtune ./cmd/onnxtune

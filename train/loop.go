@@ -197,7 +197,7 @@ func (r *runner) checkLoss() error {
 			if err != nil {
 				return fmt.Errorf("train: the loss cannot read %s: %w", c.what, err)
 			}
-			if err := checkLabelRange(c.ds, c.what, outs[r.output]); err != nil {
+			if err := checkLabelRange(c.ds, c.what, outs[r.output], r.labels); err != nil {
 				return err
 			}
 			break
@@ -209,14 +209,18 @@ func (r *runner) checkLoss() error {
 // checkLabelRange finds, before any training, the first example of ds whose class index the
 // model's output y ([N, C] scores, one logit for a binary classifier) cannot score, and names
 // it by its index (and file, in an image folder): the loss would only meet it in a shuffled
-// batch. Data sets that do not list their labels, and other outputs, pass.
-func checkLabelRange(ds data.Dataset, what string, y *tensor.Tensor) error {
+// batch. Data sets that do not list their labels, and other outputs, pass; so does any label
+// on one logit with a positive class named (that class against the rest).
+func checkLabelRange(ds data.Dataset, what string, y *tensor.Tensor, labels loss.Labels) error {
 	l, ok := ds.(data.Labeler)
 	if !ok || y == nil || y.Rank() != 2 {
 		return nil
 	}
 	classes := y.Shape()[1]
 	if classes == 1 {
+		if labels.Positive != nil {
+			return nil
+		}
 		classes = 2 // one logit: labels 0 and 1
 	}
 	for i, v := range l.Labels() {

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// withoutPythonOrNode returns a PATH of one folder linking every program on this one but
+// Python, Node and their package managers: a machine with only Go (and a shell) installed.
+func withoutPythonOrNode(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			name := e.Name()
+			for _, banned := range []string{"python", "node", "npm", "npx", "pip", "corepack"} {
+				if strings.HasPrefix(name, banned) {
+					name = ""
+				}
+			}
+			if name == "" {
+				continue
+			}
+			if _, err := os.Lstat(filepath.Join(bin, name)); err == nil {
+				continue // the first on PATH wins, as for a lookup
+			}
+			os.Symlink(filepath.Join(dir, name), filepath.Join(bin, name))
+		}
+	}
+	return bin
+}
+
+// TestDemo runs the README's first command, scripts/demo.sh, with Python and Node off the
+// PATH: it must run to its end and write the report. Then ONNX Runtime runs the model it
+// exported on the held-out images and agrees with the engine.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary: runs in the full (non -short) pass")
+	}
+	root := fixture.Root(t)
+	out := t.TempDir()
+	cmd := exec.Command(filepath.Join(root, "scripts", "demo.sh"))
+	cmd.Env = append(os.Environ(), "PATH="+withoutPythonOrNode(t), "OUT="+out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo.sh without Python or Node: %v\n%s", err, b)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if last := lines[len(lines)-1]; last != "demo: ok; the report is "+filepath.Join(out, "report", "index.html") {
+		t.Errorf("the demo ends with %q", last)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report", "index.html")); err != nil {
+		t.Errorf("no report: %v", err)
+	}
+
+	model := filepath.Join(out, "bag_screen.onnx")
+	ds, err := data.OpenImageFolder(filepath.Join(root, "testdata", "demo", "images_val"), data.ImageTransform{Channels: 1, Height: 28, Width: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28)
+	for i := range ds.Len() {
+		xi, _, err := ds.Example(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(x.Float32s()[i*28*28:], xi.Float32s())
+	}
+	xPath, ortDir := filepath.Join(out, "x.npy"), filepath.Join(out, "ort")
+	if err := data.SaveNPY(xPath, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(ortDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixture.RunORT(t, model, ortDir, xPath)
+	plan, err := loadPlan(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plan.Run(nil, map[string]*tensor.Tensor{plan.Graph.Inputs[0].Name: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"logits", "probability", "decision"} {
+		ort, err := data.LoadNPY(filepath.Join(ortDir, name+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := fixture.RelDiffTensors(got[name], ort); d > 1e-5 {
+			t.Errorf("%s: %.3g relative to ONNX Runtime's", name, d)
+		}
+	}
+}
