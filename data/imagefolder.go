@@ -12,7 +12,7 @@ import (
 )
 
 // imageExts are the file extensions ImageFolder reads, compared case-insensitively: the
-// issue's png, jpg, jpeg, gif and bmp, plus webp, tif and tiff, which torchvision's
+// png, jpg, jpeg, gif and bmp, plus webp, tif and tiff, which torchvision's
 // ImageFolder also reads. torchvision does not read .gif; onnxtune does.
 var imageExts = []string{".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 

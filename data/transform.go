@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	// Decoders image.Decode dispatches to: the formats the issue lists, plus WebP and TIFF,
+	// Decoders image.Decode dispatches to: PNG, JPEG, GIF and BMP, plus WebP and TIFF,
 	// which torchvision's ImageFolder also accepts.
 	_ "image/gif"
 	_ "image/jpeg"

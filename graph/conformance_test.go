@@ -26,7 +26,7 @@ var conformanceSuites = []string{"node", "pytorch-converted", "pytorch-operator"
 var updateConformance = flag.Bool("update-conformance", false,
 	"rewrite testdata/conformance/expected_pass.txt with every conformance test that passes")
 
-// engineOps are the operators the engine promises (the engine issue's list). A conformance
+// engineOps are the operators the engine promises to run. A conformance
 // test whose operators all belong here is in scope: it must pass, or be excluded with a reason.
 var engineOps = setOf(`Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool LRN
 Gemm MatMul BatchNormalization Dropout Relu LeakyRelu PRelu Elu Selu Sigmoid HardSigmoid HardSwish
