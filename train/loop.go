@@ -996,6 +996,40 @@ func (r *runner) bestEpoch(history []EpochStats) int {
 	return best
 }
 
+// dataMetadata records what predict, eval and the report need to feed the tuned model and
+// name its classes (ReadRecorded): the class names, and the normalisation images get.
+func (r *runner) dataMetadata() map[string]string {
+	meta := map[string]string{}
+	names := r.trainData.Classes()
+	width := r.cfg.NumClasses // the output's classes, where known
+	for _, o := range r.g.Outputs {
+		if o.Name == r.output && len(o.Shape) == 2 && o.Shape[1].Size > 0 && width == 0 {
+			width = o.Shape[1].Size
+		}
+	}
+	if width > 0 && width != len(names) && !(width == 1 && r.binary()) {
+		names = nil // an output whose classes are not the data's
+	}
+	if len(names) > 0 {
+		b, _ := json.Marshal(names)
+		meta["classes"] = string(b)
+	}
+	if readsAsItGoes(r.trainData) || r.cfg.Mean != nil || r.cfg.Std != nil {
+		if mean, std, err := r.image.Normalization(); err == nil && mean != nil {
+			meta["mean"], meta["std"] = metaFloats(mean), metaFloats(std)
+		}
+	}
+	return meta
+}
+
+func metaFloats(v []float32) string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = strconv.FormatFloat(float64(f), 'g', -1, 32)
+	}
+	return strings.Join(parts, ",")
+}
+
 // metadata records how the model was tuned, under MetadataPrefix.
 func (r *runner) metadata(epochs int) map[string]string {
 	c := r.cfg
@@ -1046,6 +1080,7 @@ func (r *runner) metadata(epochs int) map[string]string {
 	if c.Augment.Enabled() {
 		meta["augment"] = c.Augment.String()
 	}
+	maps.Copy(meta, r.dataMetadata())
 	out := make(map[string]string, len(meta))
 	for k, v := range meta {
 		out[MetadataPrefix+k] = v

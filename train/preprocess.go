@@ -155,12 +155,24 @@ func (p *Preprocessing) Sample(n int, seed uint64) map[string]*tensor.Tensor {
 // dimension the file fixes at a number becomes symbolic where the graph computes the same
 // for any batch (relaxBatch); CheckBatch says what batches a graph that bakes it in takes.
 func ImportForData(m *onnx.Model) (*graph.Graph, *Preprocessing, error) {
+	return importFor(m, true)
+}
+
+// ImportForScoring is ImportForData keeping the decision the model carries: its calibrated
+// probability and decision outputs are what predict reports.
+func ImportForScoring(m *onnx.Model) (*graph.Graph, *Preprocessing, error) {
+	return importFor(m, false)
+}
+
+func importFor(m *onnx.Model, withoutDecision bool) (*graph.Graph, *Preprocessing, error) {
 	g, err := onnx.Import(m)
 	if err != nil {
 		return nil, nil, err
 	}
-	if g, err = dropDecision(m, g); err != nil {
-		return nil, nil, err
+	if withoutDecision {
+		if g, err = dropDecision(m, g); err != nil {
+			return nil, nil, err
+		}
 	}
 	g, pre, err := Unembed(m, g)
 	if err != nil {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ type Recorded struct {
 	TrainOnly, Freeze string
 	// Decision is the operating point the model carries (Calibration.Metadata), nil for none.
 	Decision *RecordedDecision
+	// Classes names the classes of the training data, in label order (nil when not
+	// recorded); Mean and Std are the normalisation its images got (nil for none recorded).
+	Classes   []string
+	Mean, Std []float32
 }
 
 // RecordedDecision is the decision written into a model: its scores output, the temperature
@@ -50,6 +55,26 @@ func ReadRecorded(m *onnx.Model) (Recorded, error) {
 				return Recorded{}, fmt.Errorf("train: the model's metadata %sclass_weights %q is not a list of numbers", MetadataPrefix, w)
 			}
 			r.ClassWeights = append(r.ClassWeights, v)
+		}
+	}
+	if c := meta["classes"]; c != "" {
+		if err := json.Unmarshal([]byte(c), &r.Classes); err != nil {
+			return Recorded{}, fmt.Errorf("train: the model's metadata %sclasses %q is not a JSON list of names", MetadataPrefix, c)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		v   *[]float32
+	}{{"mean", &r.Mean}, {"std", &r.Std}} {
+		if meta[f.key] == "" {
+			continue
+		}
+		for _, part := range strings.Split(meta[f.key], ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(part), 32)
+			if err != nil {
+				return Recorded{}, fmt.Errorf("train: the model's metadata %s%s %q is not a list of numbers", MetadataPrefix, f.key, meta[f.key])
+			}
+			*f.v = append(*f.v, float32(v))
 		}
 	}
 	if meta["decision_output"] != "" {

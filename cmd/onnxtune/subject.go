@@ -94,12 +94,24 @@ func (s *subject) setLabels(ds data.Dataset, dataPath, positive string) (err err
 	if positive == "" {
 		positive = s.rec.PositiveClass
 	}
+	if ds.Classes() == nil && s.rec.Classes != nil {
+		ds = recordedNames{ds, s.rec.Classes} // class indices named as in training
+	}
 	if s.opt.Labels, err = train.DataLabels(ds, positive); err != nil {
 		return fmt.Errorf("%s: %w", dataPath, err)
 	}
 	s.opt.Classes = ds.Classes()
 	return nil
 }
+
+// recordedNames names the classes of a data set that has only indices (an .npz, IDX files)
+// with the names the model records from its training data.
+type recordedNames struct {
+	data.Dataset
+	names []string
+}
+
+func (r recordedNames) Classes() []string { return r.names }
 
 // recordedPositive reports whether the positive class chosen (setLabels) is the one the model
 // records, on ds.
