@@ -47,29 +47,7 @@ func TestTrainFixedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xPath, ortDir := filepath.Join(dir, "x4.npy"), filepath.Join(dir, "ort")
-	if err := data.SaveNPY(xPath, x4); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(ortDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fixture.RunORT(t, out, ortDir, xPath)
-	ort, err := data.LoadNPY(filepath.Join(ortDir, "logits.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := loadPlan(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := plan.Run(nil, map[string]*tensor.Tensor{"x": x4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := fixture.RelDiffTensors(got["logits"], ort); d > 1e-5 {
-		t.Errorf("the tuned model's logits differ from ONNX Runtime's by %.3g relative", d)
-	}
+	agreesWithORT(t, out, x4, "logits")
 
 	for _, name := range []string{"fixed_batch_view.onnx", "fixed_batch_view_folded.onnx"} {
 		t.Run(name, func(t *testing.T) {
