@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -508,5 +509,60 @@ func TestTrainResumeAlone(t *testing.T) {
 	}
 	if !bytes.Equal(modelBytes(t, out), modelBytes(t, want)) {
 		t.Errorf("resumed with --resume alone: the weights differ from the uninterrupted run's")
+	}
+}
+
+// TestTrainDataPreflight: bad training data stops train before the first epoch with status 1
+// and one line naming the file and, where it is one example's fault, the example; the output
+// is not written.
+func TestTrainDataPreflight(t *testing.T) {
+	dir := t.TempDir()
+	save := func(name string, arrays map[string]*tensor.Tensor) string {
+		path := filepath.Join(dir, name)
+		names := []string{"x", "y"}
+		if _, ok := arrays["y"]; !ok {
+			names = names[:1]
+		}
+		if err := data.SaveNPZ(path, names, arrays); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	labels := func(n int) *tensor.Tensor {
+		y := make([]int64, n)
+		for i := range y {
+			y[i] = int64(i % 10)
+		}
+		return tensor.From([]int{n}, y)
+	}
+	nan := tensor.New(tensor.Float32, 10, 1, 28, 28)
+	nan.Float32s()[7*28*28+90] = float32(math.Inf(1))
+	emptyClass := filepath.Join(dir, "folders")
+	for _, d := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(emptyClass, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	png := filepath.Join(fixture.Root(t), "testdata", "demo", "images", "bags")
+	entries, _ := os.ReadDir(png)
+	b, _ := os.ReadFile(filepath.Join(png, entries[0].Name()))
+	os.WriteFile(filepath.Join(emptyClass, "a", "x.png"), b, 0o644)
+	for _, c := range []struct {
+		name, data, want string
+	}{
+		{"infinity", save("inf.npz", map[string]*tensor.Tensor{"x": nan, "y": labels(10)}), `example 7 holds +Inf in "x"`},
+		{"shape", save("shape.npz", map[string]*tensor.Tensor{"x": tensor.New(tensor.Float32, 10, 3, 28, 28), "y": labels(10)}), "examples are [3 28 28], the model takes [1 28 28]"},
+		{"lengths", save("lengths.npz", map[string]*tensor.Tensor{"x": tensor.New(tensor.Float32, 10, 1, 28, 28), "y": labels(9)}), `"x" holds 10 examples but "y" holds 9`},
+		{"no targets", save("unlabelled.npz", map[string]*tensor.Tensor{"x": tensor.New(tensor.Float32, 10, 1, 28, 28)}), `no target array "y"`},
+		{"empty class", emptyClass, filepath.Join(emptyClass, "b") + ": no images in class folder"},
+	} {
+		out := filepath.Join(dir, "out.onnx")
+		stdout, stderr, status := onnxtune("train", filepath.Join(fixture.Root(t), "testdata", "demo", "fmnist_cnn.onnx"), "--data", c.data, "--out", out)
+		if status != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, c.data) || strings.Contains(stdout+stderr, "epoch 1/") {
+			t.Errorf("%s: status %d, stderr %q; want 1 and one line naming %s with %q, before any epoch", c.name, status, stderr, c.data, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: %s was written (%v)", c.name, out, err)
+		}
 	}
 }
