@@ -2,6 +2,7 @@ package loss
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/onnxtune/onnxtune/tensor"
@@ -17,10 +18,16 @@ type Penalty interface {
 	Eval(weights map[string]*tensor.Tensor, grad bool) (float64, map[string]*tensor.Tensor)
 }
 
-var _ Penalty = L2{}
+var (
+	_ Penalty = L2{}
+	_ Penalty = L1{}
+)
 
 // penalties are the names a loss expression resolves to a Penalty instead of a Loss.
-var penalties = map[string]func() Penalty{"l2": func() Penalty { return L2{} }}
+var penalties = map[string]func() Penalty{
+	"l2": func() Penalty { return L2{} },
+	"l1": func() Penalty { return L1{} },
+}
 
 func init() {
 	// l2 is listed with the losses so that `onnxtune losses` shows it, but it can only be a term
@@ -36,6 +43,61 @@ func init() {
 	})
 }
 
+func init() {
+	Register(Spec{
+		Name:    "l1",
+		Summary: "the sum of the absolute values of the trainable weights, a sparsity penalty: 'LOSS + a*l1 + b*l2'",
+		PyTorch: "sum(p.abs().sum() for p in model.parameters() if p.requires_grad) (gradient sign(w), 0 at 0)",
+		Target:  "none: it reads the trainable weights, not an output (no @OUTPUT)",
+		New: func(map[string]float64, Params) (Loss, error) {
+			return nil, fmt.Errorf("loss l1: it is a penalty on the weights, not a loss on an output: use it as a term of a loss expression, e.g. 'cross-entropy + 1e-5*l1'")
+		},
+	})
+}
+
+// L1 is the penalty sum of |w| over the weights; its gradient is sign(w), 0 where w is 0 (as
+// torch.abs's).
+type L1 struct{}
+
+// Name implements Penalty.
+func (L1) Name() string { return "l1" }
+
+// Eval implements Penalty.
+func (L1) Eval(weights map[string]*tensor.Tensor, grad bool) (float64, map[string]*tensor.Tensor) {
+	var sum float64
+	var grads map[string]*tensor.Tensor
+	if grad {
+		grads = make(map[string]*tensor.Tensor, len(weights))
+	}
+	for _, name := range sortedNames(weights) { // a fixed summation order
+		w := weights[name]
+		var sign []float64
+		if grad {
+			sign = make([]float64, w.Len())
+		}
+		for i := range w.Len() {
+			v := w.Float64At(i)
+			sum += math.Abs(v)
+			if grad && v != 0 {
+				sign[i] = math.Copysign(1, v)
+			}
+		}
+		if grad {
+			grads[name] = tensor.FromFloat64s(w.DType(), w.Shape(), sign)
+		}
+	}
+	return sum, grads
+}
+
+func sortedNames(weights map[string]*tensor.Tensor) []string {
+	names := make([]string, 0, len(weights))
+	for name := range weights {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // L2 is the penalty 0.5 * sum of w^2 over the weights. Its gradient is w itself, so adding
 // wd * L2 to a loss adds wd * w to each weight's gradient: exactly what SGD's (and Adam's,
 // not AdamW's) weight_decay=wd does.
@@ -46,11 +108,7 @@ func (L2) Name() string { return "l2" }
 
 // Eval implements Penalty. The gradients are copies of the weights.
 func (L2) Eval(weights map[string]*tensor.Tensor, grad bool) (float64, map[string]*tensor.Tensor) {
-	names := make([]string, 0, len(weights))
-	for name := range weights {
-		names = append(names, name)
-	}
-	sort.Strings(names) // a fixed summation order: the same weights give the same bits
+	names := sortedNames(weights) // a fixed summation order: the same weights give the same bits
 	var sum float64
 	var grads map[string]*tensor.Tensor
 	if grad {

@@ -36,3 +36,28 @@ func TestL2Torch(t *testing.T) {
 		}
 	}
 }
+
+// TestL1Torch compares l1 with PyTorch's sum(p.abs().sum()) and its autograd gradient, which
+// is 0 where a weight is exactly 0.
+func TestL1Torch(t *testing.T) {
+	arrays, _ := regLoad(t, filepath.Join("testdata", "regression.npz"))
+	weights := map[string]*tensor.Tensor{}
+	for k, v := range arrays {
+		if name, ok := strings.CutPrefix(k, "l1/w/"); ok {
+			weights[name] = v
+		}
+	}
+	if len(weights) == 0 {
+		t.Fatal("regression.npz has no l1/w/ weights")
+	}
+	v, grads := loss.L1{}.Eval(weights, true)
+	if ok, rel := regClose(tensor.Scalar(v), arrays["l1/loss"]); !ok {
+		t.Errorf("l1 = %v, %.3g from PyTorch's %v", v, rel, arrays["l1/loss"].Float64At(0))
+	}
+	for name, w := range weights {
+		g := grads[name]
+		if ok, rel := regClose(g, arrays["l1/grad/"+name]); !ok || g.DType() != w.DType() {
+			t.Errorf("gradient of %s: %v, %.3g from PyTorch's", name, g.ToFloat64s(), rel)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func regCheckFinite(t *testing.T, what string, v float64, g, want *tensor.Tensor
 }
 
 // TestLossCoverage: every registered loss has at least one PyTorch case in an .npz under
-// testdata (this file's cases, gen_classification.py's, and l2's own case).
+// testdata (this file's cases, gen_classification.py's, and the penalties' own cases).
 func TestLossCoverage(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.npz"))
 	if err != nil {
@@ -170,8 +170,10 @@ func TestLossCoverage(t *testing.T) {
 		for _, c := range cases {
 			covered[c.Loss] = true
 		}
-		if _, ok := arrays["l2/loss"]; ok {
-			covered["l2"] = true
+		for _, penalty := range []string{"l1", "l2"} {
+			if _, ok := arrays[penalty+"/loss"]; ok {
+				covered[penalty] = true
+			}
 		}
 	}
 	for _, s := range loss.Specs() {

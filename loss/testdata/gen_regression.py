@@ -20,7 +20,7 @@ All but the *32 references are computed in float64 from the float32 inputs. Case
 "extreme" use outputs of magnitude 1e4.
 
 The l2 case "l2" stores weights under l2/w/NAME, 0.5*sum(w^2) under l2/loss and its gradient
-under l2/grad/NAME; the script also checks that SGD(weight_decay=wd) on a loss steps exactly
+under l2/grad/NAME (the l1 case likewise under l1/, sum |w| with zeros among the weights); the script also checks that SGD(weight_decay=wd) on a loss steps exactly
 as plain SGD on loss + wd*l2.
 
 Expression cases over testdata/models/two_heads.onnx (outputs "logits" [2, 5] and "box"
@@ -256,6 +256,21 @@ def l2_case(arrays):
         assert torch.allclose(pa, pb, rtol=0, atol=1e-15), "SGD weight_decay != loss + wd*l2"
 
 
+def l1_case(arrays):
+    """l1 = sum |w|, with exact zeros among the weights: torch.abs's gradient there is 0."""
+    r = rng(8)
+    w = f32(r.normal(0, 1, (3, 4)))
+    w[0, 1] = w[2, 3] = 0
+    ws = {"fc.weight": w, "fc.bias": f32(np.array([0.5, 0, -2]))}
+    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in ws.items()}
+    pen = sum(p.abs().sum() for p in params.values())
+    pen.backward()
+    arrays["l1/loss"] = np.array(pen.item())
+    for k, v in ws.items():
+        arrays["l1/w/" + k] = v
+        arrays["l1/grad/" + k] = params[k].grad.numpy().copy()
+
+
 # ---------------------------------------------------------------------------------------------
 # expressions over the two-headed fixture
 
@@ -319,6 +334,7 @@ def main():
                         "class_weights": None, "spec": spec_string(name, opts), "extreme": extreme})
     arrays["cases"] = np.frombuffer(json.dumps(listing, indent=0).encode(), np.uint8)
     l2_case(arrays)
+    l1_case(arrays)
     two_heads(arrays)
     gen.save_npz(OUT, arrays)
 
