@@ -48,6 +48,10 @@ type Loader struct {
 	// must be one weight per example, each finite and >= 0, with a positive sum; otherwise the
 	// first batch of Epoch is an error. BalancedWeights gives every class the same share.
 	Weights []float64
+	// MPerClass, when positive, fills every batch with MPerClass examples of each of
+	// BatchSize / MPerClass classes, as pytorch-metric-learning's MPerClassSampler: an epoch
+	// is Len / BatchSize whole batches (mPerClassOrder). It needs class-index labels.
+	MPerClass int
 	// Workers is the number of goroutines decoding examples; 0 means GOMAXPROCS.
 	Workers int
 	// Prefetch is how many batches may be decoded ahead of the consumer; 0 means enough to
@@ -70,16 +74,30 @@ func (l *Loader) Len() int {
 	if l.BatchSize < 1 || l.Dataset == nil {
 		return 0
 	}
+	if l.MPerClass > 0 {
+		return l.Dataset.Len() / l.BatchSize // whole batches only
+	}
 	return (l.Dataset.Len() + l.BatchSize - 1) / l.BatchSize
 }
 
 // Order returns the data set indices in the order epoch reads them. With Weights, they are
-// the epoch's weighted draws; Order returns nil when Weights are invalid (Epoch says why).
+// the epoch's weighted draws, with MPerClass its m-per-class batches; Order returns nil when
+// those settings are invalid (Epoch says why).
 func (l *Loader) Order(epoch int) []int {
 	if l.Dataset == nil {
 		return nil
 	}
 	n := l.Dataset.Len()
+	if l.MPerClass > 0 {
+		if l.checkMPerClass() != nil {
+			return nil
+		}
+		order, err := l.mPerClassOrder(epoch)
+		if err != nil {
+			return nil
+		}
+		return order
+	}
 	if l.Weights != nil {
 		if l.checkWeights() != nil {
 			return nil
@@ -254,6 +272,9 @@ func (l *Loader) check() error {
 	}
 	if l.Augment.Pad < 0 {
 		return fmt.Errorf("data: loader: augment padding %d is negative", l.Augment.Pad)
+	}
+	if err := l.checkMPerClass(); err != nil {
+		return err
 	}
 	return l.checkWeights()
 }

@@ -286,7 +286,7 @@ func (r *runner) setupCache(ctx context.Context) error {
 		return fmt.Errorf("train: the head after %q: %w", s.cut, err)
 	}
 	l := data.NewLoader(c, r.cfg.BatchSize, r.cfg.Shuffle, r.cfg.Seed, r.cfg.Workers)
-	l.Weights = r.loader.Weights
+	l.Weights, l.MPerClass = r.loader.Weights, r.loader.MPerClass
 	r.grads, r.loader, r.stepInput = gr, l, s.cut
 	where := ""
 	if c.file != nil {

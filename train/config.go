@@ -59,6 +59,10 @@ type Config struct {
 	// proportional to its class's frequency (data.BalancedWeights), so that every class is
 	// drawn equally often on average.
 	Balance bool
+	// MPerClass, when positive, makes every batch hold MPerClass examples of each of
+	// BatchSize / MPerClass classes (data.Loader.MPerClass, pytorch-metric-learning's
+	// MPerClassSampler), for losses that form pairs or triplets within a batch.
+	MPerClass int
 
 	// Optimizer is the optimizer and its hyper-parameters; LR its learning rate (0: 0.01
 	// for sgd, 0.001 for adam and adamw).
@@ -191,6 +195,10 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, fmt.Errorf("train: target sensitivity %g (want a value in (0, 1])", c.TargetSensitivity)
 	case c.NumClasses < 0:
 		return Config{}, fmt.Errorf("train: %d classes (want at least 1)", c.NumClasses)
+	case c.MPerClass < 0:
+		return Config{}, fmt.Errorf("train: %d examples per class (want at least 1)", c.MPerClass)
+	case c.MPerClass > 0 && c.Balance:
+		return Config{}, errors.New("train: both balanced sampling and an m-per-class sampler; want one")
 	case c.MaxMemory < 0:
 		return Config{}, fmt.Errorf("train: memory limit %d bytes (want 0 for none, or more)", c.MaxMemory)
 	case c.CheckpointEvery < 0:

@@ -377,6 +377,16 @@ func (r *runner) setupData() error {
 	}
 	r.loader = data.NewLoader(r.trainData, r.cfg.BatchSize, r.cfg.Shuffle, r.cfg.Seed, r.cfg.Workers)
 	r.loader.Augment = r.cfg.Augment
+	r.loader.MPerClass = r.cfg.MPerClass
+	if r.cfg.MPerClass > 0 {
+		// Said now, before the model runs: the data must have the classes to fill a batch.
+		for _, err := range r.loader.Epoch(context.Background(), 0) {
+			if err != nil {
+				return fmt.Errorf("train: %s: %w", r.dataName(), err)
+			}
+			break
+		}
+	}
 	if r.cfg.Balance {
 		labels, err := r.trainLabels("--balance")
 		if err != nil {
@@ -1080,6 +1090,9 @@ func (r *runner) metadata(epochs int) map[string]string {
 	if c.Augment.Enabled() {
 		meta["augment"] = c.Augment.String()
 	}
+	if c.MPerClass > 0 {
+		meta["m_per_class"] = strconv.Itoa(c.MPerClass)
+	}
 	maps.Copy(meta, r.dataMetadata())
 	out := make(map[string]string, len(meta))
 	for k, v := range meta {
@@ -1106,6 +1119,9 @@ func (r *runner) noteSetup() {
 	}
 	if r.cfg.Balance {
 		r.progress.note("sampling: every class equally often on average (with replacement)")
+	}
+	if m := r.cfg.MPerClass; m > 0 {
+		r.progress.note(fmt.Sprintf("sampling: %d examples of each of %d classes per batch, %d batches an epoch", m, r.cfg.BatchSize/m, r.loader.Len()))
 	}
 }
 

@@ -44,6 +44,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	positiveClass := fs.String("positive-class", "", "the positive class of a binary classifier, by `NAME|INDEX` (default: label 1, the second class in sorted folder order); on more classes, that class against the rest")
 	skipBad := fs.Bool("skip-bad", false, "leave out the images of an image folder that cannot be read (and say how many) instead of stopping before training")
 	balance := fs.Bool("balance", false, "draw each epoch's examples with replacement, inversely to their class's frequency (as WeightedRandomSampler)")
+	sampler := fs.String("sampler", "", "how batches are drawn: m-per-class (M examples of each of batch-size/M classes, as pytorch-metric-learning's MPerClassSampler; with --m-per-class)")
+	mPerClass := fs.Int("m-per-class", 0, "examples per class `M` in each batch, with --sampler m-per-class")
 	trainOnly := fs.String("train-only", "", "train only the initializers matching `REGEX` (e.g. '^fc\\.')")
 	freeze := fs.String("freeze", "", "do not train the initializers matching `REGEX`")
 	numClasses := fs.Int("num-classes", 0, "replace the classifier with a fresh `K`-way layer (1: one logit, a binary classifier)")
@@ -113,6 +115,15 @@ func runTrain(args []string, stdout io.Writer) error {
 			return usagef("--%s %d: want at least 1", name, v)
 		}
 	}
+	switch {
+	case *sampler != "" && *sampler != "m-per-class":
+		return usagef("--sampler %s: want m-per-class", *sampler)
+	case *sampler == "m-per-class" && *mPerClass < 1:
+		return usagef("--sampler m-per-class needs --m-per-class M, at least 1")
+	case *sampler == "" && set["m-per-class"]:
+		return usagef("--m-per-class without --sampler m-per-class")
+	}
+	cfg.MPerClass = *mPerClass
 	if set["lr"] && !(*lr > 0) {
 		return usagef("--lr %g: want a learning rate > 0", *lr)
 	}

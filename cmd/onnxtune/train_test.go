@@ -225,6 +225,10 @@ func TestTrainUsage(t *testing.T) {
 		{[]string{model, "--data", npz, "--out", out, "--patience", "2"}, 1, "needs validation data"},
 		{[]string{model, "--data", npz, "--out", out, "--resume", t.TempDir()}, 1, "no checkpoint there"},
 		{[]string{model, "--data", filepath.Join(root, "nonexistent.npz"), "--out", out}, 1, "nonexistent.npz"},
+		{[]string{model, "--data", npz, "--out", out, "--sampler", "random"}, 2, "want m-per-class"},
+		{[]string{model, "--data", npz, "--out", out, "--sampler", "m-per-class"}, 2, "needs --m-per-class"},
+		{[]string{model, "--data", npz, "--out", out, "--m-per-class", "2"}, 2, "without --sampler"},
+		{[]string{model, "--data", npz, "--out", out, "--sampler", "m-per-class", "--m-per-class", "3", "--batch-size", "4"}, 1, "do not divide the batch size 4"},
 	} {
 		_, stderr, status := onnxtune(append([]string{"train"}, c.args...)...)
 		if status != c.status || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
