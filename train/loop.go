@@ -681,8 +681,12 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		if err := checkResume(ck, now); err != nil {
 			return nil, err
 		}
-		if ck.Within != nil && ck.Within.Batches > r.loader.Len() {
+		switch {
+		case ck.Within != nil && ck.Within.Batches > r.loader.Len():
 			return nil, fmt.Errorf("train: resume: the checkpoint is %d batches into an epoch of %d", ck.Within.Batches, r.loader.Len())
+		case ck.Within != nil && ck.Epoch >= r.cfg.Epochs:
+			// Its weights are past the end of the last epoch asked for.
+			return nil, fmt.Errorf("train: resume: the checkpoint is within epoch %d; %d epochs end before it", ck.Epoch+1, r.cfg.Epochs)
 		}
 		if err := r.restore(arrays["weights"], "the checkpoint's weights"); err != nil {
 			return nil, err

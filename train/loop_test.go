@@ -450,6 +450,12 @@ func TestCancelKeepsCheckpointAndOutput(t *testing.T) {
 		t.Errorf("temporary files left in the checkpoint directory: %v", leftovers)
 	}
 
+	short := resumeConfig(t, 2) // ends before the checkpoint: its weights are past the end
+	short.ValSplit, short.Patience, short.Resume = 0, 0, cfg.CheckpointDir
+	if _, err := train.Run(context.Background(), short); err == nil || !strings.Contains(err.Error(), "within epoch 3; 2 epochs end before it") {
+		t.Errorf("resuming to 2 epochs from within the third: %v", err)
+	}
+
 	resumed := resumeConfig(t, 4)
 	resumed.ValSplit, resumed.Patience = 0, 0
 	resumed.Resume = cfg.CheckpointDir
