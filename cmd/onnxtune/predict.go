@@ -67,6 +67,9 @@ func runPredict(args []string, stdout io.Writer) error {
 		return err
 	}
 	items = sh.of(items)
+	if err := train.CheckBatch(p.plan.Graph, pos[0], *batchSize, len(items)); err != nil {
+		return err
+	}
 	if *out != "" {
 		path := sh.name(*out)
 		if err := atomicfile.CheckWritable(path); err != nil {
