@@ -16,6 +16,7 @@ import (
 
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // writeImages writes n random RGB PNGs of random sizes (larger than side, not square) into
@@ -147,6 +148,30 @@ func TestPredictMatchesTorchvisionAndORT(t *testing.T) {
 		t.Errorf("%d rows for 24 images", len(rows))
 	}
 	checkAgainstORT(t, tuned, "L", 28, "null", header, rows)
+
+	// eval of the same images as an .npz, which has only class indices, names the classes as
+	// the model records them.
+	ds, err := data.Open(gray, data.Options{Image: data.ImageTransform{Channels: 1, Height: 28, Width: 28}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28), make([]int64, ds.Len())
+	for i := range ds.Len() {
+		xi, yi, err := ds.Example(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(x.Float32s()[i*28*28:], xi.Float32s())
+		y[i] = yi.Int64s()[0]
+	}
+	npz := filepath.Join(dir, "gray.npz")
+	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": x, "y": tensor.From([]int{len(y)}, y)}); err != nil {
+		t.Fatal(err)
+	}
+	report, stderr, status := onnxtune("eval", tuned, "--data", npz, "--json")
+	if status != 0 || !strings.Contains(report, `"name":"alpha"`) || !strings.Contains(report, `"name":"gamma"`) {
+		t.Errorf("eval of the .npz: status %d, stderr %q, report %.300s; want the classes named alpha, beta, gamma", status, stderr, report)
+	}
 
 	// The shards together are the whole, each file once.
 	union := map[string][]string{}
