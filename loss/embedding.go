@@ -31,23 +31,36 @@ func init() {
 		},
 	})
 	Register(Spec{
-		Name:    "triplet",
-		Summary: "triplet margin loss max(0, |a-p| - |a-n| + margin) on embeddings: output [N, 3, D] (anchor, positive, negative) or [3N, D] (N anchors, then N positives, then N negatives)",
-		PyTorch: "nn.TripletMarginLoss(margin=margin, p=2, eps=1e-6)(anchor, positive, negative)",
-		Target:  "ignored: any array (e.g. zeros [N]), since the output carries the triplets",
-		Options: []Option{{Key: "margin", Default: 1, Doc: "how much farther the negative must be than the positive"}},
+		Name: "triplet",
+		Summary: "triplet margin loss on embeddings: on [N, D] with class indices, the triplets formed in the batch (mining, distance); " +
+			"or the output carries them, [N, 3, D] (anchor, positive, negative) or [3N, D] (N anchors, then N positives, then N negatives): max(0, |a-p| - |a-n| + margin)",
+		PyTorch: "[N, D]: pytorch-metric-learning's TripletMarginLoss(margin) with LpDistance() or CosineSimilarity() and its " +
+			"BatchHardMiner or TripletMarginMiner(type_of_triplets='semihard'); [N, 3, D]: nn.TripletMarginLoss(margin=margin, p=2, eps=1e-6)(anchor, positive, negative)",
+		Target: "int class indices [N] for [N, D] embeddings; ignored for the forms that carry the triplets (give zeros [N], N triplets)",
+		Options: []Option{
+			{Key: "margin", Default: 1, Doc: "how much farther the negative must be than the positive"},
+			{Key: "mining", Default: float64(MineAll), Choices: miningChoices, Doc: "[N, D]: the triplets: all, batch-hard (per anchor the farthest positive and nearest negative) or semi-hard (negatives farther than the positive by at most the margin)"},
+			{Key: "distance", Default: float64(Euclidean), Choices: distanceChoices, Doc: "[N, D]: euclidean or cosine, between the L2-normalised embeddings"},
+		},
 		New: func(o map[string]float64, p Params) (Loss, error) {
-			return Triplet{Margin: o["margin"], Reduction: p.Reduction}, nil
+			return Triplet{Margin: o["margin"], Mining: Mining(o["mining"]), Distance: Distance(o["distance"]), Reduction: p.Reduction}, nil
 		},
 	})
 	Register(Spec{
-		Name:    "contrastive",
-		Summary: "Siamese pair loss y*d^2 + (1-y)*max(0, margin-d)^2, d = |x1-x2|: output [N, 2, D] pairs or [2N, D] (N first members, then N second)",
-		PyTorch: "no nn module: d = (x1 - x2).norm(dim=1); (y*d**2 + (1-y)*(margin-d).clamp(min=0)**2).mean()",
-		Target:  "[N] (or [N, 1]) float, int or bool: 1 for a similar pair, 0 for a dissimilar one",
-		Options: []Option{{Key: "margin", Default: 1, Doc: "distance beyond which dissimilar pairs cost nothing"}},
+		Name: "contrastive",
+		Summary: "pair loss on embeddings: on [N, D] with class indices, every pair in the batch (relu(d - pos_margin) alike, relu(neg_margin - d) apart); " +
+			"or the output carries the pairs, [N, 2, D] or [2N, D] (N first members, then N second), with y*d^2 + (1-y)*max(0, margin-d)^2",
+		PyTorch: "[N, D]: pytorch-metric-learning's ContrastiveLoss(pos_margin, neg_margin) with LpDistance() or CosineSimilarity(); " +
+			"pairs: d = (x1 - x2).norm(dim=1); (y*d**2 + (1-y)*(margin-d).clamp(min=0)**2).mean()",
+		Target: "int class indices [N] for [N, D] embeddings; for pairs, [N] (or [N, 1]) float, int or bool: 1 for a similar pair, 0 for a dissimilar one",
+		Options: []Option{
+			{Key: "margin", Default: 1, Doc: "pairs: distance beyond which dissimilar pairs cost nothing"},
+			{Key: "pos_margin", Default: 0, Doc: "[N, D]: distance within which same-class pairs cost nothing (a similarity above which, for cosine)"},
+			{Key: "neg_margin", Default: 1, Doc: "[N, D]: distance beyond which other pairs cost nothing (a similarity below which, for cosine)"},
+			{Key: "distance", Default: float64(Euclidean), Choices: distanceChoices, Doc: "[N, D]: euclidean or cosine, between the L2-normalised embeddings"},
+		},
 		New: func(o map[string]float64, p Params) (Loss, error) {
-			return Contrastive{Margin: o["margin"], Reduction: p.Reduction}, nil
+			return Contrastive{Margin: o["margin"], PosMargin: o["pos_margin"], NegMargin: o["neg_margin"], Distance: Distance(o["distance"]), Reduction: p.Reduction}, nil
 		},
 	})
 }
@@ -142,7 +155,10 @@ func xlogx(x float64) float64 {
 // embedding network produces when it is fed the three batches concatenated). The target is
 // ignored and may be nil. Unreduced gives [N].
 type Triplet struct {
-	Margin    float64
+	Margin float64
+	// Mining and Distance apply to the in-batch form, [N, D] with class indices (inBatch).
+	Mining    Mining
+	Distance  Distance
 	Reduction Reduction
 }
 
@@ -153,7 +169,16 @@ func (Triplet) Name() string { return "triplet" }
 func (Triplet) Reading() Reading { return Reading{Labels: OwnTarget} }
 
 // Eval implements Loss.
-func (l Triplet) Eval(y, _ *tensor.Tensor) (Value, error) {
+func (l Triplet) Eval(y, target *tensor.Tensor) (Value, error) {
+	if err := checkFloatOutput("triplet", y); err != nil {
+		return Value{}, err
+	}
+	if inBatch(y, target) {
+		return l.inBatch(y, target)
+	}
+	if l.Mining != MineAll || l.Distance != Euclidean {
+		return Value{}, fmt.Errorf("loss triplet: mining and distance apply to [N, D] embeddings with [N] class indices; got %v and target %v", y, target)
+	}
 	e, err := embeddings("triplet", y, 3, "(anchor, positive, negative)", "N anchors, then N positives, then N negatives")
 	if err != nil {
 		return Value{}, err
@@ -188,8 +213,11 @@ func (l Triplet) Eval(y, _ *tensor.Tensor) (Value, error) {
 	return reducedValue(l.Reduction, sum, w, tensor.FromFloat64s(y.DType(), y.Shape(), g)), nil
 }
 
-// Unreduced implements Unreducer: one loss per triplet, [N].
-func (l Triplet) Unreduced(y, _ *tensor.Tensor) (*tensor.Tensor, error) {
+// Unreduced implements Unreducer: one loss per triplet, [N], for the forms that carry them.
+func (l Triplet) Unreduced(y, target *tensor.Tensor) (*tensor.Tensor, error) {
+	if inBatch(y, target) {
+		return nil, fmt.Errorf("loss triplet: reduction=none gives one value per triplet, and in-batch triplets depend on the batch")
+	}
 	e, err := embeddings("triplet", y, 3, "(anchor, positive, negative)", "N anchors, then N positives, then N negatives")
 	if err != nil {
 		return nil, err
@@ -221,8 +249,12 @@ func tripletDiff(dst, u, v []float64) float64 {
 // pairs. The output carries the pairs, as [N, 2, D] or as [2N, D] (N first members, then their N
 // partners); the target holds y, [N] or [N, 1]. Unreduced gives [N].
 type Contrastive struct {
-	Margin    float64
-	Reduction Reduction
+	Margin float64
+	// PosMargin, NegMargin and Distance apply to the in-batch form, [N, D] with class
+	// indices (inBatch).
+	PosMargin, NegMargin float64
+	Distance             Distance
+	Reduction            Reduction
 }
 
 // Name implements Loss.
@@ -233,6 +265,12 @@ func (Contrastive) Reading() Reading { return Reading{Labels: OwnTarget} }
 
 // Eval implements Loss.
 func (l Contrastive) Eval(y, target *tensor.Tensor) (Value, error) {
+	if err := checkFloatOutput("contrastive", y); err != nil {
+		return Value{}, err
+	}
+	if inBatch(y, target) {
+		return l.inBatch(y, target)
+	}
 	e, sim, err := contrastiveInputs(y, target)
 	if err != nil {
 		return Value{}, err
@@ -262,8 +300,11 @@ func (l Contrastive) Eval(y, target *tensor.Tensor) (Value, error) {
 	return reducedValue(l.Reduction, sum, w, tensor.FromFloat64s(y.DType(), y.Shape(), g)), nil
 }
 
-// Unreduced implements Unreducer: one loss per pair, [N].
+// Unreduced implements Unreducer: one loss per pair, [N], for the forms that carry them.
 func (l Contrastive) Unreduced(y, target *tensor.Tensor) (*tensor.Tensor, error) {
+	if inBatch(y, target) {
+		return nil, fmt.Errorf("loss contrastive: reduction=none gives one value per pair, and in-batch pairs depend on the batch")
+	}
 	e, sim, err := contrastiveInputs(y, target)
 	if err != nil {
 		return nil, err

@@ -173,11 +173,16 @@ func parseTerm(text string, p Params) (t Term, took bool, err error) {
 			}
 			continue
 		}
-		if !hasOption(spec, k) {
+		o, ok := optionOf(spec, k)
+		if !ok {
 			return t, false, fmt.Errorf("%s has no option %q (its options: %s)", name, k, strings.Join(optionKeys(spec), ", "))
 		}
-		if f, err := strconv.ParseFloat(v, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return t, false, fmt.Errorf("%s(%s=%s): %q is not a number", name, k, v, v)
+		f, err := o.value(v)
+		if err == nil && (math.IsInf(f, 0) || math.IsNaN(f)) {
+			err = fmt.Errorf("%q is not a number", v)
+		}
+		if err != nil {
+			return t, false, fmt.Errorf("%s(%s=%s): %v", name, k, v, err)
 		}
 	}
 	if !spec.ClassWeights {
@@ -193,13 +198,13 @@ func parseTerm(text string, p Params) (t Term, took bool, err error) {
 	return t, len(p.ClassWeights) > 0, nil
 }
 
-func hasOption(s Spec, key string) bool {
+func optionOf(s Spec, key string) (Option, bool) {
 	for _, o := range s.Options {
 		if o.Key == key {
-			return true
+			return o, true
 		}
 	}
-	return false
+	return Option{}, false
 }
 
 // optionKeys lists a loss's option keys, reduction last.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -22,11 +23,38 @@ type Spec struct {
 	New func(opts map[string]float64, p Params) (Loss, error)
 }
 
-// Option is one KEY=VALUE option of a loss.
+// Option is one KEY=VALUE option of a loss: a number, or with Choices one of those words,
+// which New receives as its index in Choices (Default is an index too).
 type Option struct {
 	Key     string
 	Default float64
 	Doc     string
+	Choices []string
+}
+
+// DefaultText is the option's default as an expression writes it.
+func (o Option) DefaultText() string {
+	if o.Choices != nil {
+		return o.Choices[int(o.Default)]
+	}
+	return strconv.FormatFloat(o.Default, 'g', -1, 64)
+}
+
+// value reads an option's value: a number, or the index of one of Choices.
+func (o Option) value(v string) (float64, error) {
+	if o.Choices != nil {
+		for i, c := range o.Choices {
+			if v == c {
+				return float64(i), nil
+			}
+		}
+		return 0, fmt.Errorf("%q is not one of %s", v, strings.Join(o.Choices, ", "))
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", v)
+	}
+	return f, nil // an infinity or NaN is the loss's to refuse
 }
 
 // Params carries what a loss takes besides its numeric options: the reduction (the "reduction"
@@ -93,19 +121,21 @@ func Build(name string, opts map[string]string, p Params) (Loss, error) {
 		p.Reduction = red
 	}
 	vals := map[string]float64{}
+	byKey := map[string]Option{}
 	for _, o := range s.Options {
-		vals[o.Key] = o.Default
+		vals[o.Key], byKey[o.Key] = o.Default, o
 	}
 	for k, v := range opts {
 		if k == "reduction" {
 			continue
 		}
-		if _, known := vals[k]; !known {
+		o, known := byKey[k]
+		if !known {
 			return nil, fmt.Errorf("loss: %s has no option %q%s", name, k, optionList(s))
 		}
-		f, err := strconv.ParseFloat(v, 64)
+		f, err := o.value(v)
 		if err != nil {
-			return nil, fmt.Errorf("loss: %s(%s=%s): %q is not a number", name, k, v, v)
+			return nil, fmt.Errorf("loss: %s(%s=%s): %v", name, k, v, err)
 		}
 		vals[k] = f
 	}

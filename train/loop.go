@@ -197,13 +197,26 @@ func (r *runner) checkLoss() error {
 			if err != nil {
 				return fmt.Errorf("train: the loss cannot read %s: %w", c.what, err)
 			}
-			if err := checkLabelRange(c.ds, c.what, outs[r.output], r.labels); err != nil {
-				return err
+			if !r.ownTargets() {
+				if err := checkLabelRange(c.ds, c.what, outs[r.output], r.labels); err != nil {
+					return err
+				}
 			}
 			break
 		}
 	}
 	return nil
+}
+
+// ownTargets reports whether a loss reads the output with targets of its own kind (the
+// in-batch triplet and contrastive losses read class indices on embeddings, not scores).
+func (r *runner) ownTargets() bool {
+	for _, t := range r.expr.Terms {
+		if t.Loss != nil && (t.Output == "" || t.Output == r.output) && t.Loss.Reading().Labels == loss.OwnTarget {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLabelRange finds, before any training, the first example of ds whose class index the

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/loss"
@@ -23,10 +22,13 @@ type lossInfo struct {
 	Options []optionInfo `json:"options"`
 }
 
+// optionInfo is an option as --json prints it: a numeric default, or for an option that
+// takes one of several words, the word and the choices.
 type optionInfo struct {
-	Key     string  `json:"key"`
-	Default float64 `json:"default"`
-	Doc     string  `json:"doc"`
+	Key     string   `json:"key"`
+	Default any      `json:"default"`
+	Doc     string   `json:"doc"`
+	Choices []string `json:"choices,omitempty"`
 }
 
 func runLosses(args []string, stdout io.Writer) error {
@@ -45,7 +47,11 @@ func runLosses(args []string, stdout io.Writer) error {
 		for i, s := range specs {
 			infos[i] = lossInfo{Name: s.Name, Summary: s.Summary, PyTorch: s.PyTorch, Target: s.Target, Options: []optionInfo{}}
 			for _, o := range s.Options {
-				infos[i].Options = append(infos[i].Options, optionInfo(o))
+				info := optionInfo{Key: o.Key, Default: o.Default, Doc: o.Doc, Choices: o.Choices}
+				if o.Choices != nil {
+					info.Default = o.DefaultText()
+				}
+				infos[i].Options = append(infos[i].Options, info)
 			}
 		}
 		enc := json.NewEncoder(stdout)
@@ -59,7 +65,7 @@ func runLosses(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "\n%s\n", usageOf(s))
 		fmt.Fprintf(stdout, "    %s\n", s.Summary)
 		for _, o := range s.Options {
-			fmt.Fprintf(stdout, "    %s=%s: %s\n", o.Key, formatNumber(o.Default), o.Doc)
+			fmt.Fprintf(stdout, "    %s=%s: %s\n", o.Key, o.DefaultText(), o.Doc)
 		}
 		fmt.Fprintf(stdout, "    target:  %s\n", s.Target)
 		fmt.Fprintf(stdout, "    PyTorch: %s\n", s.PyTorch)
@@ -74,9 +80,8 @@ func usageOf(s loss.Spec) string {
 	}
 	opts := make([]string, len(s.Options))
 	for i, o := range s.Options {
-		opts[i] = o.Key + "=" + formatNumber(o.Default)
+		opts[i] = o.Key + "=" + o.DefaultText()
 	}
 	return s.Name + "(" + strings.Join(opts, ",") + ")"
 }
 
-func formatNumber(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

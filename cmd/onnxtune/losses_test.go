@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,7 +51,11 @@ func TestLosses(t *testing.T) {
 			continue
 		}
 		for j, o := range s.Options {
-			if got.Options[j].Key != o.Key || got.Options[j].Default != o.Default {
+			var want any = o.Default // a number, or for a choice of words the word
+			if o.Choices != nil {
+				want = o.DefaultText()
+			}
+			if got.Options[j].Key != o.Key || got.Options[j].Default != want || !slices.Equal(got.Options[j].Choices, o.Choices) {
 				t.Errorf("--json %s option %d = %+v, want %+v", s.Name, j, got.Options[j], o)
 			}
 		}
