@@ -84,4 +84,3 @@ func usageOf(s loss.Spec) string {
 	}
 	return s.Name + "(" + strings.Join(opts, ",") + ")"
 }
-
