@@ -40,6 +40,8 @@ func runEval(args []string, stdout io.Writer) error {
 	bootstrap := fs.Int("bootstrap", 0, "give each binary metric a 95% confidence interval from `N` bootstrap resamples")
 	seed := fs.Uint64("seed", 0, "seed of the bootstrap resamples")
 	reportDir := fs.String("report", "", "also write the report to `DIR`: index.html with the numbers and PNG figures (confusion matrix; a binary classifier's ROC and PR curves and reliability diagram)")
+	retrieval := fs.Bool("retrieval", false, "score the output as embeddings: precision@1, recall@5, MAP@R and 5-NN accuracy of each example of D searched among the others (or in --gallery)")
+	gallery := fs.String("gallery", "", "with --retrieval, the labelled references `G` the examples of D are searched in")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -81,6 +83,12 @@ func runEval(args []string, stdout io.Writer) error {
 	ds, err := sub.open(*dataPath)
 	if err != nil {
 		return err
+	}
+	if *retrieval || *gallery != "" {
+		if !*retrieval {
+			return usagef("--gallery without --retrieval")
+		}
+		return evalRetrieval(sub, ds, *gallery, *batchSize, *workers, *asJSON, stdout)
 	}
 	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
 		return err
@@ -341,4 +349,61 @@ func spoken(name string) string {
 		return "class " + name
 	}
 	return name
+}
+
+// evalRetrieval scores the model's output as embeddings: each example of ds searched among
+// the others, or in the gallery.
+func evalRetrieval(sub *subject, ds data.Dataset, galleryPath string, batchSize, workers int, asJSON bool, stdout io.Writer) error {
+	ctx, stop := signalContext("")
+	defer stop()
+	embed := func(ds data.Dataset, path string) ([]float64, []int64, int, error) {
+		if err := train.CheckBatch(sub.plan.Graph, sub.path, batchSize, ds.Len()); err != nil {
+			return nil, nil, 0, err
+		}
+		rows, labels, dim, err := train.Embed(ctx, sub.plan, data.NewLoader(ds, batchSize, false, 0, workers), sub.opt.Output)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
+		}
+		return rows, labels, dim, nil
+	}
+	q, ql, dim, err := embed(ds, "the data")
+	if err != nil {
+		return err
+	}
+	var r []float64
+	var rl []int64
+	if galleryPath != "" {
+		g, err := sub.open(galleryPath)
+		if err != nil {
+			return err
+		}
+		var gdim int
+		if r, rl, gdim, err = embed(g, galleryPath); err != nil {
+			return err
+		}
+		if gdim != dim {
+			return fmt.Errorf("%s: embeddings of %d values, the data's have %d", galleryPath, gdim, dim)
+		}
+	}
+	rep := train.Retrieval(q, ql, r, rl, dim)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	where := "each example searched among the others"
+	if galleryPath != "" {
+		where = fmt.Sprintf("searched in %s (%d examples)", galleryPath, len(rl))
+	}
+	fmt.Fprintf(stdout, "model           %s (output %q, %d values per embedding)\n", sub.path, sub.opt.Output, dim)
+	fmt.Fprintf(stdout, "queries         %d, %s", rep.Queries, where)
+	if rep.Skipped > 0 {
+		fmt.Fprintf(stdout, "; %d left out: no reference has their class", rep.Skipped)
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "precision@1     %.4f (the nearest has the query's class)\n", rep.PrecisionAt1)
+	fmt.Fprintf(stdout, "recall@5        %.4f (one of the 5 nearest has it)\n", rep.RecallAt5)
+	fmt.Fprintf(stdout, "MAP@R           %.4f\n", rep.MAPAtR)
+	fmt.Fprintf(stdout, "5-NN accuracy   %.4f (the 5 nearest's majority class)\n", rep.KNNAccuracy)
+	return nil
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/tensor"
+)
+
+// retrievalPy computes eval --retrieval's metrics with scikit-learn's NearestNeighbors
+// (Euclidean, brute force) on ONNX Runtime's embeddings: leave-one-out when no gallery is
+// given (kneighbors() without X leaves each point out), pytorch-metric-learning's definitions.
+const retrievalPy = `
+import sys, json, numpy as np
+from sklearn.neighbors import NearestNeighbors
+q, ql = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2])
+loo = len(sys.argv) == 3
+r, rl = (q, ql) if loo else (np.load(sys.argv[3]).astype(np.float64), np.load(sys.argv[4]))
+k = len(r) - 1 if loo else len(r)
+nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(r)
+idx = nn.kneighbors(return_distance=False) if loo else nn.kneighbors(q, return_distance=False)
+p1 = r5 = mapr = knn = 0.0
+n = 0
+for i, row in enumerate(idx):
+    rel = int(np.sum(rl == ql[i])) - (1 if loo else 0)
+    if rel <= 0:
+        continue
+    n += 1
+    hits = rl[row] == ql[i]
+    p1 += hits[0]
+    r5 += hits[:5].any()
+    prec = np.cumsum(hits[:rel]) / np.arange(1, rel + 1)
+    mapr += np.sum(prec * hits[:rel]) / rel
+    vals, counts = np.unique(rl[row[:5]], return_counts=True)
+    knn += vals[np.argmax(counts)] == ql[i]
+print(json.dumps({"precision_at_1": p1 / n, "recall_at_5": r5 / n, "map_at_r": mapr / n, "knn_accuracy": knn / n, "queries": n}))
+`
+
+// TestEvalRetrievalMatchesSklearn: eval --retrieval's precision@1, recall@5, MAP@R and 5-NN
+// accuracy equal scikit-learn's NearestNeighbors on ONNX Runtime's embeddings of the same
+// images, leave-one-out and against a gallery.
+func TestEvalRetrievalMatchesSklearn(t *testing.T) {
+	root := fixture.Root(t)
+	model := filepath.Join(root, "testdata", "demo", "fmnist_cnn.onnx")
+	dir := t.TempDir()
+	embed := func(name, folder string) (string, string) {
+		ds, err := data.OpenImageFolder(folder, data.ImageTransform{Channels: 1, Height: 28, Width: 28})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28)
+		y := make([]int64, ds.Len())
+		for i := range ds.Len() {
+			xi, yi, err := ds.Example(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(x.Float32s()[i*28*28:], xi.Float32s())
+			y[i] = yi.Int64s()[0]
+		}
+		xPath, ortDir := filepath.Join(dir, name+"_x.npy"), filepath.Join(dir, name)
+		if err := data.SaveNPY(xPath, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(ortDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fixture.RunORT(t, model, ortDir, xPath)
+		yPath := filepath.Join(dir, name+"_y.npy")
+		if err := data.SaveNPY(yPath, tensor.From([]int{len(y)}, y)); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(ortDir, "logits.npy"), yPath
+	}
+	val := filepath.Join(root, "testdata", "demo", "images_val")
+	train := filepath.Join(root, "testdata", "demo", "images")
+	qe, ql := embed("val", val)
+	ge, gl := embed("train", train)
+	for _, c := range []struct {
+		name string
+		args []string
+		py   []string
+	}{
+		{"leave-one-out", []string{"--data", val}, []string{qe, ql}},
+		{"gallery", []string{"--data", val, "--gallery", train}, []string{qe, ql, ge, gl}},
+	} {
+		out, stderr, status := onnxtune(append([]string{"eval", model, "--retrieval", "--json"}, c.args...)...)
+		if status != 0 {
+			t.Fatalf("%s: status %d: %s", c.name, status, stderr)
+		}
+		var got, want map[string]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: %q: %v", c.name, out, err)
+		}
+		if err := json.Unmarshal([]byte(fixture.RunPython(t, retrievalPy, c.py...)), &want); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"precision_at_1", "recall_at_5", "map_at_r", "knn_accuracy", "queries"} {
+			g, w := got[k].(float64), want[k].(float64)
+			if math.Abs(g-w) > 1e-6 {
+				t.Errorf("%s: %s = %v, scikit-learn on ONNX Runtime's embeddings %v", c.name, k, got[k], want[k])
+			}
+		}
+		t.Logf("%s: %v", c.name, got)
+	}
+}
