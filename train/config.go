@@ -59,6 +59,11 @@ type Config struct {
 	// proportional to its class's frequency (data.BalancedWeights), so that every class is
 	// drawn equally often on average.
 	Balance bool
+	// Embedding, when set, trains and exports the model cut at that value ("auto": the input
+	// of the final classifier) as an embedding model whose output is named "embedding"
+	// (CutAtEmbedding); Normalize L2-normalises it.
+	Embedding string
+	Normalize bool
 	// MPerClass, when positive, makes every batch hold MPerClass examples of each of
 	// BatchSize / MPerClass classes (data.Loader.MPerClass, pytorch-metric-learning's
 	// MPerClassSampler), for losses that form pairs or triplets within a batch.
@@ -195,6 +200,10 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, fmt.Errorf("train: target sensitivity %g (want a value in (0, 1])", c.TargetSensitivity)
 	case c.NumClasses < 0:
 		return Config{}, fmt.Errorf("train: %d classes (want at least 1)", c.NumClasses)
+	case c.Embedding != "" && c.NumClasses > 0:
+		return Config{}, errors.New("train: both an embedding and a new classifier head; want one")
+	case c.Normalize && c.Embedding == "":
+		return Config{}, errors.New("train: normalize applies to an embedding: give --embedding auto or a value's name")
 	case c.MPerClass < 0:
 		return Config{}, fmt.Errorf("train: %d examples per class (want at least 1)", c.MPerClass)
 	case c.MPerClass > 0 && c.Balance:

@@ -70,6 +70,7 @@ type runner struct {
 
 	trainData, valData data.Dataset
 	skipped            []string // what screenImages left out, for the progress reader
+	embeddingAt        string   // the value an embedding model was cut at (Config.Embedding)
 	loader             *data.Loader
 	progress           *progress
 }
@@ -98,6 +99,11 @@ func newRunner(cfg Config) (*runner, error) {
 	}
 	if cfg.NumClasses > 0 {
 		if r.head, err = ReplaceHead(r.g, cfg.NumClasses, cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Embedding != "" {
+		if r.embeddingAt, err = CutAtEmbedding(r.g, cfg.Embedding, cfg.Normalize); err != nil {
 			return nil, err
 		}
 	}
@@ -1109,6 +1115,10 @@ func (r *runner) metadata(epochs int) map[string]string {
 	}
 	if c.MPerClass > 0 {
 		meta["m_per_class"] = strconv.Itoa(c.MPerClass)
+	}
+	if r.embeddingAt != "" {
+		meta["embedding"] = r.embeddingAt
+		meta["normalize"] = strconv.FormatBool(c.Normalize)
 	}
 	maps.Copy(meta, r.dataMetadata())
 	out := make(map[string]string, len(meta))

@@ -44,6 +44,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	positiveClass := fs.String("positive-class", "", "the positive class of a binary classifier, by `NAME|INDEX` (default: label 1, the second class in sorted folder order); on more classes, that class against the rest")
 	skipBad := fs.Bool("skip-bad", false, "leave out the images of an image folder that cannot be read (and say how many) instead of stopping before training")
 	balance := fs.Bool("balance", false, "draw each epoch's examples with replacement, inversely to their class's frequency (as WeightedRandomSampler)")
+	embedding := fs.String("embedding", "", "train and export the model cut at `VALUE` as an embedding model with one output, \"embedding\" (auto: the input of the final classifier, the layer --num-classes replaces)")
+	normalize := fs.Bool("normalize", false, "with --embedding, L2-normalise the embedding (torch.nn.functional.normalize)")
 	sampler := fs.String("sampler", "", "how batches are drawn: m-per-class (M examples of each of batch-size/M classes, as pytorch-metric-learning's MPerClassSampler; with --m-per-class)")
 	mPerClass := fs.Int("m-per-class", 0, "examples per class `M` in each batch, with --sampler m-per-class")
 	trainOnly := fs.String("train-only", "", "train only the initializers matching `REGEX` (e.g. '^fc\\.')")
@@ -71,7 +73,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	cacheLimit := fs.Int64("cache-limit", train.DefaultCacheLimit>>20, "when everything before the trained tensors is frozen (and no augmentation or training Dropout), compute the frozen backbone's output once and run only the head in each step, keeping those outputs in memory up to `MiB` and in a file in $TMPDIR past it; 0 turns this off")
 	var embed pixelLayoutFlag
 	fs.Var(&embed, "embed-preprocessing", embedPreprocessingUsage)
-	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "shuffle", "nesterov", "balance"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
+	pos, err := parseArgs(fs, joinFlagValues(joinBoolValues(args, "shuffle", "nesterov", "balance", "normalize"), "embed-preprocessing", "nchw", "nhwc", "true", "false"))
 	if err != nil {
 		return err
 	}
@@ -124,6 +126,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		return usagef("--m-per-class without --sampler m-per-class")
 	}
 	cfg.MPerClass = *mPerClass
+	cfg.Embedding, cfg.Normalize = *embedding, *normalize
 	if set["lr"] && !(*lr > 0) {
 		return usagef("--lr %g: want a learning rate > 0", *lr)
 	}

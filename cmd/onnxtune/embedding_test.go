@@ -1,0 +1,126 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/internal/fixture"
+	"github.com/onnxtune/onnxtune/onnx"
+	"github.com/onnxtune/onnxtune/tensor"
+	"github.com/onnxtune/onnxtune/train"
+)
+
+// exposePy writes a copy of a model with one more graph output: an intermediate value, which
+// ONNX Runtime then reports.
+const exposePy = `
+import sys, onnx
+m = onnx.load(sys.argv[1])
+m.graph.output.append(onnx.helper.make_tensor_value_info(sys.argv[3], onnx.TensorProto.FLOAT, None))
+onnx.save(m, sys.argv[2])
+`
+
+// TestEmbeddingCut: --embedding auto --normalize cuts the demo CNN at the input of its
+// classifier: the cut model's "embedding" equals ONNX Runtime's value of that input in the
+// original model, L2-normalised (numpy-style, here in Go); train exports it so, and ONNX
+// Runtime runs the export as the engine does, one unit-norm row per example.
+func TestEmbeddingCut(t *testing.T) {
+	root := fixture.Root(t)
+	dir := t.TempDir()
+	model := filepath.Join(root, "testdata", "demo", "fmnist_cnn.onnx")
+	m, err := onnx.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, err := train.ImportForData(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := train.CutAtEmbedding(g, "auto", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Outputs) != 1 || g.Outputs[0].Name != "embedding" {
+		t.Fatalf("outputs %v", g.Outputs)
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.OpenImageFolder(filepath.Join(root, "testdata", "demo", "images_val"), data.ImageTransform{Channels: 1, Height: 28, Width: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, 6, 1, 28, 28)
+	for i := range 6 {
+		xi, _, err := ds.Example(i * 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(x.Float32s()[i*28*28:], xi.Float32s())
+	}
+	got, err := plan.Run(nil, map[string]*tensor.Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := filepath.Join(dir, "exposed.onnx")
+	fixture.RunPython(t, exposePy, model, exposed, at)
+	xPath, ortDir := filepath.Join(dir, "x.npy"), filepath.Join(dir, "ort")
+	if err := data.SaveNPY(xPath, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(ortDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := fixture.RunORT(t, exposed, ortDir, xPath)
+	file := at + ".npy"
+	if f := res.Outputs[at].File; f != "" {
+		file = f // run.js names a file after an output made safe ("/" becomes "_")
+	}
+	feat, err := data.LoadNPY(filepath.Join(ortDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := feat.ToFloat64s()
+	d := len(f) / 6
+	for i := range 6 {
+		var s float64
+		for _, v := range f[i*d : (i+1)*d] {
+			s += v * v
+		}
+		for k := range d {
+			f[i*d+k] /= math.Max(math.Sqrt(s), 1e-12)
+		}
+	}
+	if rel := fixture.RelDiff(got["embedding"].ToFloat64s(), f); rel > 1e-5 {
+		t.Errorf("the cut model's embedding is %.3g from ONNX Runtime's %q normalised", rel, at)
+	}
+
+	out := filepath.Join(dir, "emb.onnx")
+	if _, stderr, status := onnxtune("train", model, "--data", filepath.Join(root, "testdata", "demo", "images"), "--embedding", "auto", "--normalize",
+		"--loss", "triplet(margin=0.2,mining=batch-hard)", "--sampler", "m-per-class", "--m-per-class", "4", "--batch-size", "12", "--epochs", "1", "--out", out); status != 0 {
+		t.Fatalf("train --embedding: status %d: %s", status, stderr)
+	}
+	agreesWithORT(t, out, x, "embedding")
+	tuned, err := loadPlan(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := tuned.Run(nil, map[string]*tensor.Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e["embedding"].ToFloat64s()
+	for i := range 6 {
+		var s float64
+		for _, w := range v[i*d : (i+1)*d] {
+			s += w * w
+		}
+		if math.Abs(math.Sqrt(s)-1) > 1e-5 {
+			t.Errorf("row %d of the exported embedding has norm %.6f", i, math.Sqrt(s))
+		}
+	}
+}
