@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onnxtune/onnxtune/data"
@@ -121,6 +124,55 @@ func TestEmbeddingCut(t *testing.T) {
 		}
 		if math.Abs(math.Sqrt(s)-1) > 1e-5 {
 			t.Errorf("row %d of the exported embedding has norm %.6f", i, math.Sqrt(s))
+		}
+	}
+}
+
+// TestTrainEmbeddingMatchesTorch: fine-tuning the tiny CNN as an embedding model (--embedding
+// auto) with the in-batch losses, batches in file order, reaches PyTorch's weights within
+// 1e-4 after two epochs (train/testdata/gen_metric_train.py).
+func TestTrainEmbeddingMatchesTorch(t *testing.T) {
+	root := fixture.Root(t)
+	b, err := os.ReadFile(filepath.Join(root, "train", "testdata", "metric_train.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		BatchSize    int `json:"batch_size"`
+		Epochs       int
+		LR, Momentum float64
+		Cases        []struct{ Name, Loss string }
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	npz := filepath.Join(root, "train", "testdata", "metric_train.npz")
+	refs, _, err := data.LoadNPZ(npz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Cases {
+		out := filepath.Join(t.TempDir(), "tuned.onnx")
+		args := []string{"train", fixture.Small(t, "tiny_cnn_bn.onnx"), "--data", npz, "--embedding", "auto", "--loss", c.Loss,
+			"--optimizer", "sgd", "--momentum", fmt.Sprint(f.Momentum), "--lr", fmt.Sprint(f.LR), "--epochs", fmt.Sprint(f.Epochs),
+			"--batch-size", fmt.Sprint(f.BatchSize), "--shuffle=false", "--out", out}
+		if _, stderr, status := onnxtune(args...); status != 0 {
+			t.Fatalf("%s: status %d: %s", c.Name, status, stderr)
+		}
+		got := modelInitializers(t, out)
+		n := 0
+		for key, want := range refs {
+			param, ok := strings.CutPrefix(key, c.Name+"/")
+			if !ok {
+				continue
+			}
+			n++
+			if rel := fixture.RelDiffTensors(got[param], want); !(rel <= 1e-4) {
+				t.Errorf("%s: %s is %.3g relative from PyTorch's", c.Name, param, rel)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no reference weights", c.Name)
 		}
 	}
 }
