@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/onnxtune/onnxtune/data"
+	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/report"
 	"github.com/onnxtune/onnxtune/train"
 )
@@ -42,6 +45,8 @@ func runEval(args []string, stdout io.Writer) error {
 	reportDir := fs.String("report", "", "also write the report to `DIR`: index.html with the numbers and PNG figures (confusion matrix; a binary classifier's ROC and PR curves and reliability diagram)")
 	retrieval := fs.Bool("retrieval", false, "score the output as embeddings: precision@1, recall@5, MAP@R and 5-NN accuracy of each example of D searched among the others (or in --gallery)")
 	gallery := fs.String("gallery", "", "with --retrieval, the labelled references `G` the examples of D are searched in")
+	embedding := fs.String("embedding", "", "with --retrieval, search with the value `VALUE` the model computes (auto: the input of its final classifier), as train --embedding cuts it")
+	normalize := fs.Bool("normalize", false, "with --embedding, L2-normalise the embeddings first")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -84,9 +89,17 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *retrieval || *gallery != "" {
-		if !*retrieval {
-			return usagef("--gallery without --retrieval")
+	if *retrieval || *gallery != "" || *embedding != "" || *normalize {
+		switch {
+		case !*retrieval:
+			return usagef("--gallery, --embedding and --normalize go with --retrieval")
+		case *normalize && *embedding == "":
+			return usagef("--normalize goes with --embedding")
+		}
+		if *embedding != "" {
+			if err := sub.cutAtEmbedding(*embedding, *normalize); err != nil {
+				return err
+			}
 		}
 		return evalRetrieval(sub, ds, *gallery, *batchSize, *workers, *asJSON, stdout)
 	}
@@ -349,6 +362,24 @@ func spoken(name string) string {
 		return "class " + name
 	}
 	return name
+}
+
+// cutAtEmbedding makes the subject's plan compute the embedding at value (train.CutAtEmbedding),
+// on a copy of its graph.
+func (s *subject) cutAtEmbedding(value string, normalize bool) error {
+	g := *s.plan.Graph
+	g.Nodes = slices.Clone(g.Nodes)
+	g.Initializers = maps.Clone(g.Initializers)
+	g.InitializerNames = slices.Clone(g.InitializerNames)
+	if _, err := train.CutAtEmbedding(&g, value, normalize); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	plan, err := graph.NewPlan(&g)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	s.plan, s.opt.Output = plan, train.EmbeddingOutput
+	return nil
 }
 
 // evalRetrieval scores the model's output as embeddings: each example of ds searched among

@@ -109,3 +109,72 @@ func TestEvalRetrievalMatchesSklearn(t *testing.T) {
 		t.Logf("%s: %v", c.name, got)
 	}
 }
+
+// TestEvalRetrievalEmbedding: eval --retrieval --embedding auto --normalize searches with the
+// classifier's input, normalised: the metrics equal scikit-learn's on ONNX Runtime's value of
+// that input in the unchanged model, normalised.
+func TestEvalRetrievalEmbedding(t *testing.T) {
+	root := fixture.Root(t)
+	model := filepath.Join(root, "testdata", "demo", "fmnist_cnn.onnx")
+	val := filepath.Join(root, "testdata", "demo", "images_val")
+	dir := t.TempDir()
+	exposed := filepath.Join(dir, "exposed.onnx")
+	fixture.RunPython(t, exposePy, model, exposed, "/Flatten_output_0")
+	ds, err := data.OpenImageFolder(val, data.ImageTransform{Channels: 1, Height: 28, Width: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28)
+	y := make([]int64, ds.Len())
+	for i := range ds.Len() {
+		xi, yi, err := ds.Example(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(x.Float32s()[i*28*28:], xi.Float32s())
+		y[i] = yi.Int64s()[0]
+	}
+	xPath, yPath := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
+	if err := data.SaveNPY(xPath, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := data.SaveNPY(yPath, tensor.From([]int{len(y)}, y)); err != nil {
+		t.Fatal(err)
+	}
+	res := fixture.RunORT(t, exposed, dir, xPath)
+	feat, err := data.LoadNPY(filepath.Join(dir, res.Outputs["/Flatten_output_0"].File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := feat.ToFloat64s()
+	d := len(f) / len(y)
+	for i := range y {
+		var s float64
+		for _, v := range f[i*d : (i+1)*d] {
+			s += v * v
+		}
+		for k := range d {
+			f[i*d+k] /= math.Max(math.Sqrt(s), 1e-12)
+		}
+	}
+	normed := filepath.Join(dir, "normed.npy")
+	if err := data.SaveNPY(normed, tensor.FromFloat64s(tensor.Float32, feat.Shape(), f)); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, status := onnxtune("eval", model, "--data", val, "--retrieval", "--embedding", "auto", "--normalize", "--json")
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	var got, want map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(fixture.RunPython(t, retrievalPy, normed, yPath)), &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"precision_at_1", "recall_at_5", "map_at_r", "knn_accuracy"} {
+		if g, w := got[k].(float64), want[k].(float64); math.Abs(g-w) > 1e-6 {
+			t.Errorf("%s = %v, scikit-learn on ONNX Runtime's normalised features %v", k, g, w)
+		}
+	}
+}
