@@ -65,18 +65,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	model := filepath.Join(out, "bag_screen.onnx")
-	ds, err := data.OpenImageFolder(filepath.Join(root, "testdata", "demo", "images_val"), data.ImageTransform{Channels: 1, Height: 28, Width: 28})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28)
-	for i := range ds.Len() {
-		xi, _, err := ds.Example(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(x.Float32s()[i*28*28:], xi.Float32s())
-	}
+	x, _ := grayBatch(t, filepath.Join(root, "testdata", "demo", "images_val"), 1)
 	agreesWithORT(t, model, x, "logits", "probability", "decision")
 }
 
@@ -107,4 +96,25 @@ func agreesWithORT(t *testing.T, model string, x *tensor.Tensor, outputs ...stri
 			t.Errorf("%s: output %s differs from ONNX Runtime's by %.3g relative", filepath.Base(model), name, d)
 		}
 	}
+}
+
+// grayBatch reads every stride-th image of a class folder as the demo's 1x28x28 models take
+// them: the batch x [N 1 28 28] and the class labels.
+func grayBatch(t *testing.T, folder string, stride int) (*tensor.Tensor, []int64) {
+	t.Helper()
+	ds, err := data.OpenImageFolder(folder, data.ImageTransform{Channels: 1, Height: 28, Width: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := (ds.Len() + stride - 1) / stride
+	x, y := tensor.New(tensor.Float32, n, 1, 28, 28), make([]int64, n)
+	for i := range n {
+		xi, yi, err := ds.Example(i * stride)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(x.Float32s()[i*28*28:], xi.Float32s())
+		y[i] = yi.Int64s()[0]
+	}
+	return x, y
 }

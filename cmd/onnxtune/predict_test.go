@@ -151,19 +151,7 @@ func TestPredictMatchesTorchvisionAndORT(t *testing.T) {
 
 	// eval of the same images as an .npz, which has only class indices, names the classes as
 	// the model records them.
-	ds, err := data.Open(gray, data.Options{Image: data.ImageTransform{Channels: 1, Height: 28, Width: 28}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, y := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28), make([]int64, ds.Len())
-	for i := range ds.Len() {
-		xi, yi, err := ds.Example(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(x.Float32s()[i*28*28:], xi.Float32s())
-		y[i] = yi.Int64s()[0]
-	}
+	x, y := grayBatch(t, gray, 1)
 	npz := filepath.Join(dir, "gray.npz")
 	if err := data.SaveNPZ(npz, []string{"x", "y"}, map[string]*tensor.Tensor{"x": x, "y": tensor.From([]int{len(y)}, y)}); err != nil {
 		t.Fatal(err)

@@ -49,20 +49,7 @@ func TestEvalRetrievalMatchesSklearn(t *testing.T) {
 	model := filepath.Join(root, "testdata", "demo", "fmnist_cnn.onnx")
 	dir := t.TempDir()
 	embed := func(name, folder string) (string, string) {
-		ds, err := data.OpenImageFolder(folder, data.ImageTransform{Channels: 1, Height: 28, Width: 28})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28)
-		y := make([]int64, ds.Len())
-		for i := range ds.Len() {
-			xi, yi, err := ds.Example(i)
-			if err != nil {
-				t.Fatal(err)
-			}
-			copy(x.Float32s()[i*28*28:], xi.Float32s())
-			y[i] = yi.Int64s()[0]
-		}
+		x, y := grayBatch(t, folder, 1)
 		xPath, ortDir := filepath.Join(dir, name+"_x.npy"), filepath.Join(dir, name)
 		if err := data.SaveNPY(xPath, x); err != nil {
 			t.Fatal(err)
@@ -120,20 +107,7 @@ func TestEvalRetrievalEmbedding(t *testing.T) {
 	dir := t.TempDir()
 	exposed := filepath.Join(dir, "exposed.onnx")
 	fixture.RunPython(t, exposePy, model, exposed, "/Flatten_output_0")
-	ds, err := data.OpenImageFolder(val, data.ImageTransform{Channels: 1, Height: 28, Width: 28})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := tensor.New(tensor.Float32, ds.Len(), 1, 28, 28)
-	y := make([]int64, ds.Len())
-	for i := range ds.Len() {
-		xi, yi, err := ds.Example(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(x.Float32s()[i*28*28:], xi.Float32s())
-		y[i] = yi.Int64s()[0]
-	}
+	x, y := grayBatch(t, val, 1)
 	xPath, yPath := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
 	if err := data.SaveNPY(xPath, x); err != nil {
 		t.Fatal(err)
