@@ -262,7 +262,7 @@ func RecalibrateModel(ctx context.Context, cfg RecalibrateConfig) (*Recalibratio
 	}
 	sum, err := fileSHA256(cfg.Model)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", unwrapPath(err))
+		return nil, fmt.Errorf("train: %w", UnwrapPath(err))
 	}
 	base, err := onnx.Load(cfg.Model)
 	if err != nil {

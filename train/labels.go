@@ -53,8 +53,8 @@ func ParsePositiveClass(spec string, names []string, classes int) (int, error) {
 	return 0, fmt.Errorf("positive class %q: want a class index (the data names no classes)", spec)
 }
 
-// className is class c's name in names, or its index.
-func className(names []string, c int) string {
+// ClassName is class c's name in names, or its index when names has none for it.
+func ClassName(names []string, c int) string {
 	if c >= 0 && c < len(names) && names[c] != "" {
 		return names[c]
 	}
@@ -69,7 +69,7 @@ func PositiveLine(lab loss.Labels, names []string) string {
 		return ""
 	}
 	pos := lab.PositiveClass()
-	line := fmt.Sprintf("positive class: %s (label %d", className(names, pos), pos)
+	line := fmt.Sprintf("positive class: %s (label %d", ClassName(names, pos), pos)
 	if lab.Classes > 0 {
 		line += fmt.Sprintf(" of %d", lab.Classes)
 	}

@@ -83,7 +83,7 @@ func newRunner(cfg Config) (*runner, error) {
 	}
 	r := &runner{cfg: cfg}
 	if r.baseSum, err = fileSHA256(cfg.Model); err != nil {
-		return nil, fmt.Errorf("train: %w", unwrapPath(err))
+		return nil, fmt.Errorf("train: %w", UnwrapPath(err))
 	}
 	if r.model, err = onnx.Load(cfg.Model); err != nil {
 		return nil, err
@@ -1086,7 +1086,7 @@ func (r *runner) metadata(epochs int) map[string]string {
 	}
 	maps.Copy(meta, r.opt.Hyper())
 	if r.binary() {
-		meta["positive_class"] = className(r.trainData.Classes(), r.labels.PositiveClass())
+		meta["positive_class"] = ClassName(r.trainData.Classes(), r.labels.PositiveClass())
 	}
 	if len(c.ClassWeights) > 0 {
 		parts := make([]string, len(c.ClassWeights))
@@ -1140,7 +1140,7 @@ func (r *runner) noteSetup() {
 	if r.cfg.BalanceClassWeights {
 		parts := make([]string, len(r.cfg.ClassWeights))
 		for i, w := range r.cfg.ClassWeights {
-			parts[i] = className(r.trainData.Classes(), i) + " " + strconv.FormatFloat(w, 'g', 6, 64)
+			parts[i] = ClassName(r.trainData.Classes(), i) + " " + strconv.FormatFloat(w, 'g', 6, 64)
 		}
 		r.progress.note("class weights (balanced): " + strings.Join(parts, ", "))
 	}
@@ -1161,8 +1161,8 @@ func (r *runner) binary() bool {
 // errNoTargets reports data without targets (data.Options.Unlabelled) where a loss needs them.
 var errNoTargets = errors.New("train: the data has no targets (labels)")
 
-// unwrapPath drops *os.PathError's operation: "x: no such file or directory".
-func unwrapPath(err error) error {
+// UnwrapPath drops *os.PathError's operation: "x: no such file or directory".
+func UnwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)

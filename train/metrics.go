@@ -458,7 +458,7 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 // or "not X" and X for a positive class X against the rest.
 func (m *Metrics) Report(names []string) *Report {
 	r := &Report{Kind: m.Kind, Examples: m.n, Loss: math.NaN()}
-	name := func(c int) string { return className(names, c) }
+	name := func(c int) string { return ClassName(names, c) }
 	if m.Kind == Binary {
 		pos := m.Labels.PositiveClass()
 		neg := "not " + name(pos)

@@ -284,7 +284,7 @@ func binaryNames(classes []string, positive string) ([]string, int) {
 func (p *predictor) open(path string) ([]item, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPathErr(err))
+		return nil, train.UnwrapPath(err)
 	}
 	ext := strings.ToLower(filepath.Ext(path))
 	switch {
@@ -336,13 +336,6 @@ func rows(path string, ds data.Dataset) ([]item, error) {
 		items[i] = item{name: fmt.Sprintf("%s[%d]", path, i), ds: ds, i: i}
 	}
 	return items, nil
-}
-
-func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // arrayRows serves the rows of a batch array as examples.
@@ -461,11 +454,7 @@ func (p *predictor) read(outs map[string]*tensor.Tensor, n int) ([]prediction, e
 				best = p.positive
 			}
 		}
-		if best < len(p.names) {
-			preds[i].predicted = p.names[best]
-		} else {
-			preds[i].predicted = strconv.Itoa(best)
-		}
+		preds[i].predicted = train.ClassName(p.names, best)
 	}
 	return preds, nil
 }
@@ -495,7 +484,7 @@ func rowWriter(w io.Writer, jsonl bool, names []string) func(prediction) error {
 		return func(p prediction) error {
 			probs := make(map[string]float64, len(p.probabilities))
 			for c, q := range p.probabilities {
-				probs[className(names, c)] = q
+				probs[train.ClassName(names, c)] = q
 			}
 			rec := map[string]any{"path": p.name, "predicted": p.predicted, "probabilities": probs}
 			if p.decision != nil {
@@ -510,7 +499,7 @@ func rowWriter(w io.Writer, jsonl bool, names []string) func(prediction) error {
 		if !header {
 			cols := []string{"path", "predicted"}
 			for c := range p.probabilities {
-				cols = append(cols, "p_"+className(names, c))
+				cols = append(cols, "p_"+train.ClassName(names, c))
 			}
 			if p.decision != nil {
 				cols = append(cols, "probability", "decision")
@@ -531,11 +520,4 @@ func rowWriter(w io.Writer, jsonl bool, names []string) func(prediction) error {
 		cw.Flush()
 		return cw.Error()
 	}
-}
-
-func className(names []string, c int) string {
-	if c < len(names) {
-		return names[c]
-	}
-	return strconv.Itoa(c)
 }
