@@ -89,10 +89,7 @@ func (l *Loader) Order(epoch int) []int {
 	}
 	n := l.Dataset.Len()
 	if l.MPerClass > 0 {
-		if l.checkMPerClass() != nil {
-			return nil
-		}
-		order, err := l.mPerClassOrder(epoch)
+		order, err := l.mPerClassOrder(epoch) // nil when the settings are invalid
 		if err != nil {
 			return nil
 		}

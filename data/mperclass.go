@@ -30,32 +30,38 @@ func classIndices(ds Dataset) (classes []int64, byClass map[int64][]int, err err
 	return classes, byClass, nil
 }
 
-// checkMPerClass reports why the m-per-class sampler cannot fill batches: M must divide the
-// batch size, and the data set must have at least batch size / M classes.
+// checkMPerClass reports why the m-per-class sampler cannot fill batches (mPerClassGroups).
 func (l *Loader) checkMPerClass() error {
 	if l.MPerClass == 0 {
 		return nil
 	}
+	_, _, err := l.mPerClassGroups()
+	return err
+}
+
+// mPerClassGroups groups the examples by class (classIndices) after checking that the
+// m-per-class sampler can fill batches from them: M must divide the batch size, and the data
+// set must have at least batch size / M classes and one batch of examples.
+func (l *Loader) mPerClassGroups() (classes []int64, byClass map[int64][]int, err error) {
 	m, b := l.MPerClass, l.BatchSize
 	switch {
 	case m < 0:
-		return fmt.Errorf("data: loader: %d examples per class; want at least 1", m)
+		return nil, nil, fmt.Errorf("data: loader: %d examples per class; want at least 1", m)
 	case b%m != 0:
-		return fmt.Errorf("data: loader: %d examples per class do not divide the batch size %d", m, b)
+		return nil, nil, fmt.Errorf("data: loader: %d examples per class do not divide the batch size %d", m, b)
 	case l.Weights != nil:
-		return fmt.Errorf("data: loader: both example weights and an m-per-class sampler; want one")
+		return nil, nil, fmt.Errorf("data: loader: both example weights and an m-per-class sampler; want one")
 	}
-	classes, _, err := classIndices(l.Dataset)
-	if err != nil {
-		return err
+	if classes, byClass, err = classIndices(l.Dataset); err != nil {
+		return nil, nil, err
 	}
 	if len(classes)*m < b {
-		return fmt.Errorf("data: loader: batches of %d at %d examples per class need %d classes; the data set has %d", b, m, b/m, len(classes))
+		return nil, nil, fmt.Errorf("data: loader: batches of %d at %d examples per class need %d classes; the data set has %d", b, m, b/m, len(classes))
 	}
 	if l.Dataset.Len() < b {
-		return fmt.Errorf("data: loader: %d examples, fewer than one batch of %d; an m-per-class sampler fills whole batches", l.Dataset.Len(), b)
+		return nil, nil, fmt.Errorf("data: loader: %d examples, fewer than one batch of %d; an m-per-class sampler fills whole batches", l.Dataset.Len(), b)
 	}
-	return nil
+	return classes, byClass, nil
 }
 
 // mPerClassOrder is the order of an epoch under the m-per-class sampler, as
@@ -64,7 +70,7 @@ func (l *Loader) checkMPerClass() error {
 // them each give M examples, drawn without replacement (with replacement from a class of
 // fewer than M). The draws come from PCG(Seed ^ stream, epoch): repeatable, not numpy's.
 func (l *Loader) mPerClassOrder(epoch int) ([]int, error) {
-	classes, byClass, err := classIndices(l.Dataset)
+	classes, byClass, err := l.mPerClassGroups()
 	if err != nil {
 		return nil, err
 	}
