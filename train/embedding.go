@@ -53,17 +53,19 @@ func CutAtEmbedding(g *graph.Graph, at string, normalize bool) (string, error) {
 }
 
 // appendNormalize adds x / max(ReduceL2(x, axis 1), eps) as EmbeddingOutput, in the form of
-// the graph's opset (ReduceL2's axes an attribute before 18, an input from 18).
+// the graph's opset (ReduceL2's axes an attribute before 18, an input from 18). The eps and
+// axes are Constant nodes, not initializers, so that they are never trained or listed as
+// parameters.
 func appendNormalize(g *graph.Graph, x string) {
-	add := func(name string, v *tensor.Tensor) {
-		g.Initializers[name] = v
-		g.InitializerNames = append(g.InitializerNames, name)
+	constant := func(name string, v *tensor.Tensor) *graph.Node {
+		return &graph.Node{Name: name, OpType: "Constant", Outputs: []string{name},
+			Attrs: map[string]graph.Attr{"value": {Type: graph.AttrTensor, Tensor: v}}}
 	}
-	add("embedding_eps", tensor.Scalar(float32(normalizeEps)))
+	g.Nodes = append(g.Nodes, constant("embedding_eps", tensor.Scalar(float32(normalizeEps))))
 	reduce := &graph.Node{Name: "embedding_norm", OpType: "ReduceL2", Inputs: []string{x}, Outputs: []string{"embedding_norm"},
 		Attrs: map[string]graph.Attr{"keepdims": {Type: graph.AttrInt, Int: 1}}}
 	if g.Opset() >= 18 {
-		add("embedding_axes", tensor.From([]int{1}, []int64{1}))
+		g.Nodes = append(g.Nodes, constant("embedding_axes", tensor.From([]int{1}, []int64{1})))
 		reduce.Inputs = append(reduce.Inputs, "embedding_axes")
 	} else {
 		reduce.Attrs["axes"] = graph.Attr{Type: graph.AttrInts, Ints: []int64{1}}

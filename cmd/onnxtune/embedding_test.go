@@ -6,9 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/onnxtune/onnxtune/backprop"
 	"github.com/onnxtune/onnxtune/data"
 	"github.com/onnxtune/onnxtune/graph"
 	"github.com/onnxtune/onnxtune/internal/fixture"
@@ -98,6 +100,18 @@ func TestEmbeddingCut(t *testing.T) {
 		t.Fatalf("train --embedding: status %d: %s", status, stderr)
 	}
 	agreesWithORT(t, out, x, "embedding")
+	exportedModel, err := onnx.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported, err := onnx.Import(exportedModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backbone := []string{"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "conv2.weight", "conv2.bias", "bn2.weight", "bn2.bias"}
+	if got := backprop.Trainable(exported); !slices.Equal(got, backbone) {
+		t.Errorf("the exported embedding model's parameters are %v, want the backbone's %v", got, backbone)
+	}
 	tuned, err := loadPlan(out)
 	if err != nil {
 		t.Fatal(err)
