@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -179,4 +180,37 @@ func TestTrainEmbeddingMatchesTorch(t *testing.T) {
 			t.Errorf("%s: no reference weights", c.Name)
 		}
 	}
+}
+
+// TestEmbeddingScript runs scripts/embedding.sh, the README's Fashion-MNIST search: the demo
+// CNN's output fine-tuned with batch-hard triplets on 5,000 training images must reach
+// precision@1 0.85 on 2,000 test images, up from the pretrained 0.846, and the script's own
+// check (eval against scikit-learn on ONNX Runtime's embeddings, within 1e-6) must pass.
+func TestEmbeddingScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for about a minute: runs in the full (non -short) pass")
+	}
+	fixture.RequirePython(t)
+	root := fixture.Root(t)
+	out := t.TempDir()
+	cmd := exec.Command(filepath.Join(root, "scripts", "embedding.sh"))
+	cmd.Env = append(os.Environ(), "OUT="+out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("embedding.sh: %v\n%s", err, b)
+	}
+	var got struct {
+		PrecisionAt1 float64 `json:"precision_at_1"`
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "eval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.PrecisionAt1 < 0.85 {
+		t.Errorf("precision@1 of the fine-tuned embedding is %.4f, want at least 0.85\n%s", got.PrecisionAt1, b)
+	}
+	t.Logf("precision@1 %.4f", got.PrecisionAt1)
 }

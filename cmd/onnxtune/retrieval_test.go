@@ -12,34 +12,16 @@ import (
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
-// retrievalPy computes eval --retrieval's metrics with scikit-learn's NearestNeighbors
-// (Euclidean, brute force) on ONNX Runtime's embeddings: leave-one-out when no gallery is
-// given (kneighbors() without X leaves each point out), pytorch-metric-learning's definitions.
-const retrievalPy = `
-import sys, json, numpy as np
-from sklearn.neighbors import NearestNeighbors
-q, ql = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2])
-loo = len(sys.argv) == 3
-r, rl = (q, ql) if loo else (np.load(sys.argv[3]).astype(np.float64), np.load(sys.argv[4]))
-k = len(r) - 1 if loo else len(r)
-nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(r)
-idx = nn.kneighbors(return_distance=False) if loo else nn.kneighbors(q, return_distance=False)
-p1 = r5 = mapr = knn = 0.0
-n = 0
-for i, row in enumerate(idx):
-    rel = int(np.sum(rl == ql[i])) - (1 if loo else 0)
-    if rel <= 0:
-        continue
-    n += 1
-    hits = rl[row] == ql[i]
-    p1 += hits[0]
-    r5 += hits[:5].any()
-    prec = np.cumsum(hits[:rel]) / np.arange(1, rel + 1)
-    mapr += np.sum(prec * hits[:rel]) / rel
-    vals, counts = np.unique(rl[row[:5]], return_counts=True)
-    knn += vals[np.argmax(counts)] == ql[i]
-print(json.dumps({"precision_at_1": p1 / n, "recall_at_5": r5 / n, "map_at_r": mapr / n, "knn_accuracy": knn / n, "queries": n}))
-`
+// retrievalPy is scripts/retrieval_sklearn.py: eval --retrieval's metrics from scikit-learn's
+// NearestNeighbors, given the embeddings and labels as .npy files.
+func retrievalPy(t *testing.T) string {
+	t.Helper()
+	code, err := os.ReadFile(filepath.Join(fixture.Root(t), "scripts", "retrieval_sklearn.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(code)
+}
 
 // TestEvalRetrievalMatchesSklearn: eval --retrieval's precision@1, recall@5, MAP@R and 5-NN
 // accuracy equal scikit-learn's NearestNeighbors on ONNX Runtime's embeddings of the same
@@ -84,7 +66,7 @@ func TestEvalRetrievalMatchesSklearn(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("%s: %q: %v", c.name, out, err)
 		}
-		if err := json.Unmarshal([]byte(fixture.RunPython(t, retrievalPy, c.py...)), &want); err != nil {
+		if err := json.Unmarshal([]byte(fixture.RunPython(t, retrievalPy(t), c.py...)), &want); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range []string{"precision_at_1", "recall_at_5", "map_at_r", "knn_accuracy", "queries"} {
@@ -143,7 +125,7 @@ func TestEvalRetrievalEmbedding(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(fixture.RunPython(t, retrievalPy, normed, yPath)), &want); err != nil {
+	if err := json.Unmarshal([]byte(fixture.RunPython(t, retrievalPy(t), normed, yPath)), &want); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"precision_at_1", "recall_at_5", "map_at_r", "knn_accuracy"} {
