@@ -518,6 +518,10 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		convFillBias(y, bias, g)
 		return
 	}
+	if g.useWinograd() && !convWinogradOff {
+		convWinograd(y, x, w, bias, g, procs)
+		return
+	}
 	k := cg * ks
 	if outSize < convColTarget && g.Batch > 1 {
 		convPacked(y, x, w, bias, g, procs)

@@ -1,0 +1,229 @@
+package tensor
+
+import "github.com/onnxtune/onnxtune/internal/parallel"
+
+// Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2015) computes each 2×2 block of a 3×3, stride-1
+// convolution's output from a 4×4 patch of its input with 16 multiplications per input
+// channel instead of 36:
+//
+//	Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//
+// where g_c is a 3×3 filter, d_c the patch of channel c, and A, B, G the small constant
+// matrices written out in the transforms below. Summing over the channels for each of the 16
+// positions is a matrix product, so the convolution becomes 16 GEMMs of [OutC × InC] by
+// [InC × tiles] between an input transform and an output transform; all three are done one
+// chunk of tile rows at a time, so that a chunk's transformed input and products stay in the
+// core's cache. Every constant in A, B and G is 0, ±1 or ±1/2, and the rounding matches a
+// direct sum's to a few units in the last place.
+
+// useWinograd reports whether Conv computes g by F(2×2, 3×3): a 2-D, ungrouped 3×3
+// convolution at stride 1 without dilation, where the 16 products pay for the transforms.
+// The bounds are those measured on resnet18's and squeezenet1_1's layers at batch 1 and 8
+// (BenchmarkConvWinograd): at least 64 input and output channels (with fewer, the products
+// are too short to run at the GEMM's pace), at least 1.5 tiles for each channel (the filter
+// transform and the packing of its products are paid per call: resnet18's 512-channel 7×7
+// layers ran at 0.6 times im2col's pace), and no more than twice as many output channels as
+// input channels (the output transform grows with the former, the saving with the latter:
+// squeezenet1_1's 64-to-256 expansion ran at 0.7 times).
+func (g *ConvGeom) useWinograd() bool {
+	if len(g.InShape) != 2 || g.Group != 1 || g.Kernel[0] != 3 || g.Kernel[1] != 3 ||
+		g.Strides[0] != 1 || g.Strides[1] != 1 || g.Dilations[0] != 1 || g.Dilations[1] != 1 {
+		return false
+	}
+	tiles := g.Batch * ((g.OutShape[0] + 1) / 2) * ((g.OutShape[1] + 1) / 2)
+	return g.InC >= 64 && g.OutC >= 64 && 2*tiles >= 3*max(g.InC, g.OutC) && g.OutC <= 2*g.InC
+}
+
+// convWinogradOff makes Conv take its im2col path for every geometry, so that tests can
+// compare the two.
+var convWinogradOff bool
+
+// winogradChunkBytes bounds a chunk's transformed input and products together.
+const winogradChunkBytes = 1 << 21
+
+// convWinograd is Conv for the geometries useWinograd accepts.
+func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
+	ic, oc := g.InC, g.OutC
+	tw := (g.OutShape[1] + 1) / 2
+	tileRows := g.Batch * ((g.OutShape[0] + 1) / 2) // over all images
+	perChunk := max(1, winogradChunkBytes/(4*16*(ic+oc)*tw))
+	chunks := (tileRows + perChunk - 1) / perChunk
+	if chunks < procs && tileRows >= procs { // keep every core busy
+		perChunk = (tileRows + procs - 1) / procs
+		chunks = (tileRows + perChunk - 1) / perChunk
+	}
+
+	// Planes 2^k floats apart would all fall in the same cache sets: each is padded.
+	up := oc*ic + winogradPlanePad
+	ubuf := convGetCol(16 * up)
+	defer convPutCol(ubuf)
+	u := *ubuf
+	parallel.For(procs, procs, func(part int) {
+		winogradFilters(u, up, w, oc*part/procs, oc*(part+1)/procs, ic)
+	})
+
+	tiles := float64(tileRows * tw)
+	gemm, workers := convSchedule(chunks, procs, 16*tiles*float64(oc)*float64(ic))
+	parallel.For(chunks, workers, func(ch int) {
+		r0 := ch * perChunk
+		nr := min(perChunk, tileRows-r0)
+		n := nr * tw
+		vp, mp := ic*n+winogradPlanePad, oc*n+winogradPlanePad
+		vbuf, mbuf, sbuf := convGetCol(16*vp), convGetCol(16*mp), convGetCol(winogradScratch(tw))
+		v, m := *vbuf, *mbuf
+		winogradInput(v, vp, x, g, r0, nr, n, *sbuf)
+		for xi := range 16 {
+			gemm(false, false, oc, n, ic, 1, u[xi*up:], ic, v[xi*vp:], n, 0, m[xi*mp:], n)
+		}
+		winogradOutput(y, m, mp, bias, g, r0, nr, n, *sbuf)
+		convPutCol(vbuf)
+		convPutCol(mbuf)
+		convPutCol(sbuf)
+	})
+}
+
+// winogradScratch is the length of the scratch winogradInput and winogradOutput need for
+// rows of tw tiles.
+func winogradScratch(tw int) int { return 10 * (tw + 1) }
+
+// winogradPlanePad separates the 16 planes of each transformed matrix by 32 more floats
+// than their size.
+const winogradPlanePad = 32
+
+// winogradFilters writes U[ξ][o][i] = (G g Gᵀ)[ξ], at u[ξ*plane+o*ic+i], for the filters
+// g = w[o][i] (3×3) of outputs [o0, o1), with
+//
+//	G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
+func winogradFilters(u []float32, plane int, w []float32, o0, o1, ic int) {
+	for o := o0; o < o1; o++ {
+		for i := range ic {
+			f := w[(o*ic+i)*9:][:9]
+			var gg [4][3]float32 // G g
+			for j := range 3 {
+				a, b, c := f[j], f[3+j], f[6+j]
+				gg[0][j] = a
+				gg[1][j] = 0.5 * (a + b + c)
+				gg[2][j] = 0.5 * (a - b + c)
+				gg[3][j] = c
+			}
+			at := o*ic + i
+			for r := range 4 {
+				a, b, c := gg[r][0], gg[r][1], gg[r][2]
+				u[(4*r+0)*plane+at] = a
+				u[(4*r+1)*plane+at] = 0.5 * (a + b + c)
+				u[(4*r+2)*plane+at] = 0.5 * (a - b + c)
+				u[(4*r+3)*plane+at] = c
+			}
+		}
+	}
+}
+
+// winogradInput writes V[ξ][c][t] = (Bᵀ d B)[ξ], at v[ξ*plane+c*n+t], for the 4×4 input patch d of channel c under
+// each tile t of tile rows [r0, r0+nr) (counted over all images), with
+//
+//	Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1];
+//
+// cells outside the input read as zero. n is the chunk's tile count; scratch holds
+// winogradScratch(tiles per row) cells. The four input rows
+// under a row of tiles are split into their even and odd cells, zero-padded, so that
+// column j of every tile's patch is one unit-stride vector: E[k], O[k], E[k+1], O[k+1].
+func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
+	ih, iw := g.InShape[0], g.InShape[1]
+	th, tw := (g.OutShape[0]+1)/2, (g.OutShape[1]+1)/2
+	ph, pw := g.Pads[0], g.Pads[1]
+	half := tw + 1                  // cells of an E or O row
+	padded := scratch[:2*half]      // one input row under the tiles, zero-padded
+	eo := scratch[2*half:][:8*half] // E0 O0 E1 O1 E2 O2 E3 O3
+	for c := range g.InC {
+		for r := range nr {
+			img, ty := (r0+r)/th, (r0+r)%th
+			channel := x[(img*g.InC+c)*ih*iw:][:ih*iw]
+			for i := range 4 {
+				clear(padded)
+				if yy := 2*ty - ph + i; yy >= 0 && yy < ih && pw < len(padded) {
+					copy(padded[pw:], channel[yy*iw:(yy+1)*iw])
+				}
+				e, o := eo[2*i*half:][:half], eo[(2*i+1)*half:][:half]
+				for k := deinterleaveFloat32(e, o, padded); k < half; k++ {
+					e[k], o[k] = padded[2*k], padded[2*k+1]
+				}
+			}
+			winogradInputRow(v[c*n+r*tw:], plane, eo, half, tw)
+		}
+	}
+}
+
+// winogradInputRow writes Bᵀ d B of tiles k < n, value ξ at v[ξ*stride+k], for patches laid
+// out as winogradInput describes in eo, rows rowStride apart.
+func winogradInputRow(v []float32, stride int, eo []float32, rowStride, n int) {
+	for k := winogradInputRows(v, stride, eo, rowStride, n); k < n; k++ {
+		var d [4][4]float32
+		for i := range 4 {
+			e, o := eo[2*i*rowStride:], eo[(2*i+1)*rowStride:]
+			d[i] = [4]float32{e[k], o[k], e[k+1], o[k+1]}
+		}
+		var t [4][4]float32 // Bᵀ d
+		for j := range 4 {
+			t[0][j] = d[0][j] - d[2][j]
+			t[1][j] = d[1][j] + d[2][j]
+			t[2][j] = d[2][j] - d[1][j]
+			t[3][j] = d[1][j] - d[3][j]
+		}
+		for i := range 4 {
+			a, b, c, dd := t[i][0], t[i][1], t[i][2], t[i][3]
+			v[(4*i+0)*stride+k] = a - c
+			v[(4*i+1)*stride+k] = b + c
+			v[(4*i+2)*stride+k] = c - b
+			v[(4*i+3)*stride+k] = b - dd
+		}
+	}
+}
+
+// winogradOutput turns the products M[ξ][o][t], at m[ξ*plane+o*n+t], of tile rows [r0, r0+nr) into their 2×2
+// output blocks Aᵀ M A, with
+//
+//	Aᵀ = [1 1 1 0; 0 1 -1 -1],
+//
+// and then adds the bias and applies the epilogue to each finished pair of output rows.
+func winogradOutput(y, m []float32, plane int, bias []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	th, tw := (oh+1)/2, (ow+1)/2
+	ys, outSize := g.yImageStride(), oh*ow
+	pair := scratch[:4*tw] // two rows of 2*tw cells: ow, or ow+1 when ow is odd
+	row0, row1 := pair[:2*tw], pair[2*tw:]
+	for o := range g.OutC {
+		b := float32(0)
+		if bias != nil {
+			b = bias[o]
+		}
+		for r := range nr {
+			img, ty := (r0+r)/th, (r0+r)%th
+			winogradOutputRow(row0, row1, m[o*n+r*tw:], plane, tw)
+			off := img*ys + o*outSize + 2*ty*ow
+			out := y[off:][:min(2, oh-2*ty)*ow]
+			copy(out, row0[:ow])
+			if len(out) > ow {
+				copy(out[ow:], row1[:ow])
+			}
+			g.addBiasEpilogue(out, out, b, off)
+		}
+	}
+}
+
+// winogradOutputRow writes Aᵀ M A of tiles k < n, where value ξ of tile k's M is at
+// m[ξ*stride+k], to row0[2k:2k+2] and row1[2k:2k+2].
+func winogradOutputRow(row0, row1, m []float32, stride, n int) {
+	for k := winogradOutputRows(row0, row1, m, stride, n); k < n; k++ {
+		var s [2][4]float32 // Aᵀ M
+		for j := range 4 {
+			m0, m1, m2, m3 := m[j*stride+k], m[(4+j)*stride+k], m[(8+j)*stride+k], m[(12+j)*stride+k]
+			s[0][j] = m0 + m1 + m2
+			s[1][j] = m1 - m2 - m3
+		}
+		for i, row := range [2][]float32{row0, row1} {
+			row[2*k] = s[i][0] + s[i][1] + s[i][2]
+			row[2*k+1] = s[i][1] - s[i][2] - s[i][3]
+		}
+	}
+}

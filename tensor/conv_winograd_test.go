@@ -1,0 +1,138 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// TestConvWinogradMatchesIm2col: F(2×2, 3×3) gives the im2col path's outputs within float32
+// rounding on odd and even sizes, every padding, several images, with a bias, a fused
+// residual and clamp, and into a channel range of a wider output; on one core and two.
+func TestConvWinogradMatchesIm2col(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	random := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	for _, c := range []struct {
+		batch, inC, outC, h, w, padT, padL, padB, padR int
+		epilogue                                       bool
+		yStride                                        int // extra channels of room per image
+	}{
+		{1, 64, 64, 7, 7, 1, 1, 1, 1, false, 0},
+		{2, 64, 80, 14, 14, 1, 1, 1, 1, true, 0},
+		{3, 72, 64, 9, 12, 0, 0, 0, 0, false, 0},
+		{2, 64, 64, 8, 5, 2, 0, 1, 2, true, 0},
+		{1, 96, 64, 28, 28, 1, 1, 1, 1, false, 16},
+		{8, 64, 64, 56, 56, 1, 1, 1, 1, true, 0},
+	} {
+		name := fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
+		oh, ow := c.h+c.padT+c.padB-2, c.w+c.padL+c.padR-2
+		g := &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
+			Kernel: []int{3, 3}, OutShape: []int{oh, ow}, Strides: []int{1, 1}, Dilations: []int{1, 1},
+			Pads: []int{c.padT, c.padL}}
+		ys := (c.outC + c.yStride) * oh * ow
+		if c.yStride > 0 {
+			g.YImageStride = ys
+		}
+		if c.epilogue {
+			g.Residual = random(c.batch * c.outC * oh * ow)
+			g.Clamp = []float32{0, 6}
+		}
+		x, w, bias := random(c.batch*c.inC*c.h*c.w), random(c.outC*c.inC*9), random(c.outC)
+		want := make([]float32, c.batch*ys)
+		convWinogradOff = true
+		Conv(want, x, w, bias, g)
+		convWinogradOff = false
+		for _, run := range []struct {
+			procs   int
+			forceGo bool // the Go loops instead of the vector kernels
+		}{{1, false}, {2, false}, {2, true}} {
+			got := make([]float32, len(want))
+			simdForceGo = run.forceGo
+			convWinograd(got, x, w, bias, g, run.procs)
+			simdForceGo = false
+			var worst float64
+			for i := range want {
+				// The sums run over 9*InC products of unit normals: scale by their size.
+				worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.inC)))
+			}
+			// Against a float64 sum, Winograd's error on these sums is about 1.7 times
+			// im2col's (2.3e-5 against 1.3e-5 rms on 256 channels of 14×14): both are
+			// float32 rounding, 5e-7 of the outputs' size.
+			if worst > 5e-6 {
+				t.Errorf("%s, %+v: Winograd is %.3g (scaled) from im2col", name, run, worst)
+			}
+		}
+	}
+}
+
+// TestUseWinograd: which of resnet18's and squeezenet1_1's 3×3 layers take F(2×2, 3×3), as
+// BenchmarkConvWinograd measured them.
+func TestUseWinograd(t *testing.T) {
+	for _, c := range []struct {
+		batch, ic, oc, size int
+		want                bool
+	}{
+		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, true}, {8, 512, 512, 7, false},
+		{1, 64, 64, 56, true}, {1, 128, 128, 28, true}, {1, 256, 256, 14, false}, {1, 512, 512, 7, false},
+		{8, 16, 64, 55, false}, {8, 64, 256, 13, false}, {1, 64, 256, 13, false},
+	} {
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		if got := g.useWinograd(); got != c.want {
+			t.Errorf("%+v: useWinograd %v", c, got)
+		}
+		g.Strides = []int{2, 2}
+		if g.useWinograd() {
+			t.Errorf("%+v at stride 2: useWinograd", c)
+		}
+	}
+}
+
+// BenchmarkConvWinograd times resnet18's 3×3 stride-1 layers at batch 8 and 1 by im2col
+// and by F(2×2, 3×3): go test ./tensor -run '^$' -bench ConvWinograd -cpu 2.
+func BenchmarkConvWinograd(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ batch, ic, ch, size int }{
+		{8, 64, 64, 56}, {8, 128, 128, 28}, {8, 256, 256, 14}, {8, 512, 512, 7},
+		{1, 64, 64, 56}, {1, 128, 128, 28}, {1, 256, 256, 14}, {1, 512, 512, 7},
+		// squeezenet1_1's expand3x3 layers
+		{8, 16, 64, 55}, {8, 32, 128, 27}, {8, 48, 192, 13}, {8, 64, 256, 13},
+		{1, 16, 64, 55}, {1, 32, 128, 27}, {1, 48, 192, 13}, {1, 64, 256, 13},
+	} {
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
+			Pads: []int{1, 1}, Clamp: []float32{0, float32(math.Inf(1))}}
+		x, w, bias := make([]float32, c.batch*c.ic*c.size*c.size), make([]float32, c.ch*c.ic*9), make([]float32, c.ch)
+		for _, v := range [][]float32{x, w, bias} {
+			for i := range v {
+				v[i] = float32(r.NormFloat64())
+			}
+		}
+		y := make([]float32, c.batch*c.ch*c.size*c.size)
+		for _, path := range []string{"im2col", "winograd"} {
+			b.Run(fmt.Sprintf("%dx%d-%dx%d/%s", c.batch, c.ic, c.ch, c.size, path), func(b *testing.B) {
+				conv := func() { convWinograd(y, x, w, bias, g, runtime.GOMAXPROCS(0)) }
+				if path == "im2col" {
+					convWinogradOff = true
+					defer func() { convWinogradOff = false }()
+					conv = func() { Conv(y, x, w, bias, g) }
+				}
+				conv()
+				b.ResetTimer()
+				for range b.N {
+					conv()
+				}
+				flops := 2 * float64(len(y)) * float64(c.ic*9)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
