@@ -39,7 +39,8 @@ func (g *ConvGeom) useWinograd() bool {
 // compare the two.
 var convWinogradOff bool
 
-// winogradChunkBytes bounds a chunk's transformed input and products together.
+// winogradChunkBytes bounds a chunk's transformed input and products together, unless the
+// transformed filters are larger.
 const winogradChunkBytes = 1 << 21
 
 // convWinograd is Conv for the geometries useWinograd accepts.
@@ -47,7 +48,10 @@ func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	ic, oc := g.InC, g.OutC
 	tw := (g.OutShape[1] + 1) / 2
 	tileRows := g.Batch * ((g.OutShape[0] + 1) / 2) // over all images
-	perChunk := max(1, winogradChunkBytes/(4*16*(ic+oc)*tw))
+	// A chunk's GEMMs pack the transformed filters again: with many channels, chunks as
+	// large as those filters amortise that packing better than cache-sized ones.
+	chunkBytes := max(winogradChunkBytes, 4*16*oc*ic)
+	perChunk := max(1, chunkBytes/(4*16*(ic+oc)*tw))
 	chunks := (tileRows + perChunk - 1) / perChunk
 	if chunks < procs && tileRows >= procs { // keep every core busy
 		perChunk = (tileRows + procs - 1) / procs
