@@ -19,20 +19,20 @@ import "github.com/onnxtune/onnxtune/internal/parallel"
 
 // useWinograd reports whether Conv computes g by F(2×2, 3×3): a 2-D, ungrouped 3×3
 // convolution at stride 1 without dilation, where the 16 products pay for the transforms.
-// The bounds are those measured on resnet18's and squeezenet1_1's layers at batch 1 and 8
-// (BenchmarkConvWinograd): at least 64 input and output channels (with fewer, the products
-// are too short to run at the GEMM's pace), at least 1.5 tiles for each channel (the filter
-// transform and the packing of its products are paid per call: resnet18's 512-channel 7×7
-// layers ran at 0.6 times im2col's pace), and no more than twice as many output channels as
-// input channels (the output transform grows with the former, the saving with the latter:
-// squeezenet1_1's 64-to-256 expansion ran at 0.7 times).
+// The filter transform and the packing of the transformed filters cost the same for any
+// number of images, so the bound is on the tiles of output: at least 128, which the layers
+// measured (BenchmarkConvWinograd: resnet18's and squeezenet1_1's 3×3 layers at batch 1 and
+// 8) split at, the 512-channel 7×7 layer of resnet18 at batch 8 (128 tiles) winning by a
+// quarter and the 13×13 ones at batch 1 (49) losing by a third. With fewer than 16 input or
+// 64 output channels the products are too short to run at the GEMM's pace (the
+// Fashion-MNIST CNN's 16-to-32 layer tied at batch 64 and lost at batch 12).
 func (g *ConvGeom) useWinograd() bool {
 	if len(g.InShape) != 2 || g.Group != 1 || g.Kernel[0] != 3 || g.Kernel[1] != 3 ||
 		g.Strides[0] != 1 || g.Strides[1] != 1 || g.Dilations[0] != 1 || g.Dilations[1] != 1 {
 		return false
 	}
 	tiles := g.Batch * ((g.OutShape[0] + 1) / 2) * ((g.OutShape[1] + 1) / 2)
-	return g.InC >= 64 && g.OutC >= 64 && 2*tiles >= 3*max(g.InC, g.OutC) && g.OutC <= 2*g.InC
+	return g.InC >= 16 && g.OutC >= 64 && tiles >= 128
 }
 
 // convWinogradOff makes Conv take its im2col path for every geometry, so that tests can
@@ -89,7 +89,13 @@ func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
 
 // winogradScratch is the length of the scratch winogradInput and winogradOutput need for
 // rows of tw tiles.
-func winogradScratch(tw int) int { return 10 * (tw + 1) }
+func winogradScratch(tw int) int { return 10 * (winogradRowCells(tw) + 1) }
+
+// winogradRowCells rounds a row of tw tiles up to whole vector steps of 8: the vector
+// transforms read and write that far (winogradInputRows, winogradOutputRows). Past a row's
+// end in the transformed planes they write into the next row, which is written after, or
+// into the planes' padding.
+func winogradRowCells(tw int) int { return (tw + 7) &^ 7 }
 
 // winogradPlanePad separates the 16 planes of each transformed matrix by 32 more floats
 // than their size.
@@ -136,9 +142,9 @@ func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n i
 	ih, iw := g.InShape[0], g.InShape[1]
 	th, tw := (g.OutShape[0]+1)/2, (g.OutShape[1]+1)/2
 	ph, pw := g.Pads[0], g.Pads[1]
-	half := tw + 1                  // cells of an E or O row
-	padded := scratch[:2*half]      // one input row under the tiles, zero-padded
-	eo := scratch[2*half:][:8*half] // E0 O0 E1 O1 E2 O2 E3 O3
+	half := winogradRowCells(tw) + 1 // cells of an E or O row
+	padded := scratch[:2*half]       // one input row under the tiles, zero-padded
+	eo := scratch[2*half:][:8*half]  // E0 O0 E1 O1 E2 O2 E3 O3
 	for c := range g.InC {
 		for r := range nr {
 			img, ty := (r0+r)/th, (r0+r)%th
@@ -194,8 +200,8 @@ func winogradOutput(y, m []float32, plane int, bias []float32, g *ConvGeom, r0, 
 	oh, ow := g.OutShape[0], g.OutShape[1]
 	th, tw := (oh+1)/2, (ow+1)/2
 	ys, outSize := g.yImageStride(), oh*ow
-	pair := scratch[:4*tw] // two rows of 2*tw cells: ow, or ow+1 when ow is odd
-	row0, row1 := pair[:2*tw], pair[2*tw:]
+	cells := 2 * winogradRowCells(tw) // at least ow, or ow+1 when ow is odd
+	row0, row1 := scratch[:cells], scratch[cells:][:cells]
 	for o := range g.OutC {
 		b := float32(0)
 		if bias != nil {

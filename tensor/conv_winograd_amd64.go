@@ -8,24 +8,28 @@ func winogradInputAVX2(v *float32, stride int, eo *float32, rowStride, n int)
 //go:noescape
 func winogradOutputAVX2(row0, row1, m *float32, stride, n int)
 
-// winogradInputRows does the leading multiple of 8 of winogradInputRow's tiles in vector
-// registers and returns how many it did.
+// winogradInputRows does winogradInputRow's tiles in vector registers, eight at a time, and
+// returns how many it did: all of them, or none without AVX2. The last step writes up to
+// seven values past n in each plane and reads up to seven tiles past n in eo, which the
+// caller makes room for.
 func winogradInputRows(v []float32, stride int, eo []float32, rowStride, n int) int {
-	n = simdLen(n)
-	if n > 0 {
-		_, _ = v[15*stride+n-1], eo[7*rowStride+n]
-		winogradInputAVX2(&v[0], stride, &eo[0], rowStride, n)
+	whole := simdLen(n + 7)
+	if whole > 0 {
+		_, _ = v[15*stride+whole-1], eo[7*rowStride+whole]
+		winogradInputAVX2(&v[0], stride, &eo[0], rowStride, whole)
 	}
-	return n
+	return min(whole, n)
 }
 
-// winogradOutputRows does the leading multiple of 8 of winogradOutputRow's tiles in vector
-// registers and returns how many it did.
+// winogradOutputRows does winogradOutputRow's tiles in vector registers, eight at a time,
+// and returns how many it did: all of them, or none without AVX2. The last step reads up to
+// seven tiles past n in each plane of m and writes up to 14 cells past 2n in the rows, which
+// the caller makes room for.
 func winogradOutputRows(row0, row1, m []float32, stride, n int) int {
-	n = simdLen(n)
-	if n > 0 {
-		_, _, _ = row0[2*n-1], row1[2*n-1], m[15*stride+n-1]
-		winogradOutputAVX2(&row0[0], &row1[0], &m[0], stride, n)
+	whole := simdLen(n + 7)
+	if whole > 0 {
+		_, _, _ = row0[2*whole-1], row1[2*whole-1], m[15*stride+whole-1]
+		winogradOutputAVX2(&row0[0], &row1[0], &m[0], stride, whole)
 	}
-	return n
+	return min(whole, n)
 }

@@ -74,15 +74,16 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 }
 
 // TestUseWinograd: which of resnet18's and squeezenet1_1's 3×3 layers take F(2×2, 3×3), as
-// BenchmarkConvWinograd measured them.
+// BenchmarkConvWinograd measured them, and that few channels keep im2col.
 func TestUseWinograd(t *testing.T) {
 	for _, c := range []struct {
 		batch, ic, oc, size int
 		want                bool
 	}{
-		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, true}, {8, 512, 512, 7, false},
+		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, true}, {8, 512, 512, 7, true},
 		{1, 64, 64, 56, true}, {1, 128, 128, 28, true}, {1, 256, 256, 14, false}, {1, 512, 512, 7, false},
-		{8, 16, 64, 55, false}, {8, 64, 256, 13, false}, {1, 64, 256, 13, false},
+		{8, 16, 64, 55, true}, {8, 64, 256, 13, true}, {1, 32, 128, 27, true}, {1, 64, 256, 13, false},
+		{8, 3, 64, 224, false}, {8, 64, 8, 56, false}, {64, 16, 32, 14, false},
 	} {
 		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
 			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
@@ -106,6 +107,8 @@ func BenchmarkConvWinograd(b *testing.B) {
 		// squeezenet1_1's expand3x3 layers
 		{8, 16, 64, 55}, {8, 32, 128, 27}, {8, 48, 192, 13}, {8, 64, 256, 13},
 		{1, 16, 64, 55}, {1, 32, 128, 27}, {1, 48, 192, 13}, {1, 64, 256, 13},
+		// the Fashion-MNIST CNN's second layer, at batch 64 and 12
+		{64, 16, 32, 14}, {12, 16, 32, 14},
 	} {
 		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
 			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
