@@ -20,12 +20,18 @@ const normalizeEps = 1e-12
 // EmbeddingOutput. Nodes and initializers only the rest of the model needed are dropped. It
 // returns the value cut at.
 func CutAtEmbedding(g *graph.Graph, at string, normalize bool) (string, error) {
+	shape := declaredShape(g, at) // the embedding's, when the model says it
 	if at == "auto" {
 		h, err := findHead(g)
 		if err != nil {
 			return "", fmt.Errorf("train: --embedding auto: %w", err)
 		}
 		at = h.weightUser.Inputs[1-h.weightSlot]
+		shape = declaredShape(g, at)
+		if shape == nil && h.info.OpType == "Gemm" && len(g.Inputs) > 0 && len(g.Inputs[0].Shape) > 0 {
+			// A Gemm's input is [N, InFeatures], N the model's batch.
+			shape = []graph.Dim{g.Inputs[0].Shape[0], {Size: h.info.InFeatures}}
+		}
 	}
 	produced := false
 	for _, n := range g.Nodes {
@@ -47,9 +53,22 @@ func CutAtEmbedding(g *graph.Graph, at string, normalize bool) (string, error) {
 	} else {
 		g.Nodes = append(g.Nodes, &graph.Node{Name: "embedding_identity", OpType: "Identity", Inputs: []string{at}, Outputs: []string{EmbeddingOutput}, Attrs: map[string]graph.Attr{}})
 	}
-	g.Outputs = []graph.ValueInfo{{Name: EmbeddingOutput, DType: tensor.Float32}}
+	g.Outputs = []graph.ValueInfo{{Name: EmbeddingOutput, DType: tensor.Float32, Shape: shape}}
 	prune(g)
 	return at, nil
+}
+
+// declaredShape returns the shape the model declares for value (a graph output, or its
+// value_info), or nil.
+func declaredShape(g *graph.Graph, value string) []graph.Dim {
+	for _, vis := range [][]graph.ValueInfo{g.Outputs, g.ValueInfo} {
+		for _, vi := range vis {
+			if vi.Name == value {
+				return vi.Shape
+			}
+		}
+	}
+	return nil
 }
 
 // appendNormalize adds x / max(ReduceL2(x, axis 1), eps) as EmbeddingOutput, in the form of

@@ -113,6 +113,9 @@ func TestEmbeddingCut(t *testing.T) {
 	if got := backprop.Trainable(exported); !slices.Equal(got, backbone) {
 		t.Errorf("the exported embedding model's parameters are %v, want the backbone's %v", got, backbone)
 	}
+	if got := exported.Outputs[0].ShapeString(); got != "[batch 1568]" {
+		t.Errorf("the exported embedding is declared %s, want [batch 1568]: the model's batch and the classifier's fan-in", got)
+	}
 	tuned, err := loadPlan(out)
 	if err != nil {
 		t.Fatal(err)
