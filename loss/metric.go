@@ -37,8 +37,10 @@ const (
 	Cosine                    // u_i . u_j: a similarity, larger is closer
 )
 
-// normEps is F.normalize's eps: a row of norm below it is divided by it instead.
-const normEps = 1e-12
+// NormalizeEps is F.normalize's eps: a row of norm below it is divided by it instead. The
+// in-batch losses normalise with it, and so does the L2 normalisation train appends to an
+// embedding model.
+const NormalizeEps = 1e-12
 
 // batchSet is a batch of embeddings read for an in-batch loss: the rows normalised, their
 // norms, the labels and the distance (or similarity) matrix.
@@ -68,7 +70,7 @@ func newBatchSet(y, target *tensor.Tensor, dist Distance) batchSet {
 			s += v * v
 		}
 		b.norm[i] = math.Sqrt(s)
-		den := math.Max(b.norm[i], normEps)
+		den := math.Max(b.norm[i], NormalizeEps)
 		for k := range d {
 			b.u[i*d+k] = x[i*d+k] / den
 		}
@@ -93,17 +95,21 @@ func newBatchSet(y, target *tensor.Tensor, dist Distance) batchSet {
 	return b
 }
 
+// sign is 1 for a distance, which grows away from a match, and -1 for a similarity, which
+// shrinks.
+func (b batchSet) sign() float64 {
+	if b.dist == Cosine {
+		return -1
+	}
+	return 1
+}
+
 // at is entry (i, j) of the matrix.
 func (b batchSet) at(i, j int) float64 { return b.mat[i*b.n+j] }
 
 // gap is how much closer than q the example p is to a: d_aq - d_ap, or s_ap - s_aq for a
 // similarity. A triplet (a, p, q) costs relu(margin - gap).
-func (b batchSet) gap(a, p, q int) float64 {
-	if b.dist == Cosine {
-		return b.at(a, p) - b.at(a, q)
-	}
-	return b.at(a, q) - b.at(a, p)
-}
+func (b batchSet) gap(a, p, q int) float64 { return b.sign() * (b.at(a, q) - b.at(a, p)) }
 
 // triplets lists the triplets the mining keeps.
 func (b batchSet) triplets(mining Mining, margin float64) [][3]int {
@@ -148,12 +154,7 @@ func (b batchSet) triplets(mining Mining, margin float64) [][3]int {
 
 // farther reports whether j is strictly farther from a than k (less similar, for a
 // similarity): the first of equals is kept, as torch.max and torch.min keep it.
-func (b batchSet) farther(a, j, k int) bool {
-	if b.dist == Cosine {
-		return b.at(a, j) < b.at(a, k)
-	}
-	return b.at(a, j) > b.at(a, k)
-}
+func (b batchSet) farther(a, j, k int) bool { return b.sign()*(b.at(a, j)-b.at(a, k)) > 0 }
 
 // gradient turns dL/dmat into dL/dy: through the distance (or dot product) and the
 // normalisation.
@@ -188,9 +189,9 @@ func (b batchSet) gradient(gmat []float64) []float64 {
 	gx := make([]float64, n*d)
 	for i := range n {
 		u, g := b.u[i*d:(i+1)*d], gu[i*d:(i+1)*d]
-		if b.norm[i] <= normEps {
+		if b.norm[i] <= NormalizeEps {
 			for k := range d {
-				gx[i*d+k] = g[k] / normEps
+				gx[i*d+k] = g[k] / NormalizeEps
 			}
 			continue
 		}
@@ -205,19 +206,27 @@ func (b batchSet) gradient(gmat []float64) []float64 {
 	return gx
 }
 
-// avgNonZero is AvgNonZeroReducer's weight: 1 over the count of positive terms (0 when none).
-func avgNonZero(terms []float64) (sum, weight float64) {
+// reduceTerms reduces an in-batch loss's terms as pytorch-metric-learning does: their sum
+// with reduction=sum, otherwise AvgNonZeroReducer's mean over the positive terms (0 when
+// none). weight is d(value)/d(term) for a positive term.
+func reduceTerms(terms []float64, r Reduction) (value, weight float64) {
+	if r == Sum {
+		for _, t := range terms {
+			value += t
+		}
+		return value, 1
+	}
 	count := 0
 	for _, t := range terms {
 		if t > 0 {
-			sum += t
+			value += t
 			count++
 		}
 	}
 	if count == 0 {
 		return 0, 0
 	}
-	return sum / float64(count), 1 / float64(count)
+	return value / float64(count), 1 / float64(count)
 }
 
 // inBatch is Triplet on [N, D] embeddings with class-index targets: relu(margin - gap) over
@@ -233,23 +242,14 @@ func (l Triplet) inBatch(y, target *tensor.Tensor) (Value, error) {
 	for i, t := range ts {
 		terms[i] = math.Max(l.Margin-b.gap(t[0], t[1], t[2]), 0)
 	}
-	value, k := avgNonZero(terms)
-	if l.Reduction == Sum {
-		value, k = 0, 1
-		for _, v := range terms {
-			value += v
-		}
-	}
+	value, k := reduceTerms(terms, l.Reduction)
+	sign := b.sign() // d(term)/d(mat[a][p]) where the term is positive
 	gmat := make([]float64, b.n*b.n)
 	for i, t := range ts {
 		if terms[i] <= 0 {
 			continue
 		}
 		a, p, q := t[0], t[1], t[2]
-		sign := 1.0
-		if b.dist == Cosine {
-			sign = -1
-		}
 		gmat[a*b.n+p] += sign * k
 		gmat[a*b.n+q] -= sign * k
 	}
@@ -265,10 +265,7 @@ func (l Contrastive) inBatch(y, target *tensor.Tensor) (Value, error) {
 		return Value{}, fmt.Errorf("loss contrastive: reduction=none gives one value per pair, and in-batch pairs depend on the batch: use mean or sum")
 	}
 	b := newBatchSet(y, target, l.Distance)
-	sign := 1.0 // the distance grows away from a match; a similarity shrinks
-	if b.dist == Cosine {
-		sign = -1
-	}
+	sign := b.sign()
 	var pos, neg [][2]int
 	var posTerms, negTerms []float64
 	for i := range b.n {
@@ -291,13 +288,7 @@ func (l Contrastive) inBatch(y, target *tensor.Tensor) (Value, error) {
 		terms []float64
 		slope float64 // d(term)/d(mat) where the term is positive
 	}{{pos, posTerms, sign}, {neg, negTerms, -sign}} {
-		v, k := avgNonZero(set.terms)
-		if l.Reduction == Sum {
-			v, k = 0, 1
-			for _, t := range set.terms {
-				v += t
-			}
-		}
+		v, k := reduceTerms(set.terms, l.Reduction)
 		value += v
 		for i, pr := range set.pairs {
 			if set.terms[i] > 0 {

@@ -5,14 +5,12 @@ import (
 	"slices"
 
 	"github.com/onnxtune/onnxtune/graph"
+	"github.com/onnxtune/onnxtune/loss"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
 // EmbeddingOutput names the one output of a model cut for embeddings (CutAtEmbedding).
 const EmbeddingOutput = "embedding"
-
-// normalizeEps is F.normalize's eps: x / max(|x|, eps).
-const normalizeEps = 1e-12
 
 // CutAtEmbedding turns g into an embedding model: its one output becomes the value at ("auto":
 // the input of the final classifier, the layer --num-classes replaces), L2-normalised along
@@ -80,7 +78,7 @@ func appendNormalize(g *graph.Graph, x string) {
 		return &graph.Node{Name: name, OpType: "Constant", Outputs: []string{name},
 			Attrs: map[string]graph.Attr{"value": {Type: graph.AttrTensor, Tensor: v}}}
 	}
-	g.Nodes = append(g.Nodes, constant("embedding_eps", tensor.Scalar(float32(normalizeEps))))
+	g.Nodes = append(g.Nodes, constant("embedding_eps", tensor.Scalar(float32(loss.NormalizeEps))))
 	reduce := &graph.Node{Name: "embedding_norm", OpType: "ReduceL2", Inputs: []string{x}, Outputs: []string{"embedding_norm"},
 		Attrs: map[string]graph.Attr{"keepdims": {Type: graph.AttrInt, Int: 1}}}
 	if g.Opset() >= 18 {
