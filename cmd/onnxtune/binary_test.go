@@ -179,19 +179,7 @@ func TestBinaryTrainMatchesTorch(t *testing.T) {
 			if status != 0 {
 				t.Fatalf("%s: status %d: %s", strings.Join(args, " "), status, stderr)
 			}
-			got := modelInitializers(t, out)
-			n := 0
-			for key, want := range refs {
-				param, ok := strings.CutPrefix(key, c.Name+"/")
-				if !ok {
-					continue
-				}
-				n++
-				if rel := fixture.RelDiffTensors(got[param], want); !(rel <= 1e-4) {
-					t.Errorf("%s is %.3g relative from PyTorch's", param, rel)
-				}
-			}
-			if n != 4 {
+			if n := checkTorchWeights(t, out, refs, c.Name); n != 4 {
 				t.Fatalf("%d reference tensors, want 4", n)
 			}
 			m, err := onnx.Load(out)

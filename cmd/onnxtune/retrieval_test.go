@@ -104,15 +104,7 @@ func TestEvalRetrievalEmbedding(t *testing.T) {
 	}
 	f := feat.ToFloat64s()
 	d := len(f) / len(y)
-	for i := range y {
-		var s float64
-		for _, v := range f[i*d : (i+1)*d] {
-			s += v * v
-		}
-		for k := range d {
-			f[i*d+k] /= math.Max(math.Sqrt(s), 1e-12)
-		}
-	}
+	normalizeRows(f, d)
 	normed := filepath.Join(dir, "normed.npy")
 	if err := data.SaveNPY(normed, tensor.FromFloat64s(tensor.Float32, feat.Shape(), f)); err != nil {
 		t.Fatal(err)

@@ -90,23 +90,31 @@ func TestTrainMatchesTorch(t *testing.T) {
 			if !strings.HasPrefix(stdout, "wrote "+out) {
 				t.Errorf("stdout %q", stdout)
 			}
-			got := modelInitializers(t, out)
-			n := 0
-			for key, want := range refs {
-				param, ok := strings.CutPrefix(key, name+"/")
-				if !ok {
-					continue
-				}
-				n++
-				if rel := fixture.RelDiffTensors(got[param], want); !(rel <= 1e-4) {
-					t.Errorf("%s is %.3g relative from PyTorch's", param, rel)
-				}
-			}
-			if n == 0 {
+			if n := checkTorchWeights(t, out, refs, name); n == 0 {
 				t.Fatal("no reference weights")
 			}
 		})
 	}
+}
+
+// checkTorchWeights holds the initializers of the model at path to PyTorch's weights for the
+// case name, the refs keyed "name/parameter", within 1e-4 relative, and returns how many it
+// compared.
+func checkTorchWeights(t *testing.T, path string, refs map[string]*tensor.Tensor, name string) int {
+	t.Helper()
+	got := modelInitializers(t, path)
+	n := 0
+	for key, want := range refs {
+		param, ok := strings.CutPrefix(key, name+"/")
+		if !ok {
+			continue
+		}
+		n++
+		if rel := fixture.RelDiffTensors(got[param], want); !(rel <= 1e-4) {
+			t.Errorf("%s: %s is %.3g relative from PyTorch's", name, param, rel)
+		}
+	}
+	return n
 }
 
 func modelInitializers(t *testing.T, path string) map[string]*tensor.Tensor {
