@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -135,9 +134,7 @@ func runBench(args []string, stdout io.Writer) error {
 		r.PeakRSSBytes = &rss
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(stdout, r)
 	}
 	printBench(stdout, &r)
 	return nil

@@ -418,9 +418,7 @@ func evalRetrieval(sub *subject, ds data.Dataset, galleryPath string, batchSize,
 	}
 	rep := train.Retrieval(q, ql, r, rl, dim)
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	}
 	where := "each example searched among the others"
 	if galleryPath != "" {

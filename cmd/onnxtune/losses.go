@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -54,9 +53,7 @@ func runLosses(args []string, stdout io.Writer) error {
 				infos[i].Options = append(infos[i].Options, info)
 			}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(infos)
+		return printJSON(stdout, infos)
 	}
 	fmt.Fprintln(stdout, "Losses for --loss: terms [WEIGHT*]NAME[(KEY=VALUE,...)][@OUTPUT] joined by +,")
 	fmt.Fprintln(stdout, "e.g. 'cross-entropy@logits + 0.5*huber(delta=1)@box + 1e-4*l2'. Every loss also takes")
