@@ -18,38 +18,40 @@ const EmbeddingOutput = "embedding"
 // EmbeddingOutput. Nodes and initializers only the rest of the model needed are dropped. It
 // returns the value cut at.
 func CutAtEmbedding(g *graph.Graph, at string, normalize bool) (string, error) {
-	shape := declaredShape(g, at) // the embedding's, when the model says it
+	var fallback []graph.Dim // the embedding's shape when the model declares none
 	if at == "auto" {
 		h, err := findHead(g)
 		if err != nil {
 			return "", fmt.Errorf("train: --embedding auto: %w", err)
 		}
 		at = h.weightUser.Inputs[1-h.weightSlot]
-		shape = declaredShape(g, at)
-		if shape == nil && h.info.OpType == "Gemm" && len(g.Inputs) > 0 && len(g.Inputs[0].Shape) > 0 {
+		if h.info.OpType == "Gemm" && len(g.Inputs) > 0 && len(g.Inputs[0].Shape) > 0 {
 			// A Gemm's input is [N, InFeatures], N the model's batch.
-			shape = []graph.Dim{g.Inputs[0].Shape[0], {Size: h.info.InFeatures}}
+			fallback = []graph.Dim{g.Inputs[0].Shape[0], {Size: h.info.InFeatures}}
 		}
+	}
+	if _, clash := g.Initializers[EmbeddingOutput]; clash {
+		return "", fmt.Errorf("train: --embedding: the model has an initializer named %q already", EmbeddingOutput)
 	}
 	produced := false
 	for _, n := range g.Nodes {
+		if slices.Contains(n.Outputs, EmbeddingOutput) {
+			return "", fmt.Errorf("train: --embedding: the model computes a value named %q already", EmbeddingOutput)
+		}
 		produced = produced || slices.Contains(n.Outputs, at)
 	}
 	if !produced {
 		return "", fmt.Errorf("train: --embedding %s: no node of the model computes %q", at, at)
 	}
-	if _, clash := g.Initializers[EmbeddingOutput]; clash {
-		return "", fmt.Errorf("train: --embedding: the model has an initializer named %q already", EmbeddingOutput)
+	shape := declaredShape(g, at)
+	if shape == nil {
+		shape = fallback
 	}
-	for _, n := range g.Nodes {
-		if slices.Contains(n.Outputs, EmbeddingOutput) {
-			return "", fmt.Errorf("train: --embedding: the model computes a value named %q already", EmbeddingOutput)
-		}
-	}
+	names := g.Namer()
 	if normalize {
-		appendNormalize(g, at)
+		appendNormalize(g, names, at)
 	} else {
-		g.Nodes = append(g.Nodes, &graph.Node{Name: "embedding_identity", OpType: "Identity", Inputs: []string{at}, Outputs: []string{EmbeddingOutput}, Attrs: map[string]graph.Attr{}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: names.Fresh("embedding_identity"), OpType: "Identity", Inputs: []string{at}, Outputs: []string{EmbeddingOutput}, Attrs: map[string]graph.Attr{}})
 	}
 	g.Outputs = []graph.ValueInfo{{Name: EmbeddingOutput, DType: tensor.Float32, Shape: shape}}
 	prune(g)
@@ -70,26 +72,29 @@ func declaredShape(g *graph.Graph, value string) []graph.Dim {
 }
 
 // appendNormalize adds x / max(ReduceL2(x, axis 1), eps) as EmbeddingOutput, in the form of
-// the graph's opset (ReduceL2's axes an attribute before 18, an input from 18). The eps and
+// the graph's opset (ReduceL2's axes an attribute before 18, an input from 18), its other
+// values and nodes named by names so that they clash with none of the model's. The eps and
 // axes are Constant nodes, not initializers, so that they are never trained or listed as
 // parameters.
-func appendNormalize(g *graph.Graph, x string) {
-	constant := func(name string, v *tensor.Tensor) *graph.Node {
-		return &graph.Node{Name: name, OpType: "Constant", Outputs: []string{name},
-			Attrs: map[string]graph.Attr{"value": {Type: graph.AttrTensor, Tensor: v}}}
+func appendNormalize(g *graph.Graph, names *graph.Namer, x string) {
+	constant := func(base string, v *tensor.Tensor) string {
+		name := names.Fresh(base)
+		g.Nodes = append(g.Nodes, &graph.Node{Name: name, OpType: "Constant", Outputs: []string{name},
+			Attrs: map[string]graph.Attr{"value": {Type: graph.AttrTensor, Tensor: v}}})
+		return name
 	}
-	g.Nodes = append(g.Nodes, constant("embedding_eps", tensor.Scalar(float32(loss.NormalizeEps))))
-	reduce := &graph.Node{Name: "embedding_norm", OpType: "ReduceL2", Inputs: []string{x}, Outputs: []string{"embedding_norm"},
+	eps := constant("embedding_eps", tensor.Scalar(float32(loss.NormalizeEps)))
+	norm, clamped := names.Fresh("embedding_norm"), names.Fresh("embedding_clamped")
+	reduce := &graph.Node{Name: norm, OpType: "ReduceL2", Inputs: []string{x}, Outputs: []string{norm},
 		Attrs: map[string]graph.Attr{"keepdims": {Type: graph.AttrInt, Int: 1}}}
 	if g.Opset() >= 18 {
-		g.Nodes = append(g.Nodes, constant("embedding_axes", tensor.From([]int{1}, []int64{1})))
-		reduce.Inputs = append(reduce.Inputs, "embedding_axes")
+		reduce.Inputs = append(reduce.Inputs, constant("embedding_axes", tensor.From([]int{1}, []int64{1})))
 	} else {
 		reduce.Attrs["axes"] = graph.Attr{Type: graph.AttrInts, Ints: []int64{1}}
 	}
 	g.Nodes = append(g.Nodes, reduce,
-		&graph.Node{Name: "embedding_clamp", OpType: "Max", Inputs: []string{"embedding_norm", "embedding_eps"}, Outputs: []string{"embedding_clamped"}, Attrs: map[string]graph.Attr{}},
-		&graph.Node{Name: "embedding_divide", OpType: "Div", Inputs: []string{x, "embedding_clamped"}, Outputs: []string{EmbeddingOutput}, Attrs: map[string]graph.Attr{}})
+		&graph.Node{Name: names.Fresh("embedding_clamp"), OpType: "Max", Inputs: []string{norm, eps}, Outputs: []string{clamped}, Attrs: map[string]graph.Attr{}},
+		&graph.Node{Name: names.Fresh("embedding_divide"), OpType: "Div", Inputs: []string{x, clamped}, Outputs: []string{EmbeddingOutput}, Attrs: map[string]graph.Attr{}})
 }
 
 // prune drops the nodes no graph output needs, and the initializers no remaining node reads.

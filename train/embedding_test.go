@@ -14,7 +14,8 @@ import (
 // TestCutAtEmbeddingNormalizeOpsets: --normalize's ReduceL2 takes its axes as an attribute
 // before opset 18 and as an input from 18; in both forms the cut model's rows are the
 // classifier's input divided by its L2 norm, and its only parameter is the layer before the
-// cut (the eps and axes are constants, never trained).
+// cut (the eps and axes are constants, never trained). The classifier's input here is named
+// as the normalisation's own values would be: they take other names.
 func TestCutAtEmbeddingNormalizeOpsets(t *testing.T) {
 	for _, opset := range []int{13, 17, 18, 21} {
 		g := &graph.Graph{
@@ -26,8 +27,8 @@ func TestCutAtEmbeddingNormalizeOpsets(t *testing.T) {
 			},
 			InitializerNames: []string{"w1", "w2"},
 			Nodes: []*graph.Node{
-				{Name: "hidden", OpType: "MatMul", Inputs: []string{"x", "w1"}, Outputs: []string{"h"}, Attrs: map[string]graph.Attr{}},
-				{Name: "classifier", OpType: "MatMul", Inputs: []string{"h", "w2"}, Outputs: []string{"logits"}, Attrs: map[string]graph.Attr{}},
+				{Name: "hidden", OpType: "MatMul", Inputs: []string{"x", "w1"}, Outputs: []string{"embedding_norm"}, Attrs: map[string]graph.Attr{}},
+				{Name: "classifier", OpType: "MatMul", Inputs: []string{"embedding_norm", "w2"}, Outputs: []string{"logits"}, Attrs: map[string]graph.Attr{}},
 			},
 			Opsets: map[string]int{"": opset},
 		}
@@ -35,8 +36,8 @@ func TestCutAtEmbeddingNormalizeOpsets(t *testing.T) {
 		if err != nil {
 			t.Fatalf("opset %d: %v", opset, err)
 		}
-		if at != "h" {
-			t.Errorf("opset %d: cut at %q, want the classifier's input h", opset, at)
+		if at != "embedding_norm" {
+			t.Errorf("opset %d: cut at %q, want the classifier's input", opset, at)
 		}
 		if got := backprop.Trainable(g); !slices.Equal(got, []string{"w1"}) {
 			t.Errorf("opset %d: parameters %v, want [w1]", opset, got)
