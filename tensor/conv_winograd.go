@@ -31,8 +31,14 @@ func (g *ConvGeom) useWinograd() bool {
 		g.Strides[0] != 1 || g.Strides[1] != 1 || g.Dilations[0] != 1 || g.Dilations[1] != 1 {
 		return false
 	}
-	tiles := g.Batch * ((g.OutShape[0] + 1) / 2) * ((g.OutShape[1] + 1) / 2)
-	return g.InC >= 16 && g.OutC >= 64 && tiles >= 128
+	th, tw := g.winogradTiles()
+	return g.InC >= 16 && g.OutC >= 64 && g.Batch*th*tw >= 128
+}
+
+// winogradTiles is how many 2×2 tiles of output an image has down and across: the last
+// row or column of tiles hangs past an odd output's edge.
+func (g *ConvGeom) winogradTiles() (th, tw int) {
+	return (g.OutShape[0] + 1) / 2, (g.OutShape[1] + 1) / 2
 }
 
 // convWinogradOff makes Conv take its im2col path for every geometry, so that tests can
@@ -46,8 +52,8 @@ const winogradChunkBytes = 1 << 21
 // convWinograd is Conv for the geometries useWinograd accepts.
 func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	ic, oc := g.InC, g.OutC
-	tw := (g.OutShape[1] + 1) / 2
-	tileRows := g.Batch * ((g.OutShape[0] + 1) / 2) // over all images
+	th, tw := g.winogradTiles()
+	tileRows := g.Batch * th // over all images
 	// A chunk's GEMMs pack the transformed filters again: with many channels, chunks as
 	// large as those filters amortise that packing better than cache-sized ones.
 	chunkBytes := max(winogradChunkBytes, 4*16*oc*ic)
@@ -137,7 +143,7 @@ var winogradGG = func() (k [16 * 9]float32) {
 // column j of every tile's patch is one unit-stride vector: E[k], O[k], E[k+1], O[k+1].
 func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
 	ih, iw := g.InShape[0], g.InShape[1]
-	th, tw := (g.OutShape[0]+1)/2, (g.OutShape[1]+1)/2
+	th, tw := g.winogradTiles()
 	ph, pw := g.Pads[0], g.Pads[1]
 	half := winogradRowCells(tw) + 1 // cells of an E or O row
 	padded := scratch[:2*half]       // one input row under the tiles, zero-padded
@@ -199,7 +205,7 @@ func winogradInputRow(v []float32, stride int, eo []float32, rowStride, n int) {
 // and then adds the bias and applies the epilogue to each finished pair of output rows.
 func winogradOutput(y, m []float32, plane int, bias []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
 	oh, ow := g.OutShape[0], g.OutShape[1]
-	th, tw := (oh+1)/2, (ow+1)/2
+	th, tw := g.winogradTiles()
 	ys, outSize := g.yImageStride(), oh*ow
 	cells := 2 * winogradRowCells(tw) // at least ow, or ow+1 when ow is odd
 	row0, row1 := scratch[:cells], scratch[cells:][:cells]
