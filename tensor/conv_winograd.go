@@ -152,7 +152,14 @@ func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n i
 		for r := range nr {
 			img, ty := (r0+r)/th, (r0+r)%th
 			channel := x[(img*g.InC+c)*ih*iw:][:ih*iw]
-			for i := range 4 {
+			first := 0 // the first of the four input rows still to split
+			if r > 0 && ty > 0 {
+				// The row of tiles above, split just before, ends with this one's first two
+				// input rows.
+				copy(eo[:4*half], eo[4*half:])
+				first = 2
+			}
+			for i := first; i < 4; i++ {
 				e, o := eo[2*i*half:][:half], eo[(2*i+1)*half:][:half]
 				if yy := 2*ty - ph + i; yy >= 0 && yy < ih {
 					// Only the border around the row's copy needs zeros.
