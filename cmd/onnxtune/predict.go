@@ -70,19 +70,17 @@ func runPredict(args []string, stdout io.Writer) error {
 	if err := train.CheckBatch(p.plan.Graph, pos[0], *batchSize, len(items)); err != nil {
 		return err
 	}
+	ctx, stop := signalContext("")
+	defer stop()
 	if *out != "" {
 		path := sh.name(*out)
 		if err := atomicfile.CheckWritable(path); err != nil {
 			return fmt.Errorf("the output %s cannot be written: %w", path, err)
 		}
-		ctx, stop := signalContext("")
-		defer stop()
 		return atomicfile.Write(path, func(w io.Writer) error {
 			return p.score(ctx, items, *batchSize, *workers, rowWriter(w, strings.HasSuffix(path, ".jsonl"), p.names))
 		})
 	}
-	ctx, stop := signalContext("")
-	defer stop()
 	return p.score(ctx, items, *batchSize, *workers, rowWriter(stdout, false, p.names))
 }
 
