@@ -152,7 +152,7 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 // those Epoch yields after its first skip, augmentation included.
 func (l *Loader) EpochFrom(ctx context.Context, epoch, skip int) iter.Seq2[*Batch, error] {
 	return func(yield func(*Batch, error) bool) {
-		if err := l.check(); err != nil {
+		if err := l.Check(); err != nil {
 			yield(nil, err)
 			return
 		}
@@ -260,7 +260,10 @@ func (l *Loader) EpochFrom(ctx context.Context, epoch, skip int) iter.Seq2[*Batc
 	}
 }
 
-func (l *Loader) check() error {
+// Check reports why the loader cannot make an epoch from its settings (the batch size, the
+// augmentation, the example weights or the m-per-class sampler against the data's classes),
+// without reading any example; Epoch reports the same as its first error.
+func (l *Loader) Check() error {
 	if l.Dataset == nil {
 		return errors.New("data: loader: no data set")
 	}

@@ -399,11 +399,8 @@ func (r *runner) setupData() error {
 	r.loader.MPerClass = r.cfg.MPerClass
 	if r.cfg.MPerClass > 0 {
 		// Said now, before the model runs: the data must have the classes to fill a batch.
-		for _, err := range r.loader.Epoch(context.Background(), 0) {
-			if err != nil {
-				return fmt.Errorf("train: %s: %w", r.dataName(), err)
-			}
-			break
+		if err := r.loader.Check(); err != nil {
+			return fmt.Errorf("train: %s: %w", r.dataName(), err)
 		}
 	}
 	if r.cfg.Balance {
