@@ -1159,7 +1159,8 @@ func convInputGradByConv(dx, dy, w []float32, g, tg *ConvGeom) {
 
 // ConvWeightGrad computes dw = ∂(x ⊛ w)/∂w applied to dy for the geometry g, overwriting dw
 // ([OutC, InC/Group, Kernel...]): per image and group, dw_g += dy_g·colᵀ. Images run in
-// parallel into private accumulators that are summed at the end.
+// parallel into private accumulators that are summed at the end. The 3×3 stride-1 layers
+// that useWinogradWeightGrad picks are summed in Winograd's transformed domain instead.
 func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	if err := g.Check(); err != nil {
 		panic(err.Error())
@@ -1176,6 +1177,10 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 		return
 	}
 	procs := runtime.GOMAXPROCS(0)
+	if g.useWinogradWeightGrad() && !convWinogradOff {
+		convWinogradWeightGrad(dw[:nw], x, dy, g, procs)
+		return
+	}
 	workers := min(procs, g.Batch)
 	if float64(g.Batch)*float64(nw)*float64(outSize) < 1<<20 {
 		workers = 1

@@ -33,3 +33,19 @@ func winogradOutputRows(row0, row1, m []float32, stride, n int) int {
 	}
 	return min(whole, n)
 }
+
+//go:noescape
+func winogradOutputGradAVX2(v *float32, stride int, eo *float32, rowStride, n int)
+
+// winogradOutputGradRows does winogradOutputGradRow's tiles in vector registers, eight at a
+// time, and returns how many it did: all of them, or none without AVX2. The last step writes
+// up to seven values past n in each plane and reads up to seven cells past n in eo's rows,
+// which the caller makes room for.
+func winogradOutputGradRows(v []float32, stride int, eo []float32, rowStride, n int) int {
+	whole := simdLen(n + 7)
+	if whole > 0 {
+		_, _ = v[15*stride+whole-1], eo[3*rowStride+whole-1]
+		winogradOutputGradAVX2(&v[0], stride, &eo[0], rowStride, whole)
+	}
+	return min(whole, n)
+}

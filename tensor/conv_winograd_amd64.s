@@ -138,3 +138,59 @@ wo_loop:
 	JNZ  wo_loop
 	VZEROUPPER
 	RET
+
+// WINOG stores row i of (A dY) Aᵀ, from the row (p, q) of A dY in P and Q, at R, R+S, R+2S
+// and R+3S (S = R10, 3S = R11): (p, p + q, p - q, -q). Y15 holds zeros.
+#define WINOG(P, Q, R) \
+	VADDPS  Q, P, Y4 \
+	VSUBPS  Q, P, Y5 \
+	VSUBPS  Q, Y15, Y6 \
+	VMOVUPS P, (R) \
+	VMOVUPS Y4, (R)(R10*1) \
+	VMOVUPS Y5, (R)(R10*2) \
+	VMOVUPS Y6, (R)(R11*1)
+
+// func winogradOutputGradAVX2(v *float32, stride int, eo *float32, rowStride, n int)
+//
+// For tiles k < n (a positive multiple of 8) writes the 16 values of A dY Aᵀ, value ξ at
+// v + ξ*stride + k (strides in floats), where tile k's block is [a b; c d] = [E0[k] O0[k];
+// E1[k] O1[k]], the rows of eo rowStride apart. The rows of A dY are (a, b), (a + c, b + d),
+// (a - c, b - d) and (-c, -d).
+TEXT ·winogradOutputGradAVX2(SB), NOSPLIT, $0-40
+	MOVQ   v+0(FP), DI
+	MOVQ   stride+8(FP), R10
+	MOVQ   eo+16(FP), R8
+	MOVQ   rowStride+24(FP), DX
+	MOVQ   n+32(FP), CX
+	SHLQ   $2, R10           // S in bytes
+	LEAQ   (R10)(R10*2), R11 // 3S
+	SHLQ   $2, DX            // row stride in bytes
+	LEAQ   (DX)(DX*2), BX    // 3 rows
+	SHRQ   $3, CX
+	VXORPS Y15, Y15, Y15
+
+wg_loop:
+	VMOVUPS (R8), Y0        // a
+	VMOVUPS (R8)(DX*1), Y1  // b
+	VMOVUPS (R8)(DX*2), Y2  // c
+	VMOVUPS (R8)(BX*1), Y3  // d
+	MOVQ    DI, SI
+	WINOG(Y0, Y1, SI)
+	LEAQ    (SI)(R10*4), SI
+	VADDPS  Y2, Y0, Y8
+	VADDPS  Y3, Y1, Y9
+	WINOG(Y8, Y9, SI)
+	LEAQ    (SI)(R10*4), SI
+	VSUBPS  Y2, Y0, Y8
+	VSUBPS  Y3, Y1, Y9
+	WINOG(Y8, Y9, SI)
+	LEAQ    (SI)(R10*4), SI
+	VSUBPS  Y2, Y15, Y8
+	VSUBPS  Y3, Y15, Y9
+	WINOG(Y8, Y9, SI)
+	ADDQ    $32, DI
+	ADDQ    $32, R8
+	DECQ    CX
+	JNZ     wg_loop
+	VZEROUPPER
+	RET

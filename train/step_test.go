@@ -96,7 +96,7 @@ func TestStepDiverged(t *testing.T) {
 	}
 }
 
-func importModel(t *testing.T, path string) *graph.Graph {
+func importModel(t testing.TB, path string) *graph.Graph {
 	t.Helper()
 	m, err := onnx.Load(path)
 	if err != nil {

@@ -1,0 +1,152 @@
+package tensor
+
+import "github.com/onnxtune/onnxtune/internal/parallel"
+
+// The weight gradient of a convolution that F(2×2, 3×3) computes follows from its forward
+// formula. With U = G g Gᵀ and V = Bᵀ d B, an output block is Y = Aᵀ (U ⊙ V) A, so for the
+// loss's gradient dY of that block
+//
+//	⟨dY, Aᵀ (U ⊙ V) A⟩ = Σ_ξ (A dY Aᵀ)_ξ U_ξ V_ξ,
+//
+// which makes ∂/∂U_ξ = (A dY Aᵀ)_ξ V_ξ and, through U = G g Gᵀ, ∂/∂g = Gᵀ (Σ ∂/∂U) G. Summed
+// over the tiles of every image, position ξ of it is one matrix product of the transformed
+// output gradient [OutC × tiles] by the transformed input [tiles × InC], the input transform
+// being the forward pass's own: 16 products of (tiles × OutC × InC) instead of im2col's 9 of
+// (4·tiles × OutC × InC), and a transpose of 16·InC values per tile to pack instead of 36.
+// Tiles hanging past an odd output's edge get a zero gradient for the outputs that do not
+// exist, so they add nothing.
+
+// useWinogradWeightGrad reports whether ConvWeightGrad computes g's gradient by F(2×2, 3×3):
+// a geometry useWinograd takes, with at least 32 input channels and 1,024 tiles of output
+// over the batch. The input channels are the products' columns, which fill the 32-wide
+// micro-kernel only from 32; and the 16 planes of sums, to write and then to turn into the
+// gradient, weigh on products of few tiles. Measured (BenchmarkConvWinogradWeightGrad, 2
+// cores), im2col against Winograd: resnet18's 64 channels at 56×56, batch 8 (6,272 tiles),
+// 13.6 -> 7.3 ms; 128 at 28×28 (1,568) 10.3 -> 7.6-8.3 ms; the Fashion-MNIST CNN's 32 to 64
+// at 14×14, batch 64, 2.9 -> 2.4 ms; but 256 at 14×14 (392 tiles) 10.2 -> 8.0-9.8 ms and 512
+// at 7×7, batch 16, 22.1 -> 20.7 ms, within the spread, and 512 at 7×7, batch 8, squeezenet1_1's
+// 48 to 192 and 64 to 256 at 13×13 (392) and 16 to 64 at 55×55 slower.
+func (g *ConvGeom) useWinogradWeightGrad() bool {
+	if !g.useWinograd() {
+		return false
+	}
+	th, tw := g.winogradTiles()
+	return g.InC >= 32 && g.Batch*th*tw >= 1024
+}
+
+// winogradGradChunkBytes bounds a chunk's transformed input and output gradient together. The
+// products' depth is the chunk's tile count, so chunks are larger than the forward pass's.
+const winogradGradChunkBytes = 8 << 20
+
+// winogradGradMinDepth is the fewest tiles for which a core keeps sums of its own: each set
+// of sums is 16 planes of [OutC × InC] to write and then turn into a gradient, as much
+// memory traffic as products of that depth. resnet18's 512-channel 7×7 layer at batch 8 (128
+// tiles) took 13.2 ms with a set per core and 12.0-12.8 ms with one, on 2 cores.
+const winogradGradMinDepth = 256
+
+// convWinogradWeightGrad is ConvWeightGrad for the geometries useWinograd accepts.
+func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
+	ic, oc := g.InC, g.OutC
+	th, tw := g.winogradTiles()
+	tileRows := g.Batch * th
+	perChunk := max(1, winogradGradChunkBytes/(4*16*(ic+oc)*tw))
+	chunks := (tileRows + perChunk - 1) / perChunk
+	if tileRows >= procs && chunks%procs != 0 { // the same number of chunks for every core
+		chunks += procs - chunks%procs
+		perChunk = (tileRows + chunks - 1) / chunks
+		chunks = (tileRows + perChunk - 1) / perChunk
+	}
+	gemm, workers := convSchedule(chunks, procs, 16*float64(tileRows*tw)*float64(oc)*float64(ic))
+	if tileRows*tw < winogradGradMinDepth*workers {
+		// Too few tiles for each core to sum its own: one sum, each product on every core.
+		gemm, workers = Gemm, 1
+	}
+	workers = min(workers, chunks)
+
+	// Each worker sums its chunks' products in its own 16 planes of [OutC × InC].
+	mp := oc*ic + winogradPlanePad
+	acc := make([]*[]float32, workers)
+	parallel.For(workers, workers, func(wi int) {
+		acc[wi] = convGetCol(16 * mp)
+		m := *acc[wi]
+		for ch := wi; ch < chunks; ch += workers {
+			r0 := ch * perChunk
+			nr := min(perChunk, tileRows-r0)
+			n := nr * tw
+			vp, dp := ic*n+winogradPlanePad, oc*n+winogradPlanePad
+			vbuf, dbuf, sbuf := convGetCol(16*vp), convGetCol(16*dp), convGetCol(winogradScratch(tw))
+			v, d := *vbuf, *dbuf
+			winogradInput(v, vp, x, g, r0, nr, n, *sbuf)
+			winogradOutputGrad(d, dp, dy, g, r0, nr, n, *sbuf)
+			beta := float32(1)
+			if ch == wi {
+				beta = 0
+			}
+			for xi := range 16 {
+				gemm(false, true, oc, ic, n, 1, d[xi*dp:], n, v[xi*vp:], n, beta, m[xi*mp:], ic)
+			}
+			convPutCol(vbuf)
+			convPutCol(dbuf)
+			convPutCol(sbuf)
+		}
+	})
+	// dw[o][i] = Gᵀ M G: value 3p+q is Σ_ξ M_ξ G[a][p] G[b][q] for ξ = 4a+b, the product of
+	// the sums (as rows of 16) by G⊗G. Each worker's sums are turned and added in turn.
+	for wi, m := range acc {
+		beta := float32(1)
+		if wi == 0 {
+			beta = 0
+		}
+		Gemm(true, false, oc*ic, 9, 16, 1, *m, mp, winogradGG[:], 9, beta, dw, 9)
+		convPutCol(m)
+	}
+}
+
+// winogradOutputGrad writes D[ξ][o][t] = (A dY Aᵀ)[ξ], at d[ξ*plane+o*n+t], for the 2×2 block
+// dY of the output gradient dy at each tile t of tile rows [r0, r0+nr) (counted over all
+// images), with Aᵀ as in winogradOutput; outputs past the edge read as zero. n is the chunk's
+// tile count; scratch holds winogradScratch(tiles per row) cells.
+func winogradOutputGrad(d []float32, plane int, dy []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	th, tw := g.winogradTiles()
+	half := winogradRowCells(tw) + 1
+	padded := scratch[:2*half]
+	eo := scratch[2*half:][:4*half] // E0 O0 E1 O1: the even and odd cells of the two rows
+	for o := range g.OutC {
+		for r := range nr {
+			img, ty := (r0+r)/th, (r0+r)%th
+			channel := dy[(img*g.OutC+o)*oh*ow:][:oh*ow]
+			for i := range 2 {
+				e, od := eo[2*i*half:][:half], eo[(2*i+1)*half:][:half]
+				clear(padded)
+				if yy := 2*ty + i; yy < oh {
+					copy(padded, channel[yy*ow:(yy+1)*ow])
+				}
+				for k := deinterleaveFloat32(e, od, padded); k < half; k++ {
+					e[k], od[k] = padded[2*k], padded[2*k+1]
+				}
+			}
+			winogradOutputGradRow(d[o*n+r*tw:], plane, eo, half, tw)
+		}
+	}
+}
+
+// winogradOutputGradRow writes A dY Aᵀ of tiles k < n, value ξ at v[ξ*stride+k], where tile
+// k's block is [E0[k] O0[k]; E1[k] O1[k]] of eo's rows, rowStride apart.
+func winogradOutputGradRow(v []float32, stride int, eo []float32, rowStride, n int) {
+	e0, o0 := eo[:n], eo[rowStride:][:n]
+	e1, o1 := eo[2*rowStride:][:n], eo[3*rowStride:][:n]
+	for k := winogradOutputGradRows(v, stride, eo, rowStride, n); k < n; k++ {
+		// A dY: rows [a b], [a+c b+d], [a-c b-d], [-c -d] of the block [a b; c d];
+		// then each row [p q] times Aᵀ is [p, p+q, p-q, -q].
+		a, b, c, dd := e0[k], o0[k], e1[k], o1[k]
+		rows := [4][2]float32{{a, b}, {a + c, b + dd}, {a - c, b - dd}, {-c, -dd}}
+		for i, pq := range rows {
+			p, q := pq[0], pq[1]
+			v[(4*i+0)*stride+k] = p
+			v[(4*i+1)*stride+k] = p + q
+			v[(4*i+2)*stride+k] = p - q
+			v[(4*i+3)*stride+k] = -q
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// TestConvWinogradWeightGradMatchesIm2col: the weight gradient by F(2×2, 3×3) gives the
+// im2col path's within float32 rounding on odd and even sizes, every padding, several images
+// and chunks, on one core and two.
+func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ batch, inC, outC, h, w, padT, padL, padB, padR int }{
+		{1, 64, 64, 7, 7, 1, 1, 1, 1},
+		{2, 64, 80, 14, 14, 1, 1, 1, 1},
+		{3, 72, 64, 9, 12, 0, 0, 0, 0},
+		{2, 64, 64, 8, 5, 2, 0, 1, 2},
+		{1, 16, 64, 9, 10, 1, 2, 1, 0},
+		{1, 16, 64, 6, 7, 0, 3, 2, 1},
+		{1, 16, 64, 5, 9, 1, 4, 1, 4},
+		{8, 64, 64, 56, 56, 1, 1, 1, 1},
+		{8, 256, 256, 14, 14, 1, 1, 1, 1},
+	} {
+		name := fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
+		oh, ow := c.h+c.padT+c.padB-2, c.w+c.padL+c.padR-2
+		g := &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
+			Kernel: []int{3, 3}, OutShape: []int{oh, ow}, Strides: []int{1, 1}, Dilations: []int{1, 1},
+			Pads: []int{c.padT, c.padL}}
+		x, dy := gemmRandom(r, c.batch*c.inC*c.h*c.w), gemmRandom(r, c.batch*c.outC*oh*ow)
+		want := make([]float32, c.outC*c.inC*9)
+		convWinogradOff = true
+		ConvWeightGrad(want, x, dy, g)
+		convWinogradOff = false
+		for _, run := range []struct {
+			procs   int
+			forceGo bool // the Go loops instead of the vector kernels
+		}{{1, false}, {2, false}, {2, true}} {
+			got := gemmRandom(r, len(want)) // overwritten
+			simdForceGo = run.forceGo
+			convWinogradWeightGrad(got, x, dy, g, run.procs)
+			simdForceGo = false
+			var worst float64
+			for i := range want {
+				// Each sums Batch*OutH*OutW products of values in [-1, 1]: scale by their size.
+				worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(float64(c.batch*oh*ow)))
+			}
+			if worst > 2e-6 {
+				t.Errorf("%s, %+v: Winograd is %.3g (scaled) from im2col", name, run, worst)
+			}
+		}
+	}
+}
+
+// BenchmarkConvWinogradWeightGrad times the weight gradient of resnet18's 3×3 stride-1
+// layers at batch 8 by im2col and by F(2×2, 3×3): go test ./tensor -run '^$' -bench
+// ConvWinogradWeightGrad -cpu 2.
+func BenchmarkConvWinogradWeightGrad(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ batch, ic, ch, size int }{
+		{8, 64, 64, 56}, {8, 128, 128, 28}, {8, 256, 256, 14}, {8, 512, 512, 7},
+		{16, 512, 512, 7}, {4, 256, 256, 14}, {2, 128, 128, 28},
+		// squeezenet1_1's expand3x3 layers, and the Fashion-MNIST CNN's second layer
+		{8, 16, 64, 55}, {8, 32, 128, 27}, {8, 48, 192, 13}, {8, 64, 256, 13},
+		{64, 32, 64, 14},
+	} {
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
+			Pads: []int{1, 1}}
+		x, dy := gemmRandom(r, c.batch*c.ic*c.size*c.size), gemmRandom(r, c.batch*c.ch*c.size*c.size)
+		dw := make([]float32, c.ch*c.ic*9)
+		for _, path := range []string{"im2col", "winograd"} {
+			b.Run(fmt.Sprintf("%dx%d-%dx%d/%s", c.batch, c.ic, c.ch, c.size, path), func(b *testing.B) {
+				grad := func() { convWinogradWeightGrad(dw, x, dy, g, runtime.GOMAXPROCS(0)) }
+				if path == "im2col" {
+					convWinogradOff = true
+					defer func() { convWinogradOff = false }()
+					grad = func() { ConvWeightGrad(dw, x, dy, g) }
+				}
+				grad()
+				b.ResetTimer()
+				for range b.N {
+					grad()
+				}
+				flops := 2 * float64(len(dw)) * float64(c.batch*c.size*c.size)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestUseWinogradWeightGrad: which 3×3 layers' weight gradients take F(2×2, 3×3), as
+// BenchmarkConvWinogradWeightGrad measured them.
+func TestUseWinogradWeightGrad(t *testing.T) {
+	for _, c := range []struct {
+		batch, ic, oc, size int
+		want                bool
+	}{
+		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, false}, {8, 512, 512, 7, false},
+		{64, 32, 64, 14, true}, {8, 32, 128, 27, true}, {8, 16, 64, 55, false}, {8, 64, 256, 13, false},
+		{2, 128, 128, 28, false}, {1, 64, 64, 56, false}, {2, 64, 64, 56, true},
+	} {
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		if got := g.useWinogradWeightGrad(); got != c.want {
+			t.Errorf("%+v: useWinogradWeightGrad %v", c, got)
+		}
+	}
+}
