@@ -45,10 +45,14 @@ func Load(path string) (*Model, error) {
 		return nil, fmt.Errorf("onnx: %w", unwrapPathError(err, path))
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("onnx: %s: is a directory, not an ONNX file", path)
+	var size int64 // the file's size where known: the buffer to read it into
+	if st, err := f.Stat(); err == nil {
+		if st.IsDir() {
+			return nil, fmt.Errorf("onnx: %s: is a directory, not an ONNX file", path)
+		}
+		size = st.Size()
 	}
-	m, err := read(f)
+	m, err := read(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
@@ -61,18 +65,25 @@ func Load(path string) (*Model, error) {
 // Read parses an ONNX model from r. Tensors stored as external data stay unresolved until
 // LoadExternalData is called with the directory they live in.
 func Read(r io.Reader) (*Model, error) {
-	m, err := read(r)
+	m, err := read(r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
 	return m, nil
 }
 
-func read(r io.Reader) (*Model, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxModelBytes+1))
-	if err != nil {
+// read parses a model from r, whose size, when more than 0, is that many bytes: the buffer
+// is made that large at once. Grown as it reads (io.ReadAll), it leaves twice the file's
+// size of smaller copies to the collector, which a process's peak memory counts.
+func read(r io.Reader, size int64) (*Model, error) {
+	var buf bytes.Buffer
+	if size > 0 && size <= maxModelBytes {
+		buf.Grow(int(size) + bytes.MinRead) // the room for the read that meets EOF
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxModelBytes+1)); err != nil {
 		return nil, err
 	}
+	b := buf.Bytes()
 	if len(b) == 0 {
 		return nil, errors.New("empty file, not an ONNX model")
 	}
