@@ -46,28 +46,42 @@ func perRow(w *tensor.Tensor) int {
 
 // CountFLOPs runs p on inputs like Run and returns its outputs with the FLOPs of the run: the
 // NodeFLOPs of every step at the shapes it actually ran on, so symbolic sizes (batch, image
-// size) are counted as fed. The run is a real one: its outputs may serve as a first run's.
+// size) are counted as fed. The run is Run's own, fused steps and all (what fusion merges
+// into a convolution counts nothing), so its outputs may serve as a first run's, and the
+// buffers it leaves in the plan's pool are those the later runs use: an unfused run left
+// buffers of other sizes there, and `onnxtune bench` reported squeezenet1_1's peak memory at
+// batch 8 as 160 MB where its runs need 90.
 func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, int64, error) {
 	var flops int64
-	observe := func(i int, vals []*tensor.Tensor) {
-		st := &p.steps[i]
-		in := make([]*tensor.Tensor, 0, len(st.in))
-		out := make([]*tensor.Tensor, 0, len(st.out))
-		for _, s := range st.in {
-			in = append(in, slotValue(vals, s))
-		}
-		for _, s := range st.out {
-			out = append(out, slotValue(vals, s))
-		}
-		flops += NodeFLOPs(st.node, in, out)
-	}
-	vals, err := p.Forward(ctx, inputs, nil, observe)
+	observe := func(i int, vals []*tensor.Tensor) { flops += stepFLOPs(&p.fused[i], vals) }
+	vals, _, err := p.forward(ctx, p.fused, inputs, nil, observe)
 	if err != nil {
 		return nil, 0, err
 	}
 	return p.outputMap(vals), flops, nil
 }
 
+// stepFLOPs is NodeFLOPs of the step's node on the values of a run. A convolution written
+// into its Concat's output has no output of its own: its share of the Concat's is counted.
+func stepFLOPs(st *step, vals []*tensor.Tensor) int64 {
+	in := make([]*tensor.Tensor, 0, len(st.in))
+	for _, s := range st.in {
+		in = append(in, slotValue(vals, s))
+	}
+	if k, ok := st.kernel.(*convIntoConcat); ok {
+		cat := vals[k.slot]
+		if len(in) < 2 || in[1] == nil || in[1].Rank() == 0 || cat == nil || k.channels == 0 {
+			return 0
+		}
+		w := in[1]
+		return 2 * int64(cat.Len()/k.channels*w.Shape()[0]) * int64(perRow(w))
+	}
+	out := make([]*tensor.Tensor, 0, len(st.out))
+	for _, s := range st.out {
+		out = append(out, slotValue(vals, s))
+	}
+	return NodeFLOPs(st.node, in, out)
+}
 // slotValue is vals[s], or nil for an omitted value (slot -1).
 func slotValue(vals []*tensor.Tensor, s int) *tensor.Tensor {
 	if s < 0 {

@@ -209,9 +209,13 @@ func fusedMatchesSteps(t *testing.T, p *Plan, in map[string]*tensor.Tensor) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals, err := p.Forward(nil, in, nil, nil)
+	var unfusedFLOPs int64 // counted step by step on the unfused run
+	vals, err := p.Forward(nil, in, nil, func(i int, vals []*tensor.Tensor) { unfusedFLOPs += stepFLOPs(&p.steps[i], vals) })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, flops, err := p.CountFLOPs(nil, in); err != nil || flops != unfusedFLOPs {
+		t.Errorf("CountFLOPs on the fused steps: %d (%v), the unfused steps' NodeFLOPs: %d", flops, err, unfusedFLOPs)
 	}
 	for i, o := range p.Graph.Outputs {
 		want := vals[p.outputs[i]]
