@@ -82,6 +82,7 @@ func stepFLOPs(st *step, vals []*tensor.Tensor) int64 {
 	}
 	return NodeFLOPs(st.node, in, out)
 }
+
 // slotValue is vals[s], or nil for an omitted value (slot -1).
 func slotValue(vals []*tensor.Tensor, s int) *tensor.Tensor {
 	if s < 0 {
