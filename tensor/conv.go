@@ -1133,6 +1133,11 @@ func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
 // dy with the flipped, transposed kernel: no column matrix to scatter back, and Conv's
 // im2col-free packing and kernels.
 func convInputGradByConv(dx, dy, w []float32, g, tg *ConvGeom) {
+	if tg.useWinograd() && !convWinogradOff {
+		// Winograd's transform of the flipped filters is a permutation of the filters' own.
+		convWinogradWith(dx, dy, w, nil, tg, runtime.GOMAXPROCS(0), true)
+		return
+	}
 	ks := g.KernelSize()
 	cg, mg := g.InC/g.Group, g.OutC/g.Group
 	buf := convGetCol(g.OutC * cg * ks)

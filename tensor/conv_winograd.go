@@ -51,6 +51,14 @@ const winogradChunkBytes = 1 << 21
 
 // convWinograd is Conv for the geometries useWinograd accepts.
 func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
+	convWinogradWith(y, x, w, bias, g, procs, false)
+}
+
+// convWinogradWith is convWinograd, or, when flipped, the same for the filters of w flipped
+// in both dimensions with their two channel dimensions swapped: w is then [g.InC, g.OutC,
+// 3, 3], the weights of the convolution whose input gradient g computes (inputGradGeom), and
+// nothing is copied to flip them (see winogradFlippedGG).
+func convWinogradWith(y, x, w, bias []float32, g *ConvGeom, procs int, flipped bool) {
 	ic, oc := g.InC, g.OutC
 	th, tw := g.winogradTiles()
 	tileRows := g.Batch * th // over all images
@@ -69,7 +77,11 @@ func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	ubuf := convGetCol(16 * up)
 	defer convPutCol(ubuf)
 	u := *ubuf
-	winogradFilters(u, up, w, oc, ic)
+	gg, transU, ldu := winogradGG[:], false, ic // plane ξ of u is U_ξ, [OutC × InC]
+	if flipped {
+		gg, transU, ldu = winogradFlippedGG[:], true, oc // plane ξ is U_ξᵀ, [InC × OutC]
+	}
+	Gemm(false, true, 16, oc*ic, 9, 1, gg, 9, w, 9, 0, u, up)
 
 	tiles := float64(tileRows * tw)
 	gemm, workers := convSchedule(chunks, procs, 16*tiles*float64(oc)*float64(ic))
@@ -82,7 +94,7 @@ func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		v, m := *vbuf, *mbuf
 		winogradInput(v, vp, x, g, r0, nr, n, *sbuf)
 		for xi := range 16 {
-			gemm(false, false, oc, n, ic, 1, u[xi*up:], ic, v[xi*vp:], n, 0, m[xi*mp:], n)
+			gemm(transU, false, oc, n, ic, 1, u[xi*up:], ldu, v[xi*vp:], n, 0, m[xi*mp:], n)
 		}
 		winogradOutput(y, m, mp, bias, g, r0, nr, n, *sbuf)
 		convPutCol(vbuf)
@@ -105,32 +117,39 @@ func winogradRowCells(tw int) int { return (tw + 7) &^ 7 }
 // than their size.
 const winogradPlanePad = 32
 
-// winogradFilters writes U[ξ][o][i] = (G g Gᵀ)[ξ], at u[ξ*plane+o*ic+i], for every filter
-// g = w[o][i] (3×3) of the oc outputs, with
+// The transformed filters are U[ξ][o][i] = (G g Gᵀ)[ξ], at u[ξ*plane+o*ic+i], for every
+// filter g = w[o][i] (3×3) of the oc outputs, with
 //
 //	G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
 //
 // U is linear in g: value ξ = 4a+b is Σ G[a][p] G[b][q] g[p][q], so all of them are one
 // product of the 16×9 matrix G⊗G with the filters as rows of 9, which runs on the GEMM's
 // vector kernels and cores (3.5 -> 1.2 ms for 512×512 filters against a loop over them).
-func winogradFilters(u []float32, plane int, w []float32, oc, ic int) {
-	Gemm(false, true, 16, oc*ic, 9, 1, winogradGG[:], 9, w, 9, 0, u, plane)
-}
 
 // winogradGG is G⊗G, row 4a+b and column 3p+q holding G[a][p]·G[b][q].
-var winogradGG = func() (k [16 * 9]float32) {
+var winogradGG = winogradKron([4]int{0, 1, 2, 3})
+
+// winogradFlippedGG transforms the filters flipped in both dimensions (g'[p][q] =
+// g[2-p][2-q]) as winogradGG does the filters themselves. Reversing G's columns swaps its
+// first and last rows and keeps the middle two (G J = P G), so G g' Gᵀ = P (G g Gᵀ) Pᵀ:
+// value (a, b) of a flipped filter's transform is value (P(a), P(b)) of the filter's.
+var winogradFlippedGG = winogradKron([4]int{3, 1, 2, 0})
+
+// winogradKron returns G⊗G with its rows and columns of G taken in the order rows gives:
+// row 4a+b, column 3p+q holds G[rows[a]][p]·G[rows[b]][q].
+func winogradKron(rows [4]int) (k [16 * 9]float32) {
 	g := [4][3]float32{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 	for a := range 4 {
 		for b := range 4 {
 			for p := range 3 {
 				for q := range 3 {
-					k[(4*a+b)*9+3*p+q] = g[a][p] * g[b][q]
+					k[(4*a+b)*9+3*p+q] = g[rows[a]][p] * g[rows[b]][q]
 				}
 			}
 		}
 	}
 	return k
-}()
+}
 
 // winogradInput writes V[ξ][c][t] = (Bᵀ d B)[ξ], at v[ξ*plane+c*n+t], for the 4×4 input patch d of channel c under
 // each tile t of tile rows [r0, r0+nr) (counted over all images), with
