@@ -167,3 +167,73 @@ func BenchmarkConvInputGrad3x3(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvWeightGradLarge times ConvWeightGrad on resnet18's layers whose gradients
+// ConvWeightGrad takes over the whole batch (convWeightGradWholeBatch) at batch 8, both ways:
+// go test ./tensor -run '^$' -bench ConvWeightGradLarge -cpu 2.
+func BenchmarkConvWeightGradLarge(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ batch, ic, oc, size, stride int }{
+		{8, 256, 256, 14, 1}, {8, 512, 512, 7, 1}, {8, 256, 512, 14, 2}, {8, 128, 256, 28, 2}, {8, 64, 128, 56, 2},
+	} {
+		out := (c.size+2-3)/c.stride + 1
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{out, out}, Strides: []int{c.stride, c.stride}, Dilations: []int{1, 1},
+			Pads: []int{1, 1}}
+		x, dy := gemmRandom(r, c.batch*c.ic*c.size*c.size), gemmRandom(r, c.batch*c.oc*out*out)
+		dw := make([]float32, c.oc*c.ic*9)
+		for _, path := range []string{"per-image", "whole-batch"} {
+			b.Run(fmt.Sprintf("%dx%d-%dx%d-s%d/%s", c.batch, c.ic, c.oc, c.size, c.stride, path), func(b *testing.B) {
+				convWinogradOff = true
+				convWholeBatchOff = path == "per-image"
+				defer func() { convWinogradOff, convWholeBatchOff = false, false }()
+				ConvWeightGrad(dw, x, dy, g)
+				b.ResetTimer()
+				for range b.N {
+					ConvWeightGrad(dw, x, dy, g)
+				}
+			})
+		}
+	}
+}
+
+// TestConvWeightGradOverBatch: the weight gradient as one product over the batch gives what
+// the image-by-image sums give within float32 rounding, in 2-D (strided, padded) and 1-D,
+// on one core and two; and wholeBatchWeightGrad takes the layers it was measured to pay on.
+func TestConvWeightGradOverBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, g := range []*ConvGeom{
+		{Batch: 3, InC: 40, OutC: 96, Group: 1, InShape: []int{7, 6}, Kernel: []int{3, 3}, OutShape: []int{4, 3},
+			Strides: []int{2, 2}, Dilations: []int{1, 1}, Pads: []int{1, 1}},
+		{Batch: 2, InC: 24, OutC: 16, Group: 1, InShape: []int{9}, Kernel: []int{5}, OutShape: []int{3},
+			Strides: []int{3}, Dilations: []int{1}, Pads: []int{2}},
+	} {
+		x, dy := gemmRandom(r, g.Batch*g.InC*g.InSize()), gemmRandom(r, g.Batch*g.OutC*g.OutSize())
+		want := make([]float32, g.OutC*g.InC*g.KernelSize())
+		convWholeBatchOff = true
+		ConvWeightGrad(want, x, dy, g)
+		convWholeBatchOff = false
+		for _, procs := range []int{1, 2} {
+			old := runtime.GOMAXPROCS(procs)
+			got := gemmRandom(r, len(want)) // overwritten
+			convWeightGradOverBatch(got, x, dy, g)
+			runtime.GOMAXPROCS(old)
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
+					t.Fatalf("%v, %d cores: dw[%d] = %g over the batch, %g image by image", g.InShape, procs, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	for _, c := range []struct {
+		ic, oc, size, stride int
+		want                 bool
+	}{{512, 512, 7, 1, true}, {256, 512, 14, 2, true}, {256, 256, 14, 1, false}, {128, 256, 28, 2, false}, {32, 64, 7, 1, false}} {
+		out := (c.size+2-3)/c.stride + 1
+		g := &ConvGeom{Batch: 8, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size}, Kernel: []int{3, 3},
+			OutShape: []int{out, out}, Strides: []int{c.stride, c.stride}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		if got := g.wholeBatchWeightGrad(); got != c.want {
+			t.Errorf("%+v: wholeBatchWeightGrad %v", c, got)
+		}
+	}
+}
