@@ -338,6 +338,7 @@ func BenchmarkConv(b *testing.B) {
 		{"depthwise-5x5s2-144-56", 8, 144, 144, 144, 56, 5, 2},
 		{"resnet-3x3-64-56-batch1", 1, 64, 64, 1, 56, 3, 1},
 		{"squeezenet-stem-3x3s2-3-64-224-batch1", 1, 3, 64, 1, 224, 3, 2},
+		{"squeezenet-stem-3x3s2-3-64-224-relu", 8, 3, 64, 1, 224, 3, 2},
 		{"squeezenet-classifier-1x1-512-1000-13-batch1", 1, 512, 1000, 1, 13, 1, 1},
 	} {
 		b.Run(c.name, func(b *testing.B) {
