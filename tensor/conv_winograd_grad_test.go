@@ -13,7 +13,7 @@ import (
 // and chunks, on one core and two.
 func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, c := range []struct{ batch, inC, outC, h, w, padT, padL, padB, padR int }{
+	for _, c := range []winogradCase{
 		{1, 64, 64, 7, 7, 1, 1, 1, 1},
 		{2, 64, 80, 14, 14, 1, 1, 1, 1},
 		{3, 72, 64, 9, 12, 0, 0, 0, 0},
@@ -24,11 +24,8 @@ func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 		{8, 64, 64, 56, 56, 1, 1, 1, 1},
 		{8, 256, 256, 14, 14, 1, 1, 1, 1},
 	} {
-		name := fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
-		oh, ow := c.h+c.padT+c.padB-2, c.w+c.padL+c.padR-2
-		g := &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
-			Kernel: []int{3, 3}, OutShape: []int{oh, ow}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{c.padT, c.padL}}
+		name, g := c.String(), c.geom()
+		oh, ow := g.OutShape[0], g.OutShape[1]
 		x, dy := gemmRandom(r, c.batch*c.inC*c.h*c.w), gemmRandom(r, c.batch*c.outC*oh*ow)
 		want := make([]float32, c.outC*c.inC*9)
 		convWinogradOff = true
@@ -115,7 +112,7 @@ func TestUseWinogradWeightGrad(t *testing.T) {
 // flipped copy, within float32 rounding, for every padding up to 2 and several images.
 func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, c := range []struct{ batch, inC, outC, h, w, padT, padL, padB, padR int }{
+	for _, c := range []winogradCase{
 		{1, 64, 64, 24, 24, 1, 1, 1, 1},
 		{3, 64, 80, 14, 14, 1, 1, 1, 1},
 		{3, 72, 32, 15, 12, 0, 0, 0, 0},
@@ -123,11 +120,8 @@ func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 		{4, 96, 16, 13, 11, 1, 2, 0, 1},
 		{8, 512, 512, 7, 7, 1, 1, 1, 1},
 	} {
-		name := fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
-		oh, ow := c.h+c.padT+c.padB-2, c.w+c.padL+c.padR-2
-		g := &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
-			Kernel: []int{3, 3}, OutShape: []int{oh, ow}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{c.padT, c.padL}}
+		name, g := c.String(), c.geom()
+		oh, ow := g.OutShape[0], g.OutShape[1]
 		if tg, ok := g.inputGradGeom(); !ok || !tg.useWinograd() {
 			t.Fatalf("%s: the input gradient would not take Winograd", name)
 		}

@@ -15,25 +15,22 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	random := func(n int) []float32 { return gemmRandom(r, n) }
 	for _, c := range []struct {
-		batch, inC, outC, h, w, padT, padL, padB, padR int
-		epilogue                                       bool
-		yStride                                        int // extra channels of room per image
+		winogradCase
+		epilogue bool
+		yStride  int // extra channels of room per image
 	}{
-		{1, 64, 64, 7, 7, 1, 1, 1, 1, false, 0},
-		{2, 64, 80, 14, 14, 1, 1, 1, 1, true, 0},
-		{3, 72, 64, 9, 12, 0, 0, 0, 0, false, 0},
-		{2, 64, 64, 8, 5, 2, 0, 1, 2, true, 0},
-		{1, 16, 64, 9, 10, 1, 2, 1, 0, false, 0},
-		{1, 16, 64, 6, 7, 0, 3, 2, 1, true, 0},
-		{1, 16, 64, 5, 9, 1, 4, 1, 4, false, 0},
-		{1, 96, 64, 28, 28, 1, 1, 1, 1, false, 16},
-		{8, 64, 64, 56, 56, 1, 1, 1, 1, true, 0},
+		{winogradCase{1, 64, 64, 7, 7, 1, 1, 1, 1}, false, 0},
+		{winogradCase{2, 64, 80, 14, 14, 1, 1, 1, 1}, true, 0},
+		{winogradCase{3, 72, 64, 9, 12, 0, 0, 0, 0}, false, 0},
+		{winogradCase{2, 64, 64, 8, 5, 2, 0, 1, 2}, true, 0},
+		{winogradCase{1, 16, 64, 9, 10, 1, 2, 1, 0}, false, 0},
+		{winogradCase{1, 16, 64, 6, 7, 0, 3, 2, 1}, true, 0},
+		{winogradCase{1, 16, 64, 5, 9, 1, 4, 1, 4}, false, 0},
+		{winogradCase{1, 96, 64, 28, 28, 1, 1, 1, 1}, false, 16},
+		{winogradCase{8, 64, 64, 56, 56, 1, 1, 1, 1}, true, 0},
 	} {
-		name := fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
-		oh, ow := c.h+c.padT+c.padB-2, c.w+c.padL+c.padR-2
-		g := &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
-			Kernel: []int{3, 3}, OutShape: []int{oh, ow}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{c.padT, c.padL}}
+		name, g := c.String(), c.geom()
+		oh, ow := g.OutShape[0], g.OutShape[1]
 		ys := (c.outC + c.yStride) * oh * ow
 		if c.yStride > 0 {
 			g.YImageStride = ys
@@ -68,6 +65,20 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 			}
 		}
 	}
+}
+
+// winogradCase is a 3×3 stride-1 convolution of batch images of inC channels, h×w, to outC
+// channels, padded by padT, padL, padB and padR.
+type winogradCase struct{ batch, inC, outC, h, w, padT, padL, padB, padR int }
+
+func (c winogradCase) String() string {
+	return fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
+}
+
+func (c winogradCase) geom() *ConvGeom {
+	return &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
+		Kernel: []int{3, 3}, OutShape: []int{c.h + c.padT + c.padB - 2, c.w + c.padL + c.padR - 2},
+		Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{c.padT, c.padL}}
 }
 
 // TestUseWinograd: which of resnet18's and squeezenet1_1's 3×3 layers take F(2×2, 3×3), as
