@@ -536,28 +536,11 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	}
 	blocks := (rows + rowsPer - 1) / rowsPer
 	tasks := g.Batch * g.Group * blocks
-	gemm, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
-	// The bias is added after the GEMM, in the pass that applies the epilogue. A layer with
-	// no epilogue whose output is large next to its weights (the expansion of an inverted
-	// residual without its activation, a stem) saves that pass by getting its bias from the
-	// GEMM itself: a row of ones under the im2col matrix (for a pointwise layer, a copy of
-	// the input) and the bias as an extra column of a copy of the weights. With a narrow
-	// output (squeezenet1_1's 512-to-1000 classifier at batch 1) copying the weights on
-	// every call cost more than the pass: it ran at 177 GFLOP/s against 287 without.
-	wk, kk := w, k  // the GEMM's weights and their row length
-	addBias := bias // the bias left to the epilogue
-	if bias != nil && k < mg && g.Clamp == nil && g.Residual == nil && 8*(k+1) <= g.Batch*outSize {
-		// Pooled rather than made: a fresh buffer per call would be fresh pages per run.
-		wbuf := convGetCol(g.OutC * (k + 1))
-		defer convPutCol(wbuf)
-		wb := *wbuf // the weights with the bias column, [OutC, k+1]
-		for oc := range g.OutC {
-			copy(wb[oc*(k+1):], w[oc*k:(oc+1)*k])
-			wb[oc*(k+1)+k] = bias[oc]
-		}
-		wk, kk, addBias = wb, k+1, nil
+	_, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
+	threads := procs // the GEMM's own goroutines
+	if workers > 1 {
+		threads = 1
 	}
-	ones := kk > k // the im2col matrix ends with a row of ones
 	// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
 	panels := workers > 1 && len(g.InShape) <= 2
 	parallel.For(tasks, workers, func(t int) {
@@ -570,43 +553,46 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		xg := x[(img*g.InC+grp*cg)*inSize:]
 		yoff := img*ys + grp*mg*outSize + r0*ow
 		yg := y[yoff:]
-		wg := wk[grp*mg*kk:]
+		wg := w[grp*mg*k:]
+		var gb []float32 // this group's bias
+		if bias != nil {
+			gb = bias[grp*mg : (grp+1)*mg]
+		}
+		// Without a residual, the GEMM's kernels add the bias and clamp each tile of output
+		// as they store it (gemmEpilogue); a residual is added in a pass after the product.
+		var ep gemmEpilogue
+		if g.Residual == nil {
+			ep.bias = gb
+			if g.Clamp != nil {
+				ep.clamp, ep.lo, ep.hi = true, g.Clamp[0], g.Clamp[1]
+			}
+		}
 		switch {
-		case panels && (ones || !point):
-			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg, ones)
-			gemmSerialPackB(mg, n, kk, wg, kk, pn.pack, yg, outSize)
+		case panels && !point:
+			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg)
+			gemmSerialPackB(mg, n, k, wg, k, pn.pack, yg, outSize, ep)
 			pn.release()
-		case point && !ones:
-			gemm(false, false, mg, n, k, 1, wg, k, xg[r0*ow:], inSize, 0, yg, outSize)
+		case point:
+			gemmWith(threads, mg, n, k, wg, k, xg[r0*ow:], inSize, yg, outSize, ep)
 		default:
-			buf := convGetCol(kk * n)
+			buf := convGetCol(k * n)
 			col := *buf
-			switch {
-			case point:
-				for c := range k {
-					copy(col[c*n:(c+1)*n], xg[c*inSize+r0*ow:])
-				}
-			case workers == 1 && procs > 1 && k*n >= convIm2ColSplit:
+			if workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
 				// A lone task (batch 1, small planes): its GEMM runs on every core, and so
 				// should its im2col, one range of input channels per core.
 				parallel.For(procs, procs, func(part int) {
 					c0, c1 := cg*part/procs, cg*(part+1)/procs
 					Im2Col(col[c0*ks*n:], xg[c0*inSize:], c1-c0, g, r0, nr)
 				})
-			default:
+			} else {
 				Im2Col(col, xg, cg, g, r0, nr)
 			}
-			if ones {
-				fillFloat32(col[k*n:(k+1)*n], 1)
-			}
-			gemm(false, false, mg, n, kk, 1, wg, kk, col, n, 0, yg, outSize)
+			gemmWith(threads, mg, n, k, wg, k, col, n, yg, outSize, ep)
 			convPutCol(buf)
 		}
-		var gb []float32 // this group's bias, added with the epilogue after the GEMM
-		if addBias != nil {
-			gb = addBias[grp*mg : (grp+1)*mg]
+		if g.Residual != nil {
+			g.finishRows(yg, gb, mg, n, outSize, yoff)
 		}
-		g.finishRows(yg, gb, mg, n, outSize, yoff)
 	})
 }
 
@@ -676,8 +662,8 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		n := (i1 - i0) * outSize
 		out := convGetCol(mg * n)
 		if workers > 1 && len(g.InShape) <= 2 {
-			pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, rows, cg, false)
-			gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n)
+			pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, rows, cg)
+			gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n, gemmEpilogue{})
 			pn.release()
 		} else {
 			col := convGetCol(k * n)

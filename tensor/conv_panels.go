@@ -8,9 +8,7 @@ package tensor
 // wider strides unroll a few channels at a time into an L1-sized scratch first (packVia).
 //
 // The columns are those of output rows [row0, row0+rows) of images consecutive images of x
-// side by side (convPacked puts several small images in one GEMM). When ones is set, one
-// more row of ones follows the channels' rows: the weights then carry the bias as an extra
-// column.
+// side by side (convPacked puts several small images in one GEMM).
 type convPanels struct {
 	g          *ConvGeom
 	x          []float32 // the first image's channels of this group
@@ -18,7 +16,6 @@ type convPanels struct {
 	images     int
 	row0, rows int
 	channels   int
-	ones       bool
 	n          int        // columns: images * rows * OutShape[last]
 	buf        *[]float32 // the scratch of packVia: viaChannels*KernelSize rows of n columns, pooled
 	filled     int        // the channel in the scratch, -1 for none
@@ -26,10 +23,10 @@ type convPanels struct {
 
 // newConvPanels returns the panel writer for the given columns; release gives its scratch
 // back.
-func newConvPanels(g *ConvGeom, x []float32, imgStride, images, row0, rows, channels int, ones bool) *convPanels {
+func newConvPanels(g *ConvGeom, x []float32, imgStride, images, row0, rows, channels int) *convPanels {
 	n := images * rows * g.OutShape[len(g.OutShape)-1]
 	c := &convPanels{g: g, x: x, imgStride: imgStride, images: images, row0: row0, rows: rows,
-		channels: channels, ones: ones, n: n, filled: -1}
+		channels: channels, n: n, filled: -1}
 	if g.Strides[len(g.Strides)-1] != 1 {
 		c.buf = convGetCol(c.viaChannels() * g.KernelSize() * n)
 	}
@@ -73,21 +70,14 @@ func (c *convPanels) packVia(dst []float32, nr, p0, kc, j0, nc int) {
 // a 1×1 kernel does not pay the im2col's set-up once per row.
 func (c *convPanels) viaChannels() int { return max(1, 16/c.g.KernelSize()) }
 
-// fill writes the rows of unit u of packVia into the scratch: viaChannels channels, and
-// the row of ones after the last channel if it falls in this unit.
+// fill writes the rows of unit u of packVia into the scratch: viaChannels channels.
 func (c *convPanels) fill(u int) {
-	per, ks := c.viaChannels(), c.g.KernelSize()
+	per := c.viaChannels()
 	ch0, ch1 := u*per, min(c.channels, (u+1)*per)
-	if ch0 < ch1 {
-		inSize := c.g.InSize()
-		cols := c.n / c.images
-		for i := range c.images {
-			conv2DWalk((*c.buf)[i*cols:], c.x[i*c.imgStride+ch0*inSize:], ch1-ch0, c.g, c.row0, c.rows, c.n, false)
-		}
-	}
-	if c.ones && ch1 < ch0+per {
-		row := max(0, ch1-ch0) * ks
-		fillFloat32((*c.buf)[row*c.n:(row+1)*c.n], 1)
+	inSize := c.g.InSize()
+	cols := c.n / c.images
+	for i := range c.images {
+		conv2DWalk((*c.buf)[i*cols:], c.x[i*c.imgStride+ch0*inSize:], ch1-ch0, c.g, c.row0, c.rows, c.n, false)
 	}
 }
 
@@ -105,10 +95,6 @@ func (c *convPanels) packDirect(dst []float32, nr, p0, kc, j0, nc int) {
 	for p := p0; p < p0+kc; p++ {
 		pd.row = p - p0
 		pd.fill(j0+nc, j0+gemmRoundUp(nc, nr), 0) // the last panel's columns past nc
-		if p == c.channels*ks {
-			pd.fill(j0, j0+nc, 1) // the row of ones
-			continue
-		}
 		ch, tap := p/ks, p%ks
 		hoff, woff := tap/kw*dh-ph, tap%kw*dw-pw
 		hlo, hhi := convRowRange(hoff, sh, ih, r1)

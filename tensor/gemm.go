@@ -20,9 +20,71 @@ import (
 
 // gemmKernel computes the mr×nr tile c = alpha*Â·B̂ (+ beta*c when loadC) where Â holds kc
 // steps of mr values as packed by gemmPackA and B̂ kc rows of nr values, ldb apart (nr for
-// a panel packed by gemmPackB). When loadC is false, c is only written, so garbage or NaN
-// in it cannot leak.
-type gemmKernel func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool)
+// a panel packed by gemmPackB), then, for an arch with epilogue set, applies ep to the tile
+// (ep.bias from the tile's first row on, mr values). When loadC is false, c is only
+// written, so garbage or NaN in it cannot leak.
+type gemmKernel func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, ep gemmEpilogue)
+
+// gemmEpilogue is what a caller would otherwise do to C in a pass after the product: add
+// bias[i] to every value of row i (when bias is not nil), then limit every value to
+// [lo, hi] (when clamp is set), as Go's min(max(x, lo), hi) does. The AVX-512 kernel does it
+// in registers before it stores a tile, which saves a convolution with a Relu that pass over
+// its output; with the other kernels the driver does it in Go on each block of C just
+// computed, while it is in cache. The zero value does nothing.
+type gemmEpilogue struct {
+	bias   []float32
+	clamp  bool
+	lo, hi float32
+}
+
+// from returns the epilogue for the rows of C from row i on.
+func (e gemmEpilogue) from(i int) gemmEpilogue {
+	if e.bias != nil {
+		e.bias = e.bias[i:]
+	}
+	return e
+}
+
+// none reports whether the epilogue does nothing.
+func (e gemmEpilogue) none() bool { return e.bias == nil && !e.clamp }
+
+// applyTile is apply for a few values (an edge tile), in plain loops.
+func (e gemmEpilogue) applyTile(c []float32, ldc, rows, cols int) {
+	for i := range rows {
+		row := c[i*ldc:][:cols]
+		for j, v := range row {
+			if e.bias != nil {
+				v += e.bias[i]
+			}
+			if e.clamp {
+				v = min(max(v, e.lo), e.hi)
+			}
+			row[j] = v
+		}
+	}
+}
+
+// apply applies the epilogue to rows×cols of C, ldc apart.
+func (e gemmEpilogue) apply(c []float32, ldc, rows, cols int) {
+	if e.bias == nil && !e.clamp {
+		return
+	}
+	for i := range rows {
+		row := c[i*ldc:][:cols]
+		if e.bias == nil {
+			clampSerial(row, e.lo, e.hi)
+			continue
+		}
+		b := e.bias[i]
+		done := addScalarClampFloat32(row, row, b, e.lo, e.hi, e.clamp)
+		for j := done; j < len(row); j++ {
+			row[j] += b
+		}
+		if e.clamp {
+			clampSerial(row[done:], e.lo, e.hi)
+		}
+	}
+}
 
 // gemmArch is one micro-kernel together with the block sizes tuned for it.
 type gemmArch struct {
@@ -30,6 +92,9 @@ type gemmArch struct {
 	mr, nr     int // micro-tile shape, fixed by the kernel's register allocation
 	mc, kc, nc int // cache blocking: mc and nc are multiples of mr and nr
 	kern       gemmKernel
+	// epilogue: kern applies its gemmEpilogue argument to the tile in registers. The
+	// other kernels ignore it, and the driver applies it to each block of C after them.
+	epilogue bool
 }
 
 // gemmMaxTile bounds mr*nr over all kernels, sizing the scratch tile for edges.
@@ -78,41 +143,53 @@ func gemmCurrent() *gemmArch {
 // strides over, or a slice is too short for the matrix it must hold: these are programming
 // errors.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemm(gemmCurrent(), runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemm(gemmCurrent(), runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
 }
 
 // GemmSerial is Gemm on the calling goroutine only, for callers that already run one GEMM
 // per goroutine (over a batch, say). It panics under the same conditions as Gemm.
 func GemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemm(gemmCurrent(), 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemm(gemmCurrent(), 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
 }
 
-func gemm(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// gemmWith is Gemm on up to threads goroutines with the epilogue ep applied to C (bias
+// values for its m rows).
+func gemmWith(threads, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, ep gemmEpilogue) {
+	gemm(gemmCurrent(), threads, false, false, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, ep)
+}
+
+func gemm(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	gemmCheck(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if ep.bias != nil && len(ep.bias) < m {
+		panic(fmt.Sprintf("tensor.gemm: %d bias values for %d rows", len(ep.bias), m))
+	}
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 || alpha == 0 {
 		gemmScaleC(m, n, beta, c, ldc)
+		ep.apply(c, ldc, m, n)
 		return
 	}
 	work := int64(m) * int64(n) * int64(k) // int64: this overflows a 32-bit int
 	if transB && !transA && (m <= gemmDotMaxRows || work < gemmSmallWork) {
 		gemmDots(threads, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		ep.apply(c, ldc, m, n)
 		return
 	}
 	if work < gemmSmallWork {
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		ep.apply(c, ldc, m, n)
 		return
 	}
 	if t := work / gemmThreadWork; t < int64(threads) {
 		threads = max(int(t), 1)
 	}
 	if threads == 1 {
-		gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
 		return
 	}
-	gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
 }
 
 // gemmCheck validates the arguments up front so that the assembly kernels, which the
@@ -194,8 +271,10 @@ func gemmSmall(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // do not allocate.
 type gemmBuf struct {
 	a, b []float32
-	// tile receives edge tiles; it lives here rather than on the stack because the kernel
-	// is called through a func value, which makes it escape.
+	// tile receives edge tiles, and bias their rows' bias values padded to a whole tile; they
+	// live here rather than on the stack because the kernel is called through a func value,
+	// which makes them escape.
+	bias [16]float32
 	tile [gemmMaxTile]float32
 }
 
@@ -223,8 +302,8 @@ func gemmDirectB(ar *gemmArch, transB bool, m, ldb int) bool {
 }
 
 // gemmBlocked runs the packed, cache-blocked algorithm on one goroutine.
-func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmBlockedFrom(ar, transA, m, n, k, alpha, a, lda, gemmB{trans: transB, b: b, ld: ldb}, beta, c, ldc)
+func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
+	gemmBlockedFrom(ar, transA, m, n, k, alpha, a, lda, gemmB{trans: transB, b: b, ld: ldb}, beta, c, ldc, ep)
 }
 
 // gemmB is the B operand of gemmBlockedFrom: a matrix in memory (op(B) = B, or Bᵀ when
@@ -245,21 +324,28 @@ type gemmBPacker func(dst []float32, nr, p0, kc, j0, nc int)
 
 // gemmSerialPackB computes C = A·B on the calling goroutine, where A is m×k (leading
 // dimension lda), C is m×n (leading dimension ldc, overwritten) and B is k×n, produced
-// block by block by pack. It panics under the same conditions as Gemm.
-func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []float32, ldc int) {
+// block by block by pack, then applies ep to C. It panics under the same conditions as
+// Gemm.
+func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []float32, ldc int, ep gemmEpilogue) {
 	gemmCheckMat("A", m, k, a, lda)
 	gemmCheckMat("C", m, n, c, ldc)
+	if ep.bias != nil && len(ep.bias) < m {
+		panic(fmt.Sprintf("tensor.gemmSerialPackB: %d bias values for %d rows", len(ep.bias), m))
+	}
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 {
 		gemmScaleC(m, n, 0, c, ldc)
+		ep.apply(c, ldc, m, n)
 		return
 	}
-	gemmBlockedFrom(gemmCurrent(), false, m, n, k, 1, a, lda, gemmB{pack: pack}, 0, c, ldc)
+	gemmBlockedFrom(gemmCurrent(), false, m, n, k, 1, a, lda, gemmB{pack: pack}, 0, c, ldc, ep)
 }
 
-func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []float32, lda int, b gemmB, beta float32, c []float32, ldc int) {
+// gemmBlockedFrom runs the blocked algorithm on the calling goroutine; the kernels apply ep
+// to each tile of the last block of k, when the tile's sums are complete.
+func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []float32, lda int, b gemmB, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	buf, ok := gemmBufs.get()
 	if !ok {
 		buf = new(gemmBuf)
@@ -274,7 +360,6 @@ func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []
 	} else {
 		buf.b = gemmGrow(buf.b, gemmRoundUp(min(n, ar.nc), nr)*kcMax, ar.nc*ar.kc)
 	}
-	tile := buf.tile[:]
 
 	for jc := 0; jc < n; jc += ar.nc {
 		nc := min(ar.nc, n-jc)
@@ -298,10 +383,15 @@ func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []
 			if pc > 0 {
 				bet, loadC = 1, true
 			}
+			last := pc+kc >= k
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
 				gemmPackA(buf.a, mr, transA, a, lda, ic, mc, pc, kc)
-				gemmMacro(ar, mc, nc, kc, buf.a, buf.b, bdirect, b.ld, c[ic*ldc+jc:], ldc, alpha, bet, loadC, tile)
+				var e gemmEpilogue
+				if last {
+					e = ep.from(ic)
+				}
+				gemmMacro(ar, mc, nc, kc, buf.a, buf.b, bdirect, b.ld, c[ic*ldc+jc:], ldc, alpha, bet, loadC, buf, e)
 			}
 		}
 	}
@@ -313,35 +403,54 @@ func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []
 //
 // The A micro-panel (mr×kc, 8 KiB for 8×256) stays in L1 while the B block, sized for L2,
 // streams past it; measured here, this beat keeping the larger B micro-panel in L1 instead.
-func gemmMacro(ar *gemmArch, mc, nc, kc int, pa, pb, bdirect []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, tile []float32) {
+func gemmMacro(ar *gemmArch, mc, nc, kc int, pa, pb, bdirect []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, buf *gemmBuf, ep gemmEpilogue) {
 	mr, nr := ar.mr, ar.nr
+	tileEp := ep // what the kernels apply
+	if !ar.epilogue {
+		tileEp = gemmEpilogue{}
+	}
 	for ir := 0; ir < mc; ir += mr {
 		ap := pa[ir*kc : (ir+mr)*kc]
 		rows := min(mr, mc-ir)
+		e := tileEp.from(ir)
 		for jr := 0; jr < nc; jr += nr {
 			cols := min(nr, nc-jr)
 			switch {
 			case bdirect == nil:
-				gemmTile(ar, kc, ap, pb[jr*kc:(jr+nr)*kc], nr, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, tile)
+				gemmTile(ar, kc, ap, pb[jr*kc:(jr+nr)*kc], nr, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, buf, e)
 			case cols == nr:
-				gemmTile(ar, kc, ap, bdirect[jr:], ldb, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, tile)
+				gemmTile(ar, kc, ap, bdirect[jr:], ldb, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, buf, e)
 			default:
-				gemmTile(ar, kc, ap, pb[:kc*nr], nr, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, tile)
+				gemmTile(ar, kc, ap, pb[:kc*nr], nr, c, ir*ldc+jr, ldc, rows, cols, alpha, beta, loadC, buf, e)
 			}
 		}
 	}
+	if !ar.epilogue {
+		ep.apply(c, ldc, mc, nc)
+	}
 }
 
-// gemmTile runs the micro-kernel for the rows×cols tile of C at c[coff:].
-func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff, ldc, rows, cols int, alpha, beta float32, loadC bool, tile []float32) {
+// gemmTile runs the micro-kernel for the rows×cols tile of C at c[coff:], with the epilogue
+// ep (bias from the tile's first row on) that the kernel applies.
+func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff, ldc, rows, cols int, alpha, beta float32, loadC bool, buf *gemmBuf, ep gemmEpilogue) {
 	mr, nr := ar.mr, ar.nr
 	if rows == mr && cols == nr {
-		ar.kern(kc, ap, bp, ldb, c[coff:], ldc, alpha, beta, loadC)
+		ar.kern(kc, ap, bp, ldb, c[coff:], ldc, alpha, beta, loadC, ep)
 		return
 	}
 	// Edge tile: the panels are zero-padded, so run the full kernel into a scratch tile
-	// and copy out the part that exists.
-	ar.kern(kc, ap, bp, ldb, tile, nr, alpha, 0, false)
+	// and copy out the part that exists. The kernel can apply the epilogue there unless
+	// the sums are finished only by adding C's earlier value, in the copy.
+	var inKernel gemmEpilogue
+	if !loadC && !ep.none() {
+		inKernel = ep
+		if ep.bias != nil && rows < mr {
+			clear(buf.bias[copy(buf.bias[:mr], ep.bias[:rows]):mr])
+			inKernel.bias = buf.bias[:mr]
+		}
+	}
+	tile := buf.tile[:]
+	ar.kern(kc, ap, bp, ldb, tile, nr, alpha, 0, false, inKernel)
 	for i := 0; i < rows; i++ {
 		crow := c[coff+i*ldc : coff+i*ldc+cols]
 		trow := tile[i*nr : i*nr+cols]
@@ -353,10 +462,13 @@ func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff
 			copy(crow, trow)
 		}
 	}
+	if loadC {
+		ep.applyTile(c[coff:], ldc, rows, cols)
+	}
 }
 
 // gemmParallel cuts C into a grid of threads blocks and runs gemmBlocked on each.
-func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	tm, tn := gemmGrid(ar, threads, m, n, k)
 	mPanels := (m + ar.mr - 1) / ar.mr
 	nPanels := (n + ar.nr - 1) / ar.nr
@@ -378,7 +490,7 @@ func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, a
 		if transB {
 			boff = j0 * ldb
 		}
-		gemmBlocked(ar, transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc)
+		gemmBlocked(ar, transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, ep.from(i0))
 	})
 }
 

@@ -8,13 +8,13 @@ package tensor
 // elements each will touch so that a driver bug panics instead of corrupting memory.
 
 //go:noescape
-func gemmAVX2K6x16(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int)
+func gemmAVX2K6x16(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, lo, hi float32)
 
 // fmaPeakAVX512 runs n steps of 12 independent AVX-512 FMAs (384 float32 flops a step).
 func fmaPeakAVX512(n int)
 
 //go:noescape
-func gemmAVX512K8x32(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int)
+func gemmAVX512K8x32(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, lo, hi float32)
 
 //go:noescape
 func gemmCopyChunks(dst *float32, dstStride int, src *float32, chunks, chunkBytes int)
@@ -28,14 +28,23 @@ func gemmCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 //go:noescape
 func gemmXGETBV() (eax, edx uint32)
 
-func gemmKernAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool) {
+func gemmKernAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, _ gemmEpilogue) {
 	_, _, _ = a[kc*6-1], b[(kc-1)*ldb+15], c[5*ldc+15]
-	gemmAVX2K6x16(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC))
+	gemmAVX2K6x16(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC), nil, 0, 0)
 }
 
-func gemmKernAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool) {
+// gemmKernAVX512 applies the epilogue in registers, before the tile is stored.
+func gemmKernAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, ep gemmEpilogue) {
 	_, _, _ = a[kc*8-1], b[(kc-1)*ldb+31], c[7*ldc+31]
-	gemmAVX512K8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC))
+	flags, bias := gemmFlags(loadC), (*float32)(nil)
+	if ep.bias != nil {
+		_ = ep.bias[7]
+		flags, bias = flags|2, &ep.bias[0]
+	}
+	if ep.clamp {
+		flags |= 4
+	}
+	gemmAVX512K8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, flags, bias, ep.lo, ep.hi)
 }
 
 // gemmCopyPanels copies len(src)/nr runs of nr values from src into dst, run j going to
@@ -79,7 +88,7 @@ var (
 	gemmHasAVX bool // set by gemmAsmArchs, which runs during package initialisation
 
 	gemmAVX2Arch   = gemmArch{name: "avx2-6x16", mr: 6, nr: 16, mc: 120, kc: 256, nc: 1024, kern: gemmKernAVX2}
-	gemmAVX512Arch = gemmArch{name: "avx512-8x32", mr: 8, nr: 32, mc: 128, kc: 256, nc: 1024, kern: gemmKernAVX512}
+	gemmAVX512Arch = gemmArch{name: "avx512-8x32", mr: 8, nr: 32, mc: 128, kc: 256, nc: 1024, kern: gemmKernAVX512, epilogue: true}
 )
 
 // gemmAsmArchs returns the assembly kernels this CPU and OS can run, best last. It reads

@@ -20,11 +20,14 @@ type kernelSpec struct {
 	reg    string // "Y" (AVX2, 16 registers of 8 floats) or "Z" (AVX-512, 32 of 16)
 	pfLog  int    // prefetch B 1<<pfLog k steps ahead
 	unroll int
+	// epilogue: the kernel adds a value per row and clamps (flags bits 1 and 2) before it
+	// stores the tile; without it those bits are ignored and the Go wrapper does that work.
+	epilogue bool
 }
 
 var kernels = []kernelSpec{
 	{name: "gemmAVX2K6x16", mr: 6, nv: 2, reg: "Y", pfLog: 4, unroll: 4},
-	{name: "gemmAVX512K8x32", mr: 8, nv: 2, reg: "Z", pfLog: 4, unroll: 4},
+	{name: "gemmAVX512K8x32", mr: 8, nv: 2, reg: "Z", pfLog: 4, unroll: 4, epilogue: true},
 }
 
 func main() {
@@ -62,14 +65,20 @@ func genKernel(w *bytes.Buffer, k kernelSpec) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 
 	p("")
-	p("// func %s(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int)", k.name)
+	p("// func %s(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, lo, hi float32)", k.name)
 	p("//")
-	p("// C[%d×%d] = alpha*A·B (+ beta*C when flags != 0) over kc steps, A packed as %d values per", k.mr, nr, k.mr)
+	p("// C[%d×%d] = alpha*A·B (+ beta*C when flags&1) over kc steps, A packed as %d values per", k.mr, nr, k.mr)
 	p("// step and B as rows of %d values ldb apart. The tile lives in %s0-%s%d for the whole loop;", nr, k.reg, k.reg, nacc-1)
 	p("// each step loads one row of B into %d registers and broadcasts each of the %d values of A", k.nv, k.mr)
 	p("// in turn, so every load feeds %d FMAs. B is prefetched %d steps ahead: that hides L2", k.nv, 1<<k.pfLog)
 	p("// latency on a packed panel and memory latency when B is read in place.")
-	p("TEXT ·%s(SB), NOSPLIT, $0-64", k.name)
+	if k.epilogue {
+		p("// Before the store, flags&2 adds bias[i] to row i and flags&4 limits the tile to")
+		p("// [lo, hi] as Go's min(max(x, lo), hi) does (CLAMPZ).")
+	} else {
+		p("// bias, lo, hi and flags' other bits are ignored.")
+	}
+	p("TEXT ·%s(SB), NOSPLIT, $0-80", k.name)
 	p("\tMOVQ kc+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
@@ -142,22 +151,80 @@ func genKernel(w *bytes.Buffer, k kernelSpec) {
 		}
 	}
 	p("\tMOVQ flags+56(FP), AX")
-	p("\tTESTQ AX, AX")
-	p("\tJEQ %s_store", k.name)
+	if !k.epilogue {
+		p("\tTESTQ $1, AX")
+		p("\tJEQ %s_store", k.name)
+		p("\tVBROADCASTSS beta+52(FP), %s", beta)
+		for i := 0; i < k.mr; i++ {
+			for v := 0; v < k.nv; v++ {
+				p("\tVFMADD231PS %d(DX), %s, %s", v*vbytes, beta, acc(i, v))
+				p("\tVMOVUPS %s, %d(DX)", acc(i, v), v*vbytes)
+			}
+			if i < k.mr-1 {
+				p("\tADDQ R8, DX")
+			}
+		}
+		p("\tVZEROUPPER")
+		p("\tRET")
+		// Without flags C is only written: beta == 0 must not let NaN in C through.
+		p("%s_store:", k.name)
+		store(p, k, acc, vbytes)
+		return
+	}
+	// With the epilogue, C is read (flags&1), the bias added (flags&2) and the tile clamped
+	// (flags&4) in registers, then stored once.
+	p("\tTESTQ $1, AX")
+	p("\tJEQ %s_bias", k.name)
 	p("\tVBROADCASTSS beta+52(FP), %s", beta)
+	p("\tMOVQ DX, R9")
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
-			p("\tVFMADD231PS %d(DX), %s, %s", v*vbytes, beta, acc(i, v))
-			p("\tVMOVUPS %s, %d(DX)", acc(i, v), v*vbytes)
+			p("\tVFMADD231PS %d(R9), %s, %s", v*vbytes, beta, acc(i, v))
 		}
 		if i < k.mr-1 {
-			p("\tADDQ R8, DX")
+			p("\tADDQ R8, R9")
 		}
 	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	// Without flags C is only written: beta == 0 must not let NaN in C through.
+	p("%s_bias:", k.name)
+	p("\tTESTQ $2, AX")
+	p("\tJEQ %s_clamp", k.name)
+	p("\tMOVQ bias+64(FP), BX")
+	for i := 0; i < k.mr; i++ {
+		p("\tVBROADCASTSS %d(BX), %s", i*4, alpha)
+		for v := 0; v < k.nv; v++ {
+			p("\tVADDPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
+		}
+	}
+	p("%s_clamp:", k.name)
+	p("\tTESTQ $4, AX")
+	p("\tJEQ %s_store", k.name)
+	// The sequence of ew_amd64.s's CLAMP8 on whole registers: sign mask, -lo, hi, and two
+	// scratch registers past the broadcasts.
+	sign, nlo, hi, t, u := reg(nregs-5), reg(nregs-4), reg(nregs-3), reg(nregs-2), reg(nregs-1)
+	p("\tMOVL $0x80000000, BX")
+	p("\tVPBROADCASTD BX, %s", sign)
+	p("\tVBROADCASTSS lo+72(FP), %s", nlo)
+	p("\tVPXORD %s, %s, %s", sign, nlo, nlo)
+	p("\tVBROADCASTSS hi+76(FP), %s", hi)
+	for i := 0; i < k.mr; i++ {
+		for v := 0; v < k.nv; v++ {
+			x := acc(i, v)
+			p("\tVPXORD %s, %s, %s", sign, x, x)
+			p("\tVMINPS %s, %s, %s", nlo, x, t)
+			p("\tVMINPS %s, %s, %s", x, t, u)
+			p("\tVPORD %s, %s, %s", t, u, u)
+			p("\tVPXORD %s, %s, %s", sign, u, u)
+			p("\tVMINPS %s, %s, %s", hi, u, t)
+			p("\tVMINPS %s, %s, %s", u, t, x)
+			p("\tVPORD %s, %s, %s", t, x, x)
+		}
+	}
 	p("%s_store:", k.name)
+	store(p, k, acc, vbytes)
+}
+
+// store writes the tile's registers to C (DX, rows R8 bytes apart) and returns.
+func store(p func(string, ...any), k kernelSpec, acc func(i, v int) string, vbytes int) {
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
 			p("\tVMOVUPS %s, %d(DX)", acc(i, v), v*vbytes)

@@ -2,7 +2,7 @@ package tensor
 
 // gemmKernGo4x4 is the portable micro-kernel: a 4×4 tile of C lives in 16 scalar variables
 // across the whole k loop, so each loaded value of A and B is used four times.
-func gemmKernGo4x4(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool) {
+func gemmKernGo4x4(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, _ gemmEpilogue) {
 	a = a[:kc*4]
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32

@@ -158,7 +158,7 @@ func TestGemmBlocked(t *testing.T) {
 			}
 			for _, tc := range cases {
 				gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+					gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
 				})
 			}
 		})
@@ -172,7 +172,7 @@ func TestGemmParallel(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/threads=%d", ar.name, threads), func(t *testing.T) {
 				for _, tc := range gemmCases([]int{17}) {
 					gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-						gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+						gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
 					})
 				}
 			})
@@ -335,7 +335,7 @@ func BenchmarkGemmArch(b *testing.B) {
 		for _, sh := range gemmBenchShapes {
 			b.Run(ar.name+"/"+sh.name, func(b *testing.B) {
 				gemmBench(b, sh, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bb []float32, ldb int, beta float32, c []float32, ldc int) {
-					gemm(ar, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc)
+					gemm(ar, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc, gemmEpilogue{})
 				})
 			})
 		}
