@@ -2,6 +2,8 @@
 
 package tensor
 
+import "math"
+
 //go:generate go run gemm_asmgen.go
 
 // The assembly kernels take raw pointers; the wrappers below bound-check the extreme
@@ -30,19 +32,27 @@ func gemmXGETBV() (eax, edx uint32)
 
 func gemmKernAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, _ gemmEpilogue) {
 	_, _, _ = a[kc*6-1], b[(kc-1)*ldb+15], c[5*ldc+15]
-	gemmAVX2K6x16(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC), nil, 0, 0)
+	gemmAVX2K6x16(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC, alpha), nil, 0, 0)
 }
 
 // gemmKernAVX512 applies the epilogue in registers, before the tile is stored.
 func gemmKernAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, ep gemmEpilogue) {
 	_, _, _ = a[kc*8-1], b[(kc-1)*ldb+31], c[7*ldc+31]
-	flags, bias := gemmFlags(loadC), (*float32)(nil)
+	flags, bias := gemmFlags(loadC, alpha), (*float32)(nil)
 	if ep.bias != nil {
 		_ = ep.bias[7]
 		flags, bias = flags|2, &ep.bias[0]
 	}
 	if ep.clamp {
 		flags |= 4
+		// The two-instruction clamp (see gemm_asmgen.go) wherever it matches Go's.
+		lo, hi := float64(ep.lo), float64(ep.hi)
+		if !math.IsNaN(lo) && !math.IsNaN(hi) && !(hi == 0 && math.Signbit(hi)) {
+			flags |= 8
+			if lo == 0 && !math.Signbit(lo) {
+				flags |= 16
+			}
+		}
 	}
 	gemmAVX512K8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, flags, bias, ep.lo, ep.hi)
 }
@@ -77,11 +87,17 @@ func gemmInterleave8(dst []float32, w int, src []float32, ld, kc int) int {
 	return blocks * 8
 }
 
-func gemmFlags(loadC bool) int {
+// gemmFlags returns the kernels' flags for C and alpha: 1 to add beta*C, 32 when alpha is 1
+// (the products need no scaling). The AVX-512 kernel's epilogue adds bits 2-16.
+func gemmFlags(loadC bool, alpha float32) int {
+	flags := 0
 	if loadC {
-		return 1
+		flags |= 1
 	}
-	return 0
+	if alpha == 1 {
+		flags |= 32
+	}
+	return flags
 }
 
 var (

@@ -6,7 +6,8 @@
 
 // func gemmAVX2K6x16(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, lo, hi float32)
 //
-// C[6×16] = alpha*A·B (+ beta*C when flags&1) over kc steps, A packed as 6 values per
+// C[6×16] = alpha*A·B (+ beta*C when flags&1; flags&32 says alpha is 1) over kc steps, A
+// packed as 6 values per
 // step and B as rows of 16 values ldb apart. The tile lives in Y0-Y11 for the whole loop;
 // each step loads one row of B into 2 registers and broadcasts each of the 6 values of A
 // in turn, so every load feeds 2 FMAs. B is prefetched 16 steps ahead: that hides L2
@@ -172,6 +173,9 @@ gemmAVX2K6x16_tailloop:
 	DECQ CX
 	JNE gemmAVX2K6x16_tailloop
 gemmAVX2K6x16_done:
+	MOVQ flags+56(FP), AX
+	TESTQ $32, AX
+	JNE gemmAVX2K6x16_alphadone
 	VBROADCASTSS alpha+48(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VMULPS Y14, Y1, Y1
@@ -185,7 +189,7 @@ gemmAVX2K6x16_done:
 	VMULPS Y14, Y9, Y9
 	VMULPS Y14, Y10, Y10
 	VMULPS Y14, Y11, Y11
-	MOVQ flags+56(FP), AX
+gemmAVX2K6x16_alphadone:
 	TESTQ $1, AX
 	JEQ gemmAVX2K6x16_store
 	VBROADCASTSS beta+52(FP), Y15
@@ -243,7 +247,8 @@ gemmAVX2K6x16_store:
 
 // func gemmAVX512K8x32(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, lo, hi float32)
 //
-// C[8×32] = alpha*A·B (+ beta*C when flags&1) over kc steps, A packed as 8 values per
+// C[8×32] = alpha*A·B (+ beta*C when flags&1; flags&32 says alpha is 1) over kc steps, A
+// packed as 8 values per
 // step and B as rows of 32 values ldb apart. The tile lives in Z0-Z15 for the whole loop;
 // each step loads one row of B into 2 registers and broadcasts each of the 8 values of A
 // in turn, so every load feeds 2 FMAs. B is prefetched 16 steps ahead: that hides L2
@@ -461,6 +466,9 @@ gemmAVX512K8x32_tailloop:
 	DECQ CX
 	JNE gemmAVX512K8x32_tailloop
 gemmAVX512K8x32_done:
+	MOVQ flags+56(FP), AX
+	TESTQ $32, AX
+	JNE gemmAVX512K8x32_alphadone
 	VBROADCASTSS alpha+48(FP), Z18
 	VMULPS Z18, Z0, Z0
 	VMULPS Z18, Z1, Z1
@@ -478,7 +486,7 @@ gemmAVX512K8x32_done:
 	VMULPS Z18, Z13, Z13
 	VMULPS Z18, Z14, Z14
 	VMULPS Z18, Z15, Z15
-	MOVQ flags+56(FP), AX
+gemmAVX512K8x32_alphadone:
 	TESTQ $1, AX
 	JEQ gemmAVX512K8x32_bias
 	VBROADCASTSS beta+52(FP), Z19
@@ -537,6 +545,97 @@ gemmAVX512K8x32_bias:
 gemmAVX512K8x32_clamp:
 	TESTQ $4, AX
 	JEQ gemmAVX512K8x32_store
+	TESTQ $8, AX
+	JEQ gemmAVX512K8x32_exact
+	VBROADCASTSS lo+72(FP), Z28
+	VBROADCASTSS hi+76(FP), Z29
+	TESTQ $16, AX
+	JNE gemmAVX512K8x32_pluszero
+	VMAXPS Z0, Z28, Z0
+	VMINPS Z0, Z29, Z0
+	VMAXPS Z1, Z28, Z1
+	VMINPS Z1, Z29, Z1
+	VMAXPS Z2, Z28, Z2
+	VMINPS Z2, Z29, Z2
+	VMAXPS Z3, Z28, Z3
+	VMINPS Z3, Z29, Z3
+	VMAXPS Z4, Z28, Z4
+	VMINPS Z4, Z29, Z4
+	VMAXPS Z5, Z28, Z5
+	VMINPS Z5, Z29, Z5
+	VMAXPS Z6, Z28, Z6
+	VMINPS Z6, Z29, Z6
+	VMAXPS Z7, Z28, Z7
+	VMINPS Z7, Z29, Z7
+	VMAXPS Z8, Z28, Z8
+	VMINPS Z8, Z29, Z8
+	VMAXPS Z9, Z28, Z9
+	VMINPS Z9, Z29, Z9
+	VMAXPS Z10, Z28, Z10
+	VMINPS Z10, Z29, Z10
+	VMAXPS Z11, Z28, Z11
+	VMINPS Z11, Z29, Z11
+	VMAXPS Z12, Z28, Z12
+	VMINPS Z12, Z29, Z12
+	VMAXPS Z13, Z28, Z13
+	VMINPS Z13, Z29, Z13
+	VMAXPS Z14, Z28, Z14
+	VMINPS Z14, Z29, Z14
+	VMAXPS Z15, Z28, Z15
+	VMINPS Z15, Z29, Z15
+	JMP gemmAVX512K8x32_store
+gemmAVX512K8x32_pluszero:
+	VPXORD Z30, Z30, Z30
+	VMAXPS Z0, Z28, Z0
+	VADDPS Z30, Z0, Z0
+	VMINPS Z0, Z29, Z0
+	VMAXPS Z1, Z28, Z1
+	VADDPS Z30, Z1, Z1
+	VMINPS Z1, Z29, Z1
+	VMAXPS Z2, Z28, Z2
+	VADDPS Z30, Z2, Z2
+	VMINPS Z2, Z29, Z2
+	VMAXPS Z3, Z28, Z3
+	VADDPS Z30, Z3, Z3
+	VMINPS Z3, Z29, Z3
+	VMAXPS Z4, Z28, Z4
+	VADDPS Z30, Z4, Z4
+	VMINPS Z4, Z29, Z4
+	VMAXPS Z5, Z28, Z5
+	VADDPS Z30, Z5, Z5
+	VMINPS Z5, Z29, Z5
+	VMAXPS Z6, Z28, Z6
+	VADDPS Z30, Z6, Z6
+	VMINPS Z6, Z29, Z6
+	VMAXPS Z7, Z28, Z7
+	VADDPS Z30, Z7, Z7
+	VMINPS Z7, Z29, Z7
+	VMAXPS Z8, Z28, Z8
+	VADDPS Z30, Z8, Z8
+	VMINPS Z8, Z29, Z8
+	VMAXPS Z9, Z28, Z9
+	VADDPS Z30, Z9, Z9
+	VMINPS Z9, Z29, Z9
+	VMAXPS Z10, Z28, Z10
+	VADDPS Z30, Z10, Z10
+	VMINPS Z10, Z29, Z10
+	VMAXPS Z11, Z28, Z11
+	VADDPS Z30, Z11, Z11
+	VMINPS Z11, Z29, Z11
+	VMAXPS Z12, Z28, Z12
+	VADDPS Z30, Z12, Z12
+	VMINPS Z12, Z29, Z12
+	VMAXPS Z13, Z28, Z13
+	VADDPS Z30, Z13, Z13
+	VMINPS Z13, Z29, Z13
+	VMAXPS Z14, Z28, Z14
+	VADDPS Z30, Z14, Z14
+	VMINPS Z14, Z29, Z14
+	VMAXPS Z15, Z28, Z15
+	VADDPS Z30, Z15, Z15
+	VMINPS Z15, Z29, Z15
+	JMP gemmAVX512K8x32_store
+gemmAVX512K8x32_exact:
 	MOVL $0x80000000, BX
 	VPBROADCASTD BX, Z27
 	VBROADCASTSS lo+72(FP), Z28

@@ -67,7 +67,8 @@ func genKernel(w *bytes.Buffer, k kernelSpec) {
 	p("")
 	p("// func %s(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, lo, hi float32)", k.name)
 	p("//")
-	p("// C[%d×%d] = alpha*A·B (+ beta*C when flags&1) over kc steps, A packed as %d values per", k.mr, nr, k.mr)
+	p("// C[%d×%d] = alpha*A·B (+ beta*C when flags&1; flags&32 says alpha is 1) over kc steps, A", k.mr, nr)
+	p("// packed as %d values per", k.mr)
 	p("// step and B as rows of %d values ldb apart. The tile lives in %s0-%s%d for the whole loop;", nr, k.reg, k.reg, nacc-1)
 	p("// each step loads one row of B into %d registers and broadcasts each of the %d values of A", k.nv, k.mr)
 	p("// in turn, so every load feeds %d FMAs. B is prefetched %d steps ahead: that hides L2", k.nv, 1<<k.pfLog)
@@ -144,13 +145,16 @@ func genKernel(w *bytes.Buffer, k kernelSpec) {
 	p("\tJNE %s_tailloop", k.name)
 	p("%s_done:", k.name)
 	alpha, beta := bcast[0], bcast[1]
+	p("\tMOVQ flags+56(FP), AX")
+	p("\tTESTQ $32, AX") // alpha is 1: the products are the sums
+	p("\tJNE %s_alphadone", k.name)
 	p("\tVBROADCASTSS alpha+48(FP), %s", alpha)
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
 			p("\tVMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
 		}
 	}
-	p("\tMOVQ flags+56(FP), AX")
+	p("%s_alphadone:", k.name)
 	if !k.epilogue {
 		p("\tTESTQ $1, AX")
 		p("\tJEQ %s_store", k.name)
@@ -198,9 +202,39 @@ func genKernel(w *bytes.Buffer, k kernelSpec) {
 	p("%s_clamp:", k.name)
 	p("\tTESTQ $4, AX")
 	p("\tJEQ %s_store", k.name)
-	// The sequence of ew_amd64.s's CLAMP8 on whole registers: sign mask, -lo, hi, and two
-	// scratch registers past the broadcasts.
 	sign, nlo, hi, t, u := reg(nregs-5), reg(nregs-4), reg(nregs-3), reg(nregs-2), reg(nregs-1)
+	// flags&8: the bounds are numbers and hi is not -0, so that Intel's MAXPS(lo, x) and
+	// MINPS(hi, x), which return x when it is NaN or equal to the bound, give Go's
+	// min(max(x, lo), hi) but for max(-0, +0), which they leave at -0: flags&16 (lo is +0)
+	// adds +0 after the max, which turns -0 into +0 and leaves every other value as it is.
+	p("\tTESTQ $8, AX")
+	p("\tJEQ %s_exact", k.name)
+	p("\tVBROADCASTSS lo+72(FP), %s", nlo)
+	p("\tVBROADCASTSS hi+76(FP), %s", hi)
+	p("\tTESTQ $16, AX")
+	p("\tJNE %s_pluszero", k.name)
+	for i := 0; i < k.mr; i++ {
+		for v := 0; v < k.nv; v++ {
+			x := acc(i, v)
+			p("\tVMAXPS %s, %s, %s", x, nlo, x)
+			p("\tVMINPS %s, %s, %s", x, hi, x)
+		}
+	}
+	p("\tJMP %s_store", k.name)
+	p("%s_pluszero:", k.name)
+	p("\tVPXORD %s, %s, %s", t, t, t)
+	for i := 0; i < k.mr; i++ {
+		for v := 0; v < k.nv; v++ {
+			x := acc(i, v)
+			p("\tVMAXPS %s, %s, %s", x, nlo, x)
+			p("\tVADDPS %s, %s, %s", t, x, x)
+			p("\tVMINPS %s, %s, %s", x, hi, x)
+		}
+	}
+	p("\tJMP %s_store", k.name)
+	// Otherwise the sequence of ew_amd64.s's CLAMP8 on whole registers: sign mask, -lo, hi,
+	// and two scratch registers past the broadcasts.
+	p("%s_exact:", k.name)
 	p("\tMOVL $0x80000000, BX")
 	p("\tVPBROADCASTD BX, %s", sign)
 	p("\tVBROADCASTSS lo+72(FP), %s", nlo)
