@@ -554,19 +554,8 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		yoff := img*ys + grp*mg*outSize + r0*ow
 		yg := y[yoff:]
 		wg := w[grp*mg*k:]
-		var gb []float32 // this group's bias
-		if bias != nil {
-			gb = bias[grp*mg : (grp+1)*mg]
-		}
-		// Without a residual, the GEMM's kernels add the bias and clamp each tile of output
-		// as they store it (gemmEpilogue); a residual is added in a pass after the product.
-		var ep gemmEpilogue
-		if g.Residual == nil {
-			ep.bias = gb
-			if g.Clamp != nil {
-				ep.clamp, ep.lo, ep.hi = true, g.Clamp[0], g.Clamp[1]
-			}
-		}
+		gb := groupBias(bias, grp, mg)
+		ep := g.kernelEpilogue(gb)
 		switch {
 		case panels && !point:
 			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg)
@@ -594,6 +583,28 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			g.finishRows(yg, gb, mg, n, outSize, yoff)
 		}
 	})
+}
+
+// groupBias is group grp's mg values of bias, or nil without a bias.
+func groupBias(bias []float32, grp, mg int) []float32 {
+	if bias == nil {
+		return nil
+	}
+	return bias[grp*mg : (grp+1)*mg]
+}
+
+// kernelEpilogue is what the GEMM's kernels apply to a group's output as they store it (its
+// bias, then Clamp; see gemmEpilogue): all of the epilogue, unless there is a residual to
+// add, which a pass after the product does (finishRows, addBiasEpilogue) with the rest.
+func (g *ConvGeom) kernelEpilogue(groupBias []float32) gemmEpilogue {
+	if g.Residual != nil {
+		return gemmEpilogue{}
+	}
+	ep := gemmEpilogue{bias: groupBias}
+	if g.Clamp != nil {
+		ep.clamp, ep.lo, ep.hi = true, g.Clamp[0], g.Clamp[1]
+	}
+	return ep
 }
 
 // convIm2ColSplit is the im2col size (in cells) from which a lone task splits it over the
@@ -653,7 +664,11 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	per = (g.Batch + packs - 1) / packs
 	packs = (g.Batch + per - 1) / per
 	tasks := packs * g.Group
-	gemm, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
+	_, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
+	threads := procs // the GEMM's own goroutines
+	if workers > 1 {
+		threads = 1
+	}
 	rows := g.convOutRows()
 	parallel.For(tasks, workers, func(t int) {
 		grp, pack := t%g.Group, t/g.Group
@@ -661,9 +676,11 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		i1 := min(g.Batch, i0+per)
 		n := (i1 - i0) * outSize
 		out := convGetCol(mg * n)
+		gb := groupBias(bias, grp, mg)
+		ep := g.kernelEpilogue(gb)
 		if workers > 1 && len(g.InShape) <= 2 {
 			pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, rows, cg)
-			gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n, gemmEpilogue{})
+			gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n, ep)
 			pn.release()
 		} else {
 			col := convGetCol(k * n)
@@ -676,17 +693,23 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 					convWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
 				}
 			}
-			gemm(false, false, mg, n, k, 1, w[grp*mg*k:], k, *col, n, 0, *out, n)
+			gemmWith(threads, mg, n, k, w[grp*mg*k:], k, *col, n, *out, n, ep)
 			convPutCol(col)
 		}
+		// Each image's planes go back to it; with a residual, the bias and the rest of the
+		// epilogue are applied on the way.
 		for img := i0; img < i1; img++ {
 			for m := range mg {
 				src := (*out)[m*n+(img-i0)*outSize:][:outSize]
 				off := img*ys + (grp*mg+m)*outSize
 				dst := y[off:][:outSize]
+				if g.Residual == nil {
+					copy(dst, src)
+					continue
+				}
 				b := float32(0)
-				if bias != nil {
-					b = bias[grp*mg+m]
+				if gb != nil {
+					b = gb[m]
 				}
 				g.addBiasEpilogue(dst, src, b, off)
 			}
