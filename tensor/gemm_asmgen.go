@@ -213,25 +213,23 @@ func genKernel(w *bytes.Buffer, k kernelSpec) {
 	p("\tVBROADCASTSS hi+76(FP), %s", hi)
 	p("\tTESTQ $16, AX")
 	p("\tJNE %s_pluszero", k.name)
-	for i := 0; i < k.mr; i++ {
-		for v := 0; v < k.nv; v++ {
-			x := acc(i, v)
-			p("\tVMAXPS %s, %s, %s", x, nlo, x)
-			p("\tVMINPS %s, %s, %s", x, hi, x)
+	for _, plusZero := range []bool{false, true} {
+		if plusZero {
+			p("%s_pluszero:", k.name)
+			p("\tVPXORD %s, %s, %s", t, t, t)
 		}
-	}
-	p("\tJMP %s_store", k.name)
-	p("%s_pluszero:", k.name)
-	p("\tVPXORD %s, %s, %s", t, t, t)
-	for i := 0; i < k.mr; i++ {
-		for v := 0; v < k.nv; v++ {
-			x := acc(i, v)
-			p("\tVMAXPS %s, %s, %s", x, nlo, x)
-			p("\tVADDPS %s, %s, %s", t, x, x)
-			p("\tVMINPS %s, %s, %s", x, hi, x)
+		for i := 0; i < k.mr; i++ {
+			for v := 0; v < k.nv; v++ {
+				x := acc(i, v)
+				p("\tVMAXPS %s, %s, %s", x, nlo, x)
+				if plusZero {
+					p("\tVADDPS %s, %s, %s", t, x, x)
+				}
+				p("\tVMINPS %s, %s, %s", x, hi, x)
+			}
 		}
+		p("\tJMP %s_store", k.name)
 	}
-	p("\tJMP %s_store", k.name)
 	// Otherwise the sequence of ew_amd64.s's CLAMP8 on whole registers: sign mask, -lo, hi,
 	// and two scratch registers past the broadcasts.
 	p("%s_exact:", k.name)
