@@ -66,20 +66,29 @@ func (g *ConvGeom) addBiasEpilogue(dst, src []float32, b float32, off int) {
 	if g.Clamp != nil {
 		lo, hi = g.Clamp[0], g.Clamp[1]
 	}
-	var done int
-	if g.Residual != nil {
-		res := g.Residual[off : off+len(dst)]
-		done = addResidualClampFloat32(dst, src, res, b, lo, hi, g.Clamp != nil)
-		for i := done; i < len(dst); i++ {
-			dst[i] = src[i] + b + res[i]
-		}
-	} else {
-		done = addScalarClampFloat32(dst, src, b, lo, hi, g.Clamp != nil)
-		for i := done; i < len(dst); i++ {
-			dst[i] = src[i] + b
-		}
+	if g.Residual == nil {
+		addScalarClamp(dst, src, b, lo, hi, g.Clamp != nil)
+		return
+	}
+	res := g.Residual[off : off+len(dst)]
+	done := addResidualClampFloat32(dst, src, res, b, lo, hi, g.Clamp != nil)
+	for i := done; i < len(dst); i++ {
+		dst[i] = src[i] + b + res[i]
 	}
 	if g.Clamp != nil {
+		clampSerial(dst[done:], lo, hi)
+	}
+}
+
+// addScalarClamp sets dst = src + b, then, when clamp is set, limits it to [lo, hi], in one
+// vectorised pass where the CPU has one.
+func addScalarClamp(dst, src []float32, b, lo, hi float32, clamp bool) {
+	src = src[:len(dst)]
+	done := addScalarClampFloat32(dst, src, b, lo, hi, clamp)
+	for i := done; i < len(dst); i++ {
+		dst[i] = src[i] + b
+	}
+	if clamp {
 		clampSerial(dst[done:], lo, hi)
 	}
 }

@@ -66,7 +66,7 @@ func (e gemmEpilogue) applyTile(c []float32, ldc, rows, cols int) {
 
 // apply applies the epilogue to rows×cols of C, ldc apart.
 func (e gemmEpilogue) apply(c []float32, ldc, rows, cols int) {
-	if e.bias == nil && !e.clamp {
+	if e.none() {
 		return
 	}
 	for i := range rows {
@@ -75,14 +75,14 @@ func (e gemmEpilogue) apply(c []float32, ldc, rows, cols int) {
 			clampSerial(row, e.lo, e.hi)
 			continue
 		}
-		b := e.bias[i]
-		done := addScalarClampFloat32(row, row, b, e.lo, e.hi, e.clamp)
-		for j := done; j < len(row); j++ {
-			row[j] += b
-		}
-		if e.clamp {
-			clampSerial(row[done:], e.lo, e.hi)
-		}
+		addScalarClamp(row, row, e.bias[i], e.lo, e.hi, e.clamp)
+	}
+}
+
+// checkRows panics, naming who, when the bias has fewer than the m values of C's rows.
+func (e gemmEpilogue) checkRows(who string, m int) {
+	if e.bias != nil && len(e.bias) < m {
+		panic(fmt.Sprintf("%s: %d bias values for %d rows", who, len(e.bias), m))
 	}
 }
 
@@ -160,9 +160,7 @@ func gemmWith(threads, m, n, k int, a []float32, lda int, b []float32, ldb int, 
 
 func gemm(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	gemmCheck(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if ep.bias != nil && len(ep.bias) < m {
-		panic(fmt.Sprintf("tensor.gemm: %d bias values for %d rows", len(ep.bias), m))
-	}
+	ep.checkRows("tensor.gemm", m)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -329,9 +327,7 @@ type gemmBPacker func(dst []float32, nr, p0, kc, j0, nc int)
 func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []float32, ldc int, ep gemmEpilogue) {
 	gemmCheckMat("A", m, k, a, lda)
 	gemmCheckMat("C", m, n, c, ldc)
-	if ep.bias != nil && len(ep.bias) < m {
-		panic(fmt.Sprintf("tensor.gemmSerialPackB: %d bias values for %d rows", len(ep.bias), m))
-	}
+	ep.checkRows("tensor.gemmSerialPackB", m)
 	if m == 0 || n == 0 {
 		return
 	}
