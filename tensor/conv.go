@@ -545,11 +545,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	}
 	blocks := (rows + rowsPer - 1) / rowsPer
 	tasks := g.Batch * g.Group * blocks
-	_, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
-	threads := procs // the GEMM's own goroutines
-	if workers > 1 {
-		threads = 1
-	}
+	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
 	// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
 	panels := workers > 1 && len(g.InShape) <= 2
 	parallel.For(tasks, workers, func(t int) {
@@ -646,13 +642,14 @@ func (g *ConvGeom) epilogueRows(y []float32, rows, n, stride, off int) {
 }
 
 // convSchedule picks how to run tasks independent GEMM tasks of the given total work
-// (m*n*k): serial GEMMs on parallel workers avoid a fork-join per GEMM, but with fewer tasks
-// than cores, or little work, the GEMM's own parallelism (or none) does better.
-func convSchedule(tasks, procs int, work float64) (gemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int), workers int) {
+// (m*n*k): on workers goroutines, each GEMM on threads of its own. Serial GEMMs on parallel
+// workers avoid a fork-join per GEMM, but with fewer tasks than cores, or little work, the
+// GEMM's own parallelism (or none) does better.
+func convSchedule(tasks, procs int, work float64) (threads, workers int) {
 	if tasks >= procs && work > 1<<20 {
-		return GemmSerial, procs
+		return 1, procs
 	}
-	return Gemm, 1
+	return procs, 1
 }
 
 // convPacked handles outputs too small to fill a GEMM on their own (the 14×14 and 7×7 layers
@@ -673,11 +670,7 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	per = (g.Batch + packs - 1) / packs
 	packs = (g.Batch + per - 1) / per
 	tasks := packs * g.Group
-	_, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
-	threads := procs // the GEMM's own goroutines
-	if workers > 1 {
-		threads = 1
-	}
+	threads, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
 	rows := g.convOutRows()
 	parallel.For(tasks, workers, func(t int) {
 		grp, pack := t%g.Group, t/g.Group
@@ -1106,10 +1099,8 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	procs := runtime.GOMAXPROCS(0)
 	tasks := g.Batch * g.Group
 	k := cg * ks
-	gemm, workers := Gemm, 1
-	if tasks >= procs && float64(tasks)*float64(mg)*float64(k)*float64(outSize) > 1<<20 {
-		gemm, workers = GemmSerial, procs
-	}
+	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(outSize))
+	ar := gemmCurrent()
 	point := g.pointwise()
 	rows := g.convOutRows()
 	parallel.For(tasks, workers, func(t int) {
@@ -1118,11 +1109,11 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 		dyg := dy[(img*g.OutC+grp*mg)*outSize:]
 		wg := w[grp*mg*k:]
 		if point {
-			gemm(true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, dxg, inSize)
+			gemm(ar, threads, true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, dxg, inSize, gemmEpilogue{})
 			return
 		}
 		buf := convGetCol(k * outSize)
-		gemm(true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, *buf, outSize)
+		gemm(ar, threads, true, false, k, outSize, mg, 1, wg, k, dyg, outSize, 0, *buf, outSize, gemmEpilogue{})
 		Col2Im(dxg, *buf, cg, g, 0, rows)
 		convPutCol(buf)
 	})

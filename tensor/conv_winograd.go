@@ -84,7 +84,8 @@ func convWinogradWith(y, x, w, bias []float32, g *ConvGeom, procs int, flipped b
 	Gemm(false, true, 16, oc*ic, 9, 1, gg, 9, w, 9, 0, u, up)
 
 	tiles := float64(tileRows * tw)
-	gemm, workers := convSchedule(chunks, procs, 16*tiles*float64(oc)*float64(ic))
+	threads, workers := convSchedule(chunks, procs, 16*tiles*float64(oc)*float64(ic))
+	ar := gemmCurrent()
 	parallel.For(chunks, workers, func(ch int) {
 		r0 := ch * perChunk
 		nr := min(perChunk, tileRows-r0)
@@ -94,7 +95,7 @@ func convWinogradWith(y, x, w, bias []float32, g *ConvGeom, procs int, flipped b
 		v, m := *vbuf, *mbuf
 		winogradInput(v, vp, x, g, r0, nr, n, *sbuf)
 		for xi := range 16 {
-			gemm(transU, false, oc, n, ic, 1, u[xi*up:], ldu, v[xi*vp:], n, 0, m[xi*mp:], n)
+			gemm(ar, threads, transU, false, oc, n, ic, 1, u[xi*up:], ldu, v[xi*vp:], n, 0, m[xi*mp:], n, gemmEpilogue{})
 		}
 		winogradOutput(y, m, mp, bias, g, r0, nr, n, *sbuf)
 		convPutCol(vbuf)

@@ -44,7 +44,7 @@ const winogradGradChunkBytes = 8 << 20
 // tiles) took 13.2 ms with a set per core and 12.0-12.8 ms with one, on 2 cores.
 const winogradGradMinDepth = 256
 
-// convWinogradWeightGrad is ConvWeightGrad for the geometries useWinograd accepts.
+// convWinogradWeightGrad is ConvWeightGrad for the geometries useWinogradWeightGrad accepts.
 func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 	ic, oc := g.InC, g.OutC
 	th, tw := g.winogradTiles()
@@ -56,12 +56,13 @@ func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 		perChunk = (tileRows + chunks - 1) / chunks
 		chunks = (tileRows + perChunk - 1) / perChunk
 	}
-	gemm, workers := convSchedule(chunks, procs, 16*float64(tileRows*tw)*float64(oc)*float64(ic))
+	threads, workers := convSchedule(chunks, procs, 16*float64(tileRows*tw)*float64(oc)*float64(ic))
 	if tileRows*tw < winogradGradMinDepth*workers {
 		// Too few tiles for each core to sum its own: one sum, each product on every core.
-		gemm, workers = Gemm, 1
+		threads, workers = procs, 1
 	}
 	workers = min(workers, chunks)
+	ar := gemmCurrent()
 
 	// Each worker sums its chunks' products in its own 16 planes of [OutC × InC].
 	mp := oc*ic + winogradPlanePad
@@ -83,7 +84,7 @@ func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 				beta = 0
 			}
 			for xi := range 16 {
-				gemm(false, true, oc, ic, n, 1, d[xi*dp:], n, v[xi*vp:], n, beta, m[xi*mp:], ic)
+				gemm(ar, threads, false, true, oc, ic, n, 1, d[xi*dp:], n, v[xi*vp:], n, beta, m[xi*mp:], ic, gemmEpilogue{})
 			}
 			convPutCol(vbuf)
 			convPutCol(dbuf)
