@@ -183,11 +183,7 @@ func convRowRange(off, stride, in, out int) (lo, hi int) {
 // rows = Size(OutShape[:n-1]) covers the whole output. With the weights as a matrix
 // [OutC/Group, c*KernelSize], a convolution is then one GEMM: y = W·col.
 func Im2Col(col, src []float32, c int, g *ConvGeom, row0, rows int) {
-	if len(g.InShape) <= 2 {
-		conv2DWalk(col, src, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], false)
-		return
-	}
-	convWalk(col, src, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], false)
+	colWalk(col, src, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], false)
 }
 
 // Col2Im is the adjoint of Im2Col: it adds every entry of col back onto the input cell it was
@@ -195,11 +191,18 @@ func Im2Col(col, src []float32, c int, g *ConvGeom, row0, rows int) {
 // With col = Wᵀ·dy this is the gradient of a convolution with respect to its input, and
 // therefore also a transposed convolution.
 func Col2Im(dst, col []float32, c int, g *ConvGeom, row0, rows int) {
+	colWalk(col, dst, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], true)
+}
+
+// colWalk is Im2Col (Col2Im when back) into a column matrix whose rows are ld apart, ld at
+// least the block's columns: several images' columns can then sit side by side in one
+// matrix. 1-D and 2-D convolutions take conv2DWalk's fast paths.
+func colWalk(col, img []float32, c int, g *ConvGeom, row0, rows, ld int, back bool) {
 	if len(g.InShape) <= 2 {
-		conv2DWalk(col, dst, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], true)
+		conv2DWalk(col, img, c, g, row0, rows, ld, back)
 		return
 	}
-	convWalk(col, dst, c, g, row0, rows, rows*g.OutShape[len(g.OutShape)-1], true)
+	convWalk(col, img, c, g, row0, rows, ld, back)
 }
 
 // conv2DDims returns the geometry of a 1-D or 2-D convolution as 2-D, a 1-D one having
@@ -688,12 +691,7 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 			col := convGetCol(k * n)
 			for img := i0; img < i1; img++ {
 				xg := x[(img*g.InC+grp*cg)*inSize:]
-				off := (img - i0) * outSize
-				if len(g.InShape) <= 2 {
-					conv2DWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
-				} else {
-					convWalk((*col)[off:], xg, cg, g, 0, rows, n, false)
-				}
+				colWalk((*col)[(img-i0)*outSize:], xg, cg, g, 0, rows, n, false)
 			}
 			gemmWith(threads, mg, n, k, w[grp*mg*k:], k, *col, n, *out, n, ep)
 			convPutCol(col)
@@ -1275,12 +1273,7 @@ func convWeightGradOverBatch(dw, x, dy []float32, g *ConvGeom) {
 	col, dys := *cbuf, *dbuf
 	rows := g.convOutRows()
 	parallel.For(g.Batch, runtime.GOMAXPROCS(0), func(img int) {
-		xi := x[img*g.InC*inSize:]
-		if len(g.InShape) <= 2 {
-			conv2DWalk(col[img*outSize:], xi, g.InC, g, 0, rows, depth, false)
-		} else {
-			convWalk(col[img*outSize:], xi, g.InC, g, 0, rows, depth, false)
-		}
+		colWalk(col[img*outSize:], x[img*g.InC*inSize:], g.InC, g, 0, rows, depth, false)
 		for o := range g.OutC {
 			copy(dys[o*depth+img*outSize:][:outSize], dy[(img*g.OutC+o)*outSize:])
 		}
