@@ -1141,7 +1141,7 @@ func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
 // im2col-free packing and kernels.
 func convInputGradByConv(dx, dy, w []float32, g, tg *ConvGeom) {
 	if tg.useWinograd() && !convWinogradOff {
-		// Winograd's transform of the flipped filters is a permutation of the filters' own.
+		// Winograd transforms the flipped filters as it does the filters, G⊗G reordered.
 		convWinogradWith(dx, dy, w, nil, tg, runtime.GOMAXPROCS(0), true)
 		return
 	}

@@ -15,9 +15,10 @@ import "github.com/onnxtune/onnxtune/internal/parallel"
 // [InC × tiles] between an input transform and an output transform; all three are done one
 // chunk of tile rows at a time, so that a chunk's transformed input and products stay in the
 // core's cache. Every constant in A, B and G is 0, ±1 or ±1/2, and the rounding matches a
-// direct sum's to a few units in the last place.
+// direct sum's to a few units in the last place. F(4×4, 3×3) (conv_winograd4.go) is the same
+// with 36 positions for 4×4 blocks; winogradAlgo picks one of the two.
 
-// useWinograd reports whether Conv computes g by F(2×2, 3×3): a 2-D, ungrouped 3×3
+// useWinograd reports whether Conv computes g by Winograd's F(m×m, 3×3): a 2-D, ungrouped 3×3
 // convolution at stride 1 without dilation, where the 16 products pay for the transforms.
 // The filter transform and the packing of the transformed filters cost the same for any
 // number of images, so the bound is on the tiles of output: at least 128, which the layers
@@ -31,15 +32,33 @@ func (g *ConvGeom) useWinograd() bool {
 		g.Strides[0] != 1 || g.Strides[1] != 1 || g.Dilations[0] != 1 || g.Dilations[1] != 1 {
 		return false
 	}
-	th, tw := g.winogradTiles()
+	th, tw := winogradTiles(g, 2)
 	return g.InC >= 16 && g.OutC >= 64 && g.Batch*th*tw >= 128
 }
 
-// winogradTiles is how many 2×2 tiles of output an image has down and across: the last
-// row or column of tiles hangs past an odd output's edge.
-func (g *ConvGeom) winogradTiles() (th, tw int) {
-	return (g.OutShape[0] + 1) / 2, (g.OutShape[1] + 1) / 2
+// winogradAlgo is the F(m×m, 3×3) that convWinogradWith takes for g: F(4×4, 3×3) from 128
+// tiles of 4×4 output on (with 16 input channels, from 1,024), F(2×2, 3×3) below. Its 36
+// planes are 2.25 times F(2×2, 3×3)'s 16 in filters to transform and pack, and each
+// plane's product has a quarter of the columns; BenchmarkConvWinograd split there:
+// resnet18's layers at batch 8 from 64 channels at 56×56 (7.8 -> 5.6 ms) to 256 at 14×14
+// (128 tiles, 8.1 -> 6.5 ms), squeezenet1_1's at batch 8 (3.1 -> 2.4 ms to 1.52 -> 1.43),
+// and at batch 1 resnet18's 56×56 layer (1.19 -> 0.98 ms) gain; the 512 channels at 7×7 at
+// batch 8 (32 tiles: 11.7 -> 17.5 ms) and squeezenet1_1's 16 channels at 55×55 at batch 1
+// (196 tiles, 0.35 -> 0.40 ms) lose.
+func (g *ConvGeom) winogradAlgo() *winogradAlgo {
+	if winogradForce != nil {
+		return winogradForce
+	}
+	th, tw := winogradTiles(g, 4)
+	if tiles := g.Batch * th * tw; tiles >= 1024 || tiles >= 128 && g.InC >= 32 {
+		return winograd4
+	}
+	return winograd2
 }
+
+// winogradForce, when set, is the algorithm convWinogradWith takes for every geometry, so
+// that tests and benchmarks can compare them.
+var winogradForce *winogradAlgo
 
 // convWinogradOff makes Conv take its im2col path for every geometry, so that tests can
 // compare the two.
@@ -57,15 +76,17 @@ func convWinograd(y, x, w, bias []float32, g *ConvGeom, procs int) {
 // convWinogradWith is convWinograd, or, when flipped, the same for the filters of w flipped
 // in both dimensions with their two channel dimensions swapped: w is then [g.InC, g.OutC,
 // 3, 3], the weights of the convolution whose input gradient g computes (inputGradGeom), and
-// nothing is copied to flip them (see winogradFlippedGG).
+// nothing is copied to flip them (see winogradFlippedKron).
 func convWinogradWith(y, x, w, bias []float32, g *ConvGeom, procs int, flipped bool) {
+	alg := g.winogradAlgo()
+	planes := alg.planes()
 	ic, oc := g.InC, g.OutC
-	th, tw := g.winogradTiles()
+	th, tw := alg.tiles(g)
 	tileRows := g.Batch * th // over all images
 	// A chunk's GEMMs pack the transformed filters again: with many channels, chunks as
 	// large as those filters amortise that packing better than cache-sized ones.
-	chunkBytes := max(winogradChunkBytes, 4*16*oc*ic)
-	perChunk := max(1, chunkBytes/(4*16*(ic+oc)*tw))
+	chunkBytes := max(winogradChunkBytes, 4*planes*oc*ic)
+	perChunk := max(1, chunkBytes/(4*planes*(ic+oc)*tw))
 	chunks := (tileRows + perChunk - 1) / perChunk
 	if chunks < procs && tileRows >= procs { // keep every core busy
 		perChunk = (tileRows + procs - 1) / procs
@@ -74,34 +95,65 @@ func convWinogradWith(y, x, w, bias []float32, g *ConvGeom, procs int, flipped b
 
 	// Planes 2^k floats apart would all fall in the same cache sets: each is padded.
 	up := oc*ic + winogradPlanePad
-	ubuf := convGetCol(16 * up)
+	ubuf := convGetCol(planes * up)
 	defer convPutCol(ubuf)
 	u := *ubuf
-	gg, transU, ldu := winogradGG[:], false, ic // plane ξ of u is U_ξ, [OutC × InC]
+	gg, transU, ldu := alg.gg, false, ic // plane ξ of u is U_ξ, [OutC × InC]
 	if flipped {
-		gg, transU, ldu = winogradFlippedGG[:], true, oc // plane ξ is U_ξᵀ, [InC × OutC]
+		gg, transU, ldu = alg.flippedGG, true, oc // plane ξ is U_ξᵀ, [InC × OutC]
 	}
-	Gemm(false, true, 16, oc*ic, 9, 1, gg, 9, w, 9, 0, u, up)
+	Gemm(false, true, planes, oc*ic, 9, 1, gg, 9, w, 9, 0, u, up)
 
 	tiles := float64(tileRows * tw)
-	threads, workers := convSchedule(chunks, procs, 16*tiles*float64(oc)*float64(ic))
+	threads, workers := convSchedule(chunks, procs, float64(planes)*tiles*float64(oc)*float64(ic))
 	ar := gemmCurrent()
 	parallel.For(chunks, workers, func(ch int) {
 		r0 := ch * perChunk
 		nr := min(perChunk, tileRows-r0)
 		n := nr * tw
 		vp, mp := ic*n+winogradPlanePad, oc*n+winogradPlanePad
-		vbuf, mbuf, sbuf := convGetCol(16*vp), convGetCol(16*mp), convGetCol(winogradScratch(tw))
+		vbuf, mbuf, sbuf := convGetCol(planes*vp), convGetCol(planes*mp), convGetCol(alg.scratch(tw))
 		v, m := *vbuf, *mbuf
-		winogradInput(v, vp, x, g, r0, nr, n, *sbuf)
-		for xi := range 16 {
+		alg.input(v, vp, x, g, r0, nr, n, *sbuf)
+		for xi := range planes {
 			gemm(ar, threads, transU, false, oc, n, ic, 1, u[xi*up:], ldu, v[xi*vp:], n, 0, m[xi*mp:], n, gemmEpilogue{})
 		}
-		winogradOutput(y, m, mp, bias, g, r0, nr, n, *sbuf)
+		alg.output(y, m, mp, bias, g, r0, nr, n, *sbuf)
 		convPutCol(vbuf)
 		convPutCol(mbuf)
 		convPutCol(sbuf)
 	})
+}
+
+// winogradAlgo is one of Winograd's minimal filterings F(m×m, 3×3): the filter transform as
+// a product (G⊗G, (m+2)² × 9) and the input and output transforms of a chunk of tile rows.
+type winogradAlgo struct {
+	m             int       // the side of a tile of output
+	gg, flippedGG []float32 // G⊗G for the filters, and for them flipped in both dimensions
+	input         func(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n int, scratch []float32)
+	output        func(y, m []float32, plane int, bias []float32, g *ConvGeom, r0, nr, n int, scratch []float32)
+	scratch       func(tw int) int // the scratch input and output need for rows of tw tiles
+}
+
+// planes is how many products a tile takes per input channel: one per value of a patch.
+func (a *winogradAlgo) planes() int { return (a.m + 2) * (a.m + 2) }
+
+func (a *winogradAlgo) tiles(g *ConvGeom) (th, tw int) { return winogradTiles(g, a.m) }
+
+// winogradTiles is how many m×m tiles of output an image has down and across: the last row
+// or column of tiles hangs past the output's edge where m does not divide it.
+func winogradTiles(g *ConvGeom, m int) (th, tw int) {
+	return (g.OutShape[0] + m - 1) / m, (g.OutShape[1] + m - 1) / m
+}
+
+// winograd2 is F(2×2, 3×3) for convWinogradWith.
+var winograd2 = &winogradAlgo{
+	m:         2,
+	gg:        winogradKron(winogradG[:]),
+	flippedGG: winogradFlippedKron(winogradG[:]),
+	input:     winogradInput,
+	output:    winogradOutput,
+	scratch:   winogradScratch,
 }
 
 // winogradScratch is the length of the scratch winogradInput and winogradOutput need for
@@ -119,34 +171,37 @@ func winogradRowCells(tw int) int { return (tw + 7) &^ 7 }
 const winogradPlanePad = 32
 
 // The transformed filters are U[ξ][o][i] = (G g Gᵀ)[ξ], at u[ξ*plane+o*ic+i], for every
-// filter g = w[o][i] (3×3) of the oc outputs, with
-//
-//	G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
-//
-// U is linear in g: value ξ = 4a+b is Σ G[a][p] G[b][q] g[p][q], so all of them are one
-// product of the 16×9 matrix G⊗G with the filters as rows of 9, which runs on the GEMM's
-// vector kernels and cores (3.5 -> 1.2 ms for 512×512 filters against a loop over them).
+// filter g = w[o][i] (3×3) of the oc outputs. U is linear in g: value ξ = (m+2)a+b is
+// Σ G[a][p] G[b][q] g[p][q], so all of them are one product of the (m+2)²×9 matrix G⊗G with
+// the filters as rows of 9, which runs on the GEMM's vector kernels and cores (3.5 -> 1.2 ms
+// for 512×512 filters against a loop over them).
 
-// winogradGG is G⊗G, row 4a+b and column 3p+q holding G[a][p]·G[b][q].
-var winogradGG = winogradKron([4]int{0, 1, 2, 3})
+// winogradG is F(2×2, 3×3)'s G.
+var winogradG = [][3]float32{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 
-// winogradFlippedGG transforms the filters flipped in both dimensions (g'[p][q] =
-// g[2-p][2-q]) as winogradGG does the filters themselves. Reversing G's columns swaps its
-// first and last rows and keeps the middle two (G J = P G), so G g' Gᵀ = P (G g Gᵀ) Pᵀ:
-// value (a, b) of a flipped filter's transform is value (P(a), P(b)) of the filter's.
-var winogradFlippedGG = winogradKron([4]int{3, 1, 2, 0})
-
-// winogradKron returns G⊗G with its rows and columns of G taken in the order rows gives:
-// row 4a+b, column 3p+q holds G[rows[a]][p]·G[rows[b]][q].
-func winogradKron(rows [4]int) (k [16 * 9]float32) {
-	g := [4][3]float32{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
-	for a := range 4 {
-		for b := range 4 {
+// winogradKron returns G⊗G: row len(G)a+b, column 3p+q holds G[a][p]·G[b][q].
+func winogradKron(g [][3]float32) []float32 {
+	k := make([]float32, 0, len(g)*len(g)*9)
+	for a := range g {
+		for b := range g {
 			for p := range 3 {
 				for q := range 3 {
-					k[(4*a+b)*9+3*p+q] = g[rows[a]][p] * g[rows[b]][q]
+					k = append(k, g[a][p]*g[b][q])
 				}
 			}
+		}
+	}
+	return k
+}
+
+// winogradFlippedKron transforms the filters flipped in both dimensions (g'[p][q] =
+// g[2-p][2-q]) as winogradKron's G⊗G does the filters themselves: flipping reverses a
+// filter's nine values, so it is G⊗G with its columns reversed.
+func winogradFlippedKron(g [][3]float32) []float32 {
+	k := winogradKron(g)
+	for row := k; len(row) > 0; row = row[9:] {
+		for p, q := 0, 8; p < q; p, q = p+1, q-1 {
+			row[p], row[q] = row[q], row[p]
 		}
 	}
 	return k
@@ -163,7 +218,7 @@ func winogradKron(rows [4]int) (k [16 * 9]float32) {
 // column j of every tile's patch is one unit-stride vector: E[k], O[k], E[k+1], O[k+1].
 func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
 	ih, iw := g.InShape[0], g.InShape[1]
-	th, tw := g.winogradTiles()
+	th, tw := winogradTiles(g, 2)
 	ph, pw := g.Pads[0], g.Pads[1]
 	half := winogradRowCells(tw) + 1 // cells of an E or O row
 	padded := scratch[:2*half]       // one input row under the tiles, zero-padded
@@ -232,7 +287,7 @@ func winogradInputRow(v []float32, stride int, eo []float32, rowStride, n int) {
 // and then adds the bias and applies the epilogue to each finished pair of output rows.
 func winogradOutput(y, m []float32, plane int, bias []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
 	oh, ow := g.OutShape[0], g.OutShape[1]
-	th, tw := g.winogradTiles()
+	th, tw := winogradTiles(g, 2)
 	ys, outSize := g.yImageStride(), oh*ow
 	cells := 2 * winogradRowCells(tw) // at least ow, or ow+1 when ow is odd
 	row0, row1 := scratch[:cells], scratch[cells:][:cells]

@@ -49,3 +49,49 @@ func winogradOutputGradRows(v []float32, stride int, eo []float32, rowStride, n 
 	}
 	return min(whole, n)
 }
+
+//go:noescape
+func winograd4InputAVX2(v *float32, stride int, phases *float32, rowStride, n int, pass *float32)
+
+//go:noescape
+func winograd4OutputAVX2(rows *float32, rowStride int, m *float32, stride, n int, pass *float32)
+
+//go:noescape
+func deinterleave4AVX2(dst *float32, stride int, src *float32, n int)
+
+// winograd4InputRows does winograd4InputRow's tiles in vector registers, eight at a time,
+// and returns how many it did: all of them, or none without AVX2. The last step writes up
+// to seven values past n in each plane and reads up to eight cells past n in the phase
+// rows, which the caller makes room for.
+func winograd4InputRows(v []float32, stride int, phases []float32, rowStride, n int, pass []float32) int {
+	whole := simdLen(n + 7)
+	if whole > 0 {
+		_, _, _ = v[35*stride+whole-1], phases[23*rowStride+whole], pass[36*8-1]
+		winograd4InputAVX2(&v[0], stride, &phases[0], rowStride, whole, &pass[0])
+	}
+	return min(whole, n)
+}
+
+// winograd4OutputRows does winograd4OutputRow's tiles in vector registers, eight at a time,
+// and returns how many it did: all of them, or none without AVX2. The last step reads up to
+// seven tiles past n in each plane of m and writes up to 28 cells past 4n in the rows, which
+// the caller makes room for.
+func winograd4OutputRows(rows []float32, rowStride int, m []float32, stride, n int, pass []float32) int {
+	whole := simdLen(n + 7)
+	if whole > 0 {
+		_, _, _ = rows[3*rowStride+4*whole-1], m[35*stride+whole-1], pass[24*8-1]
+		winograd4OutputAVX2(&rows[0], rowStride, &m[0], stride, whole, &pass[0])
+	}
+	return min(whole, n)
+}
+
+// deinterleave4Rows does deinterleave4's cells in vector registers, eight at a time, and
+// returns how many it did, or none without AVX2.
+func deinterleave4Rows(dst []float32, stride int, src []float32) int {
+	n := simdLen(len(src) / 4)
+	if n > 0 {
+		_, _ = dst[3*stride+n-1], src[4*n-1]
+		deinterleave4AVX2(&dst[0], stride, &src[0], n)
+	}
+	return n
+}

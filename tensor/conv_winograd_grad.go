@@ -30,7 +30,7 @@ func (g *ConvGeom) useWinogradWeightGrad() bool {
 	if !g.useWinograd() {
 		return false
 	}
-	th, tw := g.winogradTiles()
+	th, tw := winogradTiles(g, 2)
 	return g.InC >= 32 && g.Batch*th*tw >= 1024
 }
 
@@ -47,7 +47,7 @@ const winogradGradMinDepth = 256
 // convWinogradWeightGrad is ConvWeightGrad for the geometries useWinogradWeightGrad accepts.
 func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 	ic, oc := g.InC, g.OutC
-	th, tw := g.winogradTiles()
+	th, tw := winogradTiles(g, 2)
 	tileRows := g.Batch * th
 	perChunk := max(1, winogradGradChunkBytes/(4*16*(ic+oc)*tw))
 	chunks := (tileRows + perChunk - 1) / perChunk
@@ -98,7 +98,7 @@ func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 		if wi == 0 {
 			beta = 0
 		}
-		Gemm(true, false, oc*ic, 9, 16, 1, *m, mp, winogradGG[:], 9, beta, dw, 9)
+		Gemm(true, false, oc*ic, 9, 16, 1, *m, mp, winograd2.gg, 9, beta, dw, 9)
 		convPutCol(m)
 	}
 }
@@ -109,7 +109,7 @@ func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 // tile count; scratch holds winogradScratch(tiles per row) cells.
 func winogradOutputGrad(d []float32, plane int, dy []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
 	oh, ow := g.OutShape[0], g.OutShape[1]
-	th, tw := g.winogradTiles()
+	th, tw := winogradTiles(g, 2)
 	half := winogradRowCells(tw) + 1
 	padded := scratch[:2*half]
 	eo := scratch[2*half:][:4*half] // E0 O0 E1 O1: the even and odd cells of the two rows

@@ -107,9 +107,10 @@ func TestUseWinogradWeightGrad(t *testing.T) {
 	}
 }
 
-// TestConvWinogradInputGradMatchesIm2col: the input gradient by F(2×2, 3×3) on the filters'
-// own transforms, permuted (winogradFlippedGG), gives what the im2col path gives on the
-// flipped copy, within float32 rounding, for every padding up to 2 and several images.
+// TestConvWinogradInputGradMatchesIm2col: the input gradient by F(2×2, 3×3) and F(4×4,
+// 3×3) on the filters' transforms with G⊗G's columns reversed (winogradFlippedKron) gives
+// what the im2col path gives on the flipped copy, within float32 rounding, for every padding
+// up to 2 and several images.
 func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []winogradCase{
@@ -130,20 +131,24 @@ func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 		convWinogradOff = true
 		ConvInputGrad(want, dy, w, g)
 		convWinogradOff = false
-		got := gemmRandom(r, len(want)) // overwritten
-		ConvInputGrad(got, dy, w, g)
-		var worst float64
-		for i := range want {
-			worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.outC)))
-		}
-		if worst > 2e-6 {
-			t.Errorf("%s: Winograd's input gradient is %.3g (scaled) from im2col's", name, worst)
+		for _, alg := range winogradAlgos {
+			got := gemmRandom(r, len(want)) // overwritten
+			winogradForce = alg
+			ConvInputGrad(got, dy, w, g)
+			winogradForce = nil
+			var worst float64
+			for i := range want {
+				worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.outC)))
+			}
+			if worst > winogradTolerance[alg.m] {
+				t.Errorf("%s, F(%d×%[2]d, 3×3): Winograd's input gradient is %.3g (scaled) from im2col's", name, alg.m, worst)
+			}
 		}
 	}
 }
 
 // BenchmarkConvInputGrad3x3 times the input gradient of resnet18's 3×3 stride-1 layers at
-// batch 8: go test ./tensor -run '^$' -bench ConvInputGrad3x3 -cpu 2.
+// batch 8 by each Winograd algorithm: go test ./tensor -run '^$' -bench ConvInputGrad3x3 -cpu 2.
 func BenchmarkConvInputGrad3x3(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ batch, ch, size int }{{8, 64, 56}, {8, 128, 28}, {8, 256, 14}, {8, 512, 7}} {
@@ -152,13 +157,17 @@ func BenchmarkConvInputGrad3x3(b *testing.B) {
 			Pads: []int{1, 1}}
 		dy, w := gemmRandom(r, c.batch*c.ch*c.size*c.size), gemmRandom(r, c.ch*c.ch*9)
 		dx := make([]float32, len(dy))
-		b.Run(fmt.Sprintf("%dx%d-%d", c.batch, c.ch, c.size), func(b *testing.B) {
-			ConvInputGrad(dx, dy, w, g)
-			b.ResetTimer()
-			for range b.N {
+		for _, alg := range winogradAlgos {
+			b.Run(fmt.Sprintf("%dx%d-%d/F%d", c.batch, c.ch, c.size, alg.m), func(b *testing.B) {
+				winogradForce = alg
+				defer func() { winogradForce = nil }()
 				ConvInputGrad(dx, dy, w, g)
-			}
-		})
+				b.ResetTimer()
+				for range b.N {
+					ConvInputGrad(dx, dy, w, g)
+				}
+			})
+		}
 	}
 }
 

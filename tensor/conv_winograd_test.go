@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestConvWinogradMatchesIm2col: F(2×2, 3×3) gives the im2col path's outputs within float32
+// TestConvWinogradMatchesIm2col: F(2×2, 3×3) and F(4×4, 3×3) give the im2col path's outputs within float32
 // rounding on odd and even sizes, every padding, several images, with a bias, a fused
 // residual and clamp, and into a channel range of a wider output; on one core and two.
 func TestConvWinogradMatchesIm2col(t *testing.T) {
@@ -44,28 +44,38 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 		convWinogradOff = true
 		Conv(want, x, w, bias, g)
 		convWinogradOff = false
-		for _, run := range []struct {
-			procs   int
-			forceGo bool // the Go loops instead of the vector kernels
-		}{{1, false}, {2, false}, {2, true}} {
-			got := make([]float32, len(want))
-			simdForceGo = run.forceGo
-			convWinograd(got, x, w, bias, g, run.procs)
-			simdForceGo = false
-			var worst float64
-			for i := range want {
-				// The sums run over 9*InC products of values in [-1, 1]: scale by their size.
-				worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.inC)))
-			}
-			// Against a float64 sum, Winograd's error on these sums is about 1.7 times
-			// im2col's (2.3e-5 against 1.3e-5 rms on 256 channels of 14×14): both are
-			// float32 rounding. Here the two paths differ by 1e-6 at most.
-			if worst > 2e-6 {
-				t.Errorf("%s, %+v: Winograd is %.3g (scaled) from im2col", name, run, worst)
+		for _, alg := range winogradAlgos {
+			for _, run := range []struct {
+				procs   int
+				forceGo bool // the Go loops instead of the vector kernels
+			}{{1, false}, {2, false}, {2, true}} {
+				got := make([]float32, len(want))
+				simdForceGo, winogradForce = run.forceGo, alg
+				convWinograd(got, x, w, bias, g, run.procs)
+				simdForceGo, winogradForce = false, nil
+				var worst float64
+				for i := range want {
+					// The sums run over 9*InC products of values in [-1, 1]: scale by their size.
+					worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.inC)))
+				}
+				if worst > winogradTolerance[alg.m] {
+					t.Errorf("%s, F(%d×%[2]d, 3×3), %+v: Winograd is %.3g (scaled) from im2col", name, alg.m, run, worst)
+				}
 			}
 		}
 	}
 }
+
+// winogradAlgos are the algorithms convWinogradWith can take.
+var winogradAlgos = []*winogradAlgo{winograd2, winograd4}
+
+// winogradTolerance is how far (scaled by the square root of the sum's length) each
+// F(m×m, 3×3) may be from the im2col path on values in [-1, 1]. Against a float64 sum,
+// F(2×2, 3×3)'s error on these sums is about 1.7 times im2col's (2.3e-5 against 1.3e-5 rms
+// on 256 channels of 14×14), and the two paths differ by 1e-6 at most. F(4×4, 3×3)'s
+// transforms scale values by up to 25 (Bᵀ) and 1/24 (G) and round more: up to 1.4e-5 here
+// (512 channels), about 2e-5 of the outputs' own size.
+var winogradTolerance = map[int]float64{2: 2e-6, 4: 3e-5}
 
 // winogradCase is a 3×3 stride-1 convolution of batch images of inC channels, h×w, to outC
 // channels, padded by padT, padL, padB and padR.
@@ -105,8 +115,28 @@ func TestUseWinograd(t *testing.T) {
 	}
 }
 
-// BenchmarkConvWinograd times resnet18's 3×3 stride-1 layers at batch 8 and 1 by im2col
-// and by F(2×2, 3×3): go test ./tensor -run '^$' -bench ConvWinograd -cpu 2.
+// TestWinogradAlgo: which of the layers useWinograd takes run F(4×4, 3×3), as
+// BenchmarkConvWinograd measured them.
+func TestWinogradAlgo(t *testing.T) {
+	for _, c := range []struct {
+		batch, ic, oc, size int
+		want                int // the side of an output tile
+	}{
+		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {8, 256, 256, 14, 4}, {8, 512, 512, 7, 2},
+		{1, 64, 64, 56, 4}, {1, 128, 128, 28, 2}, {1, 256, 256, 14, 2},
+		{8, 16, 64, 55, 4}, {8, 32, 128, 27, 4}, {8, 48, 192, 13, 4}, {8, 64, 256, 13, 4},
+		{1, 16, 64, 55, 2}, {1, 32, 128, 27, 2}, {1, 64, 256, 13, 2},
+	} {
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		if got := g.winogradAlgo().m; got != c.want {
+			t.Errorf("%+v: F(%d×%[2]d, 3×3)", c, got)
+		}
+	}
+}
+
+// BenchmarkConvWinograd times resnet18's 3×3 stride-1 layers at batch 8 and 1 by im2col,
+// F(2×2, 3×3) and F(4×4, 3×3): go test ./tensor -run '^$' -bench ConvWinograd -cpu 2.
 func BenchmarkConvWinograd(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ batch, ic, ch, size int }{
@@ -123,10 +153,14 @@ func BenchmarkConvWinograd(b *testing.B) {
 			Pads: []int{1, 1}, Clamp: []float32{0, float32(math.Inf(1))}}
 		x, w, bias := gemmRandom(r, c.batch*c.ic*c.size*c.size), gemmRandom(r, c.ch*c.ic*9), gemmRandom(r, c.ch)
 		y := make([]float32, c.batch*c.ch*c.size*c.size)
-		for _, path := range []string{"im2col", "winograd"} {
+		for _, path := range []string{"im2col", "F2", "F4"} {
 			b.Run(fmt.Sprintf("%dx%d-%dx%d/%s", c.batch, c.ic, c.ch, c.size, path), func(b *testing.B) {
 				conv := func() { convWinograd(y, x, w, bias, g, runtime.GOMAXPROCS(0)) }
-				if path == "im2col" {
+				switch path {
+				case "F2", "F4":
+					winogradForce = map[string]*winogradAlgo{"F2": winograd2, "F4": winograd4}[path]
+					defer func() { winogradForce = nil }()
+				case "im2col":
 					convWinogradOff = true
 					defer func() { convWinogradOff = false }()
 					conv = func() { Conv(y, x, w, bias, g) }
