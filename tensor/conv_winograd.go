@@ -132,6 +132,7 @@ type winogradAlgo struct {
 	gg, flippedGG []float32 // G⊗G for the filters, and for them flipped in both dimensions
 	input         func(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n int, scratch []float32)
 	output        func(y, m []float32, plane int, bias []float32, g *ConvGeom, r0, nr, n int, scratch []float32)
+	outputGrad    func(d []float32, plane int, dy []float32, g *ConvGeom, r0, nr, n int, scratch []float32)
 	scratch       func(tw int) int // the scratch input and output need for rows of tw tiles
 }
 
@@ -148,12 +149,13 @@ func winogradTiles(g *ConvGeom, m int) (th, tw int) {
 
 // winograd2 is F(2×2, 3×3) for convWinogradWith.
 var winograd2 = &winogradAlgo{
-	m:         2,
-	gg:        winogradKron(winogradG[:]),
-	flippedGG: winogradFlippedKron(winogradG[:]),
-	input:     winogradInput,
-	output:    winogradOutput,
-	scratch:   winogradScratch,
+	m:          2,
+	gg:         winogradKron(winogradG[:]),
+	flippedGG:  winogradFlippedKron(winogradG[:]),
+	input:      winogradInput,
+	output:     winogradOutput,
+	outputGrad: winogradOutputGrad,
+	scratch:    winogradScratch,
 }
 
 // winogradScratch is the length of the scratch winogradInput and winogradOutput need for

@@ -15,12 +15,13 @@ package tensor
 
 // winograd4 is F(4×4, 3×3) for convWinogradWith.
 var winograd4 = &winogradAlgo{
-	m:         4,
-	gg:        winogradKron(winograd4G[:]),
-	flippedGG: winogradFlippedKron(winograd4G[:]),
-	input:     winograd4Input,
-	output:    winograd4Output,
-	scratch:   winograd4Scratch,
+	m:          4,
+	gg:         winogradKron(winograd4G[:]),
+	flippedGG:  winogradFlippedKron(winograd4G[:]),
+	input:      winograd4Input,
+	output:     winograd4Output,
+	outputGrad: winograd4OutputGrad,
+	scratch:    winograd4Scratch,
 }
 
 var winograd4G = [][3]float32{
@@ -197,4 +198,65 @@ func winograd4A(m [6]float32) [4]float32 {
 		p + 4*r,
 		(q + m[5]) + 8*s,
 	}
+}
+
+// winograd4OutputGrad writes D[ξ][o][t] = (A dY Aᵀ)[ξ], at d[ξ*plane+o*n+t], for the 4×4
+// block dY of the output gradient dy at each tile t of tile rows [r0, r0+nr) (counted over
+// all images), with Aᵀ as in winograd4Output; outputs past the edge read as zero. n is the
+// chunk's tile count. The four rows of dy under a row of tiles are split into phase rows as
+// winograd4Input splits its input rows, so that column j of every tile's block is P_j[k].
+func winograd4OutputGrad(d []float32, plane int, dy []float32, g *ConvGeom, r0, nr, n int, scratch []float32) {
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	th, tw := winogradTiles(g, 4)
+	rs := winograd4Phases(tw)
+	phases := scratch[:16*rs]
+	padded := scratch[24*rs:][:4*rs]
+	pass := scratch[28*rs:][:36*8]
+	for o := range g.OutC {
+		for r := range nr {
+			img, ty := (r0+r)/th, (r0+r)%th
+			channel := dy[(img*g.OutC+o)*oh*ow:][:oh*ow]
+			for i := range 4 {
+				clear(padded)
+				if yy := 4*ty + i; yy < oh {
+					copy(padded, channel[yy*ow:(yy+1)*ow])
+				}
+				deinterleave4(phases[4*i*rs:], rs, padded)
+			}
+			winograd4OutputGradRow(d[o*n+r*tw:], plane, phases, rs, tw, pass)
+		}
+	}
+}
+
+// winograd4OutputGradRow writes A dY Aᵀ of tiles k < n, value ξ at v[ξ*stride+k], where
+// column j of row i of tile k's block is phases[(4i+j)*rowStride+k]; pass is scratch for the
+// vector kernel.
+func winograd4OutputGradRow(v []float32, stride int, phases []float32, rowStride, n int, pass []float32) {
+	for k := winograd4OutputGradRows(v, stride, phases, rowStride, n, pass); k < n; k++ {
+		var t [6][4]float32 // A dY, column by column
+		for j := range 4 {
+			var col [4]float32
+			for i := range col {
+				col[i] = phases[(4*i+j)*rowStride+k]
+			}
+			out := winograd4AT(col)
+			for q := range 6 {
+				t[q][j] = out[q]
+			}
+		}
+		for q := range 6 {
+			for j, val := range winograd4AT(t[q]) {
+				v[(6*q+j)*stride+k] = val
+			}
+		}
+	}
+}
+
+// winograd4AT is A y for one column y of four, in the order of operations the vector kernel
+// takes.
+func winograd4AT(y [4]float32) [6]float32 {
+	e, o := y[0]+y[2], y[1]+y[3]
+	e4, o4 := y[0]+4*y[2], y[1]+4*y[3]
+	o4 += o4
+	return [6]float32{y[0], e + o, e - o, e4 + o4, e4 - o4, y[3]}
 }

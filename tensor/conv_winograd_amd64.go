@@ -95,3 +95,19 @@ func deinterleave4Rows(dst []float32, stride int, src []float32) int {
 	}
 	return n
 }
+
+//go:noescape
+func winograd4OutputGradAVX2(v *float32, stride int, phases *float32, rowStride, n int, pass *float32)
+
+// winograd4OutputGradRows does winograd4OutputGradRow's tiles in vector registers, eight at
+// a time, and returns how many it did: all of them, or none without AVX2. The last step
+// writes up to seven values past n in each plane and reads up to seven cells past n in the
+// phase rows, which the caller makes room for.
+func winograd4OutputGradRows(v []float32, stride int, phases []float32, rowStride, n int, pass []float32) int {
+	whole := simdLen(n + 7)
+	if whole > 0 {
+		_, _, _ = v[35*stride+whole-1], phases[15*rowStride+whole-1], pass[24*8-1]
+		winograd4OutputGradAVX2(&v[0], stride, &phases[0], rowStride, whole, &pass[0])
+	}
+	return min(whole, n)
+}

@@ -489,3 +489,90 @@ d4_loop:
 	JNZ       d4_loop
 	VZEROUPPER
 	RET
+
+// WINO4AT computes A y of the column y0..y3 in Y0..Y3 as winograd4AT does, through e = y0 +
+// y2 (Y4), o = y1 + y3 (Y5), e4 = y0 + 4 y2 (Y8) and o4 = 2(y1 + 4 y3) (Y9), and leaves
+// u1..u4 in Y6, Y7, Y10 and Y11 (u0 is y0, u5 is y3).
+#define WINO4AT \
+	VADDPS      Y2, Y0, Y4 \
+	VADDPS      Y3, Y1, Y5 \
+	VADDPS      Y5, Y4, Y6 \
+	VSUBPS      Y5, Y4, Y7 \
+	VMOVAPS     Y0, Y8 \
+	VFMADD231PS Y13, Y2, Y8 \
+	VMOVAPS     Y1, Y9 \
+	VFMADD231PS Y13, Y3, Y9 \
+	VADDPS      Y9, Y9, Y9 \
+	VADDPS      Y9, Y8, Y10 \
+	VSUBPS      Y9, Y8, Y11
+
+// func winograd4OutputGradAVX2(v *float32, stride int, phases *float32, rowStride, n int, pass *float32)
+//
+// For tiles k < n (a positive multiple of 8) writes the 36 values of A dY Aᵀ, value ξ at
+// v + ξ*stride + k (strides in floats), where column j of row i of tile k's block is
+// P[4i + j][k] and the phase rows P are rowStride apart from phases on. pass holds 24
+// vectors of scratch: pass one leaves (A dY)[q][j] at pass + (4q + j)*32 bytes.
+TEXT ·winograd4OutputGradAVX2(SB), NOSPLIT, $0-48
+	MOVQ v+0(FP), DI
+	MOVQ stride+8(FP), R10
+	MOVQ phases+16(FP), R8
+	MOVQ rowStride+24(FP), DX
+	MOVQ n+32(FP), CX
+	MOVQ pass+40(FP), AX
+	SHLQ $2, R10           // S in bytes
+	LEAQ (R10)(R10*2), R11 // 3S
+	SHLQ $2, DX            // a phase row in bytes
+	MOVQ DX, R12
+	SHLQ $2, R12           // a row's four phase rows
+	LEAQ (R12)(R12*2), R13 // three rows
+	SHRQ $3, CX
+	WINO4CONSTS
+
+w4g_loop:
+	MOVQ R8, SI
+	MOVQ $0, R9
+
+w4g_col:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R12*1), Y1
+	VMOVUPS (SI)(R12*2), Y2
+	VMOVUPS (SI)(R13*1), Y3
+	WINO4AT
+	VMOVUPS Y0, (AX)(R9*1)
+	VMOVUPS Y6, 128(AX)(R9*1)
+	VMOVUPS Y7, 256(AX)(R9*1)
+	VMOVUPS Y10, 384(AX)(R9*1)
+	VMOVUPS Y11, 512(AX)(R9*1)
+	VMOVUPS Y3, 640(AX)(R9*1)
+	ADDQ    DX, SI
+	ADDQ    $32, R9
+	CMPQ    R9, $128
+	JNE     w4g_col
+
+	MOVQ DI, SI
+	MOVQ $0, R9
+
+w4g_row:
+	VMOVUPS (AX)(R9*1), Y0
+	VMOVUPS 32(AX)(R9*1), Y1
+	VMOVUPS 64(AX)(R9*1), Y2
+	VMOVUPS 96(AX)(R9*1), Y3
+	WINO4AT
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y6, (SI)(R10*1)
+	VMOVUPS Y7, (SI)(R10*2)
+	VMOVUPS Y10, (SI)(R11*1)
+	VMOVUPS Y11, (SI)(R10*4)
+	ADDQ    R11, SI
+	VMOVUPS Y3, (SI)(R10*2)
+	ADDQ    R11, SI
+	ADDQ    $128, R9
+	CMPQ    R9, $768
+	JNE     w4g_row
+
+	ADDQ $32, DI
+	ADDQ $32, R8
+	DECQ CX
+	JNZ  w4g_loop
+	VZEROUPPER
+	RET

@@ -14,9 +14,10 @@ import "github.com/onnxtune/onnxtune/internal/parallel"
 // being the forward pass's own: 16 products of (tiles × OutC × InC) instead of im2col's 9 of
 // (4·tiles × OutC × InC), and a transpose of 16·InC values per tile to pack instead of 36.
 // Tiles hanging past an odd output's edge get a zero gradient for the outputs that do not
-// exist, so they add nothing.
+// exist, so they add nothing. F(4×4, 3×3) is the same with 36 positions and A dY Aᵀ of 4×4
+// blocks (winograd4OutputGrad); winogradWeightGradAlgo picks one of the two.
 
-// useWinogradWeightGrad reports whether ConvWeightGrad computes g's gradient by F(2×2, 3×3):
+// useWinogradWeightGrad reports whether ConvWeightGrad computes g's gradient by Winograd:
 // a geometry useWinograd takes, with at least 32 input channels and 1,024 tiles of output
 // over the batch. The input channels are the products' columns, which fill the 32-wide
 // micro-kernel only from 32; and the 16 planes of sums, to write and then to turn into the
@@ -46,17 +47,26 @@ const winogradGradMinDepth = 256
 
 // convWinogradWeightGrad is ConvWeightGrad for the geometries useWinogradWeightGrad accepts.
 func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
+	alg := g.winogradWeightGradAlgo()
+	planes := alg.planes()
 	ic, oc := g.InC, g.OutC
-	th, tw := winogradTiles(g, 2)
+	th, tw := alg.tiles(g)
 	tileRows := g.Batch * th
-	perChunk := max(1, winogradGradChunkBytes/(4*16*(ic+oc)*tw))
+	chunkBytes := winogradGradChunkBytes
+	if alg == winograd4 {
+		// Twice the sums, from 4 MiB: resnet18's 64 channels at 56×56 took 8.7-9.1 ms in
+		// chunks of 8 MiB, 5.1 in chunks of 4; 128 at 28×28 7.6 in chunks of 4 MiB, 6.7-7.4
+		// in chunks of 8 or 16.
+		chunkBytes = max(4<<20, 8*planes*oc*ic)
+	}
+	perChunk := max(1, chunkBytes/(4*planes*(ic+oc)*tw))
 	chunks := (tileRows + perChunk - 1) / perChunk
 	if tileRows >= procs && chunks%procs != 0 { // the same number of chunks for every core
 		chunks += procs - chunks%procs
 		perChunk = (tileRows + chunks - 1) / chunks
 		chunks = (tileRows + perChunk - 1) / perChunk
 	}
-	threads, workers := convSchedule(chunks, procs, 16*float64(tileRows*tw)*float64(oc)*float64(ic))
+	threads, workers := convSchedule(chunks, procs, float64(planes)*float64(tileRows*tw)*float64(oc)*float64(ic))
 	if tileRows*tw < winogradGradMinDepth*workers {
 		// Too few tiles for each core to sum its own: one sum, each product on every core.
 		threads, workers = procs, 1
@@ -64,26 +74,26 @@ func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 	workers = min(workers, chunks)
 	ar := gemmCurrent()
 
-	// Each worker sums its chunks' products in its own 16 planes of [OutC × InC].
+	// Each worker sums its chunks' products in its own planes of [OutC × InC].
 	mp := oc*ic + winogradPlanePad
 	acc := make([]*[]float32, workers)
 	parallel.For(workers, workers, func(wi int) {
-		acc[wi] = convGetCol(16 * mp)
+		acc[wi] = convGetCol(planes * mp)
 		m := *acc[wi]
 		for ch := wi; ch < chunks; ch += workers {
 			r0 := ch * perChunk
 			nr := min(perChunk, tileRows-r0)
 			n := nr * tw
 			vp, dp := ic*n+winogradPlanePad, oc*n+winogradPlanePad
-			vbuf, dbuf, sbuf := convGetCol(16*vp), convGetCol(16*dp), convGetCol(winogradScratch(tw))
+			vbuf, dbuf, sbuf := convGetCol(planes*vp), convGetCol(planes*dp), convGetCol(alg.scratch(tw))
 			v, d := *vbuf, *dbuf
-			winogradInput(v, vp, x, g, r0, nr, n, *sbuf)
-			winogradOutputGrad(d, dp, dy, g, r0, nr, n, *sbuf)
+			alg.input(v, vp, x, g, r0, nr, n, *sbuf)
+			alg.outputGrad(d, dp, dy, g, r0, nr, n, *sbuf)
 			beta := float32(1)
 			if ch == wi {
 				beta = 0
 			}
-			for xi := range 16 {
+			for xi := range planes {
 				gemm(ar, threads, false, true, oc, ic, n, 1, d[xi*dp:], n, v[xi*vp:], n, beta, m[xi*mp:], ic, gemmEpilogue{})
 			}
 			convPutCol(vbuf)
@@ -91,14 +101,14 @@ func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
 			convPutCol(sbuf)
 		}
 	})
-	// dw[o][i] = Gᵀ M G: value 3p+q is Σ_ξ M_ξ G[a][p] G[b][q] for ξ = 4a+b, the product of
-	// the sums (as rows of 16) by G⊗G. Each worker's sums are turned and added in turn.
+	// dw[o][i] = Gᵀ M G: value 3p+q is Σ_ξ M_ξ G[a][p] G[b][q] for ξ = (m+2)a+b, the product
+	// of the sums (as rows of planes) by G⊗G. Each worker's sums are turned and added in turn.
 	for wi, m := range acc {
 		beta := float32(1)
 		if wi == 0 {
 			beta = 0
 		}
-		Gemm(true, false, oc*ic, 9, 16, 1, *m, mp, winograd2.gg, 9, beta, dw, 9)
+		Gemm(true, false, oc*ic, 9, planes, 1, *m, mp, alg.gg, 9, beta, dw, 9)
 		convPutCol(m)
 	}
 }
@@ -150,4 +160,23 @@ func winogradOutputGradRow(v []float32, stride int, eo []float32, rowStride, n i
 			v[(4*i+3)*stride+k] = -q
 		}
 	}
+}
+
+// winogradWeightGradAlgo is the F(m×m, 3×3) that convWinogradWeightGrad takes for g:
+// F(4×4, 3×3) from 392 tiles of 4×4 over the batch where its 36 planes of products are at
+// most 0.6 times F(2×2, 3×3)'s 16 (an output whose sides 4 divides, or nearly; the tiles
+// past the edge of a 14×14 output make it 0.73), F(2×2, 3×3) otherwise. Measured
+// (BenchmarkConvWinogradWeightGrad, batch 8): resnet18's 64 channels at 56×56 7.0-7.4 ->
+// 4.4-4.9 ms, 128 at 28×28 8.5-10.5 -> 7.9-9.3 ms; the Fashion-MNIST CNN's 32 to 64 at
+// 14×14, batch 64 (1,024 tiles at 0.73), 3.1-3.4 against 3.2-4.4 ms.
+func (g *ConvGeom) winogradWeightGradAlgo() *winogradAlgo {
+	if winogradForce != nil {
+		return winogradForce
+	}
+	th4, tw4 := winogradTiles(g, 4)
+	th2, tw2 := winogradTiles(g, 2)
+	if g.Batch*th4*tw4 >= 392 && 10*36*th4*tw4 <= 6*16*th2*tw2 {
+		return winograd4
+	}
+	return winograd2
 }

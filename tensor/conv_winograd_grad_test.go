@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// TestConvWinogradWeightGradMatchesIm2col: the weight gradient by F(2×2, 3×3) gives the
-// im2col path's within float32 rounding on odd and even sizes, every padding, several images
-// and chunks, on one core and two.
+// TestConvWinogradWeightGradMatchesIm2col: the weight gradient by F(2×2, 3×3) and by
+// F(4×4, 3×3) gives the im2col path's within float32 rounding on odd and even sizes, every
+// padding, several images and chunks, on one core and two.
 func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []winogradCase{
@@ -31,21 +31,23 @@ func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 		convWinogradOff = true
 		ConvWeightGrad(want, x, dy, g)
 		convWinogradOff = false
-		for _, run := range []struct {
-			procs   int
-			forceGo bool // the Go loops instead of the vector kernels
-		}{{1, false}, {2, false}, {2, true}} {
-			got := gemmRandom(r, len(want)) // overwritten
-			simdForceGo = run.forceGo
-			convWinogradWeightGrad(got, x, dy, g, run.procs)
-			simdForceGo = false
-			var worst float64
-			for i := range want {
-				// Each sums Batch*OutH*OutW products of values in [-1, 1]: scale by their size.
-				worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(float64(c.batch*oh*ow)))
-			}
-			if worst > 2e-6 {
-				t.Errorf("%s, %+v: Winograd is %.3g (scaled) from im2col", name, run, worst)
+		for _, alg := range winogradAlgos {
+			for _, run := range []struct {
+				procs   int
+				forceGo bool // the Go loops instead of the vector kernels
+			}{{1, false}, {2, false}, {2, true}} {
+				got := gemmRandom(r, len(want)) // overwritten
+				simdForceGo, winogradForce = run.forceGo, alg
+				convWinogradWeightGrad(got, x, dy, g, run.procs)
+				simdForceGo, winogradForce = false, nil
+				var worst float64
+				for i := range want {
+					// Each sums Batch*OutH*OutW products of values in [-1, 1]: scale by their size.
+					worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(float64(c.batch*oh*ow)))
+				}
+				if worst > winogradTolerance[alg.m] {
+					t.Errorf("%s, F(%d×%[2]d, 3×3), %+v: Winograd is %.3g (scaled) from im2col", name, alg.m, run, worst)
+				}
 			}
 		}
 	}
@@ -68,10 +70,14 @@ func BenchmarkConvWinogradWeightGrad(b *testing.B) {
 			Pads: []int{1, 1}}
 		x, dy := gemmRandom(r, c.batch*c.ic*c.size*c.size), gemmRandom(r, c.batch*c.ch*c.size*c.size)
 		dw := make([]float32, c.ch*c.ic*9)
-		for _, path := range []string{"im2col", "winograd"} {
+		for _, path := range []string{"im2col", "F2", "F4"} {
 			b.Run(fmt.Sprintf("%dx%d-%dx%d/%s", c.batch, c.ic, c.ch, c.size, path), func(b *testing.B) {
 				grad := func() { convWinogradWeightGrad(dw, x, dy, g, runtime.GOMAXPROCS(0)) }
-				if path == "im2col" {
+				switch path {
+				case "F2", "F4":
+					winogradForce = map[string]*winogradAlgo{"F2": winograd2, "F4": winograd4}[path]
+					defer func() { winogradForce = nil }()
+				case "im2col":
 					convWinogradOff = true
 					defer func() { convWinogradOff = false }()
 					grad = func() { ConvWeightGrad(dw, x, dy, g) }
@@ -103,6 +109,26 @@ func TestUseWinogradWeightGrad(t *testing.T) {
 			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
 		if got := g.useWinogradWeightGrad(); got != c.want {
 			t.Errorf("%+v: useWinogradWeightGrad %v", c, got)
+		}
+	}
+}
+
+// TestWinogradWeightGradAlgo: which weight gradients useWinogradWeightGrad takes run
+// F(4×4, 3×3), as BenchmarkConvWinogradWeightGrad measured them.
+func TestWinogradWeightGradAlgo(t *testing.T) {
+	for _, c := range []struct {
+		batch, ic, oc, size int
+		want                int // the side of an output tile
+	}{
+		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {6, 128, 128, 28, 2}, {64, 32, 64, 14, 2}, {32, 256, 256, 14, 2},
+	} {
+		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
+			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		if !g.useWinogradWeightGrad() {
+			t.Fatalf("%+v: no Winograd weight gradient", c)
+		}
+		if got := g.winogradWeightGradAlgo().m; got != c.want {
+			t.Errorf("%+v: F(%d×%[2]d, 3×3)", c, got)
 		}
 	}
 }

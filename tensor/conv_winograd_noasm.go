@@ -19,3 +19,7 @@ func winograd4OutputRows(rows []float32, rowStride int, m []float32, stride, n i
 }
 
 func deinterleave4Rows(dst []float32, stride int, src []float32) int { return 0 }
+
+func winograd4OutputGradRows(v []float32, stride int, phases []float32, rowStride, n int, pass []float32) int {
+	return 0
+}
