@@ -37,24 +37,34 @@ func (g *ConvGeom) useWinograd() bool {
 }
 
 // winogradAlgo is the F(m×m, 3×3) that convWinogradWith takes for g: F(4×4, 3×3) from 128
-// tiles of 4×4 output on (with 16 input channels, from 1,024), F(2×2, 3×3) below. Its 36
-// planes are 2.25 times F(2×2, 3×3)'s 16 in filters to transform and pack, and each
-// plane's product has a quarter of the columns; BenchmarkConvWinograd split there:
-// resnet18's layers at batch 8 from 64 channels at 56×56 (7.8 -> 5.6 ms) to 256 at 14×14
-// (128 tiles, 8.1 -> 6.5 ms), squeezenet1_1's at batch 8 (3.1 -> 2.4 ms to 1.52 -> 1.43),
-// and at batch 1 resnet18's 56×56 layer (1.19 -> 0.98 ms) gain; the 512 channels at 7×7 at
-// batch 8 (32 tiles: 11.7 -> 17.5 ms) and squeezenet1_1's 16 channels at 55×55 at batch 1
-// (196 tiles, 0.35 -> 0.40 ms) lose.
+// tiles of 4×4 output on (with 16 input channels, from 1,024), where its 36 planes are at
+// most 0.6 times F(2×2, 3×3)'s 16 (the output's sides a multiple of 4, or nearly) or there
+// are 64 input channels or more; F(2×2, 3×3) otherwise. F(4×4, 3×3)'s planes are 2.25 times
+// as many filters to transform and pack, and each plane's product has a quarter of the
+// columns; BenchmarkConvWinograd split there: resnet18's layers at batch 8 from 64 channels
+// at 56×56 (7.8 -> 5.6 ms) to 256 at 14×14 (128 tiles at 0.73, 8.1 -> 6.5 ms),
+// squeezenet1_1's at batch 8 (3.1 -> 2.4 ms to 2.8 -> 2.2 ms) and at batch 1 resnet18's
+// 56×56 layer (1.19 -> 0.98 ms) gain; the 512 channels at 7×7 at batch 8 (32 tiles: 11.7
+// -> 17.5 ms), squeezenet1_1's 16 channels at 55×55 at batch 1 (196 tiles, 0.35 -> 0.40 ms)
+// and the Fashion-MNIST CNN's 32 to 64 at 14×14 (0.73; batch 12 0.53-0.69 -> 0.92 ms, batch
+// 64 a tie) lose.
 func (g *ConvGeom) winogradAlgo() *winogradAlgo {
 	if winogradForce != nil {
 		return winogradForce
 	}
-	th, tw := winogradTiles(g, 4)
-	if tiles := g.Batch * th * tw; tiles >= 1024 || tiles >= 128 && g.InC >= 32 {
+	th4, tw4 := winogradTiles(g, 4)
+	th2, tw2 := winogradTiles(g, 2)
+	tiles := g.Batch * th4 * tw4
+	if (tiles >= 1024 || tiles >= 128 && g.InC >= 32) && (winograd4Fits(th4*tw4, th2*tw2) || g.InC >= 64) {
 		return winograd4
 	}
 	return winograd2
 }
+
+// winograd4Fits reports whether F(4×4, 3×3)'s 36 planes over an image's tiles4 tiles are
+// at most 0.6 times F(2×2, 3×3)'s 16 over its tiles2: whether few of its tiles hang past the
+// output's edge (at most 0.5625, when 4 divides both sides).
+func winograd4Fits(tiles4, tiles2 int) bool { return 10*36*tiles4 <= 6*16*tiles2 }
 
 // winogradForce, when set, is the algorithm convWinogradWith takes for every geometry, so
 // that tests and benchmarks can compare them.

@@ -175,7 +175,7 @@ func (g *ConvGeom) winogradWeightGradAlgo() *winogradAlgo {
 	}
 	th4, tw4 := winogradTiles(g, 4)
 	th2, tw2 := winogradTiles(g, 2)
-	if g.Batch*th4*tw4 >= 392 && 10*36*th4*tw4 <= 6*16*th2*tw2 {
+	if g.Batch*th4*tw4 >= 392 && winograd4Fits(th4*tw4, th2*tw2) {
 		return winograd4
 	}
 	return winograd2

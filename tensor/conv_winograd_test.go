@@ -124,8 +124,9 @@ func TestWinogradAlgo(t *testing.T) {
 	}{
 		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {8, 256, 256, 14, 4}, {8, 512, 512, 7, 2},
 		{1, 64, 64, 56, 4}, {1, 128, 128, 28, 2}, {1, 256, 256, 14, 2},
-		{8, 16, 64, 55, 4}, {8, 32, 128, 27, 4}, {8, 48, 192, 13, 4}, {8, 64, 256, 13, 4},
+		{8, 16, 64, 55, 4}, {8, 32, 128, 27, 4}, {8, 48, 192, 13, 2}, {8, 64, 256, 13, 4},
 		{1, 16, 64, 55, 2}, {1, 32, 128, 27, 2}, {1, 64, 256, 13, 2},
+		{64, 32, 64, 14, 2}, {12, 32, 64, 14, 2}, {1000, 32, 64, 14, 2}, // Fashion-MNIST's
 	} {
 		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
 			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
@@ -145,8 +146,8 @@ func BenchmarkConvWinograd(b *testing.B) {
 		// squeezenet1_1's expand3x3 layers
 		{8, 16, 64, 55}, {8, 32, 128, 27}, {8, 48, 192, 13}, {8, 64, 256, 13},
 		{1, 16, 64, 55}, {1, 32, 128, 27}, {1, 48, 192, 13}, {1, 64, 256, 13},
-		// the Fashion-MNIST CNN's second layer, at batch 64 and 12
-		{64, 16, 32, 14}, {12, 16, 32, 14},
+		// the Fashion-MNIST CNN's second layer, at batch 64, 12 and 1000
+		{64, 32, 64, 14}, {12, 32, 64, 14}, {1000, 32, 64, 14},
 	} {
 		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
 			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
