@@ -109,3 +109,19 @@ func maxPoolRow3x3S2(dst, r0, r1, r2 []float32) bool {
 	maxPool3x3S2AVX2(&dst[0], &r0[0], &r1[0], &r2[0], n)
 	return true
 }
+
+//go:noescape
+func maxPoolArg3x3S2AVX2(idx *int32, r0, r1, r2, y *float32, n int)
+
+// maxPoolArgRow3x3S2 sets idx[c], for the leading whole vectors of outputs c, to the first
+// position k = 3i+j of a 3×3 window at stride 2 whose cell ri[2c+j] equals y[c], or 9 where
+// none does, and returns how many outputs it did (a multiple of 8; none without AVX2).
+// Each ri must hold 2*len(y)+2 cells.
+func maxPoolArgRow3x3S2(idx []int32, r0, r1, r2, y []float32) int {
+	n := simdLen(min(len(idx), len(y)))
+	if n > 0 {
+		_, _, _, _, _ = idx[n-1], y[n-1], r0[2*n+1], r1[2*n+1], r2[2*n+1]
+		maxPoolArg3x3S2AVX2(&idx[0], &r0[0], &r1[0], &r2[0], &y[0], n)
+	}
+	return n
+}

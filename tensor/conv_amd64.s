@@ -364,3 +364,143 @@ pool_tail:
 pool_done:
 	VZEROUPPER
 	RET
+
+// maxPoolArgIndex holds the window positions 0..9 (9: none), each in all eight lanes.
+DATA maxPoolArgIndex<>+0(SB)/4, $0
+DATA maxPoolArgIndex<>+4(SB)/4, $0
+DATA maxPoolArgIndex<>+8(SB)/4, $0
+DATA maxPoolArgIndex<>+12(SB)/4, $0
+DATA maxPoolArgIndex<>+16(SB)/4, $0
+DATA maxPoolArgIndex<>+20(SB)/4, $0
+DATA maxPoolArgIndex<>+24(SB)/4, $0
+DATA maxPoolArgIndex<>+28(SB)/4, $0
+DATA maxPoolArgIndex<>+32(SB)/4, $1
+DATA maxPoolArgIndex<>+36(SB)/4, $1
+DATA maxPoolArgIndex<>+40(SB)/4, $1
+DATA maxPoolArgIndex<>+44(SB)/4, $1
+DATA maxPoolArgIndex<>+48(SB)/4, $1
+DATA maxPoolArgIndex<>+52(SB)/4, $1
+DATA maxPoolArgIndex<>+56(SB)/4, $1
+DATA maxPoolArgIndex<>+60(SB)/4, $1
+DATA maxPoolArgIndex<>+64(SB)/4, $2
+DATA maxPoolArgIndex<>+68(SB)/4, $2
+DATA maxPoolArgIndex<>+72(SB)/4, $2
+DATA maxPoolArgIndex<>+76(SB)/4, $2
+DATA maxPoolArgIndex<>+80(SB)/4, $2
+DATA maxPoolArgIndex<>+84(SB)/4, $2
+DATA maxPoolArgIndex<>+88(SB)/4, $2
+DATA maxPoolArgIndex<>+92(SB)/4, $2
+DATA maxPoolArgIndex<>+96(SB)/4, $3
+DATA maxPoolArgIndex<>+100(SB)/4, $3
+DATA maxPoolArgIndex<>+104(SB)/4, $3
+DATA maxPoolArgIndex<>+108(SB)/4, $3
+DATA maxPoolArgIndex<>+112(SB)/4, $3
+DATA maxPoolArgIndex<>+116(SB)/4, $3
+DATA maxPoolArgIndex<>+120(SB)/4, $3
+DATA maxPoolArgIndex<>+124(SB)/4, $3
+DATA maxPoolArgIndex<>+128(SB)/4, $4
+DATA maxPoolArgIndex<>+132(SB)/4, $4
+DATA maxPoolArgIndex<>+136(SB)/4, $4
+DATA maxPoolArgIndex<>+140(SB)/4, $4
+DATA maxPoolArgIndex<>+144(SB)/4, $4
+DATA maxPoolArgIndex<>+148(SB)/4, $4
+DATA maxPoolArgIndex<>+152(SB)/4, $4
+DATA maxPoolArgIndex<>+156(SB)/4, $4
+DATA maxPoolArgIndex<>+160(SB)/4, $5
+DATA maxPoolArgIndex<>+164(SB)/4, $5
+DATA maxPoolArgIndex<>+168(SB)/4, $5
+DATA maxPoolArgIndex<>+172(SB)/4, $5
+DATA maxPoolArgIndex<>+176(SB)/4, $5
+DATA maxPoolArgIndex<>+180(SB)/4, $5
+DATA maxPoolArgIndex<>+184(SB)/4, $5
+DATA maxPoolArgIndex<>+188(SB)/4, $5
+DATA maxPoolArgIndex<>+192(SB)/4, $6
+DATA maxPoolArgIndex<>+196(SB)/4, $6
+DATA maxPoolArgIndex<>+200(SB)/4, $6
+DATA maxPoolArgIndex<>+204(SB)/4, $6
+DATA maxPoolArgIndex<>+208(SB)/4, $6
+DATA maxPoolArgIndex<>+212(SB)/4, $6
+DATA maxPoolArgIndex<>+216(SB)/4, $6
+DATA maxPoolArgIndex<>+220(SB)/4, $6
+DATA maxPoolArgIndex<>+224(SB)/4, $7
+DATA maxPoolArgIndex<>+228(SB)/4, $7
+DATA maxPoolArgIndex<>+232(SB)/4, $7
+DATA maxPoolArgIndex<>+236(SB)/4, $7
+DATA maxPoolArgIndex<>+240(SB)/4, $7
+DATA maxPoolArgIndex<>+244(SB)/4, $7
+DATA maxPoolArgIndex<>+248(SB)/4, $7
+DATA maxPoolArgIndex<>+252(SB)/4, $7
+DATA maxPoolArgIndex<>+256(SB)/4, $8
+DATA maxPoolArgIndex<>+260(SB)/4, $8
+DATA maxPoolArgIndex<>+264(SB)/4, $8
+DATA maxPoolArgIndex<>+268(SB)/4, $8
+DATA maxPoolArgIndex<>+272(SB)/4, $8
+DATA maxPoolArgIndex<>+276(SB)/4, $8
+DATA maxPoolArgIndex<>+280(SB)/4, $8
+DATA maxPoolArgIndex<>+284(SB)/4, $8
+DATA maxPoolArgIndex<>+288(SB)/4, $9
+DATA maxPoolArgIndex<>+292(SB)/4, $9
+DATA maxPoolArgIndex<>+296(SB)/4, $9
+DATA maxPoolArgIndex<>+300(SB)/4, $9
+DATA maxPoolArgIndex<>+304(SB)/4, $9
+DATA maxPoolArgIndex<>+308(SB)/4, $9
+DATA maxPoolArgIndex<>+312(SB)/4, $9
+DATA maxPoolArgIndex<>+316(SB)/4, $9
+GLOBL maxPoolArgIndex<>(SB), RODATA|NOPTR, $320
+
+// ARGCELLS loads from row R the cells 2c+t of eight outputs for t = 0, 1, 2, even (t = 0)
+// into Y1, odd (t = 1) into Y2 and t = 2 into Y3, each in the lane order of the in-lane
+// shuffles (VPERMPD $0xd8 puts it right).
+#define ARGCELLS(R) \
+	VMOVUPS (R)(AX*2), Y4 \
+	VMOVUPS 32(R)(AX*2), Y5 \
+	VSHUFPS $0x88, Y5, Y4, Y1 \
+	VSHUFPS $0xdd, Y5, Y4, Y2 \
+	VMOVUPS 8(R)(AX*2), Y4 \
+	VMOVUPS 40(R)(AX*2), Y5 \
+	VSHUFPS $0x88, Y5, Y4, Y3
+
+// ARGPICK makes window position K the winner where cell C equals the maximum (Y0).
+#define ARGPICK(C, K) \
+	VCMPPS    $0, C, Y0, Y6 \
+	VBLENDVPS Y6, maxPoolArgIndex<>+(K*32)(SB), Y7, Y7
+
+// func maxPoolArg3x3S2AVX2(idx *int32, r0, r1, r2, y *float32, n int)
+//
+// idx[c] = the first k (row-major over the window) for which cell ri[2c+j] (k = 3i+j) equals
+// y[c], or 9 where none does, for c < n (a positive multiple of 8); each ri must hold 2n+2
+// cells. The positions are taken last to first, each overwriting the winner where it
+// matches, so the first match is left.
+TEXT ·maxPoolArg3x3S2AVX2(SB), NOSPLIT, $0-48
+	MOVQ idx+0(FP), DI
+	MOVQ r0+8(FP), R8
+	MOVQ r1+16(FP), R9
+	MOVQ r2+24(FP), R10
+	MOVQ y+32(FP), SI
+	MOVQ n+40(FP), BX
+	SHLQ $2, BX
+	XORQ AX, AX
+
+arg_loop:
+	VMOVUPS (SI)(AX*1), Y0
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS maxPoolArgIndex<>+288(SB), Y7
+	ARGCELLS(R10)
+	ARGPICK(Y3, 8)
+	ARGPICK(Y2, 7)
+	ARGPICK(Y1, 6)
+	ARGCELLS(R9)
+	ARGPICK(Y3, 5)
+	ARGPICK(Y2, 4)
+	ARGPICK(Y1, 3)
+	ARGCELLS(R8)
+	ARGPICK(Y3, 2)
+	ARGPICK(Y2, 1)
+	ARGPICK(Y1, 0)
+	VPERMPD $0xd8, Y7, Y7
+	VMOVDQU Y7, (DI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, BX
+	JLT     arg_loop
+	VZEROUPPER
+	RET

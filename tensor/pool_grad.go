@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
@@ -37,6 +38,10 @@ func MaxPoolGrad[T Float](dx, dy, x, y []T, g *PoolGeom) {
 	}
 	if tilesBy2x2(g) {
 		maxPoolGrad2x2(dx, dy, x, y, g)
+		return
+	}
+	if d32, ok := any(dx).([]float32); ok && windows3x3S2(g) {
+		maxPoolGrad3x3S2(d32, any(dy).([]float32), any(x).([]float32), any(y).([]float32), g)
 		return
 	}
 	ws := poolWins(g)
@@ -143,6 +148,95 @@ func maxPoolGrad2x2[T Float](dx, dy, x, y []T, g *PoolGeom) {
 					first = maxPoolArgMax2x2(x0[2*c:], x1[2*c:])
 				}
 				d[base+2*c+offsets[first]] = gs[c]
+			}
+		}
+	})
+}
+
+// windows3x3S2 says whether g is a 2-D max pool of 3×3 windows at stride 2 without
+// dilation (resnet's stem, squeezenet's): maxPoolGrad3x3S2 takes those.
+func windows3x3S2(g *PoolGeom) bool {
+	return len(g.InShape) == 2 && g.Kernel[0] == 3 && g.Kernel[1] == 3 && g.Strides[0] == 2 && g.Strides[1] == 2 &&
+		g.Dilations[0] == 1 && g.Dilations[1] == 1
+}
+
+// maxPoolGrad3x3S2 is MaxPoolGrad for 3×3 windows at stride 2 (windows3x3S2), at any
+// padding. For each row of windows it copies the three input rows they cover, padded with
+// NaN, which equals no maximum; each window's winner is then the first of its nine cells in
+// window order equal to its maximum (maxPoolArgRow3x3S2 finds eight at a time, comparing
+// in vector registers), and its gradient is added there (windows overlap). A window with no
+// cell equal to its maximum (a NaN won) takes the forward pass's arg-max scan.
+func maxPoolGrad3x3S2(dx, dy, x, y []float32, g *PoolGeom) {
+	ih, iw := g.InShape[0], g.InShape[1]
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	ph, pw := g.Pads[0], g.Pads[1]
+	inSize, outSize := ih*iw, oh*ow
+	cells := maxPoolRowCells(ow) // 2ow+2 rounded up as the vector kernel reads
+	nan := float32(math.NaN())
+	// A window's position k = 3i+j lies i rows and j cells past its first.
+	var offset [9]int
+	for k := range offset {
+		offset[k] = k/3*iw + k%3
+	}
+	poolChunks(g.Planes, outSize*9, func(p0, p1 int) {
+		buf := convGetCol(4 * cells)
+		defer convPutCol(buf)
+		ring, nanRow := (*buf)[:3*cells], (*buf)[3*cells:]
+		for i := range *buf {
+			(*buf)[i] = nan
+		}
+		idx := make([]int32, ow) // each window's winner, 0-8, or 9 for none
+		for p := p0; p < p1; p++ {
+			in := x[p*inSize:][:inSize]
+			d := dx[p*inSize:][:inSize]
+			clear(d)
+			loaded := [3]int{-1, -1, -1}
+			var rows [3][]float32
+			for r := range oh {
+				top := 2*r - ph
+				for i := range rows {
+					yy := top + i
+					if yy < 0 || yy >= ih {
+						rows[i] = nanRow
+						continue
+					}
+					k := yy % 3
+					rows[i] = ring[k*cells : (k+1)*cells]
+					if loaded[k] != yy {
+						loaded[k] = yy
+						lo, hi := min(pw, cells), min(pw+iw, cells)
+						copy(rows[i][lo:hi], in[yy*iw+lo-pw:])
+					}
+				}
+				ys, gs := y[p*outSize+r*ow:][:ow], dy[p*outSize+r*ow:][:ow]
+				for c := maxPoolArgRow3x3S2(idx, rows[0], rows[1], rows[2], ys); c < ow; c++ {
+					k, m := int32(9), ys[c]
+					for j := 8; j >= 0; j-- {
+						if rows[j/3][2*c+j%3] == m {
+							k = int32(j)
+						}
+					}
+					idx[c] = k
+				}
+				first := top*iw - pw // where a window at column 0 would start
+				for c, k := range idx {
+					at := -1
+					if k < 9 {
+						at = first + 2*c + offset[k]
+					} else {
+						// No cell equals the maximum: a NaN won. Find it as the forward did.
+						var best float32
+						for j := range 9 {
+							yy, xx := top+j/3, 2*c-pw+j%3
+							if yy >= 0 && yy < ih && xx >= 0 && xx < iw && poolBetter(in[yy*iw+xx], best, at) {
+								best, at = in[yy*iw+xx], yy*iw+xx
+							}
+						}
+					}
+					if at >= 0 {
+						d[at] += gs[c]
+					}
+				}
 			}
 		}
 	})
