@@ -27,3 +27,7 @@ func sqDevF64Float32(x []float32, m float64) (float64, int)                    {
 func gradSumsF64Float32(g, x []float32, m float64) (sg, sgx float64, done int) { return 0, 0, 0 }
 
 func dotSIMD(x, y []float32) (float32, int) { return 0, 0 }
+
+func gradSumsScaleF64Float32(g, x, dst []float32, m float64, k float32) (sg, sgx float64, done int) {
+	return 0, 0, 0
+}

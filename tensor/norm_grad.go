@@ -35,21 +35,33 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 	}
 	sums := dscale != nil || dbias != nil || dx != nil && batchStats
 	count := float64(n * spatial)
+	// In inference the map is affine and dx = g·k needs no sums: it is written in the pass
+	// that sums g (and g·x).
+	affineDx := dx != nil && (!batchStats || count == 0)
 	parallel.For(c, normWorkers(total), func(ch int) {
 		inv := 1 / math.Sqrt(float64(variance[ch])+eps)
 		m := float64(mean[ch])
+		var k float64
+		if dx != nil {
+			k = float64(scale[ch]) * inv
+		}
+		dxDone := false
 		var sg, sgx float64 // sum of g, sum of g·(x - mean)
 		if sums {
 			for i := range n {
 				p := (i*c + ch) * spatial
-				var xs []T
+				var xs, d []T
 				if withX {
 					xs = x[p : p+spatial]
 				}
-				a, b := normSums(g[p:p+spatial], xs, m, withX)
+				if affineDx {
+					d = dx[p : p+spatial]
+				}
+				a, b := normSums(g[p:p+spatial], xs, d, m, T(k), withX)
 				sg += a
 				sgx += b
 			}
+			dxDone = affineDx
 			if dbias != nil {
 				dbias[ch] = T(sg)
 			}
@@ -57,11 +69,10 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 				dscale[ch] = T(sgx * inv)
 			}
 		}
-		if dx == nil {
+		if dx == nil || dxDone {
 			return
 		}
-		k := float64(scale[ch]) * inv
-		if !batchStats || count == 0 {
+		if affineDx {
 			kt := T(k)
 			for i := range n {
 				p := (i*c + ch) * spatial
@@ -90,20 +101,31 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 	})
 }
 
-// normSums returns the sums of g and, if withX, of g·(x - m), in float64.
-func normSums[T Float](g, x []T, m float64, withX bool) (sg, sgx float64) {
+// normSums returns the sums of g and, if withX, of g·(x - m), in float64; if dx is not nil
+// it also writes dx = g·k.
+func normSums[T Float](g, x, dx []T, m float64, k T, withX bool) (sg, sgx float64) {
 	if !withX {
+		for j := range dx {
+			dx[j] = g[j] * k
+		}
 		return sumF64(g), 0
 	}
 	x = x[:len(g)]
 	done := 0
 	if gf, ok := any(g).([]float32); ok {
-		sg, sgx, done = gradSumsF64Float32(gf, any(x).([]float32), m)
+		if dx != nil {
+			sg, sgx, done = gradSumsScaleF64Float32(gf, any(x).([]float32), any(dx).([]float32), m, float32(k))
+		} else {
+			sg, sgx, done = gradSumsF64Float32(gf, any(x).([]float32), m)
+		}
 	}
 	for j := done; j < len(g); j++ {
 		gv := float64(g[j])
 		sg += gv
 		sgx += gv * (float64(x[j]) - m)
+		if dx != nil {
+			dx[j] = g[j] * k
+		}
 	}
 	return sg, sgx
 }
@@ -123,7 +145,7 @@ func InstanceNormGrad[T Float](dx, dscale, dbias, g, x, scale []T, n, c, spatial
 		xs, gs := x[p*spatial:(p+1)*spatial], g[p*spatial:(p+1)*spatial]
 		m, v := normMoments(xs)
 		inv := 1 / math.Sqrt(v+eps)
-		a, b := normSums(gs, xs, m, true)
+		a, b := normSums(gs, xs, nil, m, 0, true)
 		sg[p], sgx[p] = a, b*inv
 		if dx == nil || spatial == 0 {
 			return
@@ -174,7 +196,7 @@ func GroupNormGrad[T Float](dx, dscale, dbias, g, x, scale []T, n, c, groups, sp
 		first := p/groups*c + p%groups*cg // this block's first (image, channel)
 		var sa, sb float64                // the sums of dx̂ and dx̂·x̂ over the block
 		for j := range cg {
-			a, b := normSums(gs[j*spatial:(j+1)*spatial], xs[j*spatial:(j+1)*spatial], m, true)
+			a, b := normSums(gs[j*spatial:(j+1)*spatial], xs[j*spatial:(j+1)*spatial], nil, m, 0, true)
 			sg[first+j], sgx[first+j] = a, b*inv
 			if dx != nil {
 				sc := float64(scale[first%c+j])

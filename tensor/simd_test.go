@@ -93,7 +93,8 @@ func TestBiasEpilogueSIMDMatchesGo(t *testing.T) {
 
 // TestNormSumsSIMD checks the float64 sums of BatchNorm's statistics and gradients against a
 // plain loop: they add in another order, so within a few units in the last place of the
-// float64 result, over lengths that leave every tail and across simdEach's blocks.
+// float64 result, over lengths that leave every tail and across simdEach's blocks; and
+// writing dx = g·k in the same pass gives g·k exactly and the same sums.
 func TestNormSumsSIMD(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 4096, 10001} {
@@ -110,7 +111,18 @@ func TestNormSumsSIMD(t *testing.T) {
 			sg += float64(g[i])
 			sgx += float64(g[i]) * d
 		}
-		gotSG, gotSGX := normSums(g, x, m, true)
+		gotSG, gotSGX := normSums(g, x, nil, m, 0, true)
+		// Writing BatchNorm's affine input gradient on the way changes neither sum.
+		const k = float32(-0.7)
+		dx := make([]float32, n)
+		if sg2, sgx2 := normSums(g, x, dx, m, k, true); sg2 != gotSG || sgx2 != gotSGX {
+			t.Errorf("n=%d: sums %v %v while writing dx, %v %v without", n, sg2, sgx2, gotSG, gotSGX)
+		}
+		for i := range dx {
+			if dx[i] != g[i]*k {
+				t.Fatalf("n=%d: dx[%d] = %v, want g·k = %v", n, i, dx[i], g[i]*k)
+			}
+		}
 		for _, c := range []struct {
 			name      string
 			got, want float64
