@@ -248,14 +248,7 @@ func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n i
 			}
 			for i := first; i < 4; i++ {
 				e, o := eo[2*i*half:][:half], eo[(2*i+1)*half:][:half]
-				if yy := 2*ty - ph + i; yy >= 0 && yy < ih {
-					// Only the border around the row's copy needs zeros.
-					clear(padded[:min(pw, len(padded))])
-					copied := copy(padded[min(pw, len(padded)):], channel[yy*iw:(yy+1)*iw])
-					clear(padded[min(pw+copied, len(padded)):])
-				} else {
-					clear(padded)
-				}
+				winogradPadRow(padded, channel, 2*ty-ph+i, ih, iw, pw)
 				for k := deinterleaveFloat32(e, o, padded); k < half; k++ {
 					e[k], o[k] = padded[2*k], padded[2*k+1]
 				}
@@ -263,6 +256,19 @@ func winogradInput(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n i
 			winogradInputRow(v[c*n+r*tw:], plane, eo, half, tw)
 		}
 	}
+}
+
+// winogradPadRow copies row yy of a channel of ih rows of iw cells into padded from cell
+// pw on, with zeros around it; a row outside the channel is all zeros.
+func winogradPadRow(padded, channel []float32, yy, ih, iw, pw int) {
+	if yy < 0 || yy >= ih {
+		clear(padded)
+		return
+	}
+	// Only the border around the row's copy needs zeros.
+	clear(padded[:min(pw, len(padded))])
+	copied := copy(padded[min(pw, len(padded)):], channel[yy*iw:(yy+1)*iw])
+	clear(padded[min(pw+copied, len(padded)):])
 }
 
 // winogradInputRow writes Bᵀ d B of tiles k < n, value ξ at v[ξ*stride+k], for patches laid

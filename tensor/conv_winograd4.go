@@ -69,13 +69,7 @@ func winograd4Input(v []float32, plane int, x []float32, g *ConvGeom, r0, nr, n 
 				first = 2
 			}
 			for i := first; i < 6; i++ {
-				if yy := 4*ty - ph + i; yy >= 0 && yy < ih {
-					clear(padded[:min(pw, len(padded))])
-					copied := copy(padded[min(pw, len(padded)):], channel[yy*iw:(yy+1)*iw])
-					clear(padded[min(pw+copied, len(padded)):])
-				} else {
-					clear(padded)
-				}
+				winogradPadRow(padded, channel, 4*ty-ph+i, ih, iw, pw)
 				deinterleave4(phases[4*i*rs:], rs, padded)
 			}
 			winograd4InputRow(v[c*n+r*tw:], plane, phases, rs, tw, pass)
@@ -217,10 +211,7 @@ func winograd4OutputGrad(d []float32, plane int, dy []float32, g *ConvGeom, r0, 
 			img, ty := (r0+r)/th, (r0+r)%th
 			channel := dy[(img*g.OutC+o)*oh*ow:][:oh*ow]
 			for i := range 4 {
-				clear(padded)
-				if yy := 4*ty + i; yy < oh {
-					copy(padded, channel[yy*ow:(yy+1)*ow])
-				}
+				winogradPadRow(padded, channel, 4*ty+i, oh, ow, 0)
 				deinterleave4(phases[4*i*rs:], rs, padded)
 			}
 			winograd4OutputGradRow(d[o*n+r*tw:], plane, phases, rs, tw, pass)

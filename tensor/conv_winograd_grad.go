@@ -129,10 +129,7 @@ func winogradOutputGrad(d []float32, plane int, dy []float32, g *ConvGeom, r0, n
 			channel := dy[(img*g.OutC+o)*oh*ow:][:oh*ow]
 			for i := range 2 {
 				e, od := eo[2*i*half:][:half], eo[(2*i+1)*half:][:half]
-				clear(padded)
-				if yy := 2*ty + i; yy < oh {
-					copy(padded, channel[yy*ow:(yy+1)*ow])
-				}
+				winogradPadRow(padded, channel, 2*ty+i, oh, ow, 0)
 				for k := deinterleaveFloat32(e, od, padded); k < half; k++ {
 					e[k], od[k] = padded[2*k], padded[2*k+1]
 				}

@@ -43,7 +43,7 @@ func sumF64AVX2(x *float32, n int) float64
 func sqDevF64AVX2(x *float32, n int, m float64) float64
 
 //go:noescape
-func gradSumsF64AVX2(grad, x *float32, n int, m float64) (sg, sgx float64)
+func gradSumsF64AVX2(grad, x, dst *float32, n int, m float64, k float32) (sg, sgx float64)
 
 //go:noescape
 func dotAVX2(x, y *float32, n int) float32
@@ -252,30 +252,22 @@ func sqDevF64Float32(x []float32, m float64) (float64, int) {
 	return s, n
 }
 
-//go:noescape
-func gradSumsScaleF64AVX2(grad, x, dst *float32, n int, m float64, k float32) (sg, sgx float64)
-
-// gradSumsScaleF64Float32 is gradSumsF64Float32 writing dst[i] = g[i]*k as it goes.
-func gradSumsScaleF64Float32(g, x, dst []float32, m float64, k float32) (sg, sgx float64, done int) {
-	n := simdLen(len(g))
-	if n > 0 {
-		_, _ = x[n-1], dst[n-1]
-	}
-	simdEach(n, func(i, size int) {
-		a, b := gradSumsScaleF64AVX2(&g[i], &x[i], &dst[i], size, m, k)
-		sg, sgx = sg+a, sgx+b
-	})
-	return sg, sgx, n
-}
-
-// gradSumsF64Float32 is sumF64Float32 for the sums of g[i] and of g[i]·(x[i] - m).
-func gradSumsF64Float32(g, x []float32, m float64) (sg, sgx float64, done int) {
+// gradSumsF64Float32 is sumF64Float32 for the sums of g[i] and of g[i]·(x[i] - m), writing
+// dst[i] = g[i]*k on the way unless dst is nil.
+func gradSumsF64Float32(g, x, dst []float32, m float64, k float32) (sg, sgx float64, done int) {
 	n := simdLen(len(g))
 	if n > 0 {
 		_ = x[n-1]
+		if dst != nil {
+			_ = dst[n-1]
+		}
 	}
 	simdEach(n, func(i, size int) {
-		a, b := gradSumsF64AVX2(&g[i], &x[i], size, m)
+		var d *float32
+		if dst != nil {
+			d = &dst[i]
+		}
+		a, b := gradSumsF64AVX2(&g[i], &x[i], d, size, m, k)
 		sg, sgx = sg+a, sgx+b
 	})
 	return sg, sgx, n

@@ -529,51 +529,6 @@ sq_done:
 	MOVSD        X0, ret+24(FP)
 	RET
 
-// func gradSumsF64AVX2(grad, x *float32, n int, m float64) (sg, sgx float64)
-//
-// The sums of grad[i] and of grad[i]·(x[i] - m) over i < n in float64; n a positive multiple of 8.
-TEXT ·gradSumsF64AVX2(SB), NOSPLIT, $0-48
-	MOVQ         grad+0(FP), SI
-	MOVQ         x+8(FP), DI
-	MOVQ         n+16(FP), CX
-	VBROADCASTSD m+24(FP), Y8
-	VXORPD       Y0, Y0, Y0
-	VXORPD       Y1, Y1, Y1
-	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
-	SHLQ         $2, CX
-	XORQ         AX, AX
-
-gs_loop:
-	CMPQ        AX, CX
-	JGE         gs_done
-	VCVTPS2PD   (SI)(AX*1), Y4
-	VCVTPS2PD   16(SI)(AX*1), Y5
-	VCVTPS2PD   (DI)(AX*1), Y6
-	VCVTPS2PD   16(DI)(AX*1), Y7
-	VADDPD      Y4, Y0, Y0
-	VADDPD      Y5, Y1, Y1
-	VSUBPD      Y8, Y6, Y6
-	VSUBPD      Y8, Y7, Y7
-	VFMADD231PD Y4, Y6, Y2
-	VFMADD231PD Y5, Y7, Y3
-	ADDQ        $32, AX
-	JMP         gs_loop
-
-gs_done:
-	VADDPD       Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD       X1, X0, X0
-	VHADDPD      X0, X0, X0
-	MOVSD        X0, sg+32(FP)
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $1, Y2, X3
-	VADDPD       X3, X2, X2
-	VHADDPD      X2, X2, X2
-	MOVSD        X2, sgx+40(FP)
-	VZEROUPPER
-	RET
-
 // func dotAVX2(x, y *float32, n int) float32
 //
 // The sum of x[i]*y[i] for i < n, n a positive multiple of 8, over four vector
@@ -624,11 +579,12 @@ dot_done:
 	MOVSS        X0, ret+24(FP)
 	RET
 
-// func gradSumsScaleF64AVX2(grad, x, dst *float32, n int, m float64, k float32) (sg, sgx float64)
+// func gradSumsF64AVX2(grad, x, dst *float32, n int, m float64, k float32) (sg, sgx float64)
 //
-// gradSumsF64AVX2's two sums, in the same order, while it writes dst[i] = grad[i]*k: the
-// input gradient of an affine BatchNormalization along with its parameters' gradients.
-TEXT ·gradSumsScaleF64AVX2(SB), NOSPLIT, $0-64
+// The sums of grad[i] and of grad[i]·(x[i] - m) over i < n in float64, n a positive multiple
+// of 8; and, unless dst is nil, dst[i] = grad[i]*k: the input gradient of an affine
+// BatchNormalization along with its parameters' gradients.
+TEXT ·gradSumsF64AVX2(SB), NOSPLIT, $0-64
 	MOVQ         grad+0(FP), SI
 	MOVQ         x+8(FP), DI
 	MOVQ         dst+16(FP), DX
@@ -642,11 +598,15 @@ TEXT ·gradSumsScaleF64AVX2(SB), NOSPLIT, $0-64
 	SHLQ         $2, CX
 	XORQ         AX, AX
 
-gss_loop:
+gs_loop:
 	CMPQ        AX, CX
-	JGE         gss_done
+	JGE         gs_done
+	TESTQ       DX, DX
+	JZ          gs_sums
 	VMULPS      (SI)(AX*1), Y9, Y10
 	VMOVUPS     Y10, (DX)(AX*1)
+
+gs_sums:
 	VCVTPS2PD   (SI)(AX*1), Y4
 	VCVTPS2PD   16(SI)(AX*1), Y5
 	VCVTPS2PD   (DI)(AX*1), Y6
@@ -658,9 +618,9 @@ gss_loop:
 	VFMADD231PD Y4, Y6, Y2
 	VFMADD231PD Y5, Y7, Y3
 	ADDQ        $32, AX
-	JMP         gss_loop
+	JMP         gs_loop
 
-gss_done:
+gs_done:
 	VADDPD       Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPD       X1, X0, X0

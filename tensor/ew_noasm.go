@@ -22,12 +22,10 @@ func expFloat32(dst, src []float32) int       { return 0 }
 func sigmoidFloat32(dst, src []float32) int   { return 0 }
 func tanhFloat32(dst, src []float32) int      { return 0 }
 
-func sumF64Float32(x []float32) (float64, int)                                 { return 0, 0 }
-func sqDevF64Float32(x []float32, m float64) (float64, int)                    { return 0, 0 }
-func gradSumsF64Float32(g, x []float32, m float64) (sg, sgx float64, done int) { return 0, 0, 0 }
-
-func dotSIMD(x, y []float32) (float32, int) { return 0, 0 }
-
-func gradSumsScaleF64Float32(g, x, dst []float32, m float64, k float32) (sg, sgx float64, done int) {
+func sumF64Float32(x []float32) (float64, int)              { return 0, 0 }
+func sqDevF64Float32(x []float32, m float64) (float64, int) { return 0, 0 }
+func gradSumsF64Float32(g, x, dst []float32, m float64, k float32) (sg, sgx float64, done int) {
 	return 0, 0, 0
 }
+
+func dotSIMD(x, y []float32) (float32, int) { return 0, 0 }

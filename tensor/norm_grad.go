@@ -113,11 +113,7 @@ func normSums[T Float](g, x, dx []T, m float64, k T, withX bool) (sg, sgx float6
 	x = x[:len(g)]
 	done := 0
 	if gf, ok := any(g).([]float32); ok {
-		if dx != nil {
-			sg, sgx, done = gradSumsScaleF64Float32(gf, any(x).([]float32), any(dx).([]float32), m, float32(k))
-		} else {
-			sg, sgx, done = gradSumsF64Float32(gf, any(x).([]float32), m)
-		}
+		sg, sgx, done = gradSumsF64Float32(gf, any(x).([]float32), any(dx).([]float32), m, float32(k))
 	}
 	for j := done; j < len(g); j++ {
 		gv := float64(g[j])
