@@ -153,13 +153,6 @@ func maxPoolGrad2x2[T Float](dx, dy, x, y []T, g *PoolGeom) {
 	})
 }
 
-// windows3x3S2 says whether g is a 2-D max pool of 3×3 windows at stride 2 without
-// dilation (resnet's stem, squeezenet's): maxPoolGrad3x3S2 takes those.
-func windows3x3S2(g *PoolGeom) bool {
-	return len(g.InShape) == 2 && g.Kernel[0] == 3 && g.Kernel[1] == 3 && g.Strides[0] == 2 && g.Strides[1] == 2 &&
-		g.Dilations[0] == 1 && g.Dilations[1] == 1
-}
-
 // maxPoolGrad3x3S2 is MaxPoolGrad for 3×3 windows at stride 2 (windows3x3S2), at any
 // padding. For each row of windows it copies the three input rows they cover, padded with
 // NaN, which equals no maximum; each window's winner is then the first of its nine cells in
@@ -171,42 +164,27 @@ func maxPoolGrad3x3S2(dx, dy, x, y []float32, g *PoolGeom) {
 	oh, ow := g.OutShape[0], g.OutShape[1]
 	ph, pw := g.Pads[0], g.Pads[1]
 	inSize, outSize := ih*iw, oh*ow
-	cells := maxPoolRowCells(ow) // 2ow+2 rounded up as the vector kernel reads
-	nan := float32(math.NaN())
+	slot := max(pw+iw, maxPoolRowCells(ow)) // the row and what the vector kernel reads
 	// A window's position k = 3i+j lies i rows and j cells past its first.
 	var offset [9]int
 	for k := range offset {
 		offset[k] = k/3*iw + k%3
 	}
 	poolChunks(g.Planes, outSize*9, func(p0, p1 int) {
-		buf := convGetCol(4 * cells)
+		buf := convGetCol(4 * slot)
 		defer convPutCol(buf)
-		ring, nanRow := (*buf)[:3*cells], (*buf)[3*cells:]
-		for i := range *buf {
-			(*buf)[i] = nan
-		}
+		ring := newPoolRing3(*buf, slot, float32(math.NaN()))
 		idx := make([]int32, ow) // each window's winner, 0-8, or 9 for none
 		for p := p0; p < p1; p++ {
 			in := x[p*inSize:][:inSize]
 			d := dx[p*inSize:][:inSize]
 			clear(d)
-			loaded := [3]int{-1, -1, -1}
+			ring.plane()
 			var rows [3][]float32
 			for r := range oh {
 				top := 2*r - ph
 				for i := range rows {
-					yy := top + i
-					if yy < 0 || yy >= ih {
-						rows[i] = nanRow
-						continue
-					}
-					k := yy % 3
-					rows[i] = ring[k*cells : (k+1)*cells]
-					if loaded[k] != yy {
-						loaded[k] = yy
-						lo, hi := min(pw, cells), min(pw+iw, cells)
-						copy(rows[i][lo:hi], in[yy*iw+lo-pw:])
-					}
+					rows[i] = ring.row(in, top+i, ih, iw, pw)
 				}
 				ys, gs := y[p*outSize+r*ow:][:ow], dy[p*outSize+r*ow:][:ow]
 				for c := maxPoolArgRow3x3S2(idx, rows[0], rows[1], rows[2], ys); c < ow; c++ {

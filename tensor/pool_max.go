@@ -120,8 +120,7 @@ func maxPoolRowCells(n int) int { return 2*((n+7)&^7) + 2 }
 // otherwise from a ring of padded copies. It reports false, doing nothing, for other
 // geometries or where the kernel does not run.
 func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
-	if len(g.InShape) != 2 || g.Kernel[0] != 3 || g.Kernel[1] != 3 || g.Strides[0] != 2 || g.Strides[1] != 2 ||
-		g.Dilations[0] != 1 || g.Dilations[1] != 1 || !dwRowsSIMD() {
+	if !windows3x3S2(g) || !dwRowsSIMD() {
 		return false
 	}
 	ih, iw := g.InShape[0], g.InShape[1]
@@ -132,34 +131,22 @@ func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
 	// In place: no padding on the left, every window inside the row.
 	direct := pw == 0 && 2*(ow-1)+2 < iw
 	slot := max(pw+iw, cells)
-	lowest := lowestOf[float32]()
 	poolChunks(g.Planes, outSize*9, func(p0, p1 int) {
 		buf := convGetCol(4 * slot)
 		defer convPutCol(buf)
-		ring, pad := (*buf)[:3*slot], (*buf)[3*slot:4*slot]
-		for i := range *buf {
-			(*buf)[i] = lowest
-		}
+		ring := newPoolRing3(*buf, slot, lowestOf[float32]())
 		for p := p0; p < p1; p++ {
 			in := src[p*inSize:][:inSize]
 			out := dst[p*outSize:][:outSize]
-			loaded := [3]int{-1, -1, -1}
+			ring.plane()
 			var rows [3][]float32
 			for r := range oh {
 				for i := range 3 {
 					y := 2*r - ph + i
-					switch {
-					case y < 0 || y >= ih:
-						rows[i] = pad
-					case direct && len(src)-(p*inSize+y*iw) >= cells:
+					if direct && y >= 0 && y < ih && len(src)-(p*inSize+y*iw) >= cells {
 						rows[i] = src[p*inSize+y*iw:]
-					default:
-						k := y % 3
-						rows[i] = ring[k*slot : (k+1)*slot]
-						if loaded[k] != y {
-							loaded[k] = y
-							copy(rows[i][pw:pw+iw], in[y*iw:(y+1)*iw])
-						}
+					} else {
+						rows[i] = ring.row(in, y, ih, iw, pw)
 					}
 				}
 				maxPoolRow3x3S2(out[r*ow:(r+1)*ow], rows[0], rows[1], rows[2])
@@ -167,4 +154,50 @@ func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
 		}
 	})
 	return true
+}
+
+// windows3x3S2 says whether g is a 2-D max pool of 3×3 windows at stride 2 without
+// dilation (resnet's stem, squeezenet's), which maxPool3x3S2 and maxPoolGrad3x3S2 take.
+func windows3x3S2(g *PoolGeom) bool {
+	return len(g.InShape) == 2 && g.Kernel[0] == 3 && g.Kernel[1] == 3 && g.Strides[0] == 2 && g.Strides[1] == 2 &&
+		g.Dilations[0] == 1 && g.Dilations[1] == 1
+}
+
+// poolRing3 holds padded copies of the input rows that a row of 3×3, stride-2 windows reads,
+// for the pooling kernels that go down a plane one row of windows at a time: input row y
+// lives in slot y%3 from cell pw on and is copied in when a row of windows first needs it,
+// so each input row is copied once per plane; a row outside the input reads as padding.
+type poolRing3 struct {
+	slots  []float32 // three slots of slot cells
+	pad    []float32 // a row of padding alone
+	slot   int
+	loaded [3]int // the input row in each slot, -1 for none
+}
+
+// newPoolRing3 lays a ring out on buf (4*slot cells), every cell fill until a row is copied
+// over it: cells outside a copied row stay fill for good.
+func newPoolRing3(buf []float32, slot int, fill float32) poolRing3 {
+	buf = buf[:4*slot]
+	for i := range buf {
+		buf[i] = fill
+	}
+	return poolRing3{slots: buf[:3*slot], pad: buf[3*slot:], slot: slot}
+}
+
+// plane forgets the rows of the plane before.
+func (r *poolRing3) plane() { r.loaded = [3]int{-1, -1, -1} }
+
+// row returns input row y (of ih rows of iw cells in plane) padded: pw cells of fill, the
+// row, then fill to the slot's end.
+func (r *poolRing3) row(plane []float32, y, ih, iw, pw int) []float32 {
+	if y < 0 || y >= ih {
+		return r.pad
+	}
+	k := y % 3
+	row := r.slots[k*r.slot : (k+1)*r.slot]
+	if r.loaded[k] != y {
+		r.loaded[k] = y
+		copy(row[pw:pw+iw], plane[y*iw:(y+1)*iw])
+	}
+	return row
 }
