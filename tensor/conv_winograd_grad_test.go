@@ -65,9 +65,7 @@ func BenchmarkConvWinogradWeightGrad(b *testing.B) {
 		{8, 16, 64, 55}, {8, 32, 128, 27}, {8, 48, 192, 13}, {8, 64, 256, 13},
 		{64, 32, 64, 14},
 	} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{1, 1}}
+		g := sameConv3x3(c.batch, c.ic, c.ch, c.size)
 		x, dy := gemmRandom(r, c.batch*c.ic*c.size*c.size), gemmRandom(r, c.batch*c.ch*c.size*c.size)
 		dw := make([]float32, c.ch*c.ic*9)
 		for _, path := range []string{"im2col", "F2", "F4"} {
@@ -105,8 +103,7 @@ func TestUseWinogradWeightGrad(t *testing.T) {
 		{64, 32, 64, 14, true}, {8, 32, 128, 27, true}, {8, 16, 64, 55, false}, {8, 64, 256, 13, false},
 		{2, 128, 128, 28, false}, {1, 64, 64, 56, false}, {2, 64, 64, 56, true},
 	} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
 		if got := g.useWinogradWeightGrad(); got != c.want {
 			t.Errorf("%+v: useWinogradWeightGrad %v", c, got)
 		}
@@ -122,8 +119,7 @@ func TestWinogradWeightGradAlgo(t *testing.T) {
 	}{
 		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {6, 128, 128, 28, 2}, {64, 32, 64, 14, 2}, {32, 256, 256, 14, 2},
 	} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
 		if !g.useWinogradWeightGrad() {
 			t.Fatalf("%+v: no Winograd weight gradient", c)
 		}
@@ -178,9 +174,7 @@ func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 func BenchmarkConvInputGrad3x3(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ batch, ch, size int }{{8, 64, 56}, {8, 128, 28}, {8, 256, 14}, {8, 512, 7}} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ch, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{1, 1}}
+		g := sameConv3x3(c.batch, c.ch, c.ch, c.size)
 		dy, w := gemmRandom(r, c.batch*c.ch*c.size*c.size), gemmRandom(r, c.ch*c.ch*9)
 		dx := make([]float32, len(dy))
 		for _, alg := range winogradAlgos {

@@ -85,6 +85,12 @@ func (c winogradCase) String() string {
 	return fmt.Sprintf("%dx%dx%dx%d-to-%d-pads%d%d%d%d", c.batch, c.inC, c.h, c.w, c.outC, c.padT, c.padL, c.padB, c.padR)
 }
 
+// sameConv3x3 is a 3×3 stride-1 convolution of batch images of ic channels, size×size, to
+// oc channels of the same size (padded by 1).
+func sameConv3x3(batch, ic, oc, size int) *ConvGeom {
+	return winogradCase{batch, ic, oc, size, size, 1, 1, 1, 1}.geom()
+}
+
 func (c winogradCase) geom() *ConvGeom {
 	return &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: 1, InShape: []int{c.h, c.w},
 		Kernel: []int{3, 3}, OutShape: []int{c.h + c.padT + c.padB - 2, c.w + c.padL + c.padR - 2},
@@ -103,8 +109,7 @@ func TestUseWinograd(t *testing.T) {
 		{8, 16, 64, 55, true}, {8, 64, 256, 13, true}, {1, 32, 128, 27, true}, {1, 64, 256, 13, false},
 		{8, 3, 64, 224, false}, {8, 64, 8, 56, false}, {64, 16, 32, 14, false},
 	} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
 		if got := g.useWinograd(); got != c.want {
 			t.Errorf("%+v: useWinograd %v", c, got)
 		}
@@ -128,8 +133,7 @@ func TestWinogradAlgo(t *testing.T) {
 		{1, 16, 64, 55, 2}, {1, 32, 128, 27, 2}, {1, 64, 256, 13, 2},
 		{64, 32, 64, 14, 2}, {12, 32, 64, 14, 2}, {1000, 32, 64, 14, 2}, // Fashion-MNIST's
 	} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.oc, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{1, 1}}
+		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
 		if got := g.winogradAlgo().m; got != c.want {
 			t.Errorf("%+v: F(%d×%[2]d, 3×3)", c, got)
 		}
@@ -149,9 +153,8 @@ func BenchmarkConvWinograd(b *testing.B) {
 		// the Fashion-MNIST CNN's second layer, at batch 64, 12 and 1000
 		{64, 32, 64, 14}, {12, 32, 64, 14}, {1000, 32, 64, 14},
 	} {
-		g := &ConvGeom{Batch: c.batch, InC: c.ic, OutC: c.ch, Group: 1, InShape: []int{c.size, c.size},
-			Kernel: []int{3, 3}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{1, 1}, Clamp: []float32{0, float32(math.Inf(1))}}
+		g := sameConv3x3(c.batch, c.ic, c.ch, c.size)
+		g.Clamp = []float32{0, float32(math.Inf(1))}
 		x, w, bias := gemmRandom(r, c.batch*c.ic*c.size*c.size), gemmRandom(r, c.ch*c.ic*9), gemmRandom(r, c.ch)
 		y := make([]float32, c.batch*c.ch*c.size*c.size)
 		for _, path := range []string{"im2col", "F2", "F4"} {
