@@ -45,7 +45,6 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 		if dx != nil {
 			k = float64(scale[ch]) * inv
 		}
-		dxDone := false
 		var sg, sgx float64 // sum of g, sum of g·(x - mean)
 		if sums {
 			for i := range n {
@@ -61,7 +60,6 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 				sg += a
 				sgx += b
 			}
-			dxDone = affineDx
 			if dbias != nil {
 				dbias[ch] = T(sg)
 			}
@@ -69,7 +67,7 @@ func BatchNormGrad[T Float](dx, dscale, dbias, g, x, scale, mean, variance []T, 
 				dscale[ch] = T(sgx * inv)
 			}
 		}
-		if dx == nil || dxDone {
+		if dx == nil || affineDx && sums { // done, or written with the sums
 			return
 		}
 		if affineDx {
