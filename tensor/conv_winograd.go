@@ -149,6 +149,7 @@ type winogradAlgo struct {
 // planes is how many products a tile takes per input channel: one per value of a patch.
 func (a *winogradAlgo) planes() int { return (a.m + 2) * (a.m + 2) }
 
+// tiles is winogradTiles for a's tiles.
 func (a *winogradAlgo) tiles(g *ConvGeom) (th, tw int) { return winogradTiles(g, a.m) }
 
 // winogradTiles is how many m×m tiles of output an image has down and across: the last row
