@@ -2,6 +2,14 @@ package tensor
 
 import "fmt"
 
+// AllFinite reports whether v holds no NaN and no infinity. Its float64 sum tells: a sum of
+// float32 values cannot overflow float64, so it is finite exactly when every value is; the
+// sum runs on vector lanes where the CPU has them, at the pace of reading v.
+func AllFinite(v []float32) bool {
+	s := sumF64(v)
+	return s-s == 0
+}
+
 // ReduceSum sets dst to the sums of src, of the given shape, over the given axes (each in
 // [0, len(shape)), no repeats; none means no reduction). dst holds the kept dimensions in
 // order, so its length is the product of the dimensions not reduced. Floats are accumulated

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/onnxtune/onnxtune/backprop"
 	"github.com/onnxtune/onnxtune/graph"
@@ -97,16 +98,31 @@ func (e *divergedError) Error() string { return "train: " + e.what + ": " + errD
 func (e *divergedError) Unwrap() error { return errDiverged }
 
 // nonFiniteGradient returns the first weight, in name order, whose gradient holds NaN or an
-// infinity, and the value found there.
+// infinity, and the value found there. The gradients are checked in parallel ranges (their
+// ~47 MB for resnet18 took 6.5 ms read one value at a time on one core, against the step's
+// 6 ms of Adam), and only a gradient found bad is searched for the value.
 func nonFiniteGradient(grads map[string]*tensor.Tensor) (string, float32) {
 	names := make([]string, 0, len(grads))
-	for name := range grads {
-		names = append(names, name)
+	for name, t := range grads {
+		if t != nil && t.DType() == tensor.Float32 {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		if t := grads[name]; t != nil && t.DType() == tensor.Float32 {
-			for _, v := range t.Float32s() {
+	bad := make([]atomic.Bool, len(names))
+	jobs := make([]chunkJob, len(names))
+	for i, name := range names {
+		g := grads[name].Float32s()
+		jobs[i] = chunkJob{n: len(g), run: func(lo, hi int) {
+			if !tensor.AllFinite(g[lo:hi]) {
+				bad[i].Store(true)
+			}
+		}}
+	}
+	runChunks(jobs)
+	for i, name := range names {
+		if bad[i].Load() {
+			for _, v := range grads[name].Float32s() {
 				if v-v != 0 {
 					return name, v
 				}
