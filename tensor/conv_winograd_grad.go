@@ -18,21 +18,37 @@ import "github.com/onnxtune/onnxtune/internal/parallel"
 // blocks (winograd4OutputGrad); winogradWeightGradAlgo picks one of the two.
 
 // useWinogradWeightGrad reports whether ConvWeightGrad computes g's gradient by Winograd:
-// a geometry useWinograd takes, with at least 32 input channels and 1,024 tiles of output
-// over the batch. The input channels are the products' columns, which fill the 32-wide
-// micro-kernel only from 32; and the 16 planes of sums, to write and then to turn into the
-// gradient, weigh on products of few tiles. Measured (BenchmarkConvWinogradWeightGrad, 2
-// cores), im2col against Winograd: resnet18's 64 channels at 56×56, batch 8 (6,272 tiles),
-// 13.6 -> 7.3 ms; 128 at 28×28 (1,568) 10.3 -> 7.6-8.3 ms; the Fashion-MNIST CNN's 32 to 64
-// at 14×14, batch 64, 2.9 -> 2.4 ms; but 256 at 14×14 (392 tiles) 10.2 -> 8.0-9.8 ms and 512
-// at 7×7, batch 16, 22.1 -> 20.7 ms, within the spread, and 512 at 7×7, batch 8, squeezenet1_1's
-// 48 to 192 and 64 to 256 at 13×13 (392) and 16 to 64 at 55×55 slower.
+// a geometry useWinograd takes, with at least 32 input channels, and either 1,024 tiles of
+// 2×2 output over the batch (convWinogradWeightGradChunks) or the few tiles and many filters
+// that convWinogradWeightGradBlocks takes. The input channels are the products' columns,
+// which fill the 32-wide micro-kernel only from 32. Measured (BenchmarkConvWinogradWeightGrad,
+// 2 cores), im2col against Winograd by chunks: resnet18's 64 channels at 56×56, batch 8
+// (6,272 tiles), 13.6 -> 7.3 ms; the Fashion-MNIST CNN's 32 to 64 at 14×14, batch 64, 2.9 ->
+// 2.4 ms; squeezenet1_1's 48 to 192 and 64 to 256 at 13×13 (392 tiles) and 16 to 64 at 55×55
+// slower, by chunks and by blocks.
 func (g *ConvGeom) useWinogradWeightGrad() bool {
 	if !g.useWinograd() {
 		return false
 	}
 	th, tw := winogradTiles(g, 2)
-	return g.InC >= 32 && g.Batch*th*tw >= 1024
+	return g.InC >= 32 && g.Batch*th*tw >= 1024 || g.winogradGradByBlocks()
+}
+
+// winogradGradByBlocks reports whether convWinogradWeightGrad takes g by blocks of output
+// channels (convWinogradWeightGradBlocks): a geometry useWinograd takes, with at least 128
+// input channels and at most 512 tiles of 4×4 output over the batch, where the filters'
+// sums outweigh the tiles' transforms. Measured at batch 8 (BenchmarkConvWinogradWeightGrad,
+// 2 cores; im2col, by chunks, by blocks): resnet18's 128 channels at 28×28 (392 tiles)
+// 11.9, 7.7-9.0, 5.2-5.3 ms; 256 at 14×14 (128) 10.2-11.4, 8.0-9.8, 5.4-5.5 ms; 512 at 7×7
+// (32) 10.7-12.0, 12.0-13.7, 7.4 ms; at batch 16 the 512 channels 23.6, 21.9, 12.4-12.8 ms
+// and the 128 at 28×28 (784 tiles) 20-23, 8.1-9.2, 10.6-11.0 ms: the bound on the tiles. The
+// 64 channels at 56×56 (1,568 tiles) took 5.0-6.0 ms by chunks and 7.4-8.6 by blocks.
+func (g *ConvGeom) winogradGradByBlocks() bool {
+	if !g.useWinograd() {
+		return false
+	}
+	th, tw := winogradTiles(g, 4)
+	return g.InC >= 128 && g.Batch*th*tw <= 512
 }
 
 // winogradGradChunkBytes bounds a chunk's transformed input and output gradient together. The
@@ -47,6 +63,16 @@ const winogradGradMinDepth = 256
 
 // convWinogradWeightGrad is ConvWeightGrad for the geometries useWinogradWeightGrad accepts.
 func convWinogradWeightGrad(dw, x, dy []float32, g *ConvGeom, procs int) {
+	if g.winogradGradByBlocks() {
+		convWinogradWeightGradBlocks(dw, x, dy, g, procs)
+		return
+	}
+	convWinogradWeightGradChunks(dw, x, dy, g, procs)
+}
+
+// convWinogradWeightGradChunks is convWinogradWeightGrad for layers with many tiles: each
+// core sums the products of its chunks of tiles for every filter at once.
+func convWinogradWeightGradChunks(dw, x, dy []float32, g *ConvGeom, procs int) {
 	alg := g.winogradWeightGradAlgo()
 	planes := alg.planes()
 	ic, oc := g.InC, g.OutC
@@ -159,16 +185,22 @@ func winogradOutputGradRow(v []float32, stride int, eo []float32, rowStride, n i
 	}
 }
 
-// winogradWeightGradAlgo is the F(m×m, 3×3) that convWinogradWeightGrad takes for g:
-// F(4×4, 3×3) from 392 tiles of 4×4 over the batch where its 36 planes of products are at
-// most 0.6 times F(2×2, 3×3)'s 16 (an output whose sides 4 divides, or nearly; the tiles
-// past the edge of a 14×14 output make it 0.73), F(2×2, 3×3) otherwise. Measured
+// winogradWeightGradAlgo is the F(m×m, 3×3) that convWinogradWeightGrad takes for g. By
+// blocks, F(4×4, 3×3): its 36 planes of sums stay in cache, and its products are 0.44 times
+// F(2×2, 3×3)'s (resnet18's 128 channels at 28×28, batch 8, 5.2 against 7.4 ms; 512 at 7×7
+// 7.4 against 8.3; 256 at 14×14 5.4-5.5 against 5.9-6.0). By chunks, F(4×4, 3×3) from 392
+// tiles of 4×4 over the batch where its 36 planes of products are at most 0.6 times F(2×2,
+// 3×3)'s 16 (an output whose sides 4 divides, or nearly; the tiles past the edge of a 14×14
+// output make it 0.73), F(2×2, 3×3) otherwise. Measured by chunks
 // (BenchmarkConvWinogradWeightGrad, batch 8): resnet18's 64 channels at 56×56 7.0-7.4 ->
-// 4.4-4.9 ms, 128 at 28×28 8.5-10.5 -> 7.9-9.3 ms; the Fashion-MNIST CNN's 32 to 64 at
-// 14×14, batch 64 (1,024 tiles at 0.73), 3.1-3.4 against 3.2-4.4 ms.
+// 4.4-4.9 ms; the Fashion-MNIST CNN's 32 to 64 at 14×14, batch 64 (1,024 tiles at 0.73),
+// 3.1-3.4 against 3.2-4.4 ms.
 func (g *ConvGeom) winogradWeightGradAlgo() *winogradAlgo {
 	if winogradForce != nil {
 		return winogradForce
+	}
+	if g.winogradGradByBlocks() {
+		return winograd4
 	}
 	th4, tw4 := winogradTiles(g, 4)
 	th2, tw2 := winogradTiles(g, 2)

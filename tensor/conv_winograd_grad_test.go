@@ -9,8 +9,9 @@ import (
 )
 
 // TestConvWinogradWeightGradMatchesIm2col: the weight gradient by F(2×2, 3×3) and by
-// F(4×4, 3×3) gives the im2col path's within float32 rounding on odd and even sizes, every
-// padding, several images and chunks, on one core and two.
+// F(4×4, 3×3), by chunks of tiles and by blocks of filters, gives the im2col path's within
+// float32 rounding on odd and even sizes, every padding, several images, chunks and blocks
+// (a last one short), on one core and two.
 func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []winogradCase{
@@ -23,6 +24,8 @@ func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 		{1, 16, 64, 5, 9, 1, 4, 1, 4},
 		{8, 64, 64, 56, 56, 1, 1, 1, 1},
 		{8, 256, 256, 14, 14, 1, 1, 1, 1},
+		{8, 512, 512, 7, 7, 1, 1, 1, 1},
+		{3, 136, 72, 11, 13, 0, 2, 1, 0},
 	} {
 		name, g := c.String(), c.geom()
 		oh, ow := g.OutShape[0], g.OutShape[1]
@@ -31,22 +34,27 @@ func TestConvWinogradWeightGradMatchesIm2col(t *testing.T) {
 		convWinogradOff = true
 		ConvWeightGrad(want, x, dy, g)
 		convWinogradOff = false
-		for _, alg := range winogradAlgos {
-			for _, run := range []struct {
-				procs   int
-				forceGo bool // the Go loops instead of the vector kernels
-			}{{1, false}, {2, false}, {2, true}} {
-				got := gemmRandom(r, len(want)) // overwritten
-				simdForceGo, winogradForce = run.forceGo, alg
-				convWinogradWeightGrad(got, x, dy, g, run.procs)
-				simdForceGo, winogradForce = false, nil
-				var worst float64
-				for i := range want {
-					// Each sums Batch*OutH*OutW products of values in [-1, 1]: scale by their size.
-					worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(float64(c.batch*oh*ow)))
-				}
-				if worst > winogradTolerance[alg.m] {
-					t.Errorf("%s, F(%d×%[2]d, 3×3), %+v: Winograd is %.3g (scaled) from im2col", name, alg.m, run, worst)
+		for _, driver := range []struct {
+			name string
+			grad func(dw, x, dy []float32, g *ConvGeom, procs int)
+		}{{"chunks", convWinogradWeightGradChunks}, {"blocks", convWinogradWeightGradBlocks}} {
+			for _, alg := range winogradAlgos {
+				for _, run := range []struct {
+					procs   int
+					forceGo bool // the Go loops instead of the vector kernels
+				}{{1, false}, {2, false}, {2, true}} {
+					got := gemmRandom(r, len(want)) // overwritten
+					simdForceGo, winogradForce = run.forceGo, alg
+					driver.grad(got, x, dy, g, run.procs)
+					simdForceGo, winogradForce = false, nil
+					var worst float64
+					for i := range want {
+						// Each sums Batch*OutH*OutW products of values in [-1, 1]: scale by their size.
+						worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(float64(c.batch*oh*ow)))
+					}
+					if worst > winogradTolerance[alg.m] {
+						t.Errorf("%s, F(%d×%[2]d, 3×3) by %s, %+v: Winograd is %.3g (scaled) from im2col", name, alg.m, driver.name, run, worst)
+					}
 				}
 			}
 		}
@@ -60,7 +68,7 @@ func BenchmarkConvWinogradWeightGrad(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ batch, ic, ch, size int }{
 		{8, 64, 64, 56}, {8, 128, 128, 28}, {8, 256, 256, 14}, {8, 512, 512, 7},
-		{16, 512, 512, 7}, {4, 256, 256, 14}, {2, 128, 128, 28},
+		{16, 512, 512, 7}, {4, 256, 256, 14}, {2, 128, 128, 28}, {16, 128, 128, 28}, {8, 128, 128, 56},
 		// squeezenet1_1's expand3x3 layers, and the Fashion-MNIST CNN's second layer
 		{8, 16, 64, 55}, {8, 32, 128, 27}, {8, 48, 192, 13}, {8, 64, 256, 13},
 		{64, 32, 64, 14},
@@ -99,9 +107,10 @@ func TestUseWinogradWeightGrad(t *testing.T) {
 		batch, ic, oc, size int
 		want                bool
 	}{
-		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, false}, {8, 512, 512, 7, false},
+		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, true}, {8, 512, 512, 7, true},
 		{64, 32, 64, 14, true}, {8, 32, 128, 27, true}, {8, 16, 64, 55, false}, {8, 64, 256, 13, false},
-		{2, 128, 128, 28, false}, {1, 64, 64, 56, false}, {2, 64, 64, 56, true},
+		{2, 128, 128, 28, true}, {1, 64, 64, 56, false}, {2, 64, 64, 56, true}, {1, 512, 512, 7, false},
+		{1, 256, 256, 14, false}, {4, 256, 256, 14, true},
 	} {
 		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
 		if got := g.useWinogradWeightGrad(); got != c.want {
@@ -110,18 +119,25 @@ func TestUseWinogradWeightGrad(t *testing.T) {
 	}
 }
 
-// TestWinogradWeightGradAlgo: which weight gradients useWinogradWeightGrad takes run
-// F(4×4, 3×3), as BenchmarkConvWinogradWeightGrad measured them.
+// TestWinogradWeightGradAlgo: which weight gradients useWinogradWeightGrad takes run by
+// blocks of filters, and which run F(4×4, 3×3), as BenchmarkConvWinogradWeightGrad
+// measured them.
 func TestWinogradWeightGradAlgo(t *testing.T) {
 	for _, c := range []struct {
 		batch, ic, oc, size int
+		blocks              bool
 		want                int // the side of an output tile
 	}{
-		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {6, 128, 128, 28, 2}, {64, 32, 64, 14, 2}, {32, 256, 256, 14, 2},
+		{8, 64, 64, 56, false, 4}, {8, 128, 128, 28, true, 4}, {6, 128, 128, 28, true, 4}, {64, 32, 64, 14, false, 2},
+		{32, 256, 256, 14, true, 4}, {48, 256, 256, 14, false, 2}, {16, 128, 128, 28, false, 4},
+		{8, 512, 512, 7, true, 4}, {16, 512, 512, 7, true, 4}, {8, 256, 256, 14, true, 4},
 	} {
 		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
 		if !g.useWinogradWeightGrad() {
 			t.Fatalf("%+v: no Winograd weight gradient", c)
+		}
+		if got := g.winogradGradByBlocks(); got != c.blocks {
+			t.Errorf("%+v: by blocks %v", c, got)
 		}
 		if got := g.winogradWeightGradAlgo().m; got != c.want {
 			t.Errorf("%+v: F(%d×%[2]d, 3×3)", c, got)

@@ -1,0 +1,70 @@
+package tensor
+
+// gemmPackedB is a k×n matrix B packed once into the micro-kernel's panels, block by block
+// in the order gemmBlockedFrom packs them (blocks of nc columns, each in blocks of kc rows),
+// for many products A·B that share it: gemmBlockedFrom packs B again for every call, which
+// costs as much as the product when A has few rows.
+type gemmPackedB struct {
+	ar     *gemmArch
+	k, n   int
+	panels []float32
+}
+
+// gemmPackedLen is the length of the panels of a packed k×n B.
+func gemmPackedLen(ar *gemmArch, k, n int) int { return gemmRoundUp(n, ar.nr) * k }
+
+// packGemmB packs op(B) (k×n; B is n×k when transB) into panels, of gemmPackedLen(ar, k, n)
+// floats.
+func packGemmB(ar *gemmArch, panels []float32, transB bool, b []float32, ldb, k, n int) gemmPackedB {
+	off := 0
+	for jc := 0; jc < n; jc += ar.nc {
+		nc := min(ar.nc, n-jc)
+		for pc := 0; pc < k; pc += ar.kc {
+			kc := min(ar.kc, k-pc)
+			size := gemmRoundUp(nc, ar.nr) * kc
+			gemmPackB(panels[off:off+size], ar.nr, transB, b, ldb, pc, kc, jc, nc)
+			off += size
+		}
+	}
+	return gemmPackedB{ar: ar, k: k, n: n, panels: panels[:off]}
+}
+
+// mul sets C = A·B on the calling goroutine, for A m×k (lda apart) and C m×n (ldc apart,
+// overwritten).
+func (p gemmPackedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
+	ar := p.ar
+	gemmCheckMat("A", m, p.k, a, lda)
+	gemmCheckMat("C", m, p.n, c, ldc)
+	if m == 0 || p.n == 0 {
+		return
+	}
+	if p.k == 0 {
+		gemmScaleC(m, p.n, 0, c, ldc)
+		return
+	}
+	buf, ok := gemmBufs.get()
+	if !ok {
+		buf = new(gemmBuf)
+	}
+	defer gemmBufs.put(buf)
+	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), ar.mr)*min(p.k, ar.kc), ar.mc*ar.kc)
+	off := 0
+	for jc := 0; jc < p.n; jc += ar.nc {
+		nc := min(ar.nc, p.n-jc)
+		for pc := 0; pc < p.k; pc += ar.kc {
+			kc := min(ar.kc, p.k-pc)
+			size := gemmRoundUp(nc, ar.nr) * kc
+			pb := p.panels[off : off+size]
+			off += size
+			beta, loadC := float32(0), false
+			if pc > 0 {
+				beta, loadC = 1, true
+			}
+			for ic := 0; ic < m; ic += ar.mc {
+				mc := min(ar.mc, m-ic)
+				gemmPackA(buf.a, ar.mr, false, a, lda, ic, mc, pc, kc)
+				gemmMacro(ar, mc, nc, kc, buf.a, pb, nil, 0, c[ic*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
+			}
+		}
+	}
+}
