@@ -146,9 +146,9 @@ func TestWinogradWeightGradAlgo(t *testing.T) {
 }
 
 // TestConvWinogradInputGradMatchesIm2col: the input gradient by F(2×2, 3×3) and F(4×4,
-// 3×3) on the filters' transforms with G⊗G's columns reversed (winogradFlippedKron) gives
-// what the im2col path gives on the flipped copy, within float32 rounding, for every padding
-// up to 2 and several images.
+// 3×3), by chunks and by blocks, on the filters' transforms with G⊗G's columns reversed
+// (winogradFlippedKron) gives what the im2col path gives on the flipped copy, within float32
+// rounding, for every padding up to 2 and several images, on one core and two.
 func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []winogradCase{
@@ -158,10 +158,12 @@ func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 		{4, 64, 64, 8, 15, 2, 0, 1, 2},
 		{4, 96, 16, 13, 11, 1, 2, 0, 1},
 		{8, 512, 512, 7, 7, 1, 1, 1, 1},
+		{6, 72, 264, 9, 10, 1, 0, 2, 1},
 	} {
 		name, g := c.String(), c.geom()
 		oh, ow := g.OutShape[0], g.OutShape[1]
-		if tg, ok := g.inputGradGeom(); !ok || !tg.useWinograd() {
+		tg, ok := g.inputGradGeom()
+		if !ok || !tg.useWinograd() {
 			t.Fatalf("%s: the input gradient would not take Winograd", name)
 		}
 		dy, w := gemmRandom(r, c.batch*c.outC*oh*ow), gemmRandom(r, c.outC*c.inC*9)
@@ -169,17 +171,28 @@ func TestConvWinogradInputGradMatchesIm2col(t *testing.T) {
 		convWinogradOff = true
 		ConvInputGrad(want, dy, w, g)
 		convWinogradOff = false
-		for _, alg := range winogradAlgos {
-			got := gemmRandom(r, len(want)) // overwritten
-			winogradForce = alg
-			ConvInputGrad(got, dy, w, g)
-			winogradForce = nil
-			var worst float64
-			for i := range want {
-				worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.outC)))
+		for _, driver := range winogradDrivers {
+			for _, alg := range winogradAlgos {
+				for _, procs := range []int{1, 2} {
+					got := gemmRandom(r, len(want)) // overwritten
+					winogradForce = alg
+					driver.conv(got, dy, w, nil, tg, procs, true)
+					winogradForce = nil
+					var worst float64
+					for i := range want {
+						worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.outC)))
+					}
+					if worst > winogradTolerance[alg.m] {
+						t.Errorf("%s, F(%d×%[2]d, 3×3) by %s on %d cores: Winograd's input gradient is %.3g (scaled) from im2col's", name, alg.m, driver.name, procs, worst)
+					}
+				}
 			}
-			if worst > winogradTolerance[alg.m] {
-				t.Errorf("%s, F(%d×%[2]d, 3×3): Winograd's input gradient is %.3g (scaled) from im2col's", name, alg.m, worst)
+		}
+		got := gemmRandom(r, len(want))
+		ConvInputGrad(got, dy, w, g) // through the dispatch
+		for i := range want {
+			if d := math.Abs(float64(got[i]-want[i])) / math.Sqrt(9*float64(c.outC)); d > winogradTolerance[4] {
+				t.Fatalf("%s: ConvInputGrad is %.3g (scaled) from im2col at %d", name, d, i)
 			}
 		}
 	}

@@ -8,9 +8,10 @@ import (
 	"testing"
 )
 
-// TestConvWinogradMatchesIm2col: F(2×2, 3×3) and F(4×4, 3×3) give the im2col path's outputs within float32
-// rounding on odd and even sizes, every padding, several images, with a bias, a fused
-// residual and clamp, and into a channel range of a wider output; on one core and two.
+// TestConvWinogradMatchesIm2col: F(2×2, 3×3) and F(4×4, 3×3), by chunks of tiles and by
+// blocks of output channels, give the im2col path's outputs within float32 rounding on odd
+// and even sizes, every padding, several images, with a bias, a fused residual and clamp,
+// and into a channel range of a wider output; on one core and two.
 func TestConvWinogradMatchesIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	random := func(n int) []float32 { return gemmRandom(r, n) }
@@ -28,6 +29,8 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 		{winogradCase{1, 16, 64, 5, 9, 1, 4, 1, 4}, false, 0},
 		{winogradCase{1, 96, 64, 28, 28, 1, 1, 1, 1}, false, 16},
 		{winogradCase{8, 64, 64, 56, 56, 1, 1, 1, 1}, true, 0},
+		{winogradCase{8, 512, 512, 7, 7, 1, 1, 1, 1}, true, 0},
+		{winogradCase{2, 256, 72, 9, 11, 0, 2, 1, 0}, false, 8},
 	} {
 		name, g := c.String(), c.geom()
 		oh, ow := g.OutShape[0], g.OutShape[1]
@@ -44,22 +47,24 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 		convWinogradOff = true
 		Conv(want, x, w, bias, g)
 		convWinogradOff = false
-		for _, alg := range winogradAlgos {
-			for _, run := range []struct {
-				procs   int
-				forceGo bool // the Go loops instead of the vector kernels
-			}{{1, false}, {2, false}, {2, true}} {
-				got := make([]float32, len(want))
-				simdForceGo, winogradForce = run.forceGo, alg
-				convWinograd(got, x, w, bias, g, run.procs)
-				simdForceGo, winogradForce = false, nil
-				var worst float64
-				for i := range want {
-					// The sums run over 9*InC products of values in [-1, 1]: scale by their size.
-					worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.inC)))
-				}
-				if worst > winogradTolerance[alg.m] {
-					t.Errorf("%s, F(%d×%[2]d, 3×3), %+v: Winograd is %.3g (scaled) from im2col", name, alg.m, run, worst)
+		for _, driver := range winogradDrivers {
+			for _, alg := range winogradAlgos {
+				for _, run := range []struct {
+					procs   int
+					forceGo bool // the Go loops instead of the vector kernels
+				}{{1, false}, {2, false}, {2, true}} {
+					got := make([]float32, len(want))
+					simdForceGo, winogradForce = run.forceGo, alg
+					driver.conv(got, x, w, bias, g, run.procs, false)
+					simdForceGo, winogradForce = false, nil
+					var worst float64
+					for i := range want {
+						// The sums run over 9*InC products of values in [-1, 1]: scale by their size.
+						worst = max(worst, math.Abs(float64(got[i]-want[i]))/math.Sqrt(9*float64(c.inC)))
+					}
+					if worst > winogradTolerance[alg.m] {
+						t.Errorf("%s, F(%d×%[2]d, 3×3) by %s, %+v: Winograd is %.3g (scaled) from im2col", name, alg.m, driver.name, run, worst)
+					}
 				}
 			}
 		}
@@ -68,6 +73,12 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 
 // winogradAlgos are the algorithms convWinogradWith can take.
 var winogradAlgos = []*winogradAlgo{winograd2, winograd4}
+
+// winogradDrivers are the ways convWinogradWith can run them.
+var winogradDrivers = []struct {
+	name string
+	conv func(y, x, w, bias []float32, g *ConvGeom, procs int, flipped bool)
+}{{"chunks", convWinogradChunks}, {"blocks", convWinogradBlocks}}
 
 // winogradTolerance is how far (scaled by the square root of the sum's length) each
 // F(m×m, 3×3) may be from the im2col path on values in [-1, 1]. Against a float64 sum,
@@ -120,6 +131,23 @@ func TestUseWinograd(t *testing.T) {
 	}
 }
 
+// TestWinogradByBlocks: which 3×3 layers convWinogradWith takes by blocks of output
+// channels, as BenchmarkConvWinograd and BenchmarkConvInputGrad3x3 measured them.
+func TestWinogradByBlocks(t *testing.T) {
+	for _, c := range []struct {
+		batch, ic, oc, size int
+		want                bool
+	}{
+		{8, 512, 512, 7, true}, {32, 512, 512, 7, true}, {33, 512, 512, 7, false}, {8, 256, 256, 14, true},
+		{16, 256, 256, 14, false}, {8, 128, 128, 28, false}, {1, 256, 256, 14, false}, {8, 64, 256, 13, false},
+	} {
+		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
+		if got := g.winogradByBlocks(); got != c.want {
+			t.Errorf("%+v: by blocks %v", c, got)
+		}
+	}
+}
+
 // TestWinogradAlgo: which of the layers useWinograd takes run F(4×4, 3×3), as
 // BenchmarkConvWinograd measured them.
 func TestWinogradAlgo(t *testing.T) {
@@ -127,7 +155,7 @@ func TestWinogradAlgo(t *testing.T) {
 		batch, ic, oc, size int
 		want                int // the side of an output tile
 	}{
-		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {8, 256, 256, 14, 4}, {8, 512, 512, 7, 2},
+		{8, 64, 64, 56, 4}, {8, 128, 128, 28, 4}, {8, 256, 256, 14, 4}, {8, 512, 512, 7, 4},
 		{1, 64, 64, 56, 4}, {1, 128, 128, 28, 2}, {1, 256, 256, 14, 2},
 		{8, 16, 64, 55, 4}, {8, 32, 128, 27, 4}, {8, 48, 192, 13, 2}, {8, 64, 256, 13, 4},
 		{1, 16, 64, 55, 2}, {1, 32, 128, 27, 2}, {1, 64, 256, 13, 2},

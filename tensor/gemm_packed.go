@@ -29,11 +29,15 @@ func packGemmB(ar *gemmArch, panels []float32, transB bool, b []float32, ldb, k,
 	return gemmPackedB{ar: ar, k: k, n: n, panels: panels[:off]}
 }
 
-// mul sets C = A·B on the calling goroutine, for A m×k (lda apart) and C m×n (ldc apart,
-// overwritten).
-func (p gemmPackedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
+// mul sets C = op(A)·B on the calling goroutine, for op(A) m×k (A is k×m when transA; lda
+// apart) and C m×n (ldc apart, overwritten).
+func (p gemmPackedB) mul(transA bool, m int, a []float32, lda int, c []float32, ldc int) {
 	ar := p.ar
-	gemmCheckMat("A", m, p.k, a, lda)
+	if transA {
+		gemmCheckMat("A", p.k, m, a, lda)
+	} else {
+		gemmCheckMat("A", m, p.k, a, lda)
+	}
 	gemmCheckMat("C", m, p.n, c, ldc)
 	if m == 0 || p.n == 0 {
 		return
@@ -62,7 +66,7 @@ func (p gemmPackedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
 			}
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
-				gemmPackA(buf.a, ar.mr, false, a, lda, ic, mc, pc, kc)
+				gemmPackA(buf.a, ar.mr, transA, a, lda, ic, mc, pc, kc)
 				gemmMacro(ar, mc, nc, kc, buf.a, pb, nil, 0, c[ic*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
 			}
 		}

@@ -165,8 +165,8 @@ func TestGemmBlocked(t *testing.T) {
 	}
 }
 
-// TestGemmPackedB: products by a B packed once (gemmPackedB) give C = A·B, for B as stored
-// and transposed, on every kernel and on tiny blocks that cross several kc and nc blocks.
+// TestGemmPackedB: products by a B packed once (gemmPackedB) give C = op(A)·B, for A and B
+// as stored and transposed, on every kernel and on tiny blocks that cross several kc and nc blocks.
 func TestGemmPackedB(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, ar := range gemmTestArchs() {
@@ -174,10 +174,11 @@ func TestGemmPackedB(t *testing.T) {
 			for _, tc := range []gemmCase{
 				{m: 17, n: 65, k: 300, alpha: 1, pad: 1}, {transB: true, m: 9, n: 33, k: 600, alpha: 1},
 				{transB: true, m: 1, n: 7, k: 5, alpha: 1, pad: 2}, {m: 40, n: 1, k: 1, alpha: 1},
+				{transA: true, m: 19, n: 70, k: 260, alpha: 1, pad: 3}, {transA: true, transB: true, m: 8, n: 9, k: 10, alpha: 1},
 			} {
-				gemmCheckCase(t, r, tc, func(_, transB bool, m, n, k int, _ float32, a []float32, lda int, b []float32, ldb int, _ float32, c []float32, ldc int) {
+				gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, _ float32, a []float32, lda int, b []float32, ldb int, _ float32, c []float32, ldc int) {
 					panels := make([]float32, gemmPackedLen(ar, k, n))
-					packGemmB(ar, panels, transB, b, ldb, k, n).mul(m, a, lda, c, ldc)
+					packGemmB(ar, panels, transB, b, ldb, k, n).mul(transA, m, a, lda, c, ldc)
 				})
 			}
 		})

@@ -1,0 +1,102 @@
+package tensor
+
+import "github.com/onnxtune/onnxtune/internal/parallel"
+
+// winogradByBlocks reports whether convWinogradWith takes g by blocks of output channels
+// (convWinogradBlocks): a geometry useWinograd takes, with at least 256 input channels and
+// at most 128 tiles of 4×4 output over the batch, where the filters outweigh the tiles.
+// Measured (BenchmarkConvWinograd, BenchmarkConvInputGrad3x3, batch 8, best of four or five
+// alternated runs, by chunks against by blocks): resnet18's 512 channels at 7×7 (32 tiles)
+// 9.5 -> 8.1 ms forward and 9.5 -> 8.7 for the input gradient; 256 at 14×14 (128 tiles)
+// 6.8 -> 7.1 forward, 8.1 -> 6.0 for the input gradient; the 128 channels at 28×28 (392
+// tiles) lost, 5.3 -> 6.3 forward.
+func (g *ConvGeom) winogradByBlocks() bool {
+	if !g.useWinograd() {
+		return false
+	}
+	th, tw := winogradTiles(g, 4)
+	return g.InC >= 256 && g.Batch*th*tw <= 128
+}
+
+// winogradBlockOut is how many output channels convWinogradBlocks takes at a time, as many
+// as convWinogradWeightGradBlocks sums.
+const winogradBlockOut = winogradGradBlockOut
+
+// convWinogradBlocks is convWinogradWith for few tiles and many filters (winogradByBlocks).
+// By chunks of tiles, the filters' transforms (16.8 MB under F(2×2, 3×3) for 512 channels,
+// 37.7 MB under F(4×4, 3×3)) went to memory, and each chunk's products packed them again.
+// Here the tiles are transformed once and packed once per plane as the products' B
+// (gemmPackedB); then, a block of output channels at a time, the block's filters are
+// transformed, multiplied and turned into output while they are in cache.
+func convWinogradBlocks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped bool) {
+	alg := g.winogradAlgo()
+	planes := alg.planes()
+	ic, oc := g.InC, g.OutC
+	th, tw := alg.tiles(g)
+	tileRows := g.Batch * th
+	n := tileRows * tw
+	vp := ic*n + winogradPlanePad
+	vbuf := convGetCol(planes * vp)
+	defer convPutCol(vbuf)
+	v := *vbuf
+	sbuf := convGetCol(alg.scratch(tw))
+	alg.input(v, vp, x, g, 0, tileRows, n, *sbuf)
+	convPutCol(sbuf)
+
+	ar := gemmCurrent()
+	bp := gemmPackedLen(ar, ic, n) + winogradPlanePad
+	pbuf := convGetCol(planes * bp)
+	defer convPutCol(pbuf)
+	packed := make([]gemmPackedB, planes)
+	parallel.For(planes, procs, func(xi int) {
+		packed[xi] = packGemmB(ar, (*pbuf)[xi*bp:], false, v[xi*vp:], n, ic, n)
+	})
+
+	gg := alg.gg
+	if flipped {
+		gg = alg.flippedGG
+	}
+	outSize := g.OutSize()
+	ob := min(oc, winogradBlockOut)
+	blocks := (oc + ob - 1) / ob
+	parallel.For(blocks, procs, func(bi int) {
+		o0 := bi * ob
+		no := min(ob, oc-o0)
+		// The block's filters: w's rows o0.. as they are, or, flipped, where w is [InC,
+		// OutC, 3, 3], a run of them from each input channel's row, gathered input channel
+		// first (its transforms are then U_ξᵀ, InC × no).
+		filters, transU, ldu := w[o0*ic*9:(o0+no)*ic*9], false, ic
+		var fbuf *[]float32
+		if flipped {
+			fbuf = convGetCol(no * ic * 9)
+			filters, transU, ldu = *fbuf, true, no
+			for i := range ic {
+				copy(filters[i*no*9:(i+1)*no*9], w[(i*oc+o0)*9:])
+			}
+		}
+		up, mp := no*ic+winogradPlanePad, no*n+winogradPlanePad
+		ubuf, mbuf, sbuf := convGetCol(planes*up), convGetCol(planes*mp), convGetCol(alg.scratch(tw))
+		u, m := *ubuf, *mbuf
+		gemm(ar, 1, false, true, planes, no*ic, 9, 1, gg, 9, filters, 9, 0, u, up, gemmEpilogue{})
+		if fbuf != nil {
+			convPutCol(fbuf)
+		}
+		for xi := range planes {
+			packed[xi].mul(transU, no, u[xi*up:], ldu, m[xi*mp:], n)
+		}
+		sub := *g
+		sub.OutC = no
+		sub.YImageStride = g.yImageStride()
+		if g.Residual != nil {
+			sub.Residual = g.Residual[o0*outSize:]
+		}
+		var sb []float32
+		if bias != nil {
+			sb = bias[o0:]
+		}
+		alg.output(y[o0*outSize:], m, mp, sb, &sub, 0, tileRows, n, *sbuf)
+		convPutCol(ubuf)
+		convPutCol(mbuf)
+		convPutCol(sbuf)
+	})
+}
