@@ -44,13 +44,8 @@ func convWinogradBlocks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 	convPutCol(sbuf)
 
 	ar := gemmCurrent()
-	bp := gemmPackedLen(ar, ic, n) + winogradPlanePad
-	pbuf := convGetCol(planes * bp)
+	packed, pbuf := packWinogradPlanes(ar, v, vp, planes, false, n, ic, n, procs)
 	defer convPutCol(pbuf)
-	packed := make([]gemmPackedB, planes)
-	parallel.For(planes, procs, func(xi int) {
-		packed[xi] = packGemmB(ar, (*pbuf)[xi*bp:], false, v[xi*vp:], n, ic, n)
-	})
 
 	gg := alg.gg
 	if flipped {
@@ -99,4 +94,17 @@ func convWinogradBlocks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 		convPutCol(mbuf)
 		convPutCol(sbuf)
 	})
+}
+
+// packWinogradPlanes packs each of the planes of v (plane apart, ldb between rows) once as
+// the B of the products that read it, op(B) k×n, on up to procs cores. The panels live in
+// the returned buffer; give it back with convPutCol when the products are done.
+func packWinogradPlanes(ar *gemmArch, v []float32, plane, planes int, transB bool, ldb, k, n, procs int) ([]gemmPackedB, *[]float32) {
+	size := gemmPackedLen(ar, k, n) + winogradPlanePad
+	buf := convGetCol(planes * size)
+	packed := make([]gemmPackedB, planes)
+	parallel.For(planes, procs, func(xi int) {
+		packed[xi] = packGemmB(ar, (*buf)[xi*size:], transB, v[xi*plane:], ldb, k, n)
+	})
+	return packed, buf
 }

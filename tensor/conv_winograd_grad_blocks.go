@@ -40,13 +40,8 @@ func convWinogradWeightGradBlocks(dw, x, dy []float32, g *ConvGeom, procs int) {
 
 	// Plane ξ's sums are D_ξ [OutC × tiles] by V_ξᵀ [tiles × InC].
 	ar := gemmCurrent()
-	bp := gemmPackedLen(ar, n, ic) + winogradPlanePad
-	pbuf := convGetCol(planes * bp)
+	packed, pbuf := packWinogradPlanes(ar, v, vp, planes, true, n, n, ic, procs)
 	defer convPutCol(pbuf)
-	packed := make([]gemmPackedB, planes)
-	parallel.For(planes, procs, func(xi int) {
-		packed[xi] = packGemmB(ar, (*pbuf)[xi*bp:], true, v[xi*vp:], n, n, ic)
-	})
 
 	ob := min(oc, winogradGradBlockOut)
 	blocks := (oc + ob - 1) / ob
