@@ -449,10 +449,7 @@ func addTensors(c *Call, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("cannot add gradients of type %v", a.DType())
 	}
 	out := c.newFloat32(a.Shape())
-	d, x, y := out.Float32s(), a.Float32s(), b.Float32s()
-	for i := range d {
-		d[i] = x[i] + y[i]
-	}
+	tensor.AddSame(out.Float32s(), a.Float32s(), b.Float32s())
 	return out, nil
 }
 

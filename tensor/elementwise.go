@@ -61,9 +61,22 @@ func Add[T Number](bc *Broadcast, dst, a, b []T) {
 
 func addVV[T Number](dst, a, b []T) {
 	a, b = a[:len(dst)], b[:len(dst)]
-	for i := range dst {
+	i := 0
+	if d32, ok := any(dst).([]float32); ok {
+		i = addFloat32(d32, any(a).([]float32), any(b).([]float32))
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = a[i] + b[i]
 	}
+}
+
+// AddSame sets dst = a + b for slices of one length (it panics on others), on vector lanes
+// and, when they are long, every core.
+func AddSame(dst, a, b []float32) {
+	if len(a) != len(dst) || len(b) != len(dst) {
+		panic(fmt.Sprintf("tensor.AddSame: lengths %d, %d and %d", len(dst), len(a), len(b)))
+	}
+	ewSplit(len(dst), func(lo, hi int) { addVV(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 }
 
 func addVS[T Number](dst, a []T, b T) {

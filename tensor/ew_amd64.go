@@ -22,6 +22,9 @@ func hardSwishAVX2(dst, src *float32, n int)
 func maxAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func addAVX2(dst, a, b *float32, n int)
+
+//go:noescape
 func adamAVX2(p, grad, m, v *float32, n int, c *AdamCoeffs)
 
 //go:noescape
@@ -120,6 +123,15 @@ func clampFloat32(dst, src []float32, lo, hi float32) int {
 	}
 	_ = src[n-1]
 	return simdEach(n, func(i, size int) { clampAVX2(&dst[i], &src[i], size, lo, hi) })
+}
+
+func addFloat32(dst, a, b []float32) int {
+	n := simdLen(min(len(dst), len(a), len(b)))
+	if n == 0 {
+		return 0
+	}
+	_, _, _ = dst[n-1], a[n-1], b[n-1]
+	return simdEach(n, func(i, size int) { addAVX2(&dst[i], &a[i], &b[i], size) })
 }
 
 func maxFloat32(dst, a, b []float32) int {

@@ -184,6 +184,49 @@ max_done:
 	VZEROUPPER
 	RET
 
+// func addAVX2(dst, a, b *float32, n int)
+//
+// dst[i] = a[i] + b[i] for i < n; n a positive multiple of 8.
+TEXT ·addAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHLQ $2, CX
+	XORQ AX, AX
+
+add_loop32:
+	LEAQ    128(AX), BX
+	CMPQ    BX, CX
+	JGT     add_tail8
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS 32(SI)(AX*1), Y1
+	VMOVUPS 64(SI)(AX*1), Y2
+	VMOVUPS 96(SI)(AX*1), Y3
+	VADDPS  (DX)(AX*1), Y0, Y0
+	VADDPS  32(DX)(AX*1), Y1, Y1
+	VADDPS  64(DX)(AX*1), Y2, Y2
+	VADDPS  96(DX)(AX*1), Y3, Y3
+	VMOVUPS Y0, (DI)(AX*1)
+	VMOVUPS Y1, 32(DI)(AX*1)
+	VMOVUPS Y2, 64(DI)(AX*1)
+	VMOVUPS Y3, 96(DI)(AX*1)
+	MOVQ    BX, AX
+	JMP     add_loop32
+
+add_tail8:
+	CMPQ    AX, CX
+	JGE     add_done
+	VMOVUPS (SI)(AX*1), Y0
+	VADDPS  (DX)(AX*1), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     add_tail8
+
+add_done:
+	VZEROUPPER
+	RET
+
 // func addScalarClampAVX2(dst, src *float32, n int, b, lo, hi float32, clamp bool)
 //
 // dst[i] = src[i] + b for i < n, then limited to [lo, hi] when clamp is set; n a positive

@@ -17,6 +17,7 @@ func addResidualClampFloat32(dst, src, res []float32, b, lo, hi float32, clamp b
 	return 0
 }
 func maxFloat32(dst, a, b []float32) int      { return 0 }
+func addFloat32(dst, a, b []float32) int      { return 0 }
 func hardSwishFloat32(dst, src []float32) int { return 0 }
 func expFloat32(dst, src []float32) int       { return 0 }
 func sigmoidFloat32(dst, src []float32) int   { return 0 }

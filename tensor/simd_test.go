@@ -182,6 +182,28 @@ func TestMaxSIMDMatchesGo(t *testing.T) {
 	simdCompare(t, "max swapped", func(d, s []float32) { maxInto(d, other(s), s) }, false)
 }
 
+// TestAddSIMDMatchesGo: the vector sum of two slices (element-wise Add and the gradients'
+// sums) is the Go loop's bit for bit, NaN and infinities (simdInputs') included, in place too;
+// AddSame splits long slices over the cores and refuses slices of different lengths.
+func TestAddSIMDMatchesGo(t *testing.T) {
+	other := func(s []float32) []float32 {
+		o := make([]float32, len(s))
+		for i := range s {
+			o[i] = s[len(s)-1-i] * 1.5
+		}
+		return o
+	}
+	simdCompare(t, "add", func(d, s []float32) { addVV(d, s, other(s)) }, true)
+	simdCompare(t, "add in place", func(d, s []float32) { copy(d, s); addVV(d, d, other(s)) }, true)
+	simdCompare(t, "AddSame", func(d, s []float32) { AddSame(d, s, other(s)) }, true)
+	defer func() {
+		if recover() == nil {
+			t.Error("AddSame accepted slices of 3, 3 and 2 elements")
+		}
+	}()
+	AddSame(make([]float32, 3), make([]float32, 3), make([]float32, 2))
+}
+
 // TestMaxPoolSeparable runs the separable float32 max pool over a sweep of kernels, strides,
 // dilations, paddings and ceil modes, with the vector kernels and without, against the
 // window-at-a-time loop that also computes indices: equal values, NaN where it has NaN.
