@@ -57,27 +57,38 @@ func convWinogradBlocks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 	parallel.For(blocks, procs, func(bi int) {
 		o0 := bi * ob
 		no := min(ob, oc-o0)
-		// The block's filters: w's rows o0.. as they are, or, flipped, where w is [InC,
-		// OutC, 3, 3], a run of them from each input channel's row, gathered input channel
-		// first (its transforms are then U_ξᵀ, InC × no).
-		filters, transU, ldu := w[o0*ic*9:(o0+no)*ic*9], false, ic
+		// The block's filters: w's rows o0.. as they are, their transforms then the products'
+		// A to pack; or, flipped, where w is [InC, OutC, 3, 3], gathered in the micro-kernel's
+		// panels of mr output channels (a run of mr filters from each input channel's row,
+		// zeros past the block's last channel), so that their transforms are A already packed.
+		mr := ar.mr
+		panels := (no + mr - 1) / mr
+		filters := w[o0*ic*9 : (o0+no)*ic*9]
 		var fbuf *[]float32
 		if flipped {
-			fbuf = convGetCol(no * ic * 9)
-			filters, transU, ldu = *fbuf, true, no
-			for i := range ic {
-				copy(filters[i*no*9:(i+1)*no*9], w[(i*oc+o0)*9:])
+			fbuf = convGetCol(panels * mr * ic * 9)
+			filters = *fbuf
+			for p := range panels {
+				rows := min(mr, no-p*mr)
+				for i := range ic {
+					run := filters[(p*ic+i)*mr*9:][:mr*9]
+					clear(run[copy(run[:rows*9], w[(i*oc+o0+p*mr)*9:]):])
+				}
 			}
 		}
-		up, mp := no*ic+winogradPlanePad, no*n+winogradPlanePad
+		up, mp := len(filters)/9+winogradPlanePad, no*n+winogradPlanePad
 		ubuf, mbuf, sbuf := convGetCol(planes*up), convGetCol(planes*mp), convGetCol(alg.scratch(tw))
 		u, m := *ubuf, *mbuf
-		gemm(ar, 1, false, true, planes, no*ic, 9, 1, gg, 9, filters, 9, 0, u, up, gemmEpilogue{})
+		gemm(ar, 1, false, true, planes, len(filters)/9, 9, 1, gg, 9, filters, 9, 0, u, up, gemmEpilogue{})
 		if fbuf != nil {
 			convPutCol(fbuf)
 		}
 		for xi := range planes {
-			packed[xi].mul(transU, no, u[xi*up:], ldu, m[xi*mp:], n)
+			if flipped {
+				packed[xi].mulPanels(no, u[xi*up:], ic*mr, m[xi*mp:], n)
+			} else {
+				packed[xi].mul(no, u[xi*up:], ic, m[xi*mp:], n)
+			}
 		}
 		sub := *g
 		sub.OutC = no

@@ -52,7 +52,7 @@ func convWinogradWeightGradBlocks(dw, x, dy []float32, g *ConvGeom, procs int) {
 		mbuf := convGetCol(planes * mp)
 		m := *mbuf
 		for xi := range planes {
-			packed[xi].mul(false, no, d[xi*dp+o0*n:], n, m[xi*mp:], ic)
+			packed[xi].mul(no, d[xi*dp+o0*n:], n, m[xi*mp:], ic)
 		}
 		winogradSumsToFilters(ar, dw[o0*ic*9:], m, mp, no*ic, alg.gg, planes)
 		convPutCol(mbuf)

@@ -1,5 +1,7 @@
 package tensor
 
+import "fmt"
+
 // gemmPackedB is a k×n matrix B packed once into the micro-kernel's panels, block by block
 // in the order gemmBlockedFrom packs them (blocks of nc columns, each in blocks of kc rows),
 // for many products A·B that share it: gemmBlockedFrom packs B again for every call, which
@@ -29,15 +31,11 @@ func packGemmB(ar *gemmArch, panels []float32, transB bool, b []float32, ldb, k,
 	return gemmPackedB{ar: ar, k: k, n: n, panels: panels[:off]}
 }
 
-// mul sets C = op(A)·B on the calling goroutine, for op(A) m×k (A is k×m when transA; lda
-// apart) and C m×n (ldc apart, overwritten).
-func (p gemmPackedB) mul(transA bool, m int, a []float32, lda int, c []float32, ldc int) {
+// mul sets C = A·B on the calling goroutine, for A m×k (lda apart) and C m×n (ldc apart,
+// overwritten).
+func (p gemmPackedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
 	ar := p.ar
-	if transA {
-		gemmCheckMat("A", p.k, m, a, lda)
-	} else {
-		gemmCheckMat("A", m, p.k, a, lda)
-	}
+	gemmCheckMat("A", m, p.k, a, lda)
 	gemmCheckMat("C", m, p.n, c, ldc)
 	if m == 0 || p.n == 0 {
 		return
@@ -66,8 +64,51 @@ func (p gemmPackedB) mul(transA bool, m int, a []float32, lda int, c []float32, 
 			}
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
-				gemmPackA(buf.a, ar.mr, transA, a, lda, ic, mc, pc, kc)
+				gemmPackA(buf.a, ar.mr, false, a, lda, ic, mc, pc, kc)
 				gemmMacro(ar, mc, nc, kc, buf.a, pb, nil, 0, c[ic*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
+			}
+		}
+	}
+}
+
+// mulPanels is mul for an A already in the micro-kernel's panels: rows [r·mr, r·mr+mr) of A
+// at a[r*panelStride:], k steps of mr values one after another (zero in the rows past m of
+// the last panel), so that nothing is packed.
+func (p gemmPackedB) mulPanels(m int, a []float32, panelStride int, c []float32, ldc int) {
+	ar := p.ar
+	panels := (m + ar.mr - 1) / ar.mr
+	if panelStride < ar.mr*p.k || m > 0 && len(a) < (panels-1)*panelStride+ar.mr*p.k {
+		panic(fmt.Sprintf("tensor.gemmPackedB.mulPanels: %d values with panels %d apart for %d rows of %d", len(a), panelStride, m, p.k))
+	}
+	gemmCheckMat("C", m, p.n, c, ldc)
+	if m == 0 || p.n == 0 {
+		return
+	}
+	if p.k == 0 {
+		gemmScaleC(m, p.n, 0, c, ldc)
+		return
+	}
+	buf, ok := gemmBufs.get()
+	if !ok {
+		buf = new(gemmBuf)
+	}
+	defer gemmBufs.put(buf)
+	off := 0
+	for jc := 0; jc < p.n; jc += ar.nc {
+		nc := min(ar.nc, p.n-jc)
+		for pc := 0; pc < p.k; pc += ar.kc {
+			kc := min(ar.kc, p.k-pc)
+			size := gemmRoundUp(nc, ar.nr) * kc
+			pb := p.panels[off : off+size]
+			off += size
+			beta, loadC := float32(0), false
+			if pc > 0 {
+				beta, loadC = 1, true
+			}
+			for r := range panels {
+				pa := a[r*panelStride+pc*ar.mr:][:ar.mr*kc]
+				rows := min(ar.mr, m-r*ar.mr)
+				gemmMacro(ar, rows, nc, kc, pa, pb, nil, 0, c[r*ar.mr*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
 			}
 		}
 	}
