@@ -57,38 +57,39 @@ func convWinogradBlocks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 	parallel.For(blocks, procs, func(bi int) {
 		o0 := bi * ob
 		no := min(ob, oc-o0)
-		// The block's filters: w's rows o0.. as they are, their transforms then the products'
-		// A to pack; or, flipped, where w is [InC, OutC, 3, 3], gathered in the micro-kernel's
-		// panels of mr output channels (a run of mr filters from each input channel's row,
-		// zeros past the block's last channel), so that their transforms are A already packed.
+		// The block's filters, gathered in the micro-kernel's panels of mr output channels
+		// (for each input channel, the panel's mr filters one after another; zeros past the
+		// block's last channel), so that their transforms come out as the products' A
+		// already packed. w is [OutC, InC, 3, 3], or, flipped, [InC, OutC, 3, 3], where
+		// each panel's filters from one input channel are one run.
 		mr := ar.mr
 		panels := (no + mr - 1) / mr
-		filters := w[o0*ic*9 : (o0+no)*ic*9]
-		var fbuf *[]float32
-		if flipped {
-			fbuf = convGetCol(panels * mr * ic * 9)
-			filters = *fbuf
-			for p := range panels {
-				rows := min(mr, no-p*mr)
-				for i := range ic {
-					run := filters[(p*ic+i)*mr*9:][:mr*9]
-					clear(run[copy(run[:rows*9], w[(i*oc+o0+p*mr)*9:]):])
+		fbuf := convGetCol(panels * mr * ic * 9)
+		filters := *fbuf
+		for p := range panels {
+			o := o0 + p*mr
+			rows := min(mr, no-p*mr)
+			for i := range ic {
+				run := filters[(p*ic+i)*mr*9:][:mr*9]
+				if flipped {
+					copy(run[:rows*9], w[(i*oc+o)*9:])
+				} else {
+					for r := range rows {
+						src := w[((o+r)*ic+i)*9:][:9]
+						*(*[8]float32)(run[r*9:]) = *(*[8]float32)(src)
+						run[r*9+8] = src[8]
+					}
 				}
+				clear(run[rows*9:])
 			}
 		}
 		up, mp := len(filters)/9+winogradPlanePad, no*n+winogradPlanePad
 		ubuf, mbuf, sbuf := convGetCol(planes*up), convGetCol(planes*mp), convGetCol(alg.scratch(tw))
 		u, m := *ubuf, *mbuf
 		gemm(ar, 1, false, true, planes, len(filters)/9, 9, 1, gg, 9, filters, 9, 0, u, up, gemmEpilogue{})
-		if fbuf != nil {
-			convPutCol(fbuf)
-		}
+		convPutCol(fbuf)
 		for xi := range planes {
-			if flipped {
-				packed[xi].mulPanels(no, u[xi*up:], ic*mr, m[xi*mp:], n)
-			} else {
-				packed[xi].mul(no, u[xi*up:], ic, m[xi*mp:], n)
-			}
+			packed[xi].mulPanels(no, u[xi*up:], ic*mr, m[xi*mp:], n)
 		}
 		sub := *g
 		sub.OutC = no
