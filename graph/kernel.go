@@ -46,6 +46,10 @@ type Context struct {
 	// vals is the run's values by slot, for the fused kernels that write into a value other
 	// than their own output (convIntoConcat); nil outside a run.
 	vals []*tensor.Tensor
+	// differentiated is set when a backward pass will differentiate the run's values
+	// (Plan.ForwardLeased): kernels then keep to their precise algorithms (Conv's
+	// tensor.ConvGeom.Precise).
+	differentiated bool
 }
 
 // floats returns n float32s of unspecified value for a kernel's output, which the kernel

@@ -259,6 +259,7 @@ func (k *Conv) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		return nil, err
 	}
 	g.Clamp = k.Clamp
+	g.Precise = ctx != nil && ctx.differentiated
 	var bias *tensor.Tensor
 	if len(in) > 2 && in[2] != nil {
 		bias = in[2]

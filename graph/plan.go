@@ -123,7 +123,7 @@ func setReleases(steps []step, keep map[int]bool) {
 // Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
 // input's dtype and shape are checked against the model's declaration first.
 func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	vals, _, err := p.forward(ctx, p.fused, inputs, nil, nil)
+	vals, _, err := p.forward(ctx, p.fused, inputs, nil, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -285,15 +285,17 @@ func (p *Plan) OutputSlots() []int { return p.outputs }
 // The buffers of dropped values are recycled for later steps and runs (see arena): observe
 // must not keep a value past its call, and the returned values are the caller's.
 func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
-	vals, _, err := p.forward(ctx, p.steps, inputs, keep, observe)
+	vals, _, err := p.forward(ctx, p.steps, inputs, keep, observe, false)
 	return vals, err
 }
 
-// ForwardLeased is Forward for a caller that will say when it is done with each value it
-// got (a backward pass, which drops the kept activations one by one): giving them back
-// through the Lease lets the next run reuse their buffers instead of fresh memory.
+// ForwardLeased is Forward for a backward pass, which says when it is done with each value
+// it got (it drops the kept activations one by one): giving them back through the Lease
+// lets the next run reuse their buffers instead of fresh memory. The kernels keep to their
+// precise algorithms, whose rounding a backward pass does not amplify (see
+// tensor.ConvGeom.Precise).
 func (p *Plan) ForwardLeased(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, *Lease, error) {
-	return p.forward(ctx, p.steps, inputs, keep, observe)
+	return p.forward(ctx, p.steps, inputs, keep, observe, true)
 }
 
 // Lease tracks the buffers of the values a ForwardLeased run returned; giving each back
@@ -301,12 +303,14 @@ func (p *Plan) ForwardLeased(ctx *Context, inputs map[string]*tensor.Tensor, kee
 type Lease = arena.Lease
 
 // forward runs steps (p.steps, or p.fused when no one looks at the intermediates), and
-// returns with the values the lease of the buffers they hold.
-func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) (_ []*tensor.Tensor, lease *Lease, err error) {
+// returns with the values the lease of the buffers they hold; differentiated says that a
+// backward pass will differentiate them.
+func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor), differentiated bool) (_ []*tensor.Tensor, lease *Lease, err error) {
 	run := Context{}
 	if ctx != nil {
 		run = *ctx
 	}
+	run.differentiated = differentiated
 	a := p.buffers.Take()
 	run.arena = a
 	defer func() { lease = p.buffers.Put(a) }()

@@ -34,6 +34,10 @@ type ConvGeom struct {
 	// and added to the output after the bias and before Clamp: a residual Add fused into the
 	// convolution, applied to each block of output while it is in cache.
 	Residual []float32
+	// Precise keeps Conv to the algorithms whose rounding stays near a direct sum's, for an
+	// output that a backward pass differentiates: F(2×2, 3×3) rather than F(4×4, 3×3) (see
+	// winogradAlgo).
+	Precise bool
 }
 
 // yImageStride returns the distance in y from one image's output to the next.

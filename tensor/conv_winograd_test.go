@@ -165,6 +165,10 @@ func TestWinogradAlgo(t *testing.T) {
 		if got := g.winogradAlgo().m; got != c.want {
 			t.Errorf("%+v: F(%d×%[2]d, 3×3)", c, got)
 		}
+		g.Precise = true
+		if got := g.winogradAlgo().m; got != 2 {
+			t.Errorf("%+v, Precise: F(%d×%[2]d, 3×3), want F(2×2, 3×3)", c, got)
+		}
 	}
 }
 
