@@ -264,7 +264,7 @@ func (k *convIntoConcat) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	if err != nil {
 		return nil, err
 	}
-	g.Clamp = k.Clamp
+	g.Clamp, g.Filters = k.Clamp, k.filters
 	var bias []float32
 	if len(in) > 2 && in[2] != nil {
 		if in[2].Len() != g.OutC || in[2].Rank() != 1 || in[2].DType() != tensor.Float32 {
@@ -336,7 +336,7 @@ func (k *convResidual) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		!slices.Equal(res.Shape(), yShape) {
 		return k.unfused(ctx, convIn, res)
 	}
-	g.Clamp, g.Residual = k.clamp, res.Float32s()
+	g.Clamp, g.Residual, g.Filters = k.clamp, res.Float32s(), k.filters
 	return convFloat32Overwrite(ctx, tensor.Float32, yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
 		tensor.Conv(y, args[0], args[1], args[2], g)
 	})

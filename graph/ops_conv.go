@@ -29,6 +29,8 @@ type Conv struct {
 	// Clamp, when not nil, is [lo, hi]: a Relu or Clip after the node, fused into it by the
 	// plan (see fuse).
 	Clamp []float32
+
+	filters *tensor.PackedFilters // W packed once, for a plan whose weights are frozen (Plan.FreezeWeights)
 }
 
 var _ Kernel = (*Conv)(nil)
@@ -258,7 +260,7 @@ func (k *Conv) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	g.Clamp = k.Clamp
+	g.Clamp, g.Filters = k.Clamp, k.filters
 	g.Precise = ctx != nil && ctx.differentiated
 	var bias *tensor.Tensor
 	if len(in) > 2 && in[2] != nil {

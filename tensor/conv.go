@@ -38,6 +38,10 @@ type ConvGeom struct {
 	// output that a backward pass differentiates: F(2×2, 3×3) rather than F(4×4, 3×3) (see
 	// winogradAlgo).
 	Precise bool
+	// Filters, when not nil, are w packed once by PackPointwiseFilters: a 1×1 convolution of
+	// stride 1 reads them instead of packing w on every call, unless it batches its images
+	// into one product (convPacked). w must still hold the same filters.
+	Filters *PackedFilters
 }
 
 // yImageStride returns the distance in y from one image's output to the next.
@@ -574,7 +578,11 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 			gemmSerialPackB(mg, n, k, wg, k, pn.pack, yg, outSize, ep)
 			pn.release()
 		case point:
-			gemmWith(threads, mg, n, k, wg, k, xg[r0*ow:], inSize, yg, outSize, ep)
+			if panels := g.Filters.group(g, grp); panels != nil {
+				gemmWithPanels(threads, mg, n, k, wg, panels, xg[r0*ow:], inSize, yg, outSize, ep)
+			} else {
+				gemmWith(threads, mg, n, k, wg, k, xg[r0*ow:], inSize, yg, outSize, ep)
+			}
 		default:
 			buf := convGetCol(k * n)
 			col := *buf

@@ -180,14 +180,21 @@ func gemm(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha flo
 		ep.apply(c, ldc, m, n)
 		return
 	}
+	gemmThreads(ar, threads, gemmA{trans: transA, a: a, ld: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, ep)
+}
+
+// gemmThreads runs the blocked algorithm on up to threads goroutines, fewer for a product
+// too small to pay for them.
+func gemmThreads(ar *gemmArch, threads int, a gemmA, transB bool, m, n, k int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
+	work := int64(m) * int64(n) * int64(k)
 	if t := work / gemmThreadWork; t < int64(threads) {
 		threads = max(int(t), 1)
 	}
 	if threads == 1 {
-		gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
+		gemmBlockedFrom(ar, a, m, n, k, alpha, gemmB{trans: transB, b: b, ld: ldb}, beta, c, ldc, ep)
 		return
 	}
-	gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
+	gemmParallel(ar, threads, a, transB, m, n, k, alpha, b, ldb, beta, c, ldc, ep)
 }
 
 // gemmCheck validates the arguments up front so that the assembly kernels, which the
@@ -299,9 +306,28 @@ func gemmDirectB(ar *gemmArch, transB bool, m, ldb int) bool {
 	return !transB && m <= 2*ar.mr && ldb <= 8192
 }
 
-// gemmBlocked runs the packed, cache-blocked algorithm on one goroutine.
-func gemmBlocked(ar *gemmArch, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
-	gemmBlockedFrom(ar, transA, m, n, k, alpha, a, lda, gemmB{trans: transB, b: b, ld: ldb}, beta, c, ldc, ep)
+// gemmA is the A operand of gemmBlockedFrom: a matrix in memory (op(A) = A, or Aᵀ when
+// trans), which the driver packs block by block, unless panels holds op(A) packed once for
+// the arch (packGemmA): rows [r·mr, r·mr+mr) at panels[r·mr·k:], k steps of mr values.
+type gemmA struct {
+	trans  bool
+	a      []float32
+	ld     int
+	panels []float32
+}
+
+// rows returns the operand for rows from i on of a k-column op(A); i is a multiple of mr
+// where panels is set.
+func (a gemmA) rows(i, k int) gemmA {
+	switch {
+	case a.panels != nil:
+		a.panels = a.panels[i*k:]
+	case a.trans:
+		a.a = a.a[i:]
+	default:
+		a.a = a.a[i*a.ld:]
+	}
+	return a
 }
 
 // gemmB is the B operand of gemmBlockedFrom: a matrix in memory (op(B) = B, or Bᵀ when
@@ -336,12 +362,12 @@ func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []fl
 		ep.apply(c, ldc, m, n)
 		return
 	}
-	gemmBlockedFrom(gemmCurrent(), false, m, n, k, 1, a, lda, gemmB{pack: pack}, 0, c, ldc, ep)
+	gemmBlockedFrom(gemmCurrent(), gemmA{a: a, ld: lda}, m, n, k, 1, gemmB{pack: pack}, 0, c, ldc, ep)
 }
 
 // gemmBlockedFrom runs the blocked algorithm on the calling goroutine; the kernels apply ep
 // to each tile of the last block of k, when the tile's sums are complete.
-func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []float32, lda int, b gemmB, beta float32, c []float32, ldc int, ep gemmEpilogue) {
+func gemmBlockedFrom(ar *gemmArch, a gemmA, m, n, k int, alpha float32, b gemmB, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	buf, ok := gemmBufs.get()
 	if !ok {
 		buf = new(gemmBuf)
@@ -382,31 +408,37 @@ func gemmBlockedFrom(ar *gemmArch, transA bool, m, n, k int, alpha float32, a []
 			last := pc+kc >= k
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
-				gemmPackA(buf.a, mr, transA, a, lda, ic, mc, pc, kc)
+				pa, aStride := buf.a, mr*kc
+				if a.panels != nil {
+					pa, aStride = a.panels[ic*k+pc*mr:], mr*k
+				} else {
+					gemmPackA(buf.a, mr, a.trans, a.a, a.ld, ic, mc, pc, kc)
+				}
 				var e gemmEpilogue
 				if last {
 					e = ep.from(ic)
 				}
-				gemmMacro(ar, mc, nc, kc, buf.a, buf.b, bdirect, b.ld, c[ic*ldc+jc:], ldc, alpha, bet, loadC, buf, e)
+				gemmMacro(ar, mc, nc, kc, pa, aStride, buf.b, bdirect, b.ld, c[ic*ldc+jc:], ldc, alpha, bet, loadC, buf, e)
 			}
 		}
 	}
 }
 
-// gemmMacro multiplies a packed mc×kc block of A by a kc×nc block of B into C. B is packed
-// in pb or, when bdirect is not nil, read in place from bdirect with stride ldb, except
-// for a ragged last panel, which is packed at the start of pb.
+// gemmMacro multiplies a packed mc×kc block of A (its panels aStride apart in pa) by a
+// kc×nc block of B into C. B is packed in pb or, when bdirect is not nil, read in place from
+// bdirect with stride ldb, except for a ragged last panel, which is packed at the start of
+// pb.
 //
 // The A micro-panel (mr×kc, 8 KiB for 8×256) stays in L1 while the B block, sized for L2,
 // streams past it; measured here, this beat keeping the larger B micro-panel in L1 instead.
-func gemmMacro(ar *gemmArch, mc, nc, kc int, pa, pb, bdirect []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, buf *gemmBuf, ep gemmEpilogue) {
+func gemmMacro(ar *gemmArch, mc, nc, kc int, pa []float32, aStride int, pb, bdirect []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, buf *gemmBuf, ep gemmEpilogue) {
 	mr, nr := ar.mr, ar.nr
 	tileEp := ep // what the kernels apply
 	if !ar.epilogue {
 		tileEp = gemmEpilogue{}
 	}
 	for ir := 0; ir < mc; ir += mr {
-		ap := pa[ir*kc : (ir+mr)*kc]
+		ap := pa[ir/mr*aStride:][:mr*kc]
 		rows := min(mr, mc-ir)
 		e := tileEp.from(ir)
 		for jr := 0; jr < nc; jr += nr {
@@ -464,7 +496,7 @@ func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff
 }
 
 // gemmParallel cuts C into a grid of threads blocks and runs gemmBlocked on each.
-func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
+func gemmParallel(ar *gemmArch, threads int, a gemmA, transB bool, m, n, k int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	tm, tn := gemmGrid(ar, threads, m, n, k)
 	mPanels := (m + ar.mr - 1) / ar.mr
 	nPanels := (n + ar.nr - 1) / ar.nr
@@ -479,14 +511,11 @@ func gemmParallel(ar *gemmArch, threads int, transA, transB bool, m, n, k int, a
 		}
 		// Shifting the slices' starts makes each block a standalone GEMM; the lengths
 		// checked for the whole problem cover every block.
-		aoff, boff := i0*lda, j0
-		if transA {
-			aoff = i0
-		}
+		boff := j0
 		if transB {
 			boff = j0 * ldb
 		}
-		gemmBlocked(ar, transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, ep.from(i0))
+		gemmBlockedFrom(ar, a.rows(i0, k), i1-i0, j1-j0, k, alpha, gemmB{trans: transB, b: b[boff:], ld: ldb}, beta, c[i0*ldc+j0:], ldc, ep.from(i0))
 	})
 }
 

@@ -65,7 +65,7 @@ func (p gemmPackedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
 			for ic := 0; ic < m; ic += ar.mc {
 				mc := min(ar.mc, m-ic)
 				gemmPackA(buf.a, ar.mr, false, a, lda, ic, mc, pc, kc)
-				gemmMacro(ar, mc, nc, kc, buf.a, pb, nil, 0, c[ic*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
+				gemmMacro(ar, mc, nc, kc, buf.a, ar.mr*kc, pb, nil, 0, c[ic*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
 			}
 		}
 	}
@@ -108,8 +108,35 @@ func (p gemmPackedB) mulPanels(m int, a []float32, panelStride int, c []float32,
 			for r := range panels {
 				pa := a[r*panelStride+pc*ar.mr:][:ar.mr*kc]
 				rows := min(ar.mr, m-r*ar.mr)
-				gemmMacro(ar, rows, nc, kc, pa, pb, nil, 0, c[r*ar.mr*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
+				gemmMacro(ar, rows, nc, kc, pa, ar.mr*kc, pb, nil, 0, c[r*ar.mr*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
 			}
 		}
 	}
+}
+
+// packGemmA packs the m×k matrix A (rows lda apart) once into ar's panels, as gemmA.panels
+// holds them, zero in the rows past m of the last panel.
+func packGemmA(ar *gemmArch, a []float32, lda, m, k int) []float32 {
+	mr := ar.mr
+	panels := make([]float32, gemmRoundUp(m, mr)*k)
+	for i0 := 0; i0 < m; i0 += mr {
+		gemmPackInterleave(panels[i0*k:(i0+mr)*k], mr, a, lda, i0, min(mr, m-i0), 0, k)
+	}
+	return panels
+}
+
+// gemmWithPanels is gemmWith for an A (m×k, rows k apart) that packGemmA also packed into
+// panels for the kernel in use: the blocked algorithm reads them instead of packing A again.
+func gemmWithPanels(threads, m, n, k int, a, panels, b []float32, ldb int, c []float32, ldc int, ep gemmEpilogue) {
+	ar := gemmCurrent()
+	if int64(m)*int64(n)*int64(k) < gemmSmallWork {
+		gemmWith(threads, m, n, k, a, k, b, ldb, c, ldc, ep) // plain loops, which pack nothing
+		return
+	}
+	gemmCheck(false, false, m, n, k, a, k, b, ldb, c, ldc)
+	ep.checkRows("tensor.gemmWithPanels", m)
+	if len(panels) < gemmRoundUp(m, ar.mr)*k {
+		panic(fmt.Sprintf("tensor.gemmWithPanels: %d packed values for %d rows of %d", len(panels), m, k))
+	}
+	gemmThreads(ar, threads, gemmA{a: a, ld: k, panels: panels}, false, m, n, k, 1, b, ldb, 0, c, ldc, ep)
 }

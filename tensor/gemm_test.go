@@ -159,7 +159,7 @@ func TestGemmBlocked(t *testing.T) {
 			}
 			for _, tc := range cases {
 				gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					gemmBlocked(ar, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
+					gemmBlockedFrom(ar, gemmA{trans: transA, a: a, ld: lda}, m, n, k, alpha, gemmB{trans: transB, b: b, ld: ldb}, beta, c, ldc, gemmEpilogue{})
 				})
 			}
 		})
@@ -207,7 +207,7 @@ func TestGemmParallel(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/threads=%d", ar.name, threads), func(t *testing.T) {
 				for _, tc := range gemmCases([]int{17}) {
 					gemmCheckCase(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-						gemmParallel(ar, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
+						gemmParallel(ar, threads, gemmA{trans: transA, a: a, ld: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, gemmEpilogue{})
 					})
 				}
 			})

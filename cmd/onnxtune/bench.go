@@ -98,6 +98,11 @@ func runBench(args []string, stdout io.Writer) error {
 	}
 	feeds := map[string]*tensor.Tensor{in.Name: x}
 
+	if !*trainStep { // a training step changes the weights
+		if err := plan.FreezeWeights(); err != nil {
+			return err
+		}
+	}
 	// The run that counts the FLOPs is a real one: the first warm-up of inference.
 	start := time.Now()
 	outs, flops, err := plan.CountFLOPs(nil, feeds)

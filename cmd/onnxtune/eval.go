@@ -85,6 +85,9 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := sub.plan.FreezeWeights(); err != nil {
+		return err
+	}
 	ds, err := sub.open(*dataPath)
 	if err != nil {
 		return err
@@ -375,6 +378,9 @@ func (s *subject) cutAtEmbedding(value string, normalize bool) error {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	plan, err := graph.NewPlan(&g)
+	if err == nil {
+		err = plan.FreezeWeights()
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}

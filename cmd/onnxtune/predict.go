@@ -204,6 +204,9 @@ func newPredictor(path string, mean, std []float32) (*predictor, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	plan, err := graph.NewPlan(g)
+	if err == nil {
+		err = plan.FreezeWeights()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -42,6 +42,9 @@ func runRun(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := plan.FreezeWeights(); err != nil {
+		return err
+	}
 	if len(inputs) == 0 && len(plan.Graph.Inputs) > 0 { // a model of constants needs none
 		return usagef("missing --input")
 	}

@@ -1,0 +1,77 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestPackedFilters: a 1×1 convolution that reads its filters packed once (ConvGeom.Filters)
+// gives the same bits as one that packs them on every call, with every epilogue, for the
+// assembly and the Go kernels, at batch 1 and where the batch is packed into one product
+// (which packs the filters itself), in groups, and below the size that packs at all; and the
+// packed filters are what it reads.
+func TestPackedFilters(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	inf := float32(math.Inf(1))
+	for _, forceGo := range []bool{false, true} {
+		for _, c := range []struct{ batch, inC, outC, groups, size int }{
+			{1, 16, 40, 1, 20}, {1, 96, 24, 1, 14}, {1, 320, 1280, 1, 7}, {1, 40, 20, 2, 17},
+			{2, 40, 20, 2, 17}, {1, 12, 10, 1, 3},
+		} {
+			t.Run(fmt.Sprintf("go=%v/%+v", forceGo, c), func(t *testing.T) {
+				gemmForceGo = forceGo
+				defer func() { gemmForceGo = false }()
+				g := &ConvGeom{Batch: c.batch, InC: c.inC, OutC: c.outC, Group: c.groups, InShape: []int{c.size, c.size},
+					Kernel: []int{1, 1}, OutShape: []int{c.size, c.size}, Strides: []int{1, 1}, Dilations: []int{1, 1}, Pads: []int{0, 0}}
+				x := gemmRandom(r, c.batch*c.inC*c.size*c.size)
+				w := gemmRandom(r, c.outC*c.inC/c.groups)
+				bias := gemmRandom(r, c.outC)
+				res := gemmRandom(r, c.batch*c.outC*c.size*c.size)
+				filters, err := PackPointwiseFilters(w, c.outC, c.inC, c.groups)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, clamp := range [][]float32{nil, {0, inf}} {
+					for _, residual := range [][]float32{nil, res} {
+						want, got := make([]float32, len(res)), make([]float32, len(res))
+						plain := *g
+						plain.Clamp, plain.Residual = clamp, residual
+						Conv(want, x, w, bias, &plain)
+						packed := plain
+						packed.Filters = filters
+						Conv(got, x, w, bias, &packed)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("clamp %v, residual %v: element %d: %v with packed filters, %v without", clamp, residual != nil, i, got[i], want[i])
+							}
+						}
+					}
+				}
+				// Zeroed packed filters change the output exactly where they are read: at
+				// batch 1 with a product large enough to pack.
+				read := c.batch == 1 && c.outC*c.inC/c.groups*c.size*c.size >= gemmSmallWork
+				zeroed := &PackedFilters{ar: filters.ar, outC: c.outC, inC: c.inC, groups: c.groups}
+				for _, p := range filters.panels {
+					zeroed.panels = append(zeroed.panels, make([]float32, len(p)))
+				}
+				want, got := make([]float32, len(res)), make([]float32, len(res))
+				Conv(want, x, w, nil, g)
+				zg := *g
+				zg.Filters = zeroed
+				Conv(got, x, w, nil, &zg)
+				changed := false
+				for i := range want {
+					changed = changed || got[i] != want[i]
+				}
+				if changed != read {
+					t.Errorf("zeroed packed filters changed the output: %v, want %v", changed, read)
+				}
+			})
+		}
+	}
+	if _, err := PackPointwiseFilters(make([]float32, 10), 4, 6, 2); err == nil {
+		t.Errorf("10 values for 4 filters of 6 channels in 2 groups: no error")
+	}
+}
