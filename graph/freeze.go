@@ -25,8 +25,8 @@ func (p *Plan) FreezeWeights() error {
 				continue
 			}
 			w := p.constantAt(st.in[1])
-			if !pointwiseFilters(w) || !allEqual(conv.Strides, 1) || !allEqual(conv.Pads, 0) {
-				continue // only a 1×1 convolution of stride 1 without padding reads them
+			if !pointwiseFilters(w) || w.Shape()[1] == 1 || !allEqual(conv.Strides, 1) || !allEqual(conv.Pads, 0) {
+				continue // only a 1×1 convolution of stride 1 without padding, not depthwise, reads them
 			}
 			f, ok := packed[st.in[1]]
 			if !ok {

@@ -47,8 +47,8 @@ type Context struct {
 	// than their own output (convIntoConcat); nil outside a run.
 	vals []*tensor.Tensor
 	// differentiated is set when a backward pass will differentiate the run's values
-	// (Plan.ForwardLeased): kernels then keep to their precise algorithms (Conv's
-	// tensor.ConvGeom.Precise).
+	// (Plan.ForwardLeased): Conv and ConvTranspose then keep to their precise algorithms
+	// (tensor.ConvGeom.Precise).
 	differentiated bool
 }
 

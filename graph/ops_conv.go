@@ -370,6 +370,7 @@ func (k *ConvTranspose) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	if err != nil {
 		return nil, err
 	}
+	g.Precise = ctx != nil && ctx.differentiated
 	var bias *tensor.Tensor
 	if len(in) > 2 && in[2] != nil {
 		bias = in[2]

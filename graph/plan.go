@@ -11,7 +11,8 @@ import (
 // Plan is a graph made ready to run many times: every node's kernel built from its attributes,
 // values numbered into slots, and for each step the intermediates that nothing later reads, so
 // a run drops them as soon as it can and their buffers serve later steps and later runs (see
-// arena). A Plan is safe for concurrent runs.
+// arena). A Plan is safe for concurrent runs (FreezeWeights excepted, which must come
+// before them).
 type Plan struct {
 	Graph *Graph
 
@@ -291,8 +292,8 @@ func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bo
 
 // ForwardLeased is Forward for a backward pass, which says when it is done with each value
 // it got (it drops the kept activations one by one): giving them back through the Lease
-// lets the next run reuse their buffers instead of fresh memory. The kernels keep to their
-// precise algorithms, whose rounding a backward pass does not amplify (see
+// lets the next run reuse their buffers instead of fresh memory. Conv and ConvTranspose keep
+// to their precise algorithms, whose rounding a backward pass does not amplify (see
 // tensor.ConvGeom.Precise).
 func (p *Plan) ForwardLeased(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, *Lease, error) {
 	return p.forward(ctx, p.steps, inputs, keep, observe, true)

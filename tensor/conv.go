@@ -1133,8 +1133,9 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 // convolution that computes its input gradient: dy convolved with the kernel flipped in
 // every dimension and its input and output channels swapped within each group, padded at
 // the start by dilation*(kernel-1) less the forward pad. dx[i] sums w[t]·dy[i+pad-t·dilation]
-// over the taps t, which is that convolution's output at i. ok is false where a stride is
-// not 1 or the forward pad exceeds dilation*(kernel-1) (a negative pad).
+// over the taps t, which is that convolution's output at i (Precise as g is: a ConvTranspose
+// in a forward pass that a backward pass differentiates). ok is false where a stride is not
+// 1 or the forward pad exceeds dilation*(kernel-1) (a negative pad).
 func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
 	pads := make([]int, len(g.Pads))
 	for i, p := range g.Pads {
@@ -1145,7 +1146,7 @@ func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
 	}
 	return &ConvGeom{Batch: g.Batch, InC: g.OutC, OutC: g.InC, Group: g.Group,
 		InShape: g.OutShape, Kernel: g.Kernel, OutShape: g.InShape,
-		Strides: g.Strides, Dilations: g.Dilations, Pads: pads}, true
+		Strides: g.Strides, Dilations: g.Dilations, Pads: pads, Precise: g.Precise}, true
 }
 
 // convInputGradByConv computes ConvInputGrad as the convolution tg (inputGradGeom's) of

@@ -394,3 +394,14 @@ func BenchmarkGemmGonum(b *testing.B) {
 		})
 	}
 }
+
+// TestGemmArchsBlockInPanels: every kernel's cache blocks hold whole micro-panels, which the
+// drivers rely on (a block of A packed once, gemmA.panels, is read from its first row's
+// panel).
+func TestGemmArchsBlockInPanels(t *testing.T) {
+	for _, ar := range gemmArchs {
+		if ar.mc%ar.mr != 0 || ar.nc%ar.nr != 0 {
+			t.Errorf("%s: mc %d, nc %d for %d×%d tiles", ar.name, ar.mc, ar.nc, ar.mr, ar.nr)
+		}
+	}
+}

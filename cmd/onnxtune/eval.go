@@ -85,9 +85,6 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := sub.plan.FreezeWeights(); err != nil {
-		return err
-	}
 	ds, err := sub.open(*dataPath)
 	if err != nil {
 		return err
@@ -104,7 +101,13 @@ func runEval(args []string, stdout io.Writer) error {
 				return err
 			}
 		}
+		if err := sub.plan.FreezeWeights(); err != nil {
+			return err
+		}
 		return evalRetrieval(sub, ds, *gallery, *batchSize, *workers, *asJSON, stdout)
+	}
+	if err := sub.plan.FreezeWeights(); err != nil {
+		return err
 	}
 	if err := sub.setLabels(ds, *dataPath, *positive); err != nil {
 		return err
@@ -378,9 +381,6 @@ func (s *subject) cutAtEmbedding(value string, normalize bool) error {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	plan, err := graph.NewPlan(&g)
-	if err == nil {
-		err = plan.FreezeWeights()
-	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
