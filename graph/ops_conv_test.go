@@ -448,3 +448,70 @@ func TestConvPreciseWhenDifferentiated(t *testing.T) {
 	}
 	t.Logf("largest difference from a float64 sum: %.3g with Precise, %.3g without", errPrecise, errFast)
 }
+
+// TestConvTransposePreciseWhenDifferentiated: a stride-1 3×3 ConvTranspose, computed as the
+// convolution of its input with the flipped filters, also keeps to F(2×2, 3×3) in
+// ForwardLeased, nearer to a float64 sum than Run's F(4×4, 3×3).
+func TestConvTransposePreciseWhenDifferentiated(t *testing.T) {
+	const batch, inC, outC, size = 3, 32, 64, 28 // 147 tiles of 4×4: F(4×4, 3×3) for Run
+	r := rand.New(rand.NewPCG(7, 8))
+	random := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Size(shape))
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return tensor.From(shape, v)
+	}
+	x, w := random(batch, inC, size, size), random(inC, outC, 3, 3)
+	plan, err := graph.NewPlan(&graph.Graph{
+		Inputs:           []graph.ValueInfo{{Name: "x", DType: tensor.Float32}},
+		Outputs:          []graph.ValueInfo{{Name: "y", DType: tensor.Float32}},
+		Initializers:     map[string]*tensor.Tensor{"w": w},
+		InitializerNames: []string{"w"},
+		Nodes: []*graph.Node{{Name: "deconv", OpType: "ConvTranspose", Inputs: []string{"x", "w"}, Outputs: []string{"y"},
+			Attrs: map[string]graph.Attr{"pads": {Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}}},
+		Opsets: map[string]int{"": 17},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := map[string]*tensor.Tensor{"x": x}
+	run, err := plan.Run(nil, feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, _, err := plan.ForwardLeased(nil, feeds, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ySlot, _ := plan.Slot("y")
+	fast, precise := run["y"].Float32s(), vals[ySlot].Float32s()
+	var errFast, errPrecise float64
+	xs, ws := x.Float32s(), w.Float32s()
+	for img := range batch {
+		for o := 0; o < outC; o += 9 {
+			for i := range size {
+				for j := range size {
+					var sum float64
+					for c := range inC {
+						for di := range 3 {
+							for dj := range 3 {
+								ii, jj := i+1-di, j+1-dj
+								if ii >= 0 && ii < size && jj >= 0 && jj < size {
+									sum += float64(xs[((img*inC+c)*size+ii)*size+jj]) * float64(ws[((c*outC+o)*3+di)*3+dj])
+								}
+							}
+						}
+					}
+					at := ((img*outC+o)*size+i)*size + j
+					errFast = max(errFast, math.Abs(float64(fast[at])-sum))
+					errPrecise = max(errPrecise, math.Abs(float64(precise[at])-sum))
+				}
+			}
+		}
+	}
+	if errPrecise >= errFast {
+		t.Errorf("largest difference from a float64 sum: %.3g in ForwardLeased, %.3g in Run", errPrecise, errFast)
+	}
+	t.Logf("largest difference from a float64 sum: %.3g in ForwardLeased, %.3g in Run", errPrecise, errFast)
+}
