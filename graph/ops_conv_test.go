@@ -366,10 +366,11 @@ func TestConvErrors(t *testing.T) {
 	}
 }
 
-// TestConvPreciseWhenDifferentiated: a forward pass for a backward one (ForwardLeased)
-// computes a 3×3 convolution that F(4×4, 3×3) would take by F(2×2, 3×3) (ConvGeom.Precise),
-// nearer to a float64 sum, while Run keeps F(4×4, 3×3); each bit for bit as tensor.Conv.
-func TestConvPreciseWhenDifferentiated(t *testing.T) {
+// TestPreciseWhenDifferentiated: a forward pass for a backward one (ForwardLeased) computes a
+// stride-1 3×3 Conv or ConvTranspose (the convolution of its input with the flipped filters)
+// that F(4×4, 3×3) would take by F(2×2, 3×3) (ConvGeom.Precise), nearer to a float64 sum,
+// while Run keeps F(4×4, 3×3); for Conv, each bit for bit as tensor.Conv.
+func TestPreciseWhenDifferentiated(t *testing.T) {
 	const batch, inC, outC, size = 3, 32, 64, 28 // 147 tiles of 4×4: F(4×4, 3×3) for Run
 	r := rand.New(rand.NewPCG(5, 6))
 	random := func(shape ...int) *tensor.Tensor {
@@ -379,96 +380,76 @@ func TestConvPreciseWhenDifferentiated(t *testing.T) {
 		}
 		return tensor.From(shape, v)
 	}
-	x, w := random(batch, inC, size, size), random(outC, inC, 3, 3)
-	g := &graph.Graph{
-		Inputs:           []graph.ValueInfo{{Name: "x", DType: tensor.Float32}},
-		Outputs:          []graph.ValueInfo{{Name: "y", DType: tensor.Float32}},
-		Initializers:     map[string]*tensor.Tensor{"w": w},
-		InitializerNames: []string{"w"},
-		Nodes: []*graph.Node{{Name: "conv", OpType: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"},
-			Attrs: map[string]graph.Attr{"pads": {Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}}},
-		Opsets: map[string]int{"": 17},
-	}
-	plan, err := graph.NewPlan(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	feeds := map[string]*tensor.Tensor{"x": x}
-	run, err := plan.Run(nil, feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, _, err := plan.ForwardLeased(nil, feeds, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ySlot, _ := plan.Slot("y")
-	geom := func(precise bool) *tensor.ConvGeom {
-		return &tensor.ConvGeom{Batch: batch, InC: inC, OutC: outC, Group: 1, InShape: []int{size, size},
-			Kernel: []int{3, 3}, OutShape: []int{size, size}, Strides: []int{1, 1}, Dilations: []int{1, 1},
-			Pads: []int{1, 1}, Precise: precise}
-	}
-	n := batch * outC * size * size
-	fast, precise := make([]float32, n), make([]float32, n)
-	tensor.Conv(fast, x.Float32s(), w.Float32s(), nil, geom(false))
-	tensor.Conv(precise, x.Float32s(), w.Float32s(), nil, geom(true))
-	if !equalBits(run["y"].Float32s(), fast) {
-		t.Errorf("Run differs from tensor.Conv")
-	}
-	if !equalBits(vals[ySlot].Float32s(), precise) {
-		t.Errorf("ForwardLeased differs from tensor.Conv with Precise")
-	}
-	// A float64 direct sum over a few output channels judges which is nearer.
-	var errFast, errPrecise float64
-	xs, ws := x.Float32s(), w.Float32s()
-	for img := range batch {
-		for oc := 0; oc < outC; oc += 9 {
-			for i := range size {
-				for j := range size {
-					var sum float64
-					for ic := range inC {
-						for di := range 3 {
-							for dj := range 3 {
-								ii, jj := i+di-1, j+dj-1
-								if ii >= 0 && ii < size && jj >= 0 && jj < size {
-									sum += float64(xs[((img*inC+ic)*size+ii)*size+jj]) * float64(ws[(oc*inC+ic)*9+di*3+dj])
-								}
-							}
-						}
+	x := random(batch, inC, size, size)
+	for _, c := range []struct {
+		op string
+		w  *tensor.Tensor
+		// tap is the filter value that input channel ic at offset (di, dj) from output (i, j)
+		// carries to output channel oc: (i+di-1, j+dj-1) is the input cell.
+		tap func(w []float32, oc, ic, di, dj int) float32
+	}{
+		{"Conv", random(outC, inC, 3, 3), func(w []float32, oc, ic, di, dj int) float32 { return w[(oc*inC+ic)*9+di*3+dj] }},
+		{"ConvTranspose", random(inC, outC, 3, 3), func(w []float32, oc, ic, di, dj int) float32 { return w[(ic*outC+oc)*9+(2-di)*3+2-dj] }},
+	} {
+		t.Run(c.op, func(t *testing.T) {
+			fast, precise := runBothForwards(t, c.op, x, c.w)
+			if c.op == "Conv" {
+				for _, p := range []struct {
+					got     []float32
+					precise bool
+				}{{fast, false}, {precise, true}} {
+					want := make([]float32, len(p.got))
+					tensor.Conv(want, x.Float32s(), c.w.Float32s(), nil, &tensor.ConvGeom{Batch: batch, InC: inC, OutC: outC, Group: 1,
+						InShape: []int{size, size}, Kernel: []int{3, 3}, OutShape: []int{size, size}, Strides: []int{1, 1},
+						Dilations: []int{1, 1}, Pads: []int{1, 1}, Precise: p.precise})
+					if !equalBits(p.got, want) {
+						t.Errorf("the output differs from tensor.Conv with Precise %v", p.precise)
 					}
-					at := ((img*outC+oc)*size+i)*size + j
-					errFast = max(errFast, math.Abs(float64(fast[at])-sum))
-					errPrecise = max(errPrecise, math.Abs(float64(precise[at])-sum))
 				}
 			}
-		}
+			// A float64 direct sum over a few output channels judges which is nearer.
+			var errFast, errPrecise float64
+			xs, ws := x.Float32s(), c.w.Float32s()
+			for img := range batch {
+				for oc := 0; oc < outC; oc += 9 {
+					for i := range size {
+						for j := range size {
+							var sum float64
+							for ic := range inC {
+								for di := range 3 {
+									for dj := range 3 {
+										ii, jj := i+di-1, j+dj-1
+										if ii >= 0 && ii < size && jj >= 0 && jj < size {
+											sum += float64(xs[((img*inC+ic)*size+ii)*size+jj]) * float64(c.tap(ws, oc, ic, di, dj))
+										}
+									}
+								}
+							}
+							at := ((img*outC+oc)*size+i)*size + j
+							errFast = max(errFast, math.Abs(float64(fast[at])-sum))
+							errPrecise = max(errPrecise, math.Abs(float64(precise[at])-sum))
+						}
+					}
+				}
+			}
+			if errPrecise >= errFast {
+				t.Errorf("largest difference from a float64 sum: %.3g in ForwardLeased, %.3g in Run", errPrecise, errFast)
+			}
+			t.Logf("largest difference from a float64 sum: %.3g in ForwardLeased, %.3g in Run", errPrecise, errFast)
+		})
 	}
-	if errPrecise >= errFast {
-		t.Errorf("largest difference from a float64 sum: %.3g with Precise, %.3g without", errPrecise, errFast)
-	}
-	t.Logf("largest difference from a float64 sum: %.3g with Precise, %.3g without", errPrecise, errFast)
 }
 
-// TestConvTransposePreciseWhenDifferentiated: a stride-1 3×3 ConvTranspose, computed as the
-// convolution of its input with the flipped filters, also keeps to F(2×2, 3×3) in
-// ForwardLeased, nearer to a float64 sum than Run's F(4×4, 3×3).
-func TestConvTransposePreciseWhenDifferentiated(t *testing.T) {
-	const batch, inC, outC, size = 3, 32, 64, 28 // 147 tiles of 4×4: F(4×4, 3×3) for Run
-	r := rand.New(rand.NewPCG(7, 8))
-	random := func(shape ...int) *tensor.Tensor {
-		v := make([]float32, tensor.Size(shape))
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
-		return tensor.From(shape, v)
-	}
-	x, w := random(batch, inC, size, size), random(inC, outC, 3, 3)
+// runBothForwards plans the one node op(x, w) with pads 1 and returns its output from Run
+// and from ForwardLeased.
+func runBothForwards(t *testing.T, op string, x, w *tensor.Tensor) (run, leased []float32) {
+	t.Helper()
 	plan, err := graph.NewPlan(&graph.Graph{
 		Inputs:           []graph.ValueInfo{{Name: "x", DType: tensor.Float32}},
 		Outputs:          []graph.ValueInfo{{Name: "y", DType: tensor.Float32}},
 		Initializers:     map[string]*tensor.Tensor{"w": w},
 		InitializerNames: []string{"w"},
-		Nodes: []*graph.Node{{Name: "deconv", OpType: "ConvTranspose", Inputs: []string{"x", "w"}, Outputs: []string{"y"},
+		Nodes: []*graph.Node{{Name: "node", OpType: op, Inputs: []string{"x", "w"}, Outputs: []string{"y"},
 			Attrs: map[string]graph.Attr{"pads": {Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}}},
 		Opsets: map[string]int{"": 17},
 	})
@@ -476,7 +457,7 @@ func TestConvTransposePreciseWhenDifferentiated(t *testing.T) {
 		t.Fatal(err)
 	}
 	feeds := map[string]*tensor.Tensor{"x": x}
-	run, err := plan.Run(nil, feeds)
+	out, err := plan.Run(nil, feeds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,34 +465,6 @@ func TestConvTransposePreciseWhenDifferentiated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ySlot, _ := plan.Slot("y")
-	fast, precise := run["y"].Float32s(), vals[ySlot].Float32s()
-	var errFast, errPrecise float64
-	xs, ws := x.Float32s(), w.Float32s()
-	for img := range batch {
-		for o := 0; o < outC; o += 9 {
-			for i := range size {
-				for j := range size {
-					var sum float64
-					for c := range inC {
-						for di := range 3 {
-							for dj := range 3 {
-								ii, jj := i+1-di, j+1-dj
-								if ii >= 0 && ii < size && jj >= 0 && jj < size {
-									sum += float64(xs[((img*inC+c)*size+ii)*size+jj]) * float64(ws[((c*outC+o)*3+di)*3+dj])
-								}
-							}
-						}
-					}
-					at := ((img*outC+o)*size+i)*size + j
-					errFast = max(errFast, math.Abs(float64(fast[at])-sum))
-					errPrecise = max(errPrecise, math.Abs(float64(precise[at])-sum))
-				}
-			}
-		}
-	}
-	if errPrecise >= errFast {
-		t.Errorf("largest difference from a float64 sum: %.3g in ForwardLeased, %.3g in Run", errPrecise, errFast)
-	}
-	t.Logf("largest difference from a float64 sum: %.3g in ForwardLeased, %.3g in Run", errPrecise, errFast)
+	slot, _ := plan.Slot("y")
+	return out["y"].Float32s(), vals[slot].Float32s()
 }
