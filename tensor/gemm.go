@@ -297,7 +297,7 @@ func gemmGrow(s []float32, n, most int) []float32 {
 
 func gemmRoundUp(x, to int) int { return (x + to - 1) / to * to }
 
-// gemmDirectB reports whether gemmBlocked should let the kernel read an untransposed B in
+// gemmDirectB reports whether gemmBlockedFrom should let the kernel read an untransposed B in
 // place instead of packing it. Packing pays for itself by giving each B panel a
 // cache-friendly copy that ceil(m/mr) A panels reuse; when m is below two panels the copy
 // costs more than it saves, unless B's rows lie so far apart (ldb beyond 8192, measured)
@@ -376,7 +376,9 @@ func gemmBlockedFrom(ar *gemmArch, a gemmA, m, n, k int, alpha float32, b gemmB,
 	mr, nr := ar.mr, ar.nr
 	kcMax := min(k, ar.kc)
 	direct := b.pack == nil && gemmDirectB(ar, b.trans, m, b.ld)
-	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax, ar.mc*ar.kc)
+	if a.panels == nil {
+		buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax, ar.mc*ar.kc)
+	}
 	if direct {
 		buf.b = gemmGrow(buf.b, nr*kcMax, ar.nc*ar.kc) // the ragged last panel only
 	} else {
@@ -495,7 +497,7 @@ func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff
 	}
 }
 
-// gemmParallel cuts C into a grid of threads blocks and runs gemmBlocked on each.
+// gemmParallel cuts C into a grid of threads blocks and runs gemmBlockedFrom on each.
 func gemmParallel(ar *gemmArch, threads int, a gemmA, transB bool, m, n, k int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	tm, tn := gemmGrid(ar, threads, m, n, k)
 	mPanels := (m + ar.mr - 1) / ar.mr
