@@ -105,11 +105,7 @@ func (p gemmPackedB) mulPanels(m int, a []float32, panelStride int, c []float32,
 			if pc > 0 {
 				beta, loadC = 1, true
 			}
-			for r := range panels {
-				pa := a[r*panelStride+pc*ar.mr:][:ar.mr*kc]
-				rows := min(ar.mr, m-r*ar.mr)
-				gemmMacro(ar, rows, nc, kc, pa, ar.mr*kc, pb, nil, 0, c[r*ar.mr*ldc+jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
-			}
+			gemmMacro(ar, m, nc, kc, a[pc*ar.mr:], panelStride, pb, nil, 0, c[jc:], ldc, 1, beta, loadC, buf, gemmEpilogue{})
 		}
 	}
 }
