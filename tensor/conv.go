@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/bits"
 	"runtime"
+	"sync"
 
+	"github.com/onnxtune/onnxtune/internal/freelist"
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
@@ -481,13 +483,13 @@ const convColTarget = 512
 // calls and goroutines, one list per power-of-two capacity: with a single list, a small
 // buffer handed out for a large request would be dropped for a fresh one, so every run
 // of a model with layers of many sizes would allocate (and page-fault) anew.
-var convColPools [48]freeList[*[]float32]
+var convColPools [48]freelist.List[*[]float32]
 
 // convGetCol returns a pooled buffer of n float32s of unspecified value; give it back with
 // convPutCol.
 func convGetCol(n int) *[]float32 {
 	class := bits.Len(uint(max(n, 1) - 1))
-	p, ok := convColPools[class].get()
+	p, ok := convColPools[class].Get()
 	if !ok {
 		v := make([]float32, 1<<class)
 		p = &v
@@ -498,7 +500,7 @@ func convGetCol(n int) *[]float32 {
 
 // convPutCol gives back a buffer from convGetCol.
 func convPutCol(p *[]float32) {
-	convColPools[bits.Len(uint(cap(*p)-1))].put(p)
+	convColPools[bits.Len(uint(cap(*p)-1))].Put(p)
 }
 
 // Conv computes the convolution y = x ⊛ w + bias for the geometry g: x is
@@ -557,52 +559,95 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	blocks := (rows + rowsPer - 1) / rowsPer
 	tasks := g.Batch * g.Group * blocks
 	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
-	// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
-	panels := workers > 1 && len(g.InShape) <= 2
-	parallel.For(tasks, workers, func(t int) {
-		blk := t % blocks
-		grp := (t / blocks) % g.Group
-		img := t / (blocks * g.Group)
-		r0 := blk * rowsPer
-		nr := min(rowsPer, rows-r0)
-		n := nr * ow
-		xg := x[(img*g.InC+grp*cg)*inSize:]
-		yoff := img*ys + grp*mg*outSize + r0*ow
-		yg := y[yoff:]
-		wg := w[grp*mg*k:]
-		gb := groupBias(bias, grp, mg)
-		ep := g.kernelEpilogue(gb)
-		switch {
-		case panels && !point:
-			pn := newConvPanels(g, xg, 0, 1, r0, nr, cg)
-			gemmSerialPackB(mg, n, k, wg, k, pn.pack, yg, outSize, ep)
-			pn.release()
-		case point:
-			if panels := g.Filters.group(g, grp); panels != nil {
-				gemmWithPanels(threads, mg, n, k, wg, panels, xg[r0*ow:], inSize, yg, outSize, ep)
-			} else {
-				gemmWith(threads, mg, n, k, wg, k, xg[r0*ow:], inSize, yg, outSize, ep)
-			}
-		default:
-			buf := convGetCol(k * n)
-			col := *buf
-			if workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
-				// A lone task (batch 1, small planes): its GEMM runs on every core, and so
-				// should its im2col, one range of input channels per core.
-				parallel.For(procs, procs, func(part int) {
-					c0, c1 := cg*part/procs, cg*(part+1)/procs
-					Im2Col(col[c0*ks*n:], xg[c0*inSize:], c1-c0, g, r0, nr)
-				})
-			} else {
-				Im2Col(col, xg, cg, g, r0, nr)
-			}
-			gemmWith(threads, mg, n, k, wg, k, col, n, yg, outSize, ep)
-			convPutCol(buf)
+	body := convRowsBodies.Get()
+	*body = convRows{
+		y: y, x: x, w: w, bias: bias, g: g,
+		inSize: inSize, outSize: outSize, ys: ys, cg: cg, mg: mg, k: k,
+		rows: rows, rowsPer: rowsPer, blocks: blocks, ow: ow,
+		threads: threads, workers: workers, procs: procs,
+		point: point,
+		// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
+		panels: workers > 1 && len(g.InShape) <= 2,
+	}
+	parallel.ForEach(tasks, workers, body)
+	convRowsBodies.Put(body)
+}
+
+// convRows is the loop of Conv over (image, group, block of output rows) that im2col and a
+// GEMM compute, or a GEMM alone for a pointwise convolution.
+type convRows struct {
+	y, x, w, bias                  []float32
+	g                              *ConvGeom
+	inSize, outSize, ys, cg, mg, k int
+	rows, rowsPer, blocks, ow      int
+	threads, workers, procs        int
+	point, panels                  bool
+}
+
+var convRowsBodies parallel.Bodies[convRows]
+
+// Run computes task t.
+func (c *convRows) Run(t int) {
+	g, x, w, y := c.g, c.x, c.w, c.y
+	cg, mg, k, inSize, outSize := c.cg, c.mg, c.k, c.inSize, c.outSize
+	blk := t % c.blocks
+	grp := (t / c.blocks) % g.Group
+	img := t / (c.blocks * g.Group)
+	r0 := blk * c.rowsPer
+	nr := min(c.rowsPer, c.rows-r0)
+	n := nr * c.ow
+	xg := x[(img*g.InC+grp*cg)*inSize:]
+	yoff := img*c.ys + grp*mg*outSize + r0*c.ow
+	yg := y[yoff:]
+	wg := w[grp*mg*k:]
+	gb := groupBias(c.bias, grp, mg)
+	ep := g.kernelEpilogue(gb)
+	switch {
+	case c.panels && !c.point:
+		pn := newConvPanels(g, xg, 0, 1, r0, nr, cg)
+		gemmSerialPackB(mg, n, k, wg, k, pn, yg, outSize, ep)
+		pn.release()
+	case c.point:
+		if panels := g.Filters.group(g, grp); panels != nil {
+			gemmWithPanels(c.threads, mg, n, k, wg, panels, xg[r0*c.ow:], inSize, yg, outSize, ep)
+		} else {
+			gemmWith(c.threads, mg, n, k, wg, k, xg[r0*c.ow:], inSize, yg, outSize, ep)
 		}
-		if g.Residual != nil {
-			g.finishRows(yg, gb, mg, n, outSize, yoff)
+	default:
+		buf := convGetCol(k * n)
+		col := *buf
+		if procs := c.procs; c.workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
+			// A lone task (batch 1, small planes): its GEMM runs on every core, and so
+			// should its im2col, one range of input channels per core.
+			parts := im2colPartsBodies.Get()
+			*parts = im2colParts{col: col, x: xg, g: g, channels: cg, parts: procs, r0: r0, nr: nr}
+			parallel.ForEach(procs, procs, parts)
+			im2colPartsBodies.Put(parts)
+		} else {
+			Im2Col(col, xg, cg, g, r0, nr)
 		}
-	})
+		gemmWith(c.threads, mg, n, k, wg, k, col, n, yg, outSize, ep)
+		convPutCol(buf)
+	}
+	if g.Residual != nil {
+		g.finishRows(yg, gb, mg, n, outSize, yoff)
+	}
+}
+
+// im2colParts is Im2Col of rows [r0, r0+nr) split over parts ranges of input channels.
+type im2colParts struct {
+	col, x                  []float32
+	g                       *ConvGeom
+	channels, parts, r0, nr int
+}
+
+var im2colPartsBodies parallel.Bodies[im2colParts]
+
+// Run fills range part.
+func (p *im2colParts) Run(part int) {
+	c0, c1 := p.channels*part/p.parts, p.channels*(part+1)/p.parts
+	n, ks, inSize := p.nr*p.g.OutShape[len(p.g.OutShape)-1], p.g.KernelSize(), p.g.InSize()
+	Im2Col(p.col[c0*ks*n:], p.x[c0*inSize:], c1-c0, p.g, p.r0, p.nr)
 }
 
 // groupBias is group grp's mg values of bias, or nil without a bias.
@@ -686,48 +731,69 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	packs = (g.Batch + per - 1) / per
 	tasks := packs * g.Group
 	threads, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
-	rows := g.convOutRows()
-	parallel.For(tasks, workers, func(t int) {
-		grp, pack := t%g.Group, t/g.Group
-		i0 := pack * per
-		i1 := min(g.Batch, i0+per)
-		n := (i1 - i0) * outSize
-		out := convGetCol(mg * n)
-		gb := groupBias(bias, grp, mg)
-		ep := g.kernelEpilogue(gb)
-		if workers > 1 && len(g.InShape) <= 2 {
-			pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, rows, cg)
-			gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn.pack, *out, n, ep)
-			pn.release()
-		} else {
-			col := convGetCol(k * n)
-			for img := i0; img < i1; img++ {
-				xg := x[(img*g.InC+grp*cg)*inSize:]
-				colWalk((*col)[(img-i0)*outSize:], xg, cg, g, 0, rows, n, false)
-			}
-			gemmWith(threads, mg, n, k, w[grp*mg*k:], k, *col, n, *out, n, ep)
-			convPutCol(col)
-		}
-		// Each image's planes go back to it; with a residual, the bias and the rest of the
-		// epilogue are applied on the way.
+	body := convPackBodies.Get()
+	*body = convPack{
+		y: y, x: x, w: w, bias: bias, g: g,
+		inSize: inSize, outSize: outSize, ys: ys, cg: cg, mg: mg, k: k,
+		per: per, rows: g.convOutRows(), threads: threads, workers: workers,
+	}
+	parallel.ForEach(tasks, workers, body)
+	convPackBodies.Put(body)
+}
+
+// convPack is convPacked's loop over (pack of images, group).
+type convPack struct {
+	y, x, w, bias                  []float32
+	g                              *ConvGeom
+	inSize, outSize, ys, cg, mg, k int
+	per, rows, threads, workers    int
+}
+
+var convPackBodies parallel.Bodies[convPack]
+
+// Run computes task t.
+func (c *convPack) Run(t int) {
+	g, x, w, y := c.g, c.x, c.w, c.y
+	inSize, outSize, cg, mg, k := c.inSize, c.outSize, c.cg, c.mg, c.k
+	grp, pack := t%g.Group, t/g.Group
+	i0 := pack * c.per
+	i1 := min(g.Batch, i0+c.per)
+	n := (i1 - i0) * outSize
+	out := convGetCol(mg * n)
+	gb := groupBias(c.bias, grp, mg)
+	ep := g.kernelEpilogue(gb)
+	if c.workers > 1 && len(g.InShape) <= 2 {
+		pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, c.rows, cg)
+		gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn, *out, n, ep)
+		pn.release()
+	} else {
+		col := convGetCol(k * n)
 		for img := i0; img < i1; img++ {
-			for m := range mg {
-				src := (*out)[m*n+(img-i0)*outSize:][:outSize]
-				off := img*ys + (grp*mg+m)*outSize
-				dst := y[off:][:outSize]
-				if g.Residual == nil {
-					copy(dst, src)
-					continue
-				}
-				b := float32(0)
-				if gb != nil {
-					b = gb[m]
-				}
-				g.addBiasEpilogue(dst, src, b, off)
-			}
+			xg := x[(img*g.InC+grp*cg)*inSize:]
+			colWalk((*col)[(img-i0)*outSize:], xg, cg, g, 0, c.rows, n, false)
 		}
-		convPutCol(out)
-	})
+		gemmWith(c.threads, mg, n, k, w[grp*mg*k:], k, *col, n, *out, n, ep)
+		convPutCol(col)
+	}
+	// Each image's planes go back to it; with a residual, the bias and the rest of the
+	// epilogue are applied on the way.
+	for img := i0; img < i1; img++ {
+		for m := range mg {
+			src := (*out)[m*n+(img-i0)*outSize:][:outSize]
+			off := img*c.ys + (grp*mg+m)*outSize
+			dst := y[off:][:outSize]
+			if g.Residual == nil {
+				copy(dst, src)
+				continue
+			}
+			b := float32(0)
+			if gb != nil {
+				b = gb[m]
+			}
+			g.addBiasEpilogue(dst, src, b, off)
+		}
+	}
+	convPutCol(out)
 }
 
 func convFillBias(y, bias []float32, g *ConvGeom) {
@@ -757,7 +823,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	}
 	var vec *dwVector
 	if kh <= dwMaxKernel && dh == 1 && dw == 1 && (sw == 1 || sw == 2) && dwRowsSIMD() {
-		vec = newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw)
+		vec = dwVectorFor(dwShape{ih, iw, oh, ow, kh, kw, sh, sw, ph, pw})
 	}
 	// The planes go out a few chunks per worker, so that the vector kernels' scratch is set
 	// up once per chunk rather than once per plane.
@@ -765,34 +831,80 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	if vec != nil {
 		chunks = min(planes, 8*workers)
 	}
-	parallel.For(chunks, workers, func(c int) {
-		var scratch *[]float32
-		if vec != nil {
-			scratch = convGetCol(vec.scratch)
-			clear(*scratch)
-			defer convPutCol(scratch)
+	body := dwChunkBodies.Get()
+	*body = dwChunk{y: y, x: x, w: w, bias: bias, g: g, vec: vec, planes: planes, chunks: chunks, mult: mult}
+	parallel.ForEach(chunks, workers, body)
+	dwChunkBodies.Put(body)
+}
+
+// dwChunk is convDepthwise's loop over chunks of output planes.
+type dwChunk struct {
+	y, x, w, bias        []float32
+	g                    *ConvGeom
+	vec                  *dwVector
+	planes, chunks, mult int
+}
+
+var dwChunkBodies parallel.Bodies[dwChunk]
+
+// Run computes chunk c.
+func (d *dwChunk) Run(c int) {
+	g, vec, x, y, w, bias := d.g, d.vec, d.x, d.y, d.w, d.bias
+	ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw := conv2DDims(g)
+	var scratch *[]float32
+	if vec != nil {
+		scratch = convGetCol(vec.scratch)
+		clear(*scratch)
+		defer convPutCol(scratch)
+	}
+	for p := d.planes * c / d.chunks; p < d.planes*(c+1)/d.chunks; p++ {
+		img, oc := p/g.OutC, p%g.OutC
+		in := x[(img*g.InC+oc/d.mult)*ih*iw:][:ih*iw]
+		off := img*g.yImageStride() + oc*oh*ow
+		out := y[off:][:oh*ow]
+		b := float32(0)
+		if bias != nil {
+			b = bias[oc]
 		}
-		for p := planes * c / chunks; p < planes*(c+1)/chunks; p++ {
-			img, oc := p/g.OutC, p%g.OutC
-			in := x[(img*g.InC+oc/mult)*ih*iw:][:ih*iw]
-			off := img*g.yImageStride() + oc*oh*ow
-			out := y[off:][:oh*ow]
-			b := float32(0)
-			if bias != nil {
-				b = bias[oc]
-			}
-			wk := w[oc*kh*kw:][:kh*kw]
-			switch {
-			case vec != nil:
-				vec.plane(out, in, wk, b, *scratch)
-			case kh == 3 && kw == 3:
-				convDepthwise3x3(out, in, wk, b, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw)
-			default:
-				convDepthwisePlane(out, in, wk, b, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)
-			}
-			g.epilogue(out, off)
+		wk := w[oc*kh*kw:][:kh*kw]
+		switch {
+		case vec != nil:
+			vec.plane(out, in, wk, b, *scratch)
+		case kh == 3 && kw == 3:
+			convDepthwise3x3(out, in, wk, b, ih, iw, oh, ow, sh, sw, dh, dw, ph, pw)
+		default:
+			convDepthwisePlane(out, in, wk, b, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)
 		}
-	})
+		g.epilogue(out, off)
+	}
+}
+
+// dwShape is the geometry of a depthwise plane that a dwVector is built for.
+type dwShape struct{ ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int }
+
+// dwVectors keeps the dwVector built for each shape, which never changes: a plan's runs
+// convolve the same shapes every time, and building one allocates its masks and taps.
+var dwVectors struct {
+	mu   sync.Mutex
+	kept map[dwShape]*dwVector
+}
+
+// dwVectorsMax bounds dwVectors: past it, the cache starts again.
+const dwVectorsMax = 256
+
+// dwVectorFor returns the dwVector of shape s.
+func dwVectorFor(s dwShape) *dwVector {
+	dwVectors.mu.Lock()
+	defer dwVectors.mu.Unlock()
+	if v := dwVectors.kept[s]; v != nil {
+		return v
+	}
+	if dwVectors.kept == nil || len(dwVectors.kept) >= dwVectorsMax {
+		dwVectors.kept = map[dwShape]*dwVector{}
+	}
+	v := newDWVector(s.ih, s.iw, s.oh, s.ow, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw)
+	dwVectors.kept[s] = v
+	return v
 }
 
 // convDepthwisePlane computes one output plane for any kernel: one tap at a time over the

@@ -1,5 +1,7 @@
 package tensor
 
+import "github.com/onnxtune/onnxtune/internal/freelist"
+
 // convPanels writes a 1-D or 2-D convolution's im2col matrix straight into the GEMM's B
 // panels (a gemmBPacker), block by block as the GEMM asks for them. Written whole, the
 // matrix (KernelSize*InC rows of a block's columns, a megabyte for a 64-channel 3×3 layer)
@@ -21,11 +23,15 @@ type convPanels struct {
 	filled     int        // the channel in the scratch, -1 for none
 }
 
-// newConvPanels returns the panel writer for the given columns; release gives its scratch
-// back.
+// newConvPanels returns the panel writer for the given columns; release gives it back, with
+// its scratch.
 func newConvPanels(g *ConvGeom, x []float32, imgStride, images, row0, rows, channels int) *convPanels {
 	n := images * rows * g.OutShape[len(g.OutShape)-1]
-	c := &convPanels{g: g, x: x, imgStride: imgStride, images: images, row0: row0, rows: rows,
+	c, ok := idleConvPanels.Get()
+	if !ok {
+		c = new(convPanels)
+	}
+	*c = convPanels{g: g, x: x, imgStride: imgStride, images: images, row0: row0, rows: rows,
 		channels: channels, n: n, filled: -1}
 	if g.Strides[len(g.Strides)-1] != 1 {
 		c.buf = convGetCol(c.viaChannels() * g.KernelSize() * n)
@@ -33,14 +39,17 @@ func newConvPanels(g *ConvGeom, x []float32, imgStride, images, row0, rows, chan
 	return c
 }
 
+var idleConvPanels freelist.List[*convPanels]
+
 func (c *convPanels) release() {
 	if c.buf != nil {
 		convPutCol(c.buf)
-		c.buf = nil
 	}
+	*c = convPanels{}
+	idleConvPanels.Put(c)
 }
 
-// pack is the gemmBPacker of the matrix.
+// pack makes the matrix a gemmBPacker.
 func (c *convPanels) pack(dst []float32, nr, p0, kc, j0, nc int) {
 	if c.g.Strides[len(c.g.Strides)-1] == 1 {
 		c.packDirect(dst, nr, p0, kc, j0, nc)

@@ -145,22 +145,48 @@ func convWinogradChunks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 	tiles := float64(tileRows * tw)
 	threads, workers := convSchedule(chunks, procs, float64(planes)*tiles*float64(oc)*float64(ic))
 	ar := gemmCurrent()
-	parallel.For(chunks, workers, func(ch int) {
-		r0 := ch * perChunk
-		nr := min(perChunk, tileRows-r0)
-		n := nr * tw
-		vp, mp := ic*n+winogradPlanePad, oc*n+winogradPlanePad
-		vbuf, mbuf, sbuf := convGetCol(planes*vp), convGetCol(planes*mp), convGetCol(alg.scratch(tw))
-		v, m := *vbuf, *mbuf
-		alg.input(v, vp, x, g, r0, nr, n, *sbuf)
-		for xi := range planes {
-			gemm(ar, threads, transU, false, oc, n, ic, 1, u[xi*up:], ldu, v[xi*vp:], n, 0, m[xi*mp:], n, gemmEpilogue{})
-		}
-		alg.output(y, m, mp, bias, g, r0, nr, n, *sbuf)
-		convPutCol(vbuf)
-		convPutCol(mbuf)
-		convPutCol(sbuf)
-	})
+	body := winogradChunkBodies.Get()
+	*body = winogradChunk{
+		y: y, x: x, u: u, bias: bias, g: g, alg: alg, ar: ar,
+		planes: planes, ic: ic, oc: oc, tw: tw, up: up, ldu: ldu, transU: transU,
+		tileRows: tileRows, perChunk: perChunk, threads: threads,
+	}
+	parallel.ForEach(chunks, workers, body)
+	winogradChunkBodies.Put(body)
+}
+
+// winogradChunk is convWinogradChunks' loop over chunks of tile rows.
+type winogradChunk struct {
+	y, x, u, bias      []float32
+	g                  *ConvGeom
+	alg                *winogradAlgo
+	ar                 *gemmArch
+	planes, ic, oc, tw int
+	up, ldu            int
+	transU             bool
+	tileRows, perChunk int
+	threads            int
+}
+
+var winogradChunkBodies parallel.Bodies[winogradChunk]
+
+// Run computes chunk ch.
+func (c *winogradChunk) Run(ch int) {
+	alg, planes, ic, oc := c.alg, c.planes, c.ic, c.oc
+	r0 := ch * c.perChunk
+	nr := min(c.perChunk, c.tileRows-r0)
+	n := nr * c.tw
+	vp, mp := ic*n+winogradPlanePad, oc*n+winogradPlanePad
+	vbuf, mbuf, sbuf := convGetCol(planes*vp), convGetCol(planes*mp), convGetCol(alg.scratch(c.tw))
+	v, m := *vbuf, *mbuf
+	alg.input(v, vp, c.x, c.g, r0, nr, n, *sbuf)
+	for xi := range planes {
+		gemm(c.ar, c.threads, c.transU, false, oc, n, ic, 1, c.u[xi*c.up:], c.ldu, v[xi*vp:], n, 0, m[xi*mp:], n, gemmEpilogue{})
+	}
+	alg.output(c.y, m, mp, c.bias, c.g, r0, nr, n, *sbuf)
+	convPutCol(vbuf)
+	convPutCol(mbuf)
+	convPutCol(sbuf)
 }
 
 // winogradAlgo is one of Winograd's minimal filterings F(m×m, 3×3): the filter transform as

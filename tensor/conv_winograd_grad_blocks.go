@@ -41,7 +41,7 @@ func convWinogradWeightGradBlocks(dw, x, dy []float32, g *ConvGeom, procs int) {
 	// Plane ξ's sums are D_ξ [OutC × tiles] by V_ξᵀ [tiles × InC].
 	ar := gemmCurrent()
 	packed, pbuf := packWinogradPlanes(ar, v, vp, planes, true, n, n, ic, procs)
-	defer convPutCol(pbuf)
+	defer packed.release(pbuf)
 
 	ob := min(oc, winogradGradBlockOut)
 	blocks := (oc + ob - 1) / ob
@@ -52,7 +52,7 @@ func convWinogradWeightGradBlocks(dw, x, dy []float32, g *ConvGeom, procs int) {
 		mbuf := convGetCol(planes * mp)
 		m := *mbuf
 		for xi := range planes {
-			packed[xi].mul(no, d[xi*dp+o0*n:], n, m[xi*mp:], ic)
+			packed.planes[xi].mul(no, d[xi*dp+o0*n:], n, m[xi*mp:], ic)
 		}
 		winogradSumsToFilters(ar, dw[o0*ic*9:], m, mp, no*ic, alg.gg, planes)
 		convPutCol(mbuf)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/onnxtune/onnxtune/internal/freelist"
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
@@ -283,7 +284,7 @@ type gemmBuf struct {
 	tile [gemmMaxTile]float32
 }
 
-var gemmBufs freeList[*gemmBuf]
+var gemmBufs freelist.List[*gemmBuf]
 
 // gemmGrow returns s with length n, reallocated with capacity most (the largest any call
 // of this kernel can ask for) when too small, so that a pooled buffer grows once rather
@@ -331,26 +332,29 @@ func (a gemmA) rows(i, k int) gemmA {
 }
 
 // gemmB is the B operand of gemmBlockedFrom: a matrix in memory (op(B) = B, or Bᵀ when
-// trans), or, when pack is not nil, a matrix that exists only as the panels pack writes.
+// trans), or, when packer is not nil, a matrix that exists only as the panels it writes.
 type gemmB struct {
-	trans bool
-	b     []float32
-	ld    int
-	pack  gemmBPacker
+	trans  bool
+	b      []float32
+	ld     int
+	packer gemmBPacker
 }
 
-// gemmBPacker writes rows [p0, p0+kc) and columns [j0, j0+nc) of a k×n matrix into dst as
-// panels of nr columns: the panel of columns [j0+q*nr, j0+q*nr+nr) starts at dst[q*kc*nr]
-// and holds its kc rows one after another, nr values each, zero past column j0+nc. A caller
-// that builds B on the fly (a convolution's im2col) writes it straight into this layout
-// instead of into a matrix that the GEMM would copy again.
-type gemmBPacker func(dst []float32, nr, p0, kc, j0, nc int)
+// gemmBPacker is a matrix that exists only as the GEMM's panels. pack writes rows
+// [p0, p0+kc) and columns [j0, j0+nc) of the k×n matrix into dst as panels of nr columns:
+// the panel of columns [j0+q*nr, j0+q*nr+nr) starts at dst[q*kc*nr] and holds its kc rows
+// one after another, nr values each, zero past column j0+nc. A caller that builds B on the
+// fly (a convolution's im2col) writes it straight into this layout instead of into a matrix
+// that the GEMM would copy again.
+type gemmBPacker interface {
+	pack(dst []float32, nr, p0, kc, j0, nc int)
+}
 
 // gemmSerialPackB computes C = A·B on the calling goroutine, where A is m×k (leading
 // dimension lda), C is m×n (leading dimension ldc, overwritten) and B is k×n, produced
 // block by block by pack, then applies ep to C. It panics under the same conditions as
 // Gemm.
-func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []float32, ldc int, ep gemmEpilogue) {
+func gemmSerialPackB(m, n, k int, a []float32, lda int, b gemmBPacker, c []float32, ldc int, ep gemmEpilogue) {
 	gemmCheckMat("A", m, k, a, lda)
 	gemmCheckMat("C", m, n, c, ldc)
 	ep.checkRows("tensor.gemmSerialPackB", m)
@@ -362,20 +366,20 @@ func gemmSerialPackB(m, n, k int, a []float32, lda int, pack gemmBPacker, c []fl
 		ep.apply(c, ldc, m, n)
 		return
 	}
-	gemmBlockedFrom(gemmCurrent(), gemmA{a: a, ld: lda}, m, n, k, 1, gemmB{pack: pack}, 0, c, ldc, ep)
+	gemmBlockedFrom(gemmCurrent(), gemmA{a: a, ld: lda}, m, n, k, 1, gemmB{packer: b}, 0, c, ldc, ep)
 }
 
 // gemmBlockedFrom runs the blocked algorithm on the calling goroutine; the kernels apply ep
 // to each tile of the last block of k, when the tile's sums are complete.
 func gemmBlockedFrom(ar *gemmArch, a gemmA, m, n, k int, alpha float32, b gemmB, beta float32, c []float32, ldc int, ep gemmEpilogue) {
-	buf, ok := gemmBufs.get()
+	buf, ok := gemmBufs.Get()
 	if !ok {
 		buf = new(gemmBuf)
 	}
-	defer gemmBufs.put(buf)
+	defer gemmBufs.Put(buf)
 	mr, nr := ar.mr, ar.nr
 	kcMax := min(k, ar.kc)
-	direct := b.pack == nil && gemmDirectB(ar, b.trans, m, b.ld)
+	direct := b.packer == nil && gemmDirectB(ar, b.trans, m, b.ld)
 	if a.panels == nil {
 		buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), mr)*kcMax, ar.mc*ar.kc)
 	}
@@ -391,8 +395,8 @@ func gemmBlockedFrom(ar *gemmArch, a gemmA, m, n, k int, alpha float32, b gemmB,
 			kc := min(ar.kc, k-pc)
 			var bdirect []float32
 			switch {
-			case b.pack != nil:
-				b.pack(buf.b, nr, pc, kc, jc, nc)
+			case b.packer != nil:
+				b.packer.pack(buf.b, nr, pc, kc, jc, nc)
 			case direct:
 				bdirect = b.b[pc*b.ld+jc:]
 				if full := nc / nr * nr; full < nc {
@@ -500,25 +504,49 @@ func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff
 // gemmParallel cuts C into a grid of threads blocks and runs gemmBlockedFrom on each.
 func gemmParallel(ar *gemmArch, threads int, a gemmA, transB bool, m, n, k int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	tm, tn := gemmGrid(ar, threads, m, n, k)
-	mPanels := (m + ar.mr - 1) / ar.mr
-	nPanels := (n + ar.nr - 1) / ar.nr
-	parallel.For(tm*tn, tm*tn, func(t int) {
-		ti, tj := t/tn, t%tn
-		i0 := min(m, mPanels*ti/tm*ar.mr)
-		i1 := min(m, mPanels*(ti+1)/tm*ar.mr)
-		j0 := min(n, nPanels*tj/tn*ar.nr)
-		j1 := min(n, nPanels*(tj+1)/tn*ar.nr)
-		if i0 == i1 || j0 == j1 {
-			return
-		}
-		// Shifting the slices' starts makes each block a standalone GEMM; the lengths
-		// checked for the whole problem cover every block.
-		boff := j0
-		if transB {
-			boff = j0 * ldb
-		}
-		gemmBlockedFrom(ar, a.rows(i0, k), i1-i0, j1-j0, k, alpha, gemmB{trans: transB, b: b[boff:], ld: ldb}, beta, c[i0*ldc+j0:], ldc, ep.from(i0))
-	})
+	body := gemmBlocksBodies.Get()
+	*body = gemmBlocks{
+		ar: ar, a: a, transB: transB, m: m, n: n, k: k, alpha: alpha, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, ep: ep,
+		tm: tm, tn: tn, mPanels: (m + ar.mr - 1) / ar.mr, nPanels: (n + ar.nr - 1) / ar.nr,
+	}
+	parallel.ForEach(tm*tn, tm*tn, body)
+	gemmBlocksBodies.Put(body)
+}
+
+// gemmBlocks is gemmParallel's loop over the tm×tn blocks of C.
+type gemmBlocks struct {
+	ar               *gemmArch
+	a                gemmA
+	transB           bool
+	m, n, k          int
+	alpha, beta      float32
+	b, c             []float32
+	ldb, ldc         int
+	ep               gemmEpilogue
+	tm, tn           int
+	mPanels, nPanels int
+}
+
+var gemmBlocksBodies parallel.Bodies[gemmBlocks]
+
+// Run computes block t.
+func (g *gemmBlocks) Run(t int) {
+	ar, m, n := g.ar, g.m, g.n
+	ti, tj := t/g.tn, t%g.tn
+	i0 := min(m, g.mPanels*ti/g.tm*ar.mr)
+	i1 := min(m, g.mPanels*(ti+1)/g.tm*ar.mr)
+	j0 := min(n, g.nPanels*tj/g.tn*ar.nr)
+	j1 := min(n, g.nPanels*(tj+1)/g.tn*ar.nr)
+	if i0 == i1 || j0 == j1 {
+		return
+	}
+	// Shifting the slices' starts makes each block a standalone GEMM; the lengths checked
+	// for the whole problem cover every block.
+	boff := j0
+	if g.transB {
+		boff = j0 * g.ldb
+	}
+	gemmBlockedFrom(ar, g.a.rows(i0, g.k), i1-i0, j1-j0, g.k, g.alpha, gemmB{trans: g.transB, b: g.b[boff:], ld: g.ldb}, g.beta, g.c[i0*g.ldc+j0:], g.ldc, g.ep.from(i0))
 }
 
 // gemmPackCost is what packing one element costs, in flops of micro-kernel time: each

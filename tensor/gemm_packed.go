@@ -44,11 +44,11 @@ func (p gemmPackedB) mul(m int, a []float32, lda int, c []float32, ldc int) {
 		gemmScaleC(m, p.n, 0, c, ldc)
 		return
 	}
-	buf, ok := gemmBufs.get()
+	buf, ok := gemmBufs.Get()
 	if !ok {
 		buf = new(gemmBuf)
 	}
-	defer gemmBufs.put(buf)
+	defer gemmBufs.Put(buf)
 	buf.a = gemmGrow(buf.a, gemmRoundUp(min(m, ar.mc), ar.mr)*min(p.k, ar.kc), ar.mc*ar.kc)
 	off := 0
 	for jc := 0; jc < p.n; jc += ar.nc {
@@ -88,11 +88,11 @@ func (p gemmPackedB) mulPanels(m int, a []float32, panelStride int, c []float32,
 		gemmScaleC(m, p.n, 0, c, ldc)
 		return
 	}
-	buf, ok := gemmBufs.get()
+	buf, ok := gemmBufs.Get()
 	if !ok {
 		buf = new(gemmBuf)
 	}
-	defer gemmBufs.put(buf)
+	defer gemmBufs.Put(buf)
 	off := 0
 	for jc := 0; jc < p.n; jc += ar.nc {
 		nc := min(ar.nc, p.n-jc)

@@ -422,35 +422,75 @@ func poolDiv[T float32 | float64](s T, n int) T {
 	return s / T(n)
 }
 
-// poolChunks calls body(p0, p1) for consecutive ranges of the planes, a few ranges per
-// worker: a plane (13×13 at the end of squeezenet1_1) is too little work to be handed out
-// alone, and a range shares whatever scratch body sets up.
-func poolChunks(planes, workPerPlane int, body func(p0, p1 int)) {
+// poolChunks calls body.planes(p0, p1) for consecutive ranges of the planes, a few ranges
+// per worker: a plane (13×13 at the end of squeezenet1_1) is too little work to be handed
+// out alone, and a range shares whatever scratch body sets up.
+func poolChunks(planes, workPerPlane int, body planeRanges) {
 	workers := poolWorkers(planes, workPerPlane)
-	chunks := min(planes, 8*workers)
-	parallel.For(chunks, workers, func(c int) {
-		body(planes*c/chunks, planes*(c+1)/chunks)
-	})
+	if workers <= 1 {
+		body.planes(0, planes)
+		return
+	}
+	loop := poolChunkLoops.Get()
+	*loop = poolChunkLoop{body: body, planes: planes, chunks: min(planes, 8*workers)}
+	parallel.ForEach(loop.chunks, workers, loop)
+	poolChunkLoops.Put(loop)
 }
+
+// planeRanges is a loop body over ranges of planes, for poolChunks.
+type planeRanges interface{ planes(p0, p1 int) }
+
+// planesFunc makes a closure a planeRanges.
+type planesFunc func(p0, p1 int)
+
+func (f planesFunc) planes(p0, p1 int) { f(p0, p1) }
+
+// poolChunkLoop is poolChunks' loop over its chunks.
+type poolChunkLoop struct {
+	body           planeRanges
+	planes, chunks int
+}
+
+var poolChunkLoops parallel.Bodies[poolChunkLoop]
+
+func (l *poolChunkLoop) Run(c int) { l.body.planes(l.planes*c/l.chunks, l.planes*(c+1)/l.chunks) }
 
 // GlobalAveragePool writes the mean of each of the planes of size n in src into dst.
 func GlobalAveragePool[T float32 | float64](dst, src []T, planes, n int) {
-	poolChunks(planes, n, func(p0, p1 int) {
-		for p := p0; p < p1; p++ {
-			s := sumF64(src[p*n : (p+1)*n])
-			if n > 0 {
-				s /= float64(n)
-			}
-			dst[p] = T(s)
+	if d, ok := any(dst).([]float32); ok { // a plan's case: without an allocation
+		body := meanPlaneBodies.Get()
+		*body = meanPlanes[float32]{dst: d, src: any(src).([]float32), n: n}
+		poolChunks(planes, n, body)
+		meanPlaneBodies.Put(body)
+		return
+	}
+	poolChunks(planes, n, &meanPlanes[T]{dst: dst, src: src, n: n})
+}
+
+// meanPlanes is GlobalAveragePool's body.
+type meanPlanes[T float32 | float64] struct {
+	dst, src []T
+	n        int
+}
+
+var meanPlaneBodies parallel.Bodies[meanPlanes[float32]]
+
+func (m *meanPlanes[T]) planes(p0, p1 int) {
+	n := m.n
+	for p := p0; p < p1; p++ {
+		s := sumF64(m.src[p*n : (p+1)*n])
+		if n > 0 {
+			s /= float64(n)
 		}
-	})
+		m.dst[p] = T(s)
+	}
 }
 
 // GlobalMaxPool writes the maximum of each of the planes of size n in src into dst (the
 // lowest value of T for an empty plane); a NaN propagates.
 func GlobalMaxPool[T PoolElem](dst, src []T, planes, n int) {
 	lowest := lowestOf[T]()
-	poolChunks(planes, n, func(p0, p1 int) {
+	poolChunks(planes, n, planesFunc(func(p0, p1 int) {
 		for p := p0; p < p1; p++ {
 			m := lowest
 			for _, v := range src[p*n : (p+1)*n] {
@@ -458,5 +498,5 @@ func GlobalMaxPool[T PoolElem](dst, src []T, planes, n int) {
 			}
 			dst[p] = m
 		}
-	})
+	}))
 }

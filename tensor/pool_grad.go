@@ -170,7 +170,7 @@ func maxPoolGrad3x3S2(dx, dy, x, y []float32, g *PoolGeom) {
 	for k := range offset {
 		offset[k] = k/3*iw + k%3
 	}
-	poolChunks(g.Planes, outSize*9, func(p0, p1 int) {
+	poolChunks(g.Planes, outSize*9, planesFunc(func(p0, p1 int) {
 		buf := convGetCol(4 * slot)
 		defer convPutCol(buf)
 		ring := newPoolRing3(*buf, slot, float32(math.NaN()))
@@ -217,7 +217,7 @@ func maxPoolGrad3x3S2(dx, dy, x, y []float32, g *PoolGeom) {
 				}
 			}
 		}
-	})
+	}))
 }
 
 // maxPoolArgMax2x2 returns the winner of a 2x2 window (rows a and b from the window's first

@@ -1,5 +1,7 @@
 package tensor
 
+import "github.com/onnxtune/onnxtune/internal/parallel"
+
 // The float32 MaxPool of CNN inference (no indices, 1-D or 2-D) runs separably: for each
 // output row, the rows its windows cover are first reduced to one row of column maxima, then
 // each output takes the maximum over its column taps of that row. Both passes are vector max
@@ -31,7 +33,7 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 		scratch += sw * phaseLen
 	}
 	lowest := lowestOf[float32]()
-	poolChunks(g.Planes, outSize*hw.k*kw, func(p0, p1 int) {
+	poolChunks(g.Planes, outSize*hw.k*kw, planesFunc(func(p0, p1 int) {
 		buf := convGetCol(scratch)
 		defer convPutCol(buf)
 		padded := (*buf)[:width]
@@ -75,7 +77,7 @@ func maxPoolSeparable(dst, src []float32, g *PoolGeom) {
 				}
 			}
 		}
-	})
+	}))
 }
 
 // maxInto sets dst[i] = max(a[i], b[i]) (Go's max: a NaN propagates) over len(dst) elements.
@@ -123,6 +125,23 @@ func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
 	if !windows3x3S2(g) || !dwRowsSIMD() {
 		return false
 	}
+	body := maxPool3x3S2Bodies.Get()
+	*body = maxPool3x3S2Planes{dst: dst, src: src, g: g}
+	poolChunks(g.Planes, g.OutShape[0]*g.OutShape[1]*9, body)
+	maxPool3x3S2Bodies.Put(body)
+	return true
+}
+
+// maxPool3x3S2Planes is maxPool3x3S2's loop body.
+type maxPool3x3S2Planes struct {
+	dst, src []float32
+	g        *PoolGeom
+}
+
+var maxPool3x3S2Bodies parallel.Bodies[maxPool3x3S2Planes]
+
+func (m *maxPool3x3S2Planes) planes(p0, p1 int) {
+	src, dst, g := m.src, m.dst, m.g
 	ih, iw := g.InShape[0], g.InShape[1]
 	oh, ow := g.OutShape[0], g.OutShape[1]
 	ph, pw := g.Pads[0], g.Pads[1]
@@ -131,29 +150,26 @@ func maxPool3x3S2(dst, src []float32, g *PoolGeom) bool {
 	// In place: no padding on the left, every window inside the row.
 	direct := pw == 0 && 2*(ow-1)+2 < iw
 	slot := max(pw+iw, cells)
-	poolChunks(g.Planes, outSize*9, func(p0, p1 int) {
-		buf := convGetCol(4 * slot)
-		defer convPutCol(buf)
-		ring := newPoolRing3(*buf, slot, lowestOf[float32]())
-		for p := p0; p < p1; p++ {
-			in := src[p*inSize:][:inSize]
-			out := dst[p*outSize:][:outSize]
-			ring.plane()
-			var rows [3][]float32
-			for r := range oh {
-				for i := range 3 {
-					y := 2*r - ph + i
-					if direct && y >= 0 && y < ih && len(src)-(p*inSize+y*iw) >= cells {
-						rows[i] = src[p*inSize+y*iw:]
-					} else {
-						rows[i] = ring.row(in, y, ih, iw, pw)
-					}
+	buf := convGetCol(4 * slot)
+	defer convPutCol(buf)
+	ring := newPoolRing3(*buf, slot, lowestOf[float32]())
+	for p := p0; p < p1; p++ {
+		in := src[p*inSize:][:inSize]
+		out := dst[p*outSize:][:outSize]
+		ring.plane()
+		var rows [3][]float32
+		for r := range oh {
+			for i := range 3 {
+				y := 2*r - ph + i
+				if direct && y >= 0 && y < ih && len(src)-(p*inSize+y*iw) >= cells {
+					rows[i] = src[p*inSize+y*iw:]
+				} else {
+					rows[i] = ring.row(in, y, ih, iw, pw)
 				}
-				maxPoolRow3x3S2(out[r*ow:(r+1)*ow], rows[0], rows[1], rows[2])
 			}
+			maxPoolRow3x3S2(out[r*ow:(r+1)*ow], rows[0], rows[1], rows[2])
 		}
-	})
-	return true
+	}
 }
 
 // windows3x3S2 says whether g is a 2-D max pool of 3×3 windows at stride 2 without

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,11 +23,13 @@ func Size(shape []int) int {
 func SizeChecked(shape []int) (int, error) {
 	n := 1
 	for _, d := range shape {
+		// The messages format a copy, so that shape does not escape: a caller's shape
+		// literal stays on its stack.
 		if d < 0 {
-			return 0, fmt.Errorf("tensor: negative dimension in shape %v", shape)
+			return 0, fmt.Errorf("tensor: negative dimension in shape %v", slices.Clone(shape))
 		}
 		if d != 0 && n > math.MaxInt/d {
-			return 0, fmt.Errorf("tensor: shape %v has too many elements", shape)
+			return 0, fmt.Errorf("tensor: shape %v has too many elements", slices.Clone(shape))
 		}
 		n *= d
 	}

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Tensor is a dense, row-major n-dimensional array. A rank-0 tensor (empty shape) is a scalar
@@ -10,7 +11,20 @@ import (
 type Tensor struct {
 	dtype DType
 	shape []int
-	data  any // []float32, []float64, []uint16 (Float16, BFloat16, Uint16), []int8, ..., []bool
+	data  any    // []float32, []float64, []uint16 (Float16, BFloat16, Uint16), []int8, ..., []bool
+	dims  [4]int // shape's storage when it has at most four dimensions: one allocation fewer
+}
+
+// header returns a tensor of dtype dt holding data, with a copy of shape.
+func header(dt DType, shape []int, data any) *Tensor {
+	t := &Tensor{dtype: dt, data: data}
+	if len(shape) <= len(t.dims) {
+		t.shape = t.dims[:len(shape):len(shape)]
+		copy(t.shape, shape)
+	} else {
+		t.shape = cloneInts(shape)
+	}
+	return t
 }
 
 // New returns a zero-filled tensor of the given dtype and shape. It panics for Undefined or an
@@ -44,7 +58,7 @@ func New(dt DType, shape ...int) *Tensor {
 	default:
 		panic(fmt.Sprintf("tensor: New with dtype %v", dt))
 	}
-	return &Tensor{dtype: dt, shape: cloneInts(shape), data: data}
+	return header(dt, shape, data)
 }
 
 // From wraps data (not copied) as a tensor of the given shape, with the dtype that matches T
@@ -52,9 +66,11 @@ func New(dt DType, shape ...int) *Tensor {
 // equal the number of elements the shape holds.
 func From[T Elem](shape []int, data []T) *Tensor {
 	if n := mustSize(shape); n != len(data) {
-		panic(fmt.Sprintf("tensor: From: shape %v holds %d elements, data has %d", shape, n, len(data)))
+		// The copy keeps shape from escaping through the message, so that a caller's shape
+		// literal stays on its stack.
+		panic(fmt.Sprintf("tensor: From: shape %v holds %d elements, data has %d", slices.Clone(shape), n, len(data)))
 	}
-	return &Tensor{dtype: dtypeOf[T](), shape: cloneInts(shape), data: data}
+	return header(dtypeOf[T](), shape, data)
 }
 
 // FromBits wraps raw 16-bit patterns as a Float16, BFloat16 or Uint16 tensor.
@@ -102,9 +118,9 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 		return nil, err
 	}
 	if n != t.Len() {
-		return nil, fmt.Errorf("tensor: cannot reshape %v (%d elements) to %v (%d elements)", t.shape, t.Len(), shape, n)
+		return nil, fmt.Errorf("tensor: cannot reshape %v (%d elements) to %v (%d elements)", t.shape, t.Len(), slices.Clone(shape), n)
 	}
-	return &Tensor{dtype: t.dtype, shape: cloneInts(shape), data: t.data}, nil
+	return header(t.dtype, shape, t.data), nil
 }
 
 // Clone returns a deep copy.

@@ -17,19 +17,39 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/onnxtune/onnxtune/internal/freelist"
 )
 
 // spinFor is how long an idle helper keeps watching for the next call before it sleeps.
 const spinFor = 200 * time.Microsecond
 
+// Body is a loop body together with what it reads: For's closure as a value its caller can
+// keep from one call to the next (in Bodies), so that ForEach allocates nothing. A
+// closure handed to For escapes to the heap on every call, since other goroutines run it.
+type Body interface {
+	Run(i int)
+}
+
+// funcBody makes a closure a Body; a func value fits in an interface without an allocation.
+type funcBody func(i int)
+
+func (f funcBody) Run(i int) { f(i) }
+
 // For calls body(i) for every i in [0, n), on up to workers goroutines, the caller's
 // included; the goroutines take indices one at a time, so uneven bodies balance. Each body
 // must touch only its own part of any shared output.
 func For(n, workers int, body func(i int)) {
+	ForEach(n, workers, funcBody(body))
+}
+
+// ForEach is For with a Body. It allocates nothing unless it finds the helpers busy (a nested
+// or a concurrent call).
+func ForEach(n, workers int, body Body) {
 	workers = min(workers, n)
 	if workers <= 1 {
 		for i := range n {
-			body(i)
+			body.Run(i)
 		}
 		return
 	}
@@ -38,29 +58,31 @@ func For(n, workers int, body func(i int)) {
 		return
 	}
 	defer pool.busy.Store(false)
-	j := &job{n: int64(n), body: body, seats: int64(workers - 1)}
+	j := &pool.job
 	pool.start(workers - 1)
-	pool.post(j)
+	pool.post(n, workers-1, body)
 	j.work()
 	// Every index is taken once next reaches n; a helper that took one counted itself in
-	// active first, so active drops to zero only when the last body has returned.
-	for j.active.Load() != 0 {
-		runtime.Gosched()
-	}
-	pool.current.CompareAndSwap(j, nil) // so that the body's captures are not kept alive
-	if p := j.panicked.Load(); p != nil {
+	// active first, so active drops to zero only when the last body has returned. close
+	// waits for that, and drops the body so that its captures are not kept alive.
+	j.close()
+	if p := j.panicked.Swap(nil); p != nil {
 		panic(p.v)
 	}
 }
 
-// job is one call of For.
+// job is one call of ForEach. The helpers' job is reused from call to call: a helper may
+// still be looking at it when the next call sets it up, so its plain fields (n, body, seats)
+// change only while it is closed, with no helper inside (see post, close and loop).
 type job struct {
 	n      int64
-	body   func(i int)
-	next   atomic.Int64 // the next index to take
-	active atomic.Int64 // helpers inside work
+	body   Body
 	seats  int64        // how many helpers may join
+	next   atomic.Int64 // the next index to take
+	active atomic.Int64 // helpers inside, or checking whether they may come in
 	joined atomic.Int64
+	// open is the epoch of the call the job serves, 0 while it is closed.
+	open atomic.Uint64
 
 	panicked atomic.Pointer[panicValue]
 }
@@ -80,14 +102,23 @@ func (j *job) work() {
 		if i >= j.n {
 			return
 		}
-		j.body(int(i))
+		j.body.Run(int(i))
 	}
 }
 
-// helpers is the set of helper goroutines; one For at a time uses them (busy).
+// close ends the job's call: no helper comes in any more, and those inside have left.
+func (j *job) close() {
+	j.open.Store(0)
+	for j.active.Load() != 0 {
+		runtime.Gosched()
+	}
+	j.body = nil
+}
+
+// helpers is the set of helper goroutines; one ForEach at a time uses them (busy).
 type helpers struct {
 	busy    atomic.Bool
-	current atomic.Pointer[job]
+	job     job
 	epoch   atomic.Uint64 // counts posted jobs
 	sleepy  atomic.Int64  // helpers asleep, or about to be
 	wake    chan struct{}
@@ -106,10 +137,16 @@ func (h *helpers) start(n int) {
 	}
 }
 
-// post publishes j and wakes sleeping helpers.
-func (h *helpers) post(j *job) {
-	h.current.Store(j)
-	h.epoch.Add(1)
+// post sets up the job for a call, opens it and wakes sleeping helpers. The job is closed
+// and empty: the previous call closed it.
+func (h *helpers) post(n, seats int, body Body) {
+	j := &h.job
+	j.n, j.body, j.seats = int64(n), body, int64(seats)
+	j.next.Store(0)
+	j.joined.Store(0)
+	e := h.epoch.Load() + 1
+	j.open.Store(e)
+	h.epoch.Store(e)
 	for s := min(h.sleepy.Load(), j.seats); s > 0; s-- {
 		select {
 		case h.wake <- struct{}{}:
@@ -119,17 +156,18 @@ func (h *helpers) post(j *job) {
 }
 
 // loop is one helper: it joins each posted job, watching for the next one for spinFor and
-// then sleeping until woken.
+// then sleeping until woken. It counts itself active before it checks that the job is still
+// open for the call it was woken for: a job that close has seen inactive stays untouched by
+// the helpers until post opens it again.
 func (h *helpers) loop() {
 	seen := h.epoch.Load()
+	j := &h.job
 	for {
 		seen = h.await(seen)
-		j := h.current.Load()
-		if j == nil || j.joined.Add(1) > j.seats {
-			continue
-		}
 		j.active.Add(1)
-		j.work()
+		if j.open.Load() == seen && j.joined.Add(1) <= j.seats {
+			j.work()
+		}
 		j.active.Add(-1)
 	}
 }
@@ -160,8 +198,8 @@ func (h *helpers) await(seen uint64) uint64 {
 	}
 }
 
-// spawn is For on fresh goroutines, for calls that find the helpers busy.
-func spawn(n, workers int, body func(i int)) {
+// spawn is ForEach on fresh goroutines, for calls that find the helpers busy.
+func spawn(n, workers int, body Body) {
 	j := &job{n: int64(n), body: body}
 	var wg sync.WaitGroup
 	wg.Add(workers - 1)
@@ -176,4 +214,25 @@ func spawn(n, workers int, body func(i int)) {
 	if p := j.panicked.Load(); p != nil {
 		panic(p.v)
 	}
+}
+
+// Bodies keeps idle Bodies of type T between ForEach calls, so that a kernel's loop body (a
+// *T holding what the loop reads) is allocated once rather than at every call (a
+// freelist.List, which garbage collections leave alone). A Bodies is safe for concurrent
+// use; its zero value is ready.
+type Bodies[T any] struct{ idle freelist.List[*T] }
+
+// Get returns an idle *T, or a new one: zero either way.
+func (b *Bodies[T]) Get() *T {
+	if t, ok := b.idle.Get(); ok {
+		return t
+	}
+	return new(T)
+}
+
+// Put zeroes t, so that it keeps nothing alive, and keeps it for a later Get.
+func (b *Bodies[T]) Put(t *T) {
+	var zero T
+	*t = zero
+	b.idle.Put(t)
 }

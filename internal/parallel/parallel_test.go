@@ -95,3 +95,49 @@ func TestForNestedAndConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// hitCounter is a Body counting the calls of each index.
+type hitCounter struct{ hits []atomic.Int32 }
+
+func (h *hitCounter) Run(i int) { h.hits[i].Add(1) }
+
+// TestForEachAllocatesNothing: with its Body kept between calls, ForEach allocates nothing,
+// whether the helpers are awake or asleep.
+func TestForEachAllocatesNothing(t *testing.T) {
+	body := &hitCounter{hits: make([]atomic.Int32, 64)}
+	ForEach(64, 2, body) // the helpers started
+	if allocs := testing.AllocsPerRun(200, func() { ForEach(64, 2, body) }); allocs != 0 {
+		t.Errorf("ForEach, helpers awake: %v allocations per call, want none", allocs)
+	}
+	if allocs := testing.AllocsPerRun(3, func() {
+		time.Sleep(2 * spinFor)
+		ForEach(64, 2, body)
+	}); allocs != 0 {
+		t.Errorf("ForEach, helpers asleep: %v allocations per call, want none", allocs)
+	}
+	for i := range body.hits {
+		const calls = 1 + 201 + 4 // AllocsPerRun calls once more than it counts
+		if h := body.hits[i].Load(); h != calls {
+			t.Fatalf("index %d ran %d times in %d calls", i, h, calls)
+		}
+	}
+}
+
+// TestForEachBackToBack runs many tiny calls back to back, so that helpers often wake for a
+// call that has already ended and find the job set up for the next one (run with -race):
+// every call still covers its indices once, each with its own body.
+func TestForEachBackToBack(t *testing.T) {
+	bodies := []*hitCounter{{hits: make([]atomic.Int32, 3)}, {hits: make([]atomic.Int32, 5)}}
+	const calls = 20000
+	for c := range calls {
+		b := bodies[c%2]
+		ForEach(len(b.hits), 2, b)
+	}
+	for k, b := range bodies {
+		for i := range b.hits {
+			if h := b.hits[i].Load(); h != calls/2 {
+				t.Fatalf("body %d, index %d ran %d times in %d calls", k, i, h, calls/2)
+			}
+		}
+	}
+}
