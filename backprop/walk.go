@@ -257,7 +257,7 @@ func (t *Tape) Outputs() map[string]*tensor.Tensor {
 func (t *Tape) Backward(seeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	p := t.prog
 	a := p.gradBuffers.Take()
-	defer func() { t.gradLease = p.gradBuffers.Put(a) }()
+	defer func() { t.gradLease = p.gradBuffers.PutLeased(a) }()
 	grads := gradSlots{vals: make([]*tensor.Tensor, p.plan.NumSlots()), arena: a}
 	g := p.plan.Graph
 	for name, seed := range seeds {

@@ -54,7 +54,7 @@ func perRow(w *tensor.Tensor) int {
 func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, int64, error) {
 	var flops int64
 	observe := func(i int, vals []*tensor.Tensor) { flops += stepFLOPs(&p.fused[i], vals) }
-	vals, _, err := p.forward(ctx, p.fused, inputs, nil, observe, false)
+	vals, _, err := p.forward(ctx, p.fused, inputs, p.newRunSlots(), nil, observe, false)
 	if err != nil {
 		return nil, 0, err
 	}

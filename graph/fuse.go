@@ -260,10 +260,11 @@ func (k *convIntoConcat) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	if x.DType() != tensor.Float32 || w.DType() != tensor.Float32 {
 		return nil, fmt.Errorf("X is %v and W %v, want float32", x, w)
 	}
-	g, yShape, err := k.Geometry(x.Shape(), w.Shape())
+	cached, yShape, err := k.shapes.lookup(x.Shape(), w.Shape(), k.Geometry)
 	if err != nil {
 		return nil, err
 	}
+	g := *cached
 	g.Clamp, g.Filters = k.Clamp, k.filters
 	var bias []float32
 	if len(in) > 2 && in[2] != nil {
@@ -272,7 +273,8 @@ func (k *convIntoConcat) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tenso
 		}
 		bias = in[2].Float32s()
 	}
-	catShape := slices.Clone(yShape)
+	var room [8]int // the Concat's shape, on the stack where it fits
+	catShape := append(room[:0], yShape...)
 	catShape[1] = k.channels
 	cat := ctx.vals[k.slot]
 	if cat == nil {
@@ -280,14 +282,14 @@ func (k *convIntoConcat) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tenso
 		if err != nil {
 			return nil, err
 		}
-		cat = tensor.From(catShape, ctx.floats(n))
+		cat = ctx.tensor(catShape, ctx.floats(n))
 		ctx.vals[k.slot] = cat
 	} else if !slices.Equal(cat.Shape(), catShape) {
 		return nil, fmt.Errorf("output %v does not fit the Concat's %v beside the other inputs", yShape, cat.Shape())
 	}
 	plane := g.OutSize()
 	g.YImageStride = k.channels * plane
-	tensor.Conv(cat.Float32s()[k.offset*plane:], x.Float32s(), w.Float32s(), bias, g)
+	tensor.Conv(cat.Float32s()[k.offset*plane:], x.Float32s(), w.Float32s(), bias, ctx.convGeom(g))
 	return nil, nil
 }
 
@@ -300,7 +302,7 @@ func (k concatWritten) Run(ctx *Context, _ []*tensor.Tensor) ([]*tensor.Tensor, 
 	if ctx.vals[k.slot] == nil {
 		return nil, fmt.Errorf("internal error: no convolution wrote the output")
 	}
-	return one(ctx.vals[k.slot])
+	return ctx.one(ctx.vals[k.slot])
 }
 
 // convResidual is a Conv whose output only an Add read, together with that Add and the Relu
@@ -323,10 +325,11 @@ func (k *convResidual) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return nil, fmt.Errorf("needs X, W and the Add's other operand")
 	}
 	x, w := convIn[0], convIn[1]
-	g, yShape, err := k.Geometry(x.Shape(), w.Shape())
+	cached, yShape, err := k.shapes.lookup(x.Shape(), w.Shape(), k.Geometry)
 	if err != nil {
 		return nil, err
 	}
+	g := *cached
 	var bias *tensor.Tensor
 	if len(convIn) > 2 && convIn[2] != nil {
 		bias = convIn[2]
@@ -337,9 +340,7 @@ func (k *convResidual) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return k.unfused(ctx, convIn, res)
 	}
 	g.Clamp, g.Residual, g.Filters = k.clamp, res.Float32s(), k.filters
-	return convFloat32Overwrite(ctx, tensor.Float32, yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
-		tensor.Conv(y, args[0], args[1], args[2], g)
-	})
+	return convRun(ctx, g, yShape, x, w, bias)
 }
 
 // unfused runs the Conv, the Add and the clamp as the graph has them.

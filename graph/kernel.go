@@ -50,6 +50,10 @@ type Context struct {
 	// (Plan.ForwardLeased): Conv and ConvTranspose then keep to their precise algorithms
 	// (tensor.ConvGeom.Precise).
 	differentiated bool
+	// result is the room one returns a kernel's single output in, during a run.
+	result [1]*tensor.Tensor
+	// conv is the room convGeom gives the convolution running, during a run.
+	conv tensor.ConvGeom
 }
 
 // floats returns n float32s of unspecified value for a kernel's output, which the kernel
@@ -69,6 +73,38 @@ func (c *Context) zeros(n int) []float32 {
 	return c.arena.Zeros(n)
 }
 
+// tensor wraps y, from floats, as the float32 output of the given shape (arena.Tensor).
+func (c *Context) tensor(shape []int, y []float32) *tensor.Tensor {
+	if c == nil {
+		return tensor.From(shape, y)
+	}
+	return c.arena.Tensor(shape, y)
+}
+
+// reshaped is x.Reshape(shape...), a view sharing x's elements; a float32 one comes through
+// the run's arena, like tensor's outputs.
+func (c *Context) reshaped(x *tensor.Tensor, shape ...int) (*tensor.Tensor, error) {
+	if v := x.Float32s(); c != nil && c.arena != nil && len(v) > 0 {
+		if n, err := tensor.SizeChecked(shape); err == nil && n == len(v) {
+			return c.arena.Tensor(shape, v), nil
+		}
+	}
+	return x.Reshape(shape...)
+}
+
+// convGeom returns room for the geometry of the convolution about to run (set from g), in the
+// run's Context when there is one: the tensor kernels share the geometry with the goroutines
+// they run on, so a geometry of the kernel's own would be allocated at every call.
+func (c *Context) convGeom(g tensor.ConvGeom) *tensor.ConvGeom {
+	if c == nil || c.arena == nil {
+		room := new(tensor.ConvGeom)
+		*room = g
+		return room
+	}
+	c.conv = g
+	return &c.conv
+}
+
 // recycle hands back a buffer from floats that the kernel used as scratch and returns no
 // view of, for a later request of the run.
 func (c *Context) recycle(v []float32) {
@@ -77,5 +113,13 @@ func (c *Context) recycle(v []float32) {
 	}
 }
 
-// one returns a single output, the common case.
-func one(t *tensor.Tensor) ([]*tensor.Tensor, error) { return []*tensor.Tensor{t}, nil }
+// one returns a single output, the common case. Inside a run it hands it over in the run's
+// room for it, which the plan empties before the next kernel runs: a kernel that runs
+// another (convResidual) must take the output out before it runs a third.
+func (c *Context) one(t *tensor.Tensor) ([]*tensor.Tensor, error) {
+	if c == nil || c.arena == nil {
+		return []*tensor.Tensor{t}, nil
+	}
+	c.result[0] = t
+	return c.result[:], nil
+}

@@ -225,7 +225,7 @@ func (k *PRelu) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if out, err = ewNarrow(out, dt); err != nil {
 		return nil, err
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 // Clip limits its input to [min, max].
@@ -321,7 +321,7 @@ func (k *Clip) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if out, err = ewNarrow(out, dt); err != nil {
 		return nil, err
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 // ewClip clips src into d between the one-element tensors lo and hi, of src's type; a nil

@@ -30,7 +30,8 @@ type Conv struct {
 	// plan (see fuse).
 	Clamp []float32
 
-	filters *tensor.PackedFilters // W packed once, for a plan whose weights are frozen (Plan.FreezeWeights)
+	filters *tensor.PackedFilters        // W packed once, for a plan whose weights are frozen (Plan.FreezeWeights)
+	shapes  *geomCache[*tensor.ConvGeom] // the geometry of the last shapes run; shared by the fused copies
 }
 
 var _ Kernel = (*Conv)(nil)
@@ -116,6 +117,7 @@ func buildConv(n *Node, opset int) (Kernel, error) {
 		Pads:        convInts(a, "pads", 0),
 		Group:       int(a.Int("group", 1)),
 		AutoPad:     convReadAutoPad(a),
+		shapes:      &geomCache[*tensor.ConvGeom]{},
 	}
 	if k.Group < 1 {
 		a.Fail("group is %d, want at least 1", k.Group)
@@ -256,10 +258,11 @@ func (k *Conv) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		return nil, fmt.Errorf("needs X and W")
 	}
 	x, w := in[0], in[1]
-	g, yShape, err := k.Geometry(x.Shape(), w.Shape())
+	cached, yShape, err := k.shapes.lookup(x.Shape(), w.Shape(), k.Geometry)
 	if err != nil {
 		return nil, err
 	}
+	g := *cached
 	g.Clamp, g.Filters = k.Clamp, k.filters
 	g.Precise = ctx != nil && ctx.differentiated
 	var bias *tensor.Tensor
@@ -268,6 +271,26 @@ func (k *Conv) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		if bias.Len() != g.OutC || bias.Rank() != 1 {
 			return nil, fmt.Errorf("B has shape %v, want [%d]", bias.Shape(), g.OutC)
 		}
+	}
+	return convRun(ctx, g, yShape, x, w, bias)
+}
+
+// convRun convolves x with w and adds bias (nil for none) for Conv and convResidual: float32
+// directly, float16 and bfloat16 through float32 (convFloat32).
+func convRun(ctx *Context, geom tensor.ConvGeom, yShape []int, x, w, bias *tensor.Tensor) ([]*tensor.Tensor, error) {
+	g := ctx.convGeom(geom)
+	if x.DType() == tensor.Float32 && w.DType() == tensor.Float32 && (bias == nil || bias.DType() == tensor.Float32) {
+		n, err := tensor.SizeChecked(yShape)
+		if err != nil {
+			return nil, err
+		}
+		y := ctx.floats(n)
+		var b []float32
+		if bias != nil {
+			b = bias.Float32s()
+		}
+		tensor.Conv(y, x.Float32s(), w.Float32s(), b, g)
+		return ctx.one(ctx.tensor(yShape, y))
 	}
 	return convFloat32Overwrite(ctx, x.DType(), yShape, []*tensor.Tensor{x, w, bias}, func(y []float32, args [][]float32) {
 		tensor.Conv(y, args[0], args[1], args[2], g)
@@ -433,7 +456,10 @@ func convFloat32Run(ctx *Context, dt tensor.DType, yShape []int, in []*tensor.Te
 		y = ctx.zeros(n)
 	}
 	f(y, args)
-	return []*tensor.Tensor{convFromFloat32(dt, yShape, y)}, nil
+	if dt == tensor.Float32 {
+		return ctx.one(ctx.tensor(yShape, y))
+	}
+	return ctx.one(convFromFloat32(dt, yShape, y))
 }
 
 // convToFloat32 returns the elements of a float32 tensor, or a widened copy of a float16 or

@@ -44,10 +44,10 @@ func buildEinsum(n *Node, _ int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Einsum) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Einsum) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	y, err := k.Parsed.Eval(nil, in...)
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }

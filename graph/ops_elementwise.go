@@ -192,7 +192,7 @@ func (k *Binary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 // isComparison reports whether op is a binary operator whose result is bool.
@@ -321,7 +321,7 @@ func buildVariadic(op string, broadcast bool) BuildFunc {
 }
 
 // Run implements Kernel.
-func (k *Variadic) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Variadic) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	shapes := make([][]int, len(in))
 	for i, t := range in {
 		if t == nil {
@@ -380,7 +380,7 @@ func (k *Variadic) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if out, err = ewNarrow(out, dt); err != nil {
 		return nil, err
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 // Where picks, element by element, from X where the condition holds and from Y elsewhere,
@@ -395,7 +395,7 @@ func buildWhere(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (Where) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (Where) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	c, x, y := in[0], in[1], in[2]
 	if c == nil || x == nil || y == nil {
 		return nil, fmt.Errorf("all three inputs are required")
@@ -438,7 +438,7 @@ func (Where) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		return nil, fmt.Errorf("where of %v is not supported", x)
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 // Expand broadcasts its input to the broadcast of its shape and the requested one (so a
@@ -453,7 +453,7 @@ func buildExpand(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (Expand) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (Expand) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, s := in[0], in[1]
 	if x == nil || s == nil {
 		return nil, fmt.Errorf("both inputs are required")
@@ -474,7 +474,7 @@ func (Expand) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	out := tensor.New(x.DType(), bc.Shape()...)
 	ewExpand(bc, out, x)
-	return one(out)
+	return ctx.one(out)
 }
 
 // ewExpand copies x, operand 0 of bc, into out of the broadcast shape; the dtypes match.
@@ -558,7 +558,7 @@ func (k *Unary) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, fmt.Errorf("the input is required")
 	}
 	if x.DType().IsInteger() {
-		return ewIntUnary(k.Op, x)
+		return ewIntUnary(ctx, k.Op, x)
 	}
 	return ewFloatUnary(ctx, x, k.f32, k.f64)
 }
@@ -574,11 +574,11 @@ func ewFloatUnary(ctx *Context, x *tensor.Tensor, f32 func(dst, src []float32), 
 	case tensor.Float32:
 		out := newOutput(ctx, tensor.Float32, x.Shape())
 		f32(out.Float32s(), x.Float32s())
-		return one(out)
+		return ctx.one(out)
 	case tensor.Float64:
 		out := tensor.New(tensor.Float64, x.Shape()...)
 		f64(tensor.Data[float64](out), tensor.Data[float64](x))
-		return one(out)
+		return ctx.one(out)
 	case tensor.Float16, tensor.BFloat16:
 		w, err := ewWiden(x)
 		if err != nil {
@@ -589,13 +589,13 @@ func ewFloatUnary(ctx *Context, x *tensor.Tensor, f32 func(dst, src []float32), 
 		if err != nil {
 			return nil, err
 		}
-		return one(out)
+		return ctx.one(out)
 	}
 	return nil, fmt.Errorf("got %v, want a floating-point tensor", x)
 }
 
 // ewIntUnary runs the unary operators that are defined on integers.
-func ewIntUnary(op string, x *tensor.Tensor) ([]*tensor.Tensor, error) {
+func ewIntUnary(ctx *Context, op string, x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	out := tensor.New(x.DType(), x.Shape()...)
 	ok := true
 	switch d := out.Data().(type) {
@@ -621,7 +621,7 @@ func ewIntUnary(op string, x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not defined on %v", op, x)
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 func ewSignedUnary[T int8 | int16 | int32 | int64](op string, d, s []T) bool {
@@ -655,5 +655,5 @@ func newOutput(ctx *Context, dt tensor.DType, shape []int) *tensor.Tensor {
 	if dt != tensor.Float32 {
 		return tensor.New(dt, shape...)
 	}
-	return tensor.From(shape, ctx.floats(tensor.Size(shape)))
+	return ctx.tensor(shape, ctx.floats(tensor.Size(shape)))
 }

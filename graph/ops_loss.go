@@ -41,7 +41,7 @@ func buildLossOp(softmax bool) BuildFunc {
 }
 
 // Run implements Kernel.
-func (op *LossOp) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (op *LossOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, target := in[0], in[1]
 	if !x.DType().IsFloat() {
 		return nil, fmt.Errorf("input must be floating point, got %v", x.DType())

@@ -62,14 +62,18 @@ func (g *Gemm) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.From([]int{m, n}, ctx.zeros(m*n))
+	y := ctx.tensor([]int{m, n}, ctx.zeros(m*n))
 	beta := g.Beta
 	if len(in) > 2 && in[2] != nil && beta != 0 {
 		c := in[2]
 		if err := needFloat32(c); err != nil {
 			return nil, err
 		}
-		if err := broadcastInto(y.Float32s(), []int{m, n}, c.Float32s(), c.Shape()); err != nil {
+		if cs := c.Shape(); c.Len() == n && (len(cs) == 1 || len(cs) == 2 && cs[0] == 1) {
+			for row := range m { // a bias, the common case
+				copy(y.Float32s()[row*n:(row+1)*n], c.Float32s())
+			}
+		} else if err := broadcastInto(y.Float32s(), []int{m, n}, c.Float32s(), cs); err != nil {
 			return nil, fmt.Errorf("C: %w", err)
 		}
 	} else {
@@ -77,7 +81,7 @@ func (g *Gemm) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	}
 	lda, ldb := in[0].Shape()[1], in[1].Shape()[1]
 	tensor.Gemm(g.TransA, g.TransB, m, n, k, g.Alpha, in[0].Float32s(), lda, in[1].Float32s(), ldb, beta, y.Float32s(), n)
-	return []*tensor.Tensor{y}, nil
+	return ctx.one(y)
 }
 
 // broadcastInto fills dst (of shape dstShape) with src stretched to it by numpy's rules,
@@ -168,7 +172,7 @@ func (mm MatMul) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.From(outShape, ctx.zeros(tensor.Size(outShape)))
+	y := ctx.tensor(outShape, ctx.zeros(tensor.Size(outShape)))
 	ad, bd, yd := a.Float32s(), b.Float32s(), y.Float32s()
 	nb := tensor.Size(batch)
 	aBatch := batchOffsets(a.Shape(), batch, m*k)

@@ -29,7 +29,7 @@ func buildMod(n *Node, _ int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (m *Mod) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (m *Mod) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	out, err := tensor.ModTensor(in[0], in[1], m.Fmod)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func buildScatterElements(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (s *ScatterElements) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (s *ScatterElements) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if dt := in[1].DType(); dt != tensor.Int64 && dt != tensor.Int32 {
 		return nil, fmt.Errorf("indices must be int32 or int64, got %v", dt)
 	}
@@ -110,7 +110,7 @@ func (s *ScatterElements) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 }
 
 // Run implements Kernel.
-func (s *ScatterND) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (s *ScatterND) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if in[1].DType() != tensor.Int64 {
 		return nil, fmt.Errorf("indices must be int64, got %v", in[1].DType())
 	}

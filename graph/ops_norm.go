@@ -282,7 +282,7 @@ func (k *InstanceNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tenso
 		}
 		y := make([]float64, x.Len())
 		tensor.InstanceNorm(y, tensor.Data[float64](x), s, b, n, c, spatial, eps)
-		return one(tensor.From(shape, y))
+		return ctx.one(tensor.From(shape, y))
 	}
 	return convFloat32(ctx, x.DType(), shape, in, func(y []float32, args [][]float32) {
 		tensor.InstanceNorm(y, args[0], args[1], args[2], n, c, spatial, eps)
@@ -356,7 +356,7 @@ func (k *GroupNormalization) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.T
 	if x.DType() == tensor.Float64 {
 		y := make([]float64, x.Len())
 		tensor.GroupNorm(y, tensor.Data[float64](x), scale, bias, n, c, k.NumGroups, spatial, eps)
-		return one(tensor.From(shape, y))
+		return ctx.one(tensor.From(shape, y))
 	}
 	s32, b32 := make([]float32, c), make([]float32, c)
 	for i := range c {
@@ -533,7 +533,7 @@ func (k *LRN) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if x.DType() == tensor.Float64 {
 		y := make([]float64, x.Len())
 		tensor.LRN(y, tensor.Data[float64](x), n, c, spatial, k.Size, alpha, beta, bias)
-		return one(tensor.From(shape, y))
+		return ctx.one(tensor.From(shape, y))
 	}
 	return convFloat32(ctx, x.DType(), shape, in[:1], func(y []float32, args [][]float32) {
 		tensor.LRN(y, args[0], n, c, spatial, k.Size, alpha, beta, bias)

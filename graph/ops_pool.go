@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -34,6 +35,8 @@ type MaxPool struct {
 	// Indices records whether the node asks for the second output; finding the argmax
 	// costs more than the max alone, so it is computed only then.
 	Indices bool
+
+	shapes *geomCache[*tensor.PoolGeom] // the geometry of the last shape run
 }
 
 var _ Kernel = (*MaxPool)(nil)
@@ -47,6 +50,8 @@ type AveragePool struct {
 	AutoPad         string
 	CeilMode        bool
 	CountIncludePad bool
+
+	shapes *geomCache[*tensor.PoolGeom] // the geometry of the last shape run
 }
 
 var _ Kernel = (*AveragePool)(nil)
@@ -70,6 +75,7 @@ func buildMaxPool(n *Node, opset int) (Kernel, error) {
 		Strides:     convInts(a, "strides", 1),
 		Pads:        convInts(a, "pads", 0),
 		AutoPad:     convReadAutoPad(a),
+		shapes:      &geomCache[*tensor.PoolGeom]{},
 	}
 	if opset >= 8 {
 		k.StorageOrder = int(a.Int("storage_order", 0))
@@ -96,6 +102,7 @@ func buildAveragePool(n *Node, opset int) (Kernel, error) {
 		Strides:     convInts(a, "strides", 1),
 		Pads:        convInts(a, "pads", 0),
 		AutoPad:     convReadAutoPad(a),
+		shapes:      &geomCache[*tensor.PoolGeom]{},
 	}
 	if opset >= 7 {
 		k.CountIncludePad = a.Int("count_include_pad", 0) != 0
@@ -126,10 +133,20 @@ func (k *MaxPool) Geometry(x []int) (*tensor.PoolGeom, []int, error) {
 	return poolGeometry(x, k.KernelShape, k.Strides, k.Dilations, k.Pads, k.AutoPad, k.CeilMode)
 }
 
+// geometry is Geometry through the kernel's cache: neither result may be modified.
+func (k *MaxPool) geometry(x []int) (*tensor.PoolGeom, []int, error) {
+	return k.shapes.lookup(x, nil, func(x, _ []int) (*tensor.PoolGeom, []int, error) { return k.Geometry(x) })
+}
+
 // Geometry checks X's shape against the attributes and returns the pooling geometry and the
 // output's shape.
 func (k *AveragePool) Geometry(x []int) (*tensor.PoolGeom, []int, error) {
 	return poolGeometry(x, k.KernelShape, k.Strides, k.Dilations, k.Pads, k.AutoPad, k.CeilMode)
+}
+
+// geometry is Geometry through the kernel's cache: neither result may be modified.
+func (k *AveragePool) geometry(x []int) (*tensor.PoolGeom, []int, error) {
+	return k.shapes.lookup(x, nil, func(x, _ []int) (*tensor.PoolGeom, []int, error) { return k.Geometry(x) })
 }
 
 func poolGeometry(x, kernel, strides, dilations, pads []int, autoPad string, ceil bool) (*tensor.PoolGeom, []int, error) {
@@ -165,7 +182,7 @@ func (k *MaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	g, yShape, err := k.Geometry(x.Shape())
+	g, yShape, err := k.geometry(x.Shape())
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +196,7 @@ func (k *MaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 	var y *tensor.Tensor
 	switch x.DType() {
 	case tensor.Float32:
-		y = tensor.From(yShape, ctx.zeros(tensor.Size(yShape)))
+		y = ctx.tensor(yShape, ctx.zeros(tensor.Size(yShape)))
 		tensor.MaxPool(y.Float32s(), ind, x.Float32s(), g, colMajor)
 	case tensor.Float64:
 		y = poolMax[float64](x, yShape, ind, g, colMajor)
@@ -194,6 +211,9 @@ func (k *MaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 		y = convFromFloat32(x.DType(), yShape, dst)
 	default:
 		return nil, fmt.Errorf("X is %v, want a float, int8 or uint8 tensor", x)
+	}
+	if idx == nil {
+		return ctx.one(y)
 	}
 	return []*tensor.Tensor{y, idx}, nil
 }
@@ -210,14 +230,14 @@ func (k *AveragePool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	if err != nil {
 		return nil, err
 	}
-	g, yShape, err := k.Geometry(x.Shape())
+	g, yShape, err := k.geometry(x.Shape())
 	if err != nil {
 		return nil, err
 	}
 	if x.DType() == tensor.Float64 {
 		dst := make([]float64, tensor.Size(yShape))
 		tensor.AveragePool(dst, tensor.Data[float64](x), g, k.CountIncludePad)
-		return one(tensor.From(yShape, dst))
+		return ctx.one(tensor.From(yShape, dst))
 	}
 	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.AveragePool(y, args[0], g, k.CountIncludePad)
@@ -232,12 +252,13 @@ func poolInput(in []*tensor.Tensor) (*tensor.Tensor, error) {
 	return in[0], nil
 }
 
-// poolGlobalShape returns [N C 1 ...] for X, and the number of planes and cells per plane.
-func poolGlobalShape(x []int) (yShape []int, planes, n int, err error) {
+// poolGlobalShape returns [N C 1 ...] for X, in room where it fits (a caller's array on its
+// stack), and the number of planes and cells per plane.
+func poolGlobalShape(x, room []int) (yShape []int, planes, n int, err error) {
 	if len(x) < 2 {
-		return nil, 0, 0, fmt.Errorf("X has shape %v, want [N C D1 ...]", x)
+		return nil, 0, 0, fmt.Errorf("X has shape %v, want [N C D1 ...]", slices.Clone(x))
 	}
-	yShape = []int{x[0], x[1]}
+	yShape = append(room[:0], x[0], x[1])
 	for range x[2:] {
 		yShape = append(yShape, 1)
 	}
@@ -250,14 +271,20 @@ func (GlobalAveragePool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	if err != nil {
 		return nil, err
 	}
-	yShape, planes, n, err := poolGlobalShape(x.Shape())
+	var room [8]int
+	yShape, planes, n, err := poolGlobalShape(x.Shape(), room[:])
 	if err != nil {
 		return nil, err
 	}
-	if x.DType() == tensor.Float64 {
+	switch x.DType() {
+	case tensor.Float32:
+		y := ctx.floats(planes)
+		tensor.GlobalAveragePool(y, x.Float32s(), planes, n)
+		return ctx.one(ctx.tensor(yShape, y))
+	case tensor.Float64:
 		dst := make([]float64, planes)
 		tensor.GlobalAveragePool(dst, tensor.Data[float64](x), planes, n)
-		return one(tensor.From(yShape, dst))
+		return ctx.one(tensor.From(yShape, dst))
 	}
 	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.GlobalAveragePool(y, args[0], planes, n)
@@ -270,7 +297,8 @@ func (GlobalMaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	if err != nil {
 		return nil, err
 	}
-	yShape, planes, n, err := poolGlobalShape(x.Shape())
+	var room [8]int
+	yShape, planes, n, err := poolGlobalShape(x.Shape(), room[:])
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +308,7 @@ func (GlobalMaxPool) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	if x.DType() == tensor.Float64 {
 		dst := make([]float64, planes)
 		tensor.GlobalMaxPool(dst, tensor.Data[float64](x), planes, n)
-		return one(tensor.From(yShape, dst))
+		return ctx.one(tensor.From(yShape, dst))
 	}
 	return convFloat32(ctx, x.DType(), yShape, in[:1], func(y []float32, args [][]float32) {
 		tensor.GlobalMaxPool(y, args[0], planes, n)

@@ -125,7 +125,7 @@ func (k *Reduce) OutShape(shape, axes []int) []int {
 }
 
 // Run implements Kernel.
-func (k *Reduce) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Reduce) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if x == nil {
 		return nil, fmt.Errorf("the input is required")
@@ -178,7 +178,7 @@ func (k *Reduce) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if out, err = ewNarrow(out, dt); err != nil {
 		return nil, err
 	}
-	return one(out)
+	return ctx.one(out)
 }
 
 // reduceInteger runs the reductions defined on integers: sums, means (truncating), extremes

@@ -344,7 +344,7 @@ func (k *Resize) source(o float64, in int, scale, width, start, end float64) (fl
 }
 
 // Run implements Kernel.
-func (k *Resize) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Resize) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(in) < 1 || in[0] == nil {
 		return nil, fmt.Errorf("needs X")
 	}
@@ -355,9 +355,9 @@ func (k *Resize) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	}
 	switch x.DType() {
 	case tensor.Float32:
-		return one(tensor.From(out, resizeRun(x.Float32s(), x.Shape(), plan)))
+		return ctx.one(tensor.From(out, resizeRun(x.Float32s(), x.Shape(), plan)))
 	case tensor.Float64:
-		return one(tensor.From(out, resizeRun(tensor.Data[float64](x), x.Shape(), plan)))
+		return ctx.one(tensor.From(out, resizeRun(tensor.Data[float64](x), x.Shape(), plan)))
 	}
 	return nil, fmt.Errorf("Resize of %v is not supported (float32 and float64 are)", x)
 }

@@ -133,7 +133,7 @@ func buildFlatten(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Flatten) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Flatten) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	r := x.Rank()
 	axis := k.Axis
@@ -143,11 +143,11 @@ func (k *Flatten) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if axis < 0 {
 		axis += r
 	}
-	y, err := x.Reshape(tensor.Size(x.Shape()[:axis]), tensor.Size(x.Shape()[axis:]))
+	y, err := ctx.reshaped(x, tensor.Size(x.Shape()[:axis]), tensor.Size(x.Shape()[axis:]))
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Reshape gives its input a new shape, sharing its elements. In the requested shape -1 stands
@@ -175,7 +175,7 @@ func buildReshape(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Reshape) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Reshape) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, spec := in[0], k.Shape
 	if spec == nil {
 		var err error
@@ -191,7 +191,7 @@ func (k *Reshape) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // ReshapeShape resolves ONNX Reshape's requested shape spec against the input shape in: -1
@@ -254,12 +254,12 @@ func buildTranspose(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Transpose) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Transpose) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	y, err := tensor.TransposeTensor(nil, in[0], k.Perm)
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Concat joins its inputs along Axis.
@@ -285,12 +285,12 @@ func buildConcat(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Concat) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Concat) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	y, err := tensor.ConcatTensors(nil, in, k.Axis)
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Split cuts its input along Axis into one piece per output: of the sizes given by the split
@@ -377,7 +377,7 @@ func (k *Split) PieceSizes(dim int, split *tensor.Tensor) ([]int, error) {
 }
 
 // Run implements Kernel.
-func (k *Split) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Split) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	axis, err := shapeAxis(int64(k.Axis), x.Rank(), "axis")
 	if err != nil {
@@ -422,7 +422,7 @@ func buildSlice(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Slice) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Slice) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	starts, ends, axes := k.Starts, k.Ends, k.Axes
 	var steps []int64
@@ -481,7 +481,7 @@ func (k *Slice) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Pad adds cells around its input (removes them, for negative pads): a constant value, the
@@ -575,7 +575,7 @@ func (k *Pad) Amounts(shape []int, in []*tensor.Tensor) (begins, ends []int, err
 }
 
 // Run implements Kernel.
-func (k *Pad) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Pad) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	var value *tensor.Tensor
 	if k.FromInputs {
@@ -596,7 +596,7 @@ func (k *Pad) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Squeeze removes dimensions of size 1: those at Axes, or every one when no axes are given.
@@ -623,7 +623,7 @@ func buildSqueeze(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Squeeze) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Squeeze) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, axes := in[0], k.Axes
 	if len(in) > 1 && in[1] != nil {
 		var err error
@@ -652,7 +652,7 @@ func (k *Squeeze) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Unsqueeze inserts dimensions of size 1 at Axes, positions in the output. Before opset 13
@@ -678,7 +678,7 @@ func buildUnsqueeze(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Unsqueeze) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Unsqueeze) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, axes := in[0], k.Axes
 	if k.FromInputs {
 		var err error
@@ -708,7 +708,7 @@ func (k *Unsqueeze) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Shape returns the input's dimensions as an int64 vector: those from Start to End (opset
@@ -733,7 +733,7 @@ func buildShape(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Shape) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Shape) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	shape := in[0].Shape()
 	r := len(shape)
 	clamp := func(i int) int {
@@ -747,7 +747,7 @@ func (k *Shape) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	for i := start; i < end; i++ {
 		dims = append(dims, int64(shape[i]))
 	}
-	return one(tensor.From([]int{len(dims)}, dims))
+	return ctx.one(tensor.From([]int{len(dims)}, dims))
 }
 
 // Gather takes entries of the input along Axis at the given indices (int32 or int64; negative
@@ -767,12 +767,12 @@ func buildGather(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Gather) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Gather) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	y, err := tensor.GatherTensor(nil, in[0], k.Axis, in[1])
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Tile repeats the input along each axis. From opset 6 the second input gives one repeat count
@@ -789,7 +789,7 @@ func buildTile(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Tile) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Tile) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	reps, err := shapeInts(in[1], "repeats")
 	if err != nil {
@@ -822,5 +822,5 @@ func (k *Tile) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }

@@ -100,15 +100,15 @@ func buildCast(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Cast) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *Cast) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if in[0].DType() == k.To {
-		return one(in[0]) // nothing to convert, and kernels never mutate their inputs
+		return ctx.one(in[0]) // nothing to convert, and kernels never mutate their inputs
 	}
 	y, err := tensor.CastTensor(nil, in[0], k.To)
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Constant outputs the tensor its attributes hold: value, or from opset 12 one of value_float,
@@ -158,7 +158,9 @@ func buildConstant(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *Constant) Run(*Context, []*tensor.Tensor) ([]*tensor.Tensor, error) { return one(k.Value) }
+func (k *Constant) Run(ctx *Context, _ []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ctx.one(k.Value)
+}
 
 // ConstantOfShape outputs a tensor of the shape its input gives (an int64 vector), filled with
 // Value, a one-element tensor whose dtype the output takes (float32 0 by default).
@@ -181,7 +183,7 @@ func buildConstantOfShape(n *Node, opset int) (Kernel, error) {
 }
 
 // Run implements Kernel.
-func (k *ConstantOfShape) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *ConstantOfShape) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	dims, err := shapeInts(in[0], "shape")
 	if err != nil {
 		return nil, err
@@ -194,7 +196,7 @@ func (k *ConstantOfShape) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	if err := tensor.FillTensor(y, k.Value); err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Range outputs start, start+delta, ... up to but excluding limit, in the dtype of its three
@@ -204,12 +206,12 @@ type Range struct{}
 func buildRange(n *Node, opset int) (Kernel, error) { return Range{}, shapeArity(n, 3, 3) }
 
 // Run implements Kernel.
-func (Range) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (Range) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	y, err := tensor.Arange(in[0], in[1], in[2])
 	if err != nil {
 		return nil, err
 	}
-	return one(y)
+	return ctx.one(y)
 }
 
 // Identity outputs its input, the same tensor: kernels never mutate their inputs, so sharing
@@ -219,7 +221,9 @@ type Identity struct{}
 func buildIdentity(n *Node, opset int) (Kernel, error) { return Identity{}, shapeArity(n, 1, 1) }
 
 // Run implements Kernel.
-func (Identity) Run(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return one(in[0]) }
+func (Identity) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return ctx.one(in[0])
+}
 
 // Dropout zeroes a random fraction Ratio of its input's elements while training and scales the
 // rest by 1/(1-Ratio) (inverted dropout); otherwise it passes its input on. The optional
@@ -305,7 +309,7 @@ func (k *Dropout) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 	}
 	if !training || ratio == 0 {
 		if !k.Mask {
-			return one(x)
+			return ctx.one(x)
 		}
 		mask, err := k.mask(x, nil)
 		if err != nil {
@@ -337,7 +341,7 @@ func (k *Dropout) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 		return nil, err
 	}
 	if !k.Mask {
-		return one(y)
+		return ctx.one(y)
 	}
 	mask, err := k.mask(x, keep)
 	if err != nil {

@@ -2,9 +2,11 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/internal/arena"
+	"github.com/onnxtune/onnxtune/internal/freelist"
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
@@ -16,11 +18,13 @@ import (
 type Plan struct {
 	Graph *Graph
 
-	buffers arena.Pool // the intermediates' buffers between runs
+	buffers  arena.Pool               // the intermediates' buffers between runs
+	slotSets freelist.List[*runSlots] // Run's and RunInto's, between runs
 
 	steps     []step
 	fused     []step // what Run runs: steps with activations fused into convolutions (fuse)
 	numSlots  int
+	maxInputs int // the most inputs a step has
 	slots     map[string]int
 	constants []constant // initializers, placed in their slots at the start of every run
 	inputs    []int      // slot of each Graph.Inputs entry
@@ -90,6 +94,9 @@ func NewPlan(g *Graph) (*Plan, error) {
 	}
 	p.hoistConstants(keep)
 	p.fused = p.fuse(keep)
+	for _, st := range append(slices.Clip(p.steps), p.fused...) {
+		p.maxInputs = max(p.maxInputs, len(st.in))
+	}
 	setReleases(p.steps, keep)
 	setReleases(p.fused, keep)
 	return p, nil
@@ -124,11 +131,82 @@ func setReleases(steps []step, keep map[int]bool) {
 // Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
 // input's dtype and shape are checked against the model's declaration first.
 func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	vals, _, err := p.forward(ctx, p.fused, inputs, nil, nil, false)
+	rs := p.takeRunSlots()
+	defer p.putRunSlots(rs)
+	vals, _, err := p.forward(ctx, p.fused, inputs, rs, nil, nil, false)
 	if err != nil {
 		return nil, err
 	}
 	return p.outputMap(vals), nil
+}
+
+// RunInto is Run for a caller that runs the plan again and again (a server, a benchmark): it
+// puts each graph output in outputs under its name, copying it into the tensor already
+// there when that is float32 of the output's shape, and the output's buffer then serves the
+// next run. With the same outputs map, a run after the first allocates nothing (the kernels
+// of the convolutional networks onnxtune serves see to their part). On an error outputs is
+// left as it was.
+func (p *Plan) RunInto(ctx *Context, inputs, outputs map[string]*tensor.Tensor) error {
+	rs := p.takeRunSlots()
+	defer p.putRunSlots(rs)
+	rs.into = outputs
+	_, _, err := p.forward(ctx, p.fused, inputs, rs, nil, nil, false)
+	return err
+}
+
+func (p *Plan) takeRunSlots() *runSlots {
+	if rs, ok := p.slotSets.Get(); ok {
+		return rs
+	}
+	return p.newRunSlots()
+}
+
+// putRunSlots keeps rs for a later run, holding nothing of this one.
+func (p *Plan) putRunSlots(rs *runSlots) {
+	clear(rs.vals)
+	rs.ctx, rs.into = Context{}, nil
+	p.slotSets.Put(rs)
+}
+
+// writeOutputs puts the run's graph outputs in into (RunInto). The values copied into the
+// caller's tensors are dropped, so that their buffers serve the next run.
+func (p *Plan) writeOutputs(into map[string]*tensor.Tensor, vals []*tensor.Tensor, a *arena.Arena) {
+	for i, s := range p.outputs {
+		name, v := p.Graph.Outputs[i].Name, vals[s]
+		dst := into[name]
+		if dst != nil && dst != v && dst.DType() == tensor.Float32 && v.DType() == tensor.Float32 && slices.Equal(dst.Shape(), v.Shape()) {
+			copy(dst.Float32s(), v.Float32s())
+		} else {
+			into[name] = v
+		}
+	}
+	for _, s := range p.outputs {
+		v := vals[s]
+		if v == nil {
+			continue // an output named twice: its slot is done
+		}
+		handed := false
+		for _, out := range p.Graph.Outputs {
+			handed = handed || into[out.Name] == v
+		}
+		if !handed {
+			a.Drop(v)
+		}
+		vals[s] = nil
+	}
+}
+
+// runSlots is where a run keeps its values by slot, the inputs of the step running and the
+// Context its kernels get. Run reuses them from one run to the next; Forward's caller takes
+// the values away.
+type runSlots struct {
+	vals, in []*tensor.Tensor
+	ctx      Context
+	into     map[string]*tensor.Tensor // RunInto's outputs
+}
+
+func (p *Plan) newRunSlots() *runSlots {
+	return &runSlots{vals: make([]*tensor.Tensor, p.numSlots), in: make([]*tensor.Tensor, p.maxInputs)}
 }
 
 // outputMap picks the graph outputs out of a run's slot values, by name.
@@ -140,8 +218,8 @@ func (p *Plan) outputMap(vals []*tensor.Tensor) map[string]*tensor.Tensor {
 	return out
 }
 
-func (p *Plan) feed(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {
-	vals := make([]*tensor.Tensor, p.numSlots)
+// feed places the initializers and the inputs in vals, after checking the inputs.
+func (p *Plan) feed(vals []*tensor.Tensor, inputs map[string]*tensor.Tensor) error {
 	for _, c := range p.constants {
 		vals[c.slot] = c.value
 	}
@@ -155,21 +233,21 @@ func (p *Plan) feed(inputs map[string]*tensor.Tensor) ([]*tensor.Tensor, error) 
 			for _, vi := range p.Graph.Inputs {
 				names = append(names, fmt.Sprintf("%q", vi.Name))
 			}
-			return nil, fmt.Errorf("graph: the model has no input %q (its inputs: %s)", name, strings.Join(names, ", "))
+			return fmt.Errorf("graph: the model has no input %q (its inputs: %s)", name, strings.Join(names, ", "))
 		}
 	}
 	syms := map[string]int{}
 	for i, vi := range p.Graph.Inputs {
 		t, ok := inputs[vi.Name]
 		if !ok || t == nil {
-			return nil, fmt.Errorf("graph: input %q (%s) is missing", vi.Name, describe(vi))
+			return fmt.Errorf("graph: input %q (%s) is missing", vi.Name, describe(vi))
 		}
 		if err := checkInput(vi, t, syms); err != nil {
-			return nil, err
+			return err
 		}
 		vals[p.inputs[i]] = t
 	}
-	return vals, nil
+	return nil
 }
 
 // checkInput compares a fed tensor with the input's declaration; syms tracks the sizes given to
@@ -214,14 +292,17 @@ func describe(vi ValueInfo) string {
 	return vi.DType.String() + "[" + strings.Join(dims, " ") + "]"
 }
 
-func (p *Plan) runStep(ctx *Context, st *step, vals []*tensor.Tensor) error {
-	in := make([]*tensor.Tensor, len(st.in))
+// runStep runs one step on the values in vals, with in as room for its inputs.
+func (p *Plan) runStep(ctx *Context, st *step, vals, in []*tensor.Tensor) error {
+	in = in[:len(st.in)]
 	for j, s := range st.in {
+		in[j] = nil
 		if s >= 0 {
 			in[j] = vals[s]
 		}
 	}
 	outs, err := runKernel(ctx, st.kernel, in)
+	clear(in) // no value outlives the run through the scratch
 	if err != nil {
 		return fmt.Errorf("graph: %s: %w", st.node, err)
 	}
@@ -286,7 +367,7 @@ func (p *Plan) OutputSlots() []int { return p.outputs }
 // The buffers of dropped values are recycled for later steps and runs (see arena): observe
 // must not keep a value past its call, and the returned values are the caller's.
 func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, error) {
-	vals, _, err := p.forward(ctx, p.steps, inputs, keep, observe, false)
+	vals, _, err := p.forward(ctx, p.steps, inputs, p.newRunSlots(), keep, observe, false)
 	return vals, err
 }
 
@@ -296,27 +377,34 @@ func (p *Plan) Forward(ctx *Context, inputs map[string]*tensor.Tensor, keep []bo
 // to their precise algorithms, whose rounding a backward pass does not amplify (see
 // tensor.ConvGeom.Precise).
 func (p *Plan) ForwardLeased(ctx *Context, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor)) ([]*tensor.Tensor, *Lease, error) {
-	return p.forward(ctx, p.steps, inputs, keep, observe, true)
+	return p.forward(ctx, p.steps, inputs, p.newRunSlots(), keep, observe, true)
 }
 
 // Lease tracks the buffers of the values a ForwardLeased run returned; giving each back
 // when done with it lets the plan's next run reuse its buffer.
 type Lease = arena.Lease
 
-// forward runs steps (p.steps, or p.fused when no one looks at the intermediates), and
-// returns with the values the lease of the buffers they hold; differentiated says that a
-// backward pass will differentiate them.
-func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, keep []bool, observe func(step int, vals []*tensor.Tensor), differentiated bool) (_ []*tensor.Tensor, lease *Lease, err error) {
-	run := Context{}
+// forward runs steps (p.steps, or p.fused when no one looks at the intermediates) in rs,
+// whose values are all nil. differentiated says that a backward pass will differentiate the
+// values returned and give them back: only then does it return their buffers' lease.
+func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Tensor, rs *runSlots, keep []bool, observe func(step int, vals []*tensor.Tensor), differentiated bool) (_ []*tensor.Tensor, lease *Lease, err error) {
+	run := &rs.ctx
+	*run = Context{}
 	if ctx != nil {
-		run = *ctx
+		*run = *ctx
 	}
 	run.differentiated = differentiated
 	a := p.buffers.Take()
 	run.arena = a
-	defer func() { lease = p.buffers.Put(a) }()
-	vals, err := p.feed(inputs)
-	if err != nil {
+	defer func() {
+		if differentiated {
+			lease = p.buffers.PutLeased(a)
+		} else {
+			p.buffers.Put(a)
+		}
+	}()
+	vals := rs.vals
+	if err := p.feed(vals, inputs); err != nil {
 		return nil, nil, err
 	}
 	run.vals = vals
@@ -325,7 +413,7 @@ func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Ten
 	}
 	for i := range steps {
 		st := &steps[i]
-		if err := p.runStep(&run, st, vals); err != nil {
+		if err := p.runStep(run, st, vals, rs.in); err != nil {
 			return nil, nil, err
 		}
 		for _, s := range st.out {
@@ -342,6 +430,9 @@ func (p *Plan) forward(ctx *Context, steps []step, inputs map[string]*tensor.Ten
 				vals[s] = nil
 			}
 		}
+	}
+	if rs.into != nil {
+		p.writeOutputs(rs.into, vals, a)
 	}
 	return vals, nil, nil
 }

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -169,34 +170,51 @@ func TestLeaseGivesBuffersBack(t *testing.T) {
 	}
 }
 
-// TestLargeRunsRecycle: on torchvision's resnet18 and mobilenet_v2 (224x224, batch 1), a
-// steady-state run allocates a small, fixed amount (the plan's bookkeeping: value headers,
-// the goroutines' closures, the outputs handed to the caller), under a hundredth of the
-// first run's bytes and under 512 KB, where the intermediates alone take tens of megabytes.
-func TestLargeRunsRecycle(t *testing.T) {
+// TestLargeRunsAllocateNothing: on torchvision's resnet18, mobilenet_v2 and squeezenet1_1
+// (224x224, batch 1 and 8, weights frozen as the CLI's inference commands have them and not),
+// a steady-state RunInto makes no allocation at all, where the intermediates alone take
+// tens of megabytes, and its outputs equal Run's bit for bit.
+func TestLargeRunsAllocateNothing(t *testing.T) {
 	if testing.Short() {
 		// The -short pass is the race detector's, under which allocation counts mean little
 		// (see raceEnabled).
 		t.Skip("model-sized case: runs in the full (non -short) pass")
 	}
-	for _, name := range []string{"resnet18", "mobilenet_v2"} {
-		t.Run(name, func(t *testing.T) {
-			p, in := planWithInput(t, fixture.Large(t, name), []int{1, 3, 224, 224}, 5)
-			var allocated []uint64
-			for range 5 {
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				if _, err := p.Run(nil, in); err != nil {
+	for _, name := range []string{"resnet18", "mobilenet_v2", "squeezenet1_1"} {
+		path := fixture.Large(t, name)
+		for _, c := range []struct {
+			batch  int
+			frozen bool
+		}{{1, true}, {8, true}, {1, false}} {
+			t.Run(fmt.Sprintf("%s/batch%d/frozen=%v", name, c.batch, c.frozen), func(t *testing.T) {
+				p, in := planWithInput(t, path, []int{c.batch, 3, 224, 224}, 5)
+				if c.frozen {
+					if err := p.FreezeWeights(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := p.Run(nil, in)
+				if err != nil {
 					t.Fatal(err)
 				}
-				runtime.ReadMemStats(&after)
-				allocated = append(allocated, after.TotalAlloc-before.TotalAlloc)
-			}
-			later := medianBytes(allocated[2:])
-			t.Logf("bytes allocated per run: %v", allocated)
-			if (later > allocated[0]/100 || later > 512<<10) && !raceEnabled {
-				t.Errorf("runs 3 to 5 allocated a median of %d bytes (%v), the first %d", later, allocated[2:], allocated[0])
-			}
-		})
+				got := map[string]*tensor.Tensor{}
+				if err := p.RunInto(nil, in, got); err != nil {
+					t.Fatal(err)
+				}
+				allocs := testing.AllocsPerRun(4, func() {
+					if err := p.RunInto(nil, in, got); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("a steady-state RunInto made %v allocations, want none", allocs)
+				}
+				for name, v := range want {
+					if !equalBits(got[name].Float32s(), v.Float32s()) {
+						t.Errorf("output %q of RunInto differs from Run's", name)
+					}
+				}
+			})
+		}
 	}
 }

@@ -8,6 +8,8 @@
 package arena
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -26,14 +28,21 @@ type Arena struct {
 	idle  map[*float32]bool      // the buffers in free, by Key
 	owned map[*float32][]float32 // the arena's buffers (idle or in use), whole, by Key
 	live  map[*float32]int       // live values per buffer, by Key
+
+	headers map[*float32][]*tensor.Tensor // the last tensors Tensor made of each owned buffer, by Key
 }
+
+// headersPerBuffer bounds the tensors Tensor remembers per buffer. A buffer serves values of
+// several sizes (up to Slack), and which values it serves may alternate from one pass to the
+// next (the idle buffers' order changes), so it keeps more than the last one.
+const headersPerBuffer = 8
 
 // Slack bounds how much larger than a request the buffer serving it may be.
 const Slack = 2
 
 // New returns an empty arena.
 func New() *Arena {
-	return &Arena{idle: map[*float32]bool{}, owned: map[*float32][]float32{}, live: map[*float32]int{}}
+	return &Arena{idle: map[*float32]bool{}, owned: map[*float32][]float32{}, live: map[*float32]int{}, headers: map[*float32][]*tensor.Tensor{}}
 }
 
 // Key identifies the buffer a float32 tensor's elements live in: the address of the buffer's
@@ -78,6 +87,35 @@ func (a *Arena) Floats(n int) []float32 {
 		a.owned[k] = v
 	}
 	return v
+}
+
+// Tensor wraps v, all or the start of a buffer from Floats, as a float32 tensor of the given
+// shape. When one of the last tensors it made of the same buffer has that shape and those
+// elements, it returns that one again: a tensor's header never changes, so a value that
+// reuses a buffer at the same size in a later pass (a plan's steps do) gets it without an
+// allocation, and whoever still holds the old value holds the same thing. A nil arena
+// allocates.
+func (a *Arena) Tensor(shape []int, v []float32) *tensor.Tensor {
+	k, ok := sliceKey(v)
+	if a == nil || !ok || len(v) == 0 {
+		return tensor.From(shape, v)
+	}
+	made := a.headers[k]
+	for _, t := range made {
+		if d := t.Float32s(); len(d) == len(v) && &d[0] == &v[0] && slices.Equal(t.Shape(), shape) {
+			return t
+		}
+	}
+	t := tensor.From(shape, v)
+	if _, owned := a.owned[k]; owned {
+		if len(made) < headersPerBuffer {
+			a.headers[k] = append(made, t)
+		} else {
+			copy(made, made[1:])
+			made[len(made)-1] = t
+		}
+	}
+	return t
 }
 
 // Zeros is Floats set to zero, for computations that accumulate into their output. A nil
@@ -152,12 +190,12 @@ func (a *Arena) Give(buf []float32) {
 func (a *Arena) Release() {
 	// The arena keeps only its idle buffers: those in use leave with the caller, and those
 	// taken and dropped without Hold (a widened float16 temporary, say) go to the collector.
-	owned := make(map[*float32][]float32, len(a.free))
-	for _, b := range a.free {
-		k, _ := sliceKey(b)
-		owned[k] = b
+	for k := range a.owned {
+		if !a.idle[k] {
+			delete(a.owned, k)
+			delete(a.headers, k)
+		}
 	}
-	a.owned = owned
 	clear(a.live)
 }
 
@@ -200,17 +238,29 @@ func (p *Pool) Take() *Arena {
 	}
 	clear(p.spare)
 	p.spare = p.spare[:0]
+	// The idle buffers in an order of their own, not the last pass's: passes that ask for the
+	// same sizes in the same order then get the same buffers, and the tensors Tensor made of
+	// them fit again.
+	slices.SortFunc(a.free, func(u, v []float32) int {
+		return cmp.Compare(uintptr(unsafe.Pointer(unsafe.SliceData(u))), uintptr(unsafe.Pointer(unsafe.SliceData(v))))
+	})
 	return a
 }
 
-// Put ends a pass's use of a: what its live values hold leaves with the caller, through the
-// Lease returned, and a waits idle for the next pass.
-func (p *Pool) Put(a *Arena) *Lease {
-	l := &Lease{pool: p, lent: a.lent()}
+// Put ends a pass's use of a: what its live values hold leaves with the caller, and a waits
+// idle for the next pass.
+func (p *Pool) Put(a *Arena) {
 	a.Release()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.idle = append(p.idle, a)
+}
+
+// PutLeased is Put for a caller that will say when it is done with each value it got: giving
+// them back through the Lease returned lets the next pass reuse their buffers.
+func (p *Pool) PutLeased(a *Arena) *Lease {
+	l := &Lease{pool: p, lent: a.lent()}
+	p.Put(a)
 	return l
 }
 

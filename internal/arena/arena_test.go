@@ -93,7 +93,7 @@ func TestPoolLease(t *testing.T) {
 	alias := tensor.From([]int{4, 4}, out.Float32s())
 	a.Hold(out)
 	a.Hold(alias)
-	lease := p.Put(a)
+	lease := p.PutLeased(a)
 
 	lease.GiveBack(out)
 	if got := p.Take().Floats(16); same(got, out.Float32s()) {
@@ -111,5 +111,53 @@ func TestPoolLease(t *testing.T) {
 	var none *Arena
 	if got := none.Floats(3); len(got) != 3 {
 		t.Fatalf("a nil arena gave %d floats for 3", len(got))
+	}
+}
+
+// TestArenaTensor checks that Tensor hands out again the tensor it made of a buffer when a
+// later pass asks for the same shape of it, and a new one for another shape or length; that
+// passes asking for the same sizes get the same buffers whatever order the pass before
+// dropped them in; and that a buffer that left with the caller takes its tensors with it.
+func TestArenaTensor(t *testing.T) {
+	var p Pool
+	// pass asks for two values of 16 and drops them, y first: that reverses their order,
+	// so a pool that took the buffers in the order the last pass dropped them would swap
+	// the two from one pass to the next.
+	pass := func() (x, y *tensor.Tensor) {
+		a := p.Take()
+		x = a.Tensor([]int{2, 8}, a.Floats(16))
+		y = a.Tensor([]int{4, 4}, a.Floats(16))
+		a.Hold(x)
+		a.Hold(y)
+		a.Drop(y)
+		a.Drop(x)
+		p.Put(a)
+		return x, y
+	}
+	pass() // new buffers
+	x, y := pass()
+	if x2, y2 := pass(); x2 != x || y2 != y {
+		t.Fatalf("a pass asking for the same sizes got new tensors (%p %p, before %p %p)", x2, y2, x, y)
+	}
+
+	a := p.Take()
+	x2 := a.Tensor([]int{2, 8}, a.Floats(16))
+	if z := a.Tensor([]int{16}, x2.Float32s()); z == x2 || !same(z.Float32s(), x2.Float32s()) {
+		t.Fatal("another shape of the same elements got the old tensor, or other elements")
+	}
+	if z := a.Tensor([]int{2, 4}, x2.Float32s()[:8]); z == x2 || len(z.Float32s()) != 8 {
+		t.Fatal("a shorter value of the same buffer got the old tensor")
+	}
+	a.Hold(x2) // x2 leaves with the caller
+	p.Put(a)
+	a = p.Take()
+	for range 2 {
+		if got := a.Tensor([]int{2, 8}, a.Floats(16)); got == x2 || same(got.Float32s(), x2.Float32s()) {
+			t.Fatal("a buffer that left with the caller, or its tensor, served the next pass")
+		}
+	}
+	var none *Arena
+	if got := none.Tensor([]int{3}, []float32{1, 2, 3}); got.Len() != 3 {
+		t.Fatalf("a nil arena made %v", got)
 	}
 }
