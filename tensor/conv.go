@@ -544,9 +544,9 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		convWinograd(y, x, w, bias, g, procs)
 		return
 	}
-	k := cg * ks
+	ops := convOperands{y: y, x: x, w: w, bias: bias, g: g, inSize: inSize, outSize: outSize, ys: ys, cg: cg, mg: mg, k: cg * ks}
 	if outSize < convColTarget && g.Batch > 1 {
-		convPacked(y, x, w, bias, g, procs)
+		convPacked(ops, procs)
 		return
 	}
 	rows := g.convOutRows()
@@ -558,12 +558,11 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	}
 	blocks := (rows + rowsPer - 1) / rowsPer
 	tasks := g.Batch * g.Group * blocks
-	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(rowsPer*ow))
+	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(ops.k)*float64(rowsPer*ow))
 	body := convRowsBodies.Get()
 	*body = convRows{
-		y: y, x: x, w: w, bias: bias, g: g,
-		inSize: inSize, outSize: outSize, ys: ys, cg: cg, mg: mg, k: k,
-		rows: rows, rowsPer: rowsPer, blocks: blocks, ow: ow,
+		convOperands: ops,
+		rows:         rows, rowsPer: rowsPer, blocks: blocks, ow: ow,
 		threads: threads, workers: workers, procs: procs,
 		point: point,
 		// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
@@ -573,15 +572,22 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	convRowsBodies.Put(body)
 }
 
-// convRows is the loop of Conv over (image, group, block of output rows) that im2col and a
-// GEMM compute, or a GEMM alone for a pointwise convolution.
-type convRows struct {
+// convOperands is what the loops of a convolution by GEMMs read: its slices and geometry,
+// and from the geometry the sizes of an input and an output plane, the distance between
+// output images, the input and output channels of a group and the length of a filter.
+type convOperands struct {
 	y, x, w, bias                  []float32
 	g                              *ConvGeom
 	inSize, outSize, ys, cg, mg, k int
-	rows, rowsPer, blocks, ow      int
-	threads, workers, procs        int
-	point, panels                  bool
+}
+
+// convRows is the loop of Conv over (image, group, block of output rows) that im2col and a
+// GEMM compute, or a GEMM alone for a pointwise convolution.
+type convRows struct {
+	convOperands
+	rows, rowsPer, blocks, ow int
+	threads, workers, procs   int
+	point, panels             bool
 }
 
 var convRowsBodies parallel.Bodies[convRows]
@@ -717,11 +723,8 @@ func convSchedule(tasks, procs int, work float64) (threads, workers int) {
 // GEMM covers them all, and the product is then scattered back to each image's planes. The
 // pack size aims at convColTarget columns, adjusted so that the packs divide evenly over
 // the cores.
-func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
-	inSize, outSize, ks := g.InSize(), g.OutSize(), g.KernelSize()
-	cg, mg := g.InC/g.Group, g.OutC/g.Group
-	k := cg * ks
-	ys := g.yImageStride()
+func convPacked(ops convOperands, procs int) {
+	g, outSize := ops.g, ops.outSize
 	per := min(g.Batch, (convColTarget+outSize-1)/outSize)
 	packs := (g.Batch + per - 1) / per
 	if r := packs % procs; r != 0 && packs+procs-r <= g.Batch {
@@ -730,23 +733,17 @@ func convPacked(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	per = (g.Batch + packs - 1) / packs
 	packs = (g.Batch + per - 1) / per
 	tasks := packs * g.Group
-	threads, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize))
+	threads, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(ops.k)*float64(outSize))
 	body := convPackBodies.Get()
-	*body = convPack{
-		y: y, x: x, w: w, bias: bias, g: g,
-		inSize: inSize, outSize: outSize, ys: ys, cg: cg, mg: mg, k: k,
-		per: per, rows: g.convOutRows(), threads: threads, workers: workers,
-	}
+	*body = convPack{convOperands: ops, per: per, rows: g.convOutRows(), threads: threads, workers: workers}
 	parallel.ForEach(tasks, workers, body)
 	convPackBodies.Put(body)
 }
 
 // convPack is convPacked's loop over (pack of images, group).
 type convPack struct {
-	y, x, w, bias                  []float32
-	g                              *ConvGeom
-	inSize, outSize, ys, cg, mg, k int
-	per, rows, threads, workers    int
+	convOperands
+	per, rows, threads, workers int
 }
 
 var convPackBodies parallel.Bodies[convPack]
