@@ -36,3 +36,33 @@ func ExamplePlan_Run() {
 	// input x [batch 1 28 28]
 	// logits [2 10]
 }
+
+// A server runs one plan again and again: RunInto writes each run's outputs into the tensors
+// of the map it got the first time, and a run after the first allocates nothing.
+func ExamplePlan_RunInto() {
+	m, err := onnx.Load("../testdata/models/tiny_cnn.onnx")
+	if err != nil {
+		log.Fatal(err)
+	}
+	g, err := onnx.Import(m)
+	if err != nil {
+		log.Fatal(err)
+	}
+	plan, err := graph.NewPlan(g)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := plan.FreezeWeights(); err != nil { // as ONNX Runtime fixes a session's weights
+		log.Fatal(err)
+	}
+	inputs := map[string]*tensor.Tensor{g.Inputs[0].Name: tensor.New(tensor.Float32, 1, 1, 28, 28)}
+	outputs := map[string]*tensor.Tensor{}
+	for range 3 { // a new image in inputs each time
+		if err := plan.RunInto(nil, inputs, outputs); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println("logits", outputs["logits"].Shape())
+	// Output:
+	// logits [1 10]
+}
