@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxtune/onnxtune/tensor"
 )
@@ -69,11 +70,7 @@ func (g *Gemm) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		if err := needFloat32(c); err != nil {
 			return nil, err
 		}
-		if cs := c.Shape(); c.Len() == n && (len(cs) == 1 || len(cs) == 2 && cs[0] == 1) {
-			for row := range m { // a bias, the common case
-				copy(y.Float32s()[row*n:(row+1)*n], c.Float32s())
-			}
-		} else if err := broadcastInto(y.Float32s(), []int{m, n}, c.Float32s(), cs); err != nil {
+		if err := broadcastInto(y.Float32s(), []int{m, n}, c.Float32s(), c.Shape()); err != nil {
 			return nil, fmt.Errorf("C: %w", err)
 		}
 	} else {
@@ -85,10 +82,24 @@ func (g *Gemm) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 }
 
 // broadcastInto fills dst (of shape dstShape) with src stretched to it by numpy's rules,
-// in the one direction Gemm's C allows.
+// in the one direction Gemm's C allows. A src that is dst's last dimensions (a bias, the
+// common case) is copied whole into each stretch of dst, without an allocation.
 func broadcastInto(dst []float32, dstShape []int, src []float32, srcShape []int) error {
+	bad := func() error { // the shapes are copied: the callers' shapes stay on their stacks
+		return fmt.Errorf("shape %v does not broadcast to %v", slices.Clone(srcShape), slices.Clone(dstShape))
+	}
 	if len(srcShape) > len(dstShape) {
-		return fmt.Errorf("shape %v does not broadcast to %v", srcShape, dstShape)
+		return bad()
+	}
+	inner := srcShape
+	for len(inner) > 0 && inner[0] == 1 {
+		inner = inner[1:]
+	}
+	if len(src) > 0 && slices.Equal(inner, dstShape[len(dstShape)-len(inner):]) {
+		for off := 0; off < len(dst); off += len(src) {
+			copy(dst[off:off+len(src)], src)
+		}
+		return nil
 	}
 	full := make([]int, len(dstShape))
 	off := len(dstShape) - len(srcShape)
@@ -98,7 +109,7 @@ func broadcastInto(dst []float32, dstShape []int, src []float32, srcShape []int)
 			full[i] = srcShape[i-off]
 		}
 		if full[i] != 1 && full[i] != dstShape[i] {
-			return fmt.Errorf("shape %v does not broadcast to %v", srcShape, dstShape)
+			return bad()
 		}
 	}
 	strides := tensor.Strides(full)
