@@ -371,7 +371,7 @@ func TestConvErrors(t *testing.T) {
 // that F(4×4, 3×3) would take by F(2×2, 3×3) (ConvGeom.Precise), nearer to a float64 sum,
 // while Run keeps F(4×4, 3×3); for Conv, each bit for bit as tensor.Conv.
 func TestPreciseWhenDifferentiated(t *testing.T) {
-	const batch, inC, outC, size = 3, 32, 64, 28 // 147 tiles of 4×4: F(4×4, 3×3) for Run
+	const batch, inC, outC, size = 3, 64, 64, 28 // 147 tiles of 4×4: F(4×4, 3×3) for Run
 	r := rand.New(rand.NewPCG(5, 6))
 	random := func(shape ...int) *tensor.Tensor {
 		v := make([]float32, tensor.Size(shape))

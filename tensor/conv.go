@@ -540,7 +540,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		convFillBias(y, bias, g)
 		return
 	}
-	if g.useWinograd() && !convWinogradOff {
+	if g.winogradForward() && !convWinogradOff {
 		convWinograd(y, x, w, bias, g, procs)
 		return
 	}

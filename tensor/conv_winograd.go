@@ -36,6 +36,23 @@ func (g *ConvGeom) useWinograd() bool {
 	return g.InC >= 16 && g.OutC >= 64 && g.Batch*th*tw >= 128
 }
 
+// winogradForward reports whether Conv computes g by Winograd: a geometry useWinograd takes,
+// with at least 64 input channels and an output at least 14×14. Below either, the im2col
+// GEMM's 512-bit kernel beats Winograd's short products and its transforms on a CPU whose
+// AVX-512 units are full width (the Zen 5 EPYC; BenchmarkConvWinograd on 2 cores, best of
+// four or five alternated runs, im2col against the algorithm winogradAlgo picks):
+// squeezenet1_1's 16 to 64 channels at 55×55 0.26 against 0.46 ms at batch 1 and 2.2 against
+// 2.4 ms at batch 8, 32 to 128 at 27×27 0.30 against 0.46 ms at batch 1, 48 to 192 at 13×13
+// 0.94 against 1.33 ms and 64 to 256 at 13×13 1.66 against 2.06 ms at batch 8, resnet18's 512
+// channels at 7×7 8.3 against 8.6 ms at batch 8, and the Fashion-MNIST CNN's 32 to 64 at
+// 14×14 0.50 against 0.60 ms at batch 12. Winograd keeps resnet18's 64 to 256 channels at
+// 56×56 to 14×14 (batch 8: 3.9 against 8.2 ms at 56×56, 5.5 against 7.2 ms at 14×14; batch
+// 1: 0.58 against 0.99 ms at 56×56, 0.81 against 1.05 ms at 28×28). The gradients keep
+// useWinograd's bounds, which their own measurements set.
+func (g *ConvGeom) winogradForward() bool {
+	return g.useWinograd() && g.InC >= 64 && g.OutShape[0] >= 14 && g.OutShape[1] >= 14
+}
+
 // winogradAlgo is the F(m×m, 3×3) that convWinogradWith takes for g. By blocks of output
 // channels (winogradByBlocks), F(4×4, 3×3): the filters' transforms stay in cache, and
 // F(2×2, 3×3)'s products are 2.25 times as many (the 512 channels at 7×7, batch 8, best of

@@ -131,6 +131,24 @@ func TestUseWinograd(t *testing.T) {
 	}
 }
 
+// TestWinogradForward: which 3×3 layers Conv computes by Winograd, as BenchmarkConvWinograd
+// measured them against im2col (see winogradForward); the gradients keep useWinograd's.
+func TestWinogradForward(t *testing.T) {
+	for _, c := range []struct {
+		batch, ic, oc, size int
+		want                bool
+	}{
+		{8, 64, 64, 56, true}, {8, 128, 128, 28, true}, {8, 256, 256, 14, true}, {8, 512, 512, 7, false},
+		{1, 64, 64, 56, true}, {1, 128, 128, 28, true}, {8, 16, 64, 55, false}, {1, 32, 128, 27, false},
+		{8, 48, 192, 13, false}, {8, 64, 256, 13, false}, {12, 32, 64, 14, false}, {64, 32, 64, 14, false},
+	} {
+		g := sameConv3x3(c.batch, c.ic, c.oc, c.size)
+		if got := g.winogradForward(); got != c.want {
+			t.Errorf("%+v: winogradForward %v", c, got)
+		}
+	}
+}
+
 // TestWinogradByBlocks: which 3×3 layers convWinogradWith takes by blocks of output
 // channels, as BenchmarkConvWinograd and BenchmarkConvInputGrad3x3 measured them.
 func TestWinogradByBlocks(t *testing.T) {
