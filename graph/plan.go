@@ -18,8 +18,10 @@ import (
 type Plan struct {
 	Graph *Graph
 
-	buffers  arena.Pool               // the intermediates' buffers between runs
-	slotSets freelist.List[*runSlots] // Run's and RunInto's, between runs
+	buffers   arena.Pool                  // the intermediates' buffers between runs
+	slotSets  freelist.List[*runSlots]    // Run's and RunInto's, between runs
+	shardSets freelist.List[*batchShards] // the split runs', between runs
+	splits    bool                        // whether inference runs split the batch over the cores (examplesIndependent)
 
 	steps     []step
 	fused     []step // what Run runs: steps with activations fused into convolutions (fuse)
@@ -94,6 +96,7 @@ func NewPlan(g *Graph) (*Plan, error) {
 	}
 	p.hoistConstants(keep)
 	p.fused = p.fuse(keep)
+	p.splits = p.examplesIndependent()
 	for _, st := range append(slices.Clip(p.steps), p.fused...) {
 		p.maxInputs = max(p.maxInputs, len(st.in))
 	}
@@ -130,7 +133,20 @@ func setReleases(steps []step, keep map[int]bool) {
 
 // Run feeds inputs by name, runs every step and returns the graph outputs by name. Each
 // input's dtype and shape are checked against the model's declaration first.
+//
+// On several cores (GOMAXPROCS) an inference of a batch of several examples, through a
+// model whose examples are independent (a CNN exported with a symbolic batch), splits the
+// batch into one part per core and runs each whole on its core (split.go): each part's
+// outputs are then bit for bit those of a run of that part alone on one core, within
+// float32 rounding of a run of the whole batch.
 func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	if shards := p.shardsFor(ctx, inputs); shards > 1 {
+		out := make(map[string]*tensor.Tensor, len(p.outputs))
+		if err := p.runSplit(ctx, inputs, out, shards); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	rs := p.takeRunSlots()
 	defer p.putRunSlots(rs)
 	vals, _, err := p.forward(ctx, p.fused, inputs, rs, nil, nil, false)
@@ -147,6 +163,14 @@ func (p *Plan) Run(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*
 // of the convolutional networks onnxtune serves see to their part). On an error outputs is
 // left as it was.
 func (p *Plan) RunInto(ctx *Context, inputs, outputs map[string]*tensor.Tensor) error {
+	if shards := p.shardsFor(ctx, inputs); shards > 1 {
+		return p.runSplit(ctx, inputs, outputs, shards)
+	}
+	return p.runWhole(ctx, inputs, outputs)
+}
+
+// runWhole is RunInto on the whole batch in one run.
+func (p *Plan) runWhole(ctx *Context, inputs, outputs map[string]*tensor.Tensor) error {
 	rs := p.takeRunSlots()
 	defer p.putRunSlots(rs)
 	rs.into = outputs

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -213,7 +212,7 @@ func ewChunks(n, units int) int {
 	if n < 2*ewGrain || units < 2 {
 		return 1 // not worth a goroutine; and GOMAXPROCS(0) takes the scheduler's lock
 	}
-	c := min(runtime.GOMAXPROCS(0), n/ewGrain, units)
+	c := min(parallel.Procs(), n/ewGrain, units)
 	return max(c, 1)
 }
 

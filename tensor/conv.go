@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"math/bits"
-	"runtime"
 	"sync"
 
 	"github.com/onnxtune/onnxtune/internal/freelist"
@@ -531,7 +530,7 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	if len(x) < g.Batch*g.InC*inSize || len(w) < g.OutC*cg*ks || len(y) < (g.Batch-1)*ys+g.OutC*outSize || bias != nil && len(bias) < g.OutC {
 		panic(fmt.Sprintf("tensor.Conv: slices too short for the geometry (x %d, w %d, y %d)", len(x), len(w), len(y)))
 	}
-	procs := runtime.GOMAXPROCS(0)
+	procs := parallel.Procs()
 	if cg == 1 && len(g.InShape) <= 2 {
 		convDepthwise(y, x, w, bias, g, procs)
 		return
@@ -1215,7 +1214,7 @@ func ConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 		}
 	}
 	clear(dx[:g.Batch*g.InC*inSize])
-	procs := runtime.GOMAXPROCS(0)
+	procs := parallel.Procs()
 	tasks := g.Batch * g.Group
 	k := cg * ks
 	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(k)*float64(outSize))
@@ -1264,7 +1263,7 @@ func (g *ConvGeom) inputGradGeom() (tg *ConvGeom, ok bool) {
 func convInputGradByConv(dx, dy, w []float32, g, tg *ConvGeom) {
 	if tg.useWinograd() && !convWinogradOff {
 		// Winograd transforms the flipped filters as it does the filters, G⊗G reordered.
-		convWinogradWith(dx, dy, w, nil, tg, runtime.GOMAXPROCS(0), true)
+		convWinogradWith(dx, dy, w, nil, tg, parallel.Procs(), true)
 		return
 	}
 	ks := g.KernelSize()
@@ -1275,7 +1274,7 @@ func convInputGradByConv(dx, dy, w []float32, g, tg *ConvGeom) {
 	// stretch of wt, per task: reversing the flat tap index flips every spatial dimension.
 	workers := 1
 	if len(wt) >= 1<<16 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = parallel.Procs()
 	}
 	parallel.For(g.InC, workers, func(ic int) {
 		grp, c := ic/cg, ic%cg
@@ -1310,7 +1309,7 @@ func ConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 		clear(dw[:nw])
 		return
 	}
-	procs := runtime.GOMAXPROCS(0)
+	procs := parallel.Procs()
 	if g.useWinogradWeightGrad() && !convWinogradOff {
 		convWinogradWeightGrad(dw[:nw], x, dy, g, procs)
 		return
@@ -1394,7 +1393,7 @@ func convWeightGradOverBatch(dw, x, dy []float32, g *ConvGeom) {
 	cbuf, dbuf := convGetCol(k*depth), convGetCol(g.OutC*depth)
 	col, dys := *cbuf, *dbuf
 	rows := g.convOutRows()
-	parallel.For(g.Batch, runtime.GOMAXPROCS(0), func(img int) {
+	parallel.For(g.Batch, parallel.Procs(), func(img int) {
 		colWalk(col[img*outSize:], x[img*g.InC*inSize:], g.InC, g, 0, rows, depth, false)
 		for o := range g.OutC {
 			copy(dys[o*depth+img*outSize:][:outSize], dy[(img*g.OutC+o)*outSize:])

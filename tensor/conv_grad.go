@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -58,7 +57,7 @@ func DepthwiseConvInputGrad(dx, dy, w []float32, g *ConvGeom) {
 	planes := g.Batch * g.InC
 	workers := 1
 	if planes*mult*oh*ow*kh*kw > 1<<16 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = parallel.Procs()
 	}
 	parallel.For(planes, workers, func(p int) {
 		img, ic := p/g.InC, p%g.InC
@@ -133,7 +132,7 @@ func DepthwiseConvWeightGrad(dw, x, dy []float32, g *ConvGeom) {
 	}
 	workers := 1
 	if g.Batch*g.OutC*oh*ow*kh*kw > 1<<16 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = parallel.Procs()
 	}
 	parallel.For(g.OutC, workers, func(oc int) {
 		var small [25]float64 // up to 5x5 kernels, without a heap allocation per channel

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
@@ -662,10 +661,10 @@ func einsumLoop[T Number](transA, transB bool, m, n, k int, a, b, c []T) {
 	}
 }
 
-// einsumParallel calls f(0..n-1) split into contiguous runs over up to GOMAXPROCS goroutines,
+// einsumParallel calls f(0..n-1) split into contiguous runs over up to parallel.Procs goroutines,
 // as many as work (multiply-adds in all) pays for.
 func einsumParallel(n int, work int64, f func(i int)) {
-	chunks := int(min(int64(runtime.GOMAXPROCS(0)), int64(n), work/einsumThreadWork))
+	chunks := int(min(int64(parallel.Procs()), int64(n), work/einsumThreadWork))
 	if chunks <= 1 {
 		for i := range n {
 			f(i)

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/onnxtune/onnxtune/internal/freelist"
 	"github.com/onnxtune/onnxtune/internal/parallel"
@@ -137,14 +136,14 @@ func gemmCurrent() *gemmArch {
 // leading dimension ldb, or n×k when transB), and C is m×n with leading dimension ldc. When
 // beta == 0, C is not read, so NaN or garbage in it does not leak into the result.
 //
-// It runs in parallel over up to runtime.GOMAXPROCS(0) goroutines when the product is large
+// It runs in parallel over up to parallel.Procs() goroutines when the product is large
 // enough to pay for them; each goroutine writes a disjoint block of C.
 //
 // Gemm panics when a dimension is negative, a leading dimension is smaller than the row it
 // strides over, or a slice is too short for the matrix it must hold: these are programming
 // errors.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemm(gemmCurrent(), runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
+	gemm(gemmCurrent(), parallel.Procs(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
 }
 
 // GemmSerial is Gemm on the calling goroutine only, for callers that already run one GEMM

@@ -24,9 +24,25 @@ func gemmDots(threads, m, n, k int, alpha float32, a []float32, lda int, b []flo
 		gemmDotColumns(0, n, m, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	parallel.For(parts, parts, func(p int) {
-		gemmDotColumns(n*p/parts, n*(p+1)/parts, m, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	})
+	body := gemmDotBodies.Get()
+	*body = gemmDotParts{parts: parts, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	parallel.ForEach(parts, parts, body)
+	gemmDotBodies.Put(body)
+}
+
+// gemmDotParts is gemmDots' loop over parts of the columns.
+type gemmDotParts struct {
+	parts, m, n, k int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+var gemmDotBodies parallel.Bodies[gemmDotParts]
+
+// Run computes part p.
+func (d *gemmDotParts) Run(p int) {
+	gemmDotColumns(d.n*p/d.parts, d.n*(p+1)/d.parts, d.m, d.k, d.alpha, d.a, d.lda, d.b, d.ldb, d.beta, d.c, d.ldc)
 }
 
 // gemmDotColumns computes columns [j0, j1) of gemmDots's C.

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -30,10 +29,10 @@ const layoutParallelWork = 1 << 16
 // reads and the rows it writes both stay in L1.
 const layoutTile = 32
 
-// layoutParallel runs f over [0, items) split into contiguous chunks, on up to GOMAXPROCS
+// layoutParallel runs f over [0, items) split into contiguous chunks, on up to parallel.Procs
 // goroutines when work (in elements) is large enough to pay for them.
 func layoutParallel(items, work int, f func(lo, hi int)) {
-	threads := runtime.GOMAXPROCS(0)
+	threads := parallel.Procs()
 	chunks := min(threads, items, work/layoutParallelWork)
 	if chunks <= 1 {
 		f(0, items)

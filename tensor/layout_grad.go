@@ -2,7 +2,7 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
+	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
 // This file holds the adjoints of the layout kernels in layout.go, the numerics of their
@@ -185,7 +185,7 @@ func layoutFoldAxis[T Number](dst, src []T, outer, n, m, inner int, to []int) {
 // layoutCuts says into how many pieces to cut rows of inner elements so that outer blocks of
 // them give every goroutine a share of work elements: none when the blocks alone suffice.
 func layoutCuts(outer, inner, work int) int {
-	threads := runtime.GOMAXPROCS(0)
+	threads := parallel.Procs()
 	if outer >= threads || work < 2*layoutParallelWork {
 		return 1
 	}

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
@@ -115,7 +114,7 @@ func poolWorkers(planes, workPerPlane int) int {
 	if planes*workPerPlane < 1<<16 {
 		return 1
 	}
-	return runtime.GOMAXPROCS(0)
+	return parallel.Procs()
 }
 
 // poolBetter reports whether v replaces the running maximum m (at < 0: none yet). A NaN wins

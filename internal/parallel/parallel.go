@@ -8,6 +8,9 @@
 // sleep and are woken by the next call. A call made while the helpers are busy (a nested or
 // a concurrent one) runs on fresh goroutines instead, as before.
 //
+// Kernels size their loops by Procs: GOMAXPROCS, except while Shards runs bodies that each
+// hold a core (a plan's run on a part of a batch), when every loop runs on its caller.
+//
 // A panic in the body, on any goroutine, is carried back to For's caller and raised there,
 // where the graph's recover turns it into an error naming the node.
 package parallel
@@ -23,6 +26,28 @@ import (
 
 // spinFor is how long an idle helper keeps watching for the next call before it sleeps.
 const spinFor = 200 * time.Microsecond
+
+// sharded counts the Shards calls in flight.
+var sharded atomic.Int32
+
+// Procs is how many goroutines a kernel spreads its loops over: GOMAXPROCS, or 1 while a
+// Shards call is in flight, whose bodies hold the cores between them.
+func Procs() int {
+	if sharded.Load() > 0 {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Shards is ForEach for bodies that each keep a core busy for a long while (a plan's run on
+// one part of a batch): while it runs, Procs is 1, so that the kernels those bodies call run
+// their loops on the body's own goroutine instead of forking onto the cores the other
+// bodies hold. Any other run in the process meanwhile also sees Procs 1.
+func Shards(n, workers int, body Body) {
+	sharded.Add(1)
+	defer sharded.Add(-1)
+	ForEach(n, workers, body)
+}
 
 // Body is a loop body together with what it reads: For's closure as a value its caller can
 // keep from one call to the next (in Bodies), so that ForEach allocates nothing. A

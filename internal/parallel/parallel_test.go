@@ -2,6 +2,7 @@ package parallel
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,5 +140,29 @@ func TestForEachBackToBack(t *testing.T) {
 				t.Fatalf("body %d, index %d ran %d times in %d calls", k, i, h, calls/2)
 			}
 		}
+	}
+}
+
+// TestShardsHoldTheCores: the bodies of Shards run on goroutines of their own at the same
+// time (they wait for each other), and Procs is 1 inside them, so that their loops run
+// inline; before and after, Procs is GOMAXPROCS.
+func TestShardsHoldTheCores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	if p := Procs(); p != 2 {
+		t.Fatalf("Procs before Shards: %d, want 2", p)
+	}
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	var inside [2]int
+	Shards(2, 2, funcBody(func(i int) {
+		arrived.Done()
+		arrived.Wait()
+		inside[i] = Procs()
+	}))
+	if inside != [2]int{1, 1} {
+		t.Errorf("Procs inside the shards: %v, want 1 in each", inside)
+	}
+	if p := Procs(); p != 2 {
+		t.Errorf("Procs after Shards: %d, want 2", p)
 	}
 }
