@@ -50,8 +50,43 @@ func perRow(w *tensor.Tensor) int {
 // into a convolution counts nothing), so its outputs may serve as a first run's, and the
 // buffers it leaves in the plan's pool are those the later runs use: an unfused run left
 // buffers of other sizes there, and `onnxtune bench` reported squeezenet1_1's peak memory at
-// batch 8 as 160 MB where its runs need 90.
+// batch 8 as 160 MB where its runs need 90. Where Run would split the batch over the cores
+// (split.go), so does CountFLOPs, one part after the other, adding their FLOPs: a whole run
+// of the batch of 8 left an arena twice a part's in the pool beside the parts' own, and
+// mobilenet_v2's bench held 214 MB where ONNX Runtime held 200.
 func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, int64, error) {
+	shards := p.shardsFor(ctx, inputs)
+	if shards == 1 {
+		return p.countWholeFLOPs(ctx, inputs)
+	}
+	batch := inputs[p.Graph.Inputs[0].Name].Shape()[0]
+	parts := make([]shardPart, shards)
+	var flops int64
+	for i := range parts {
+		sp := &parts[i]
+		sp.lo, sp.hi = batch*i/shards, batch*(i+1)/shards
+		in := map[string]*tensor.Tensor{}
+		for _, vi := range p.Graph.Inputs {
+			in[vi.Name] = exampleRows(inputs[vi.Name], sp.lo, sp.hi)
+		}
+		var n int64
+		var err error
+		if sp.outputs, n, err = p.countWholeFLOPs(ctx, in); err != nil {
+			return nil, 0, err
+		}
+		flops += n
+	}
+	outputs := map[string]*tensor.Tensor{}
+	for _, out := range p.Graph.Outputs {
+		if err := gatherExamples(outputs, out.Name, parts, batch); err != nil {
+			return nil, 0, err
+		}
+	}
+	return outputs, flops, nil
+}
+
+// countWholeFLOPs is CountFLOPs on the whole batch in one run.
+func (p *Plan) countWholeFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, int64, error) {
 	var flops int64
 	observe := func(i int, vals []*tensor.Tensor) { flops += stepFLOPs(&p.fused[i], vals) }
 	vals, _, err := p.forward(ctx, p.fused, inputs, p.newRunSlots(), nil, observe, false)

@@ -87,8 +87,9 @@ func TestExamplesIndependent(t *testing.T) {
 	}
 }
 
-// TestSplitRunsMatchParts: on two cores, Run and RunInto of a batch of 5 split it into
-// examples 0-1 and 2-4, and give bit for bit the outputs of one-core runs of those parts,
+// TestSplitRunsMatchParts: on two cores, Run, RunInto and CountFLOPs of a batch of 5 split
+// it into examples 0-1 and 2-4, and give bit for bit the outputs of one-core runs of those
+// parts (CountFLOPs the FLOPs of the whole batch's run on one core),
 // within float32 rounding of Forward's unfused, unsplit run; an input of the wrong shape
 // still fails with feed's error, which names the whole batch's shape.
 func TestSplitRunsMatchParts(t *testing.T) {
@@ -111,6 +112,10 @@ func TestSplitRunsMatchParts(t *testing.T) {
 	} else {
 		p.shardSets.Put(b)
 	}
+	counted, flops, err := p.CountFLOPs(nil, map[string]*tensor.Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
 	into := map[string]*tensor.Tensor{}
 	for range 2 { // the second into the first's tensor
 		if err := p.RunInto(nil, map[string]*tensor.Tensor{"x": x}, into); err != nil {
@@ -126,8 +131,11 @@ func TestSplitRunsMatchParts(t *testing.T) {
 		}
 		parts = append(parts, out["out"].Float32s()...)
 	}
-	if !slices.Equal(whole["out"].Float32s(), parts) || !slices.Equal(into["out"].Float32s(), parts) {
-		t.Errorf("a split run's outputs differ from its parts' run alone:\n%v\n%v\n%v", whole["out"].Float32s(), into["out"].Float32s(), parts)
+	if !slices.Equal(whole["out"].Float32s(), parts) || !slices.Equal(into["out"].Float32s(), parts) || !slices.Equal(counted["out"].Float32s(), parts) {
+		t.Errorf("a split run's outputs differ from its parts' run alone:\n%v\n%v\n%v\n%v", whole["out"].Float32s(), into["out"].Float32s(), counted["out"].Float32s(), parts)
+	}
+	if _, want, err := p.CountFLOPs(nil, map[string]*tensor.Tensor{"x": x}); err != nil || flops != want {
+		t.Errorf("CountFLOPs of the split batch: %d, of the whole on one core %d (%v)", flops, want, err)
 	}
 	vals, err := p.Forward(nil, map[string]*tensor.Tensor{"x": x}, nil, nil)
 	if err != nil {
