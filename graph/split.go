@@ -178,7 +178,7 @@ func (p *Plan) shardsFor(ctx *Context, inputs map[string]*tensor.Tensor) int {
 
 // batchShards is a split run: each part's inputs (views of the caller's rows) and the
 // outputs its run gave, kept from one run to the next so that a steady state allocates
-// nothing.
+// nothing. The views keep the caller's last inputs alive until the plan's next split run.
 type batchShards struct {
 	p     *Plan
 	ctx   *Context
