@@ -64,14 +64,11 @@ func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[s
 	var flops int64
 	for i := range parts {
 		sp := &parts[i]
-		sp.lo, sp.hi = batch*i/shards, batch*(i+1)/shards
-		in := map[string]*tensor.Tensor{}
-		for _, vi := range p.Graph.Inputs {
-			in[vi.Name] = exampleRows(inputs[vi.Name], sp.lo, sp.hi)
-		}
+		*sp = newShardPart()
+		sp.show(p.Graph.Inputs, inputs, batch, shards, i)
 		var n int64
 		var err error
-		if sp.outputs, n, err = p.countWholeFLOPs(ctx, in); err != nil {
+		if sp.outputs, n, err = p.countWholeFLOPs(ctx, sp.inputs); err != nil {
 			return nil, 0, err
 		}
 		flops += n

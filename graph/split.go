@@ -68,20 +68,11 @@ func (p *Plan) examplesIndependent() bool {
 // constantNamed is the value of the initializer or hoisted Constant named name, nil when
 // there is none or it is computed at run time.
 func (p *Plan) constantNamed(name string, constant map[string]bool) *tensor.Tensor {
-	if !constant[name] {
+	s, ok := p.slots[name]
+	if !constant[name] || !ok {
 		return nil
 	}
-	if t, ok := p.Graph.Initializers[name]; ok {
-		return t
-	}
-	if s, ok := p.slots[name]; ok {
-		for _, c := range p.constants {
-			if c.slot == s {
-				return c.value
-			}
-		}
-	}
-	return nil
+	return p.constantAt(s)
 }
 
 // perExample are the ops that compute each example of their outputs from the same example of
@@ -194,6 +185,26 @@ type shardPart struct {
 	err     error
 }
 
+func newShardPart() shardPart {
+	return shardPart{inputs: map[string]*tensor.Tensor{}, sources: map[string]*tensor.Tensor{}, outputs: map[string]*tensor.Tensor{}}
+}
+
+// show makes sp part i of shards of a batch of inputs (declared as ins): its inputs views of
+// those examples, the last run's where they still show them.
+func (sp *shardPart) show(ins []ValueInfo, inputs map[string]*tensor.Tensor, batch, shards, i int) {
+	lo, hi := batch*i/shards, batch*(i+1)/shards
+	if sp.lo != lo || sp.hi != hi {
+		clear(sp.sources)
+		sp.lo, sp.hi = lo, hi
+	}
+	for _, vi := range ins {
+		if x := inputs[vi.Name]; sp.sources[vi.Name] != x {
+			sp.inputs[vi.Name] = exampleRows(x, lo, hi)
+			sp.sources[vi.Name] = x
+		}
+	}
+}
+
 // Run runs the plan on part i.
 func (b *batchShards) Run(i int) {
 	sp := &b.parts[i]
@@ -212,24 +223,11 @@ func (p *Plan) runSplit(ctx *Context, inputs, outputs map[string]*tensor.Tensor,
 	defer func() { b.ctx = nil }()
 	batch := inputs[p.Graph.Inputs[0].Name].Shape()[0]
 	for len(b.parts) < shards {
-		b.parts = append(b.parts, shardPart{inputs: map[string]*tensor.Tensor{}, sources: map[string]*tensor.Tensor{}, outputs: map[string]*tensor.Tensor{}})
+		b.parts = append(b.parts, newShardPart())
 	}
 	parts := b.parts[:shards]
 	for i := range parts {
-		sp := &parts[i]
-		lo, hi := batch*i/shards, batch*(i+1)/shards
-		if sp.lo != lo || sp.hi != hi {
-			clear(sp.sources)
-			sp.lo, sp.hi = lo, hi
-		}
-		for _, vi := range p.Graph.Inputs {
-			x := inputs[vi.Name]
-			if sp.sources[vi.Name] == x && sp.inputs[vi.Name] != nil && sameRest(sp.inputs[vi.Name].Shape(), x.Shape()) {
-				continue // the view of the last run still shows these rows
-			}
-			sp.inputs[vi.Name] = exampleRows(x, lo, hi)
-			sp.sources[vi.Name] = x
-		}
+		parts[i].show(p.Graph.Inputs, inputs, batch, shards, i)
 	}
 	parallel.Shards(shards, shards, b)
 	for i := range parts {
