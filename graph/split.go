@@ -244,9 +244,9 @@ func (p *Plan) runSplit(ctx *Context, inputs, outputs map[string]*tensor.Tensor,
 	return nil
 }
 
-// sameRest reports whether view, a part of src's examples, has src's other dimensions.
-func sameRest(view, src []int) bool {
-	return len(view) == len(src) && slices.Equal(view[1:], src[1:])
+// sameRest reports whether shapes a and b agree past their first (batch) dimension.
+func sameRest(a, b []int) bool {
+	return len(a) == len(b) && slices.Equal(a[1:], b[1:])
 }
 
 // exampleRows is a view of examples [lo, hi) of x, float32 with the batch first.

@@ -558,17 +558,14 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 	blocks := (rows + rowsPer - 1) / rowsPer
 	tasks := g.Batch * g.Group * blocks
 	threads, workers := convSchedule(tasks, procs, float64(tasks)*float64(mg)*float64(ops.k)*float64(rowsPer*ow))
-	body := convRowsBodies.Get()
-	*body = convRows{
+	parallel.ForEachIn(&convRowsBodies, tasks, workers, convRows{
 		convOperands: ops,
 		rows:         rows, rowsPer: rowsPer, blocks: blocks, ow: ow,
 		threads: threads, workers: workers, procs: procs,
 		point: point,
 		// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
 		panels: workers > 1 && len(g.InShape) <= 2,
-	}
-	parallel.ForEach(tasks, workers, body)
-	convRowsBodies.Put(body)
+	})
 }
 
 // convOperands is what the loops of a convolution by GEMMs read: its slices and geometry,
@@ -624,10 +621,7 @@ func (c *convRows) Run(t int) {
 		if procs := c.procs; c.workers == 1 && procs > 1 && k*n >= convIm2ColSplit {
 			// A lone task (batch 1, small planes): its GEMM runs on every core, and so
 			// should its im2col, one range of input channels per core.
-			parts := im2colPartsBodies.Get()
-			*parts = im2colParts{col: col, x: xg, g: g, channels: cg, parts: procs, r0: r0, nr: nr}
-			parallel.ForEach(procs, procs, parts)
-			im2colPartsBodies.Put(parts)
+			parallel.ForEachIn(&im2colPartsBodies, procs, procs, im2colParts{col: col, x: xg, g: g, channels: cg, parts: procs, r0: r0, nr: nr})
 		} else {
 			Im2Col(col, xg, cg, g, r0, nr)
 		}
@@ -733,10 +727,7 @@ func convPacked(ops convOperands, procs int) {
 	packs = (g.Batch + per - 1) / per
 	tasks := packs * g.Group
 	threads, workers := convSchedule(tasks, procs, float64(g.Batch)*float64(g.OutC)*float64(ops.k)*float64(outSize))
-	body := convPackBodies.Get()
-	*body = convPack{convOperands: ops, per: per, rows: g.convOutRows(), threads: threads, workers: workers}
-	parallel.ForEach(tasks, workers, body)
-	convPackBodies.Put(body)
+	parallel.ForEachIn(&convPackBodies, tasks, workers, convPack{convOperands: ops, per: per, rows: g.convOutRows(), threads: threads, workers: workers})
 }
 
 // convPack is convPacked's loop over (pack of images, group).
@@ -827,10 +818,7 @@ func convDepthwise(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	if vec != nil {
 		chunks = min(planes, 8*workers)
 	}
-	body := dwChunkBodies.Get()
-	*body = dwChunk{y: y, x: x, w: w, bias: bias, g: g, vec: vec, planes: planes, chunks: chunks, mult: mult}
-	parallel.ForEach(chunks, workers, body)
-	dwChunkBodies.Put(body)
+	parallel.ForEachIn(&dwChunkBodies, chunks, workers, dwChunk{y: y, x: x, w: w, bias: bias, g: g, vec: vec, planes: planes, chunks: chunks, mult: mult})
 }
 
 // dwChunk is convDepthwise's loop over chunks of output planes.

@@ -162,14 +162,11 @@ func convWinogradChunks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 	tiles := float64(tileRows * tw)
 	threads, workers := convSchedule(chunks, procs, float64(planes)*tiles*float64(oc)*float64(ic))
 	ar := gemmCurrent()
-	body := winogradChunkBodies.Get()
-	*body = winogradChunk{
+	parallel.ForEachIn(&winogradChunkBodies, chunks, workers, winogradChunk{
 		y: y, x: x, u: u, bias: bias, g: g, alg: alg, ar: ar,
 		planes: planes, ic: ic, oc: oc, tw: tw, up: up, ldu: ldu, transU: transU,
 		tileRows: tileRows, perChunk: perChunk, threads: threads,
-	}
-	parallel.ForEach(chunks, workers, body)
-	winogradChunkBodies.Put(body)
+	})
 }
 
 // winogradChunk is convWinogradChunks' loop over chunks of tile rows.

@@ -57,13 +57,10 @@ func convWinogradBlocks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 		gg = alg.flippedGG
 	}
 	ob := min(oc, winogradBlockOut)
-	body := winogradBlockBodies.Get()
-	*body = winogradBlock{
+	parallel.ForEachIn(&winogradBlockBodies, (oc+ob-1)/ob, procs, winogradBlock{
 		y: y, w: w, bias: bias, gg: gg, g: g, alg: alg, ar: ar, packed: packed.planes,
 		ob: ob, tw: tw, tileRows: tileRows, n: n, flipped: flipped,
-	}
-	parallel.ForEach((oc+ob-1)/ob, procs, body)
-	winogradBlockBodies.Put(body)
+	})
 }
 
 // winogradBlock is convWinogradBlocks' loop over blocks of output channels.
@@ -172,10 +169,7 @@ func packWinogradPlanes(ar *gemmArch, v []float32, plane, planes int, transB boo
 		packed = new(packedPlanes)
 	}
 	packed.planes = slices.Grow(packed.planes[:0], planes)[:planes]
-	body := planePackBodies.Get()
-	*body = planePack{ar: ar, dst: packed.planes, buf: *buf, v: v, size: size, plane: plane, transB: transB, ldb: ldb, k: k, n: n}
-	parallel.ForEach(planes, procs, body)
-	planePackBodies.Put(body)
+	parallel.ForEachIn(&planePackBodies, planes, procs, planePack{ar: ar, dst: packed.planes, buf: *buf, v: v, size: size, plane: plane, transB: transB, ldb: ldb, k: k, n: n})
 	return packed, buf
 }
 

@@ -503,13 +503,10 @@ func gemmTile(ar *gemmArch, kc int, ap, bp []float32, ldb int, c []float32, coff
 // gemmParallel cuts C into a grid of threads blocks and runs gemmBlockedFrom on each.
 func gemmParallel(ar *gemmArch, threads int, a gemmA, transB bool, m, n, k int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemmEpilogue) {
 	tm, tn := gemmGrid(ar, threads, m, n, k)
-	body := gemmBlocksBodies.Get()
-	*body = gemmBlocks{
+	parallel.ForEachIn(&gemmBlocksBodies, tm*tn, tm*tn, gemmBlocks{
 		ar: ar, a: a, transB: transB, m: m, n: n, k: k, alpha: alpha, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, ep: ep,
 		tm: tm, tn: tn, mPanels: (m + ar.mr - 1) / ar.mr, nPanels: (n + ar.nr - 1) / ar.nr,
-	}
-	parallel.ForEach(tm*tn, tm*tn, body)
-	gemmBlocksBodies.Put(body)
+	})
 }
 
 // gemmBlocks is gemmParallel's loop over the tm×tn blocks of C.

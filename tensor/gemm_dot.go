@@ -24,10 +24,7 @@ func gemmDots(threads, m, n, k int, alpha float32, a []float32, lda int, b []flo
 		gemmDotColumns(0, n, m, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	body := gemmDotBodies.Get()
-	*body = gemmDotParts{parts: parts, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
-	parallel.ForEach(parts, parts, body)
-	gemmDotBodies.Put(body)
+	parallel.ForEachIn(&gemmDotBodies, parts, parts, gemmDotParts{parts: parts, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc})
 }
 
 // gemmDotParts is gemmDots' loop over parts of the columns.

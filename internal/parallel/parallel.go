@@ -241,6 +241,18 @@ func spawn(n, workers int, body Body) {
 	}
 }
 
+// ForEachIn is ForEach with the loop body v, copied for the call into an idle *T of bodies
+// (the kernels' Bodies of their loop type) and given back after, so that no call allocates.
+func ForEachIn[T any, P interface {
+	*T
+	Body
+}](bodies *Bodies[T], n, workers int, v T) {
+	body := P(bodies.Get())
+	*body = v
+	ForEach(n, workers, body)
+	bodies.Put(body)
+}
+
 // Bodies keeps idle Bodies of type T between ForEach calls, so that a kernel's loop body (a
 // *T holding what the loop reads) is allocated once rather than at every call (a
 // freelist.List, which garbage collections leave alone). A Bodies is safe for concurrent
