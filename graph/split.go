@@ -148,15 +148,13 @@ func (p *Plan) shardsFor(ctx *Context, inputs map[string]*tensor.Tensor) int {
 		return 1 // feed reports the missing or unknown one
 	}
 	batch := -1
+	syms := map[string]int{}
 	for _, vi := range p.Graph.Inputs {
+		// An input feed would refuse runs whole, so that its error names the caller's shape;
+		// an accepted one is float32 of the declared rank (examplesIndependent).
 		x := inputs[vi.Name]
-		if x == nil || x.DType() != tensor.Float32 || x.Rank() != len(vi.Shape) {
-			return 1 // feed reports it, naming the caller's shape
-		}
-		for i, d := range vi.Shape[1:] {
-			if d.Size >= 0 && x.Shape()[1+i] != d.Size {
-				return 1
-			}
+		if x == nil || checkInput(vi, x, syms) != nil {
+			return 1
 		}
 		if b := x.Shape()[0]; batch < 0 {
 			batch = b
