@@ -36,6 +36,9 @@ func benchModel(b *testing.B, name string, batch int) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if err := plan.FreezeWeights(); err != nil { // as onnxtune bench does
+				b.Fatal(err)
+			}
 			x := tensor.New(tensor.Float32, batch, 3, 224, 224)
 			r := rand.New(rand.NewPCG(1, 2))
 			for i := range x.Float32s() {

@@ -563,8 +563,6 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		rows:         rows, rowsPer: rowsPer, blocks: blocks, ow: ow,
 		threads: threads, workers: workers, procs: procs,
 		point: point,
-		// With a serial GEMM per task, the im2col rows go straight into the GEMM's panels.
-		panels: workers > 1 && len(g.InShape) <= 2,
 	})
 }
 
@@ -583,7 +581,7 @@ type convRows struct {
 	convOperands
 	rows, rowsPer, blocks, ow int
 	threads, workers, procs   int
-	point, panels             bool
+	point                     bool
 }
 
 var convRowsBodies parallel.Bodies[convRows]
@@ -605,7 +603,7 @@ func (c *convRows) Run(t int) {
 	gb := groupBias(c.bias, grp, mg)
 	ep := g.kernelEpilogue(gb)
 	switch {
-	case c.panels && !c.point:
+	case !c.point && g.intoPanels(c.threads, mg, n, k):
 		pn := newConvPanels(g, xg, 0, 1, r0, nr, cg)
 		gemmSerialPackB(mg, n, k, wg, k, pn, yg, outSize, ep)
 		pn.release()
@@ -631,6 +629,15 @@ func (c *convRows) Run(t int) {
 	if g.Residual != nil {
 		g.finishRows(yg, gb, mg, n, outSize, yoff)
 	}
+}
+
+// intoPanels reports whether an im2col goes straight into the panels of the m×n×k product
+// that reads it (convPanels), rather than into a matrix that the GEMM packs again: when that
+// GEMM runs on the calling goroutine alone (threads == 1), for a 1-D or 2-D geometry, and is
+// large enough that the GEMM would pack it (below gemmSmallWork it runs plain loops, whose
+// sums round otherwise: a batch split over the cores gives the bits of its parts run alone).
+func (g *ConvGeom) intoPanels(threads, m, n, k int) bool {
+	return threads == 1 && len(g.InShape) <= 2 && int64(m)*int64(n)*int64(k) >= gemmSmallWork
 }
 
 // im2colParts is Im2Col of rows [r0, r0+nr) split over parts ranges of input channels.
@@ -749,7 +756,7 @@ func (c *convPack) Run(t int) {
 	out := convGetCol(mg * n)
 	gb := groupBias(c.bias, grp, mg)
 	ep := g.kernelEpilogue(gb)
-	if c.workers > 1 && len(g.InShape) <= 2 {
+	if g.intoPanels(c.threads, mg, n, k) {
 		pn := newConvPanels(g, x[(i0*g.InC+grp*cg)*inSize:], g.InC*inSize, i1-i0, 0, c.rows, cg)
 		gemmSerialPackB(mg, n, k, w[grp*mg*k:], k, pn, *out, n, ep)
 		pn.release()
@@ -930,14 +937,19 @@ func convDepthwisePlane(out, in, wk []float32, b float32, ih, iw, oh, ow, kh, kw
 // stride 1 or 2. They load every tap of eight outputs as one unit-stride vector, so each
 // input plane is first laid out with its zero padding in place:
 //
-//   - flat (3×3 only): a "same" stride-1 plane small enough to stay in cache is copied
+//   - flat (3×3 at stride 1 only): a "same" plane small enough to stay in cache is copied
 //     whole, with a row of zeros (and one cell) before and after it, and computed as one
 //     flat loop over all its cells; only the column taps wrap around the ends of the rows,
-//     and two lane masks, one per side, clear those. A stride-2 plane with padding 1 is
-//     computed the same way at stride 1 and every other row and column kept: four times
-//     the multiply-adds, but one call per plane. Small stride-2 planes spent their time in
-//     the ring's per-row calls and scalar row splits (mobilenet_v2's 576 channels of 14×14
-//     at batch 8: 1.2 ms in the ring, 0.35 ms so; its 192 of 28×28 0.88 against 0.38 ms).
+//     and two lane masks, one per side, clear those.
+//   - planeS2 (3×3 at stride 2 with a padding of 1, "same", even width): the plane is split
+//     once into its even cells and its odd cells, each a plane of half rows after a row of
+//     zeros, and one call computes the whole output plane from them: tap j of output c of
+//     row r is odd[c-1], even[c] or odd[c] of half rows 2r-1, 2r and 2r+1, with a lane mask
+//     for the padding at odd[-1]. Row by row through the ring below, mobilenet_v2's 144
+//     planes of 56×56 at batch 4 took 1.27 ms to ONNX Runtime's 0.35 ms (at batch 8 on two
+//     cores), the cost of a call, a split and the ring's bookkeeping for each row of 28
+//     outputs; small planes, computed at stride 1 and subsampled, did four times the
+//     multiply-adds.
 //   - otherwise each input row is copied once into a ring of kh slots as the output rows
 //     sweep down the plane: at stride 1 with its padding around it, at stride 2 split into
 //     its even and odd padded cells (tap j of output c is even[c+j/2] for even j and
@@ -952,7 +964,9 @@ type dwVector struct {
 
 	flat         bool
 	maskL, maskR []uint32 // flat: all ones but in columns 0 and iw-1 respectively
-	subsample    bool     // flat at stride 2: every other row and column of the stride-1 plane
+
+	planeS2 bool
+	split   int // planeS2: the cells of each half of the layout (dwSplitPlane)
 
 	even, slot int   // rows: the even half (stride 2) and the whole of one slot
 	taps       []int // rows, not 3×3: the byte offset of each tap within a slot
@@ -964,9 +978,11 @@ type dwVector struct {
 // at batch 8: 1.96-2.46 ms in the ring, 1.36-1.62 ms flat).
 const dwFlatMax = 64 * 64
 
-// dwSubsampleMax is the largest plane the flat layout takes at stride 2, where it does four
-// times the multiply-adds: from 56×56 on, the ring is as fast.
-const dwSubsampleMax = 32 * 32
+// dwSplitPlane is the cells of each half of planeS2's layout for ih input rows of 2*ow
+// cells: a zero cell, a zero row (input row -1), the ih rows of ow cells and, past them,
+// zeros for the vectors of the last row to read (input row ih, which a plane of odd height
+// has in its padding, and the lanes past its end).
+func dwSplitPlane(ih, ow int) int { return 1 + (ih+1)*ow + (ow+7)&^7 }
 
 // dwMaxKernel bounds the kernel height the ring takes (the slots' addresses go in an array
 // on the stack); taller kernels take the Go loops.
@@ -975,11 +991,15 @@ const dwMaxKernel = 16
 func newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int) *dwVector {
 	v := &dwVector{ih: ih, iw: iw, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw}
 	n := ih * iw
-	sameS1 := sh == 1 && sw == 1 && oh == ih && ow == iw && n <= dwFlatMax
-	sameS2 := sh == 2 && sw == 2 && oh == (ih+1)/2 && ow == (iw+1)/2 && n <= dwSubsampleMax
-	if kh == 3 && kw == 3 && ph == 1 && pw == 1 && (sameS1 || sameS2) {
+	pad1 := kh == 3 && kw == 3 && ph == 1 && pw == 1
+	if pad1 && sh == 2 && sw == 2 && oh == (ih+1)/2 && iw%2 == 0 && ow == iw/2 {
+		v.planeS2 = true
+		v.split = dwSplitPlane(ih, ow)
+		v.scratch = 2 * v.split
+		return v
+	}
+	if pad1 && sh == 1 && sw == 1 && oh == ih && ow == iw && n <= dwFlatMax {
 		v.flat = true
-		v.subsample = sameS2
 		lanes := (n + 7) &^ 7
 		v.maskL, v.maskR = make([]uint32, lanes), make([]uint32, lanes)
 		for o := range n {
@@ -991,9 +1011,6 @@ func newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int) *dwVector {
 			}
 		}
 		v.scratch = lanes + 2*iw + 2
-		if v.subsample {
-			v.scratch += lanes
-		}
 		return v
 	}
 	// The kernels compute whole vectors of 8 outputs, so a row holds the cells that many
@@ -1021,22 +1038,18 @@ func newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int) *dwVector {
 func (v *dwVector) plane(out, in, wk []float32, b float32, scratch []float32) {
 	if v.flat {
 		n := v.ih * v.iw
-		lanes := (n + 7) &^ 7
-		f := scratch[:lanes+2*v.iw+2]
+		f := scratch[:(n+7)&^7+2*v.iw+2]
 		copy(f[v.iw+1:], in)
-		if !v.subsample {
-			dwFlat(out, f, v.maskL, v.maskR, v.iw, (*[9]float32)(wk), b)
-			return
-		}
-		full := scratch[len(f):][:n]
-		dwFlat(full, f, v.maskL, v.maskR, v.iw, (*[9]float32)(wk), b)
-		for r := range v.oh {
-			src := full[2*r*v.iw:][:v.iw]
-			dst := out[r*v.ow:][:v.ow]
-			for c := range dst {
-				dst[c] = src[2*c]
-			}
-		}
+		dwFlat(out, f, v.maskL, v.maskR, v.iw, (*[9]float32)(wk), b)
+		return
+	}
+	if v.planeS2 {
+		// With an even width, the plane's even cells are each row's even cells, row after
+		// row, and so are its odd ones: one split of the whole plane lays out the data rows.
+		even, odd := scratch[:v.split], scratch[v.split:2*v.split]
+		data := 1 + v.ow // input row -1 stays zero, and so does the cell before it
+		deinterleave(even[data:][:v.ih*v.ow], odd[data:][:v.ih*v.ow], in)
+		dwPlaneS2(out, even, odd, v.oh, v.ow, (*[9]float32)(wk), b)
 		return
 	}
 	kh := v.kh

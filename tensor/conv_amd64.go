@@ -41,6 +41,21 @@ func dwRowS2(dst, e0, e1, e2, o0, o1, o2 []float32, w *[9]float32, bias float32)
 func dw3x3FlatAVX2(dst, f *float32, maskL, maskR *uint32, n, iw int, w *[9]float32, bias float32)
 
 //go:noescape
+func dw3x3S2PlaneAVX2(dst, e, o *float32, oh, ow int, w *[9]float32, bias float32)
+
+// dwPlaneS2 computes the whole oh×ow output plane dst of a 3×3 depthwise convolution at
+// stride 2 with a padding of 1 from the split rows in e and o (see dwVector.planeS2), ow
+// cells each from e[1] and o[1] on.
+func dwPlaneS2(dst, e, o []float32, oh, ow int, w *[9]float32, bias float32) {
+	if oh == 0 || ow == 0 {
+		return
+	}
+	last := 1 + 2*oh*ow + (ow+7)&^7 - 1 // the last cell the last output row reads
+	_, _, _ = e[last], o[last], dst[oh*ow-1]
+	dw3x3S2PlaneAVX2(&dst[0], &e[1], &o[1], oh, ow, w, bias)
+}
+
+//go:noescape
 func deinterleaveAVX2(even, odd, src *float32, n int)
 
 // dwFlat computes a whole "same" stride-1 plane dst of a 3×3 depthwise convolution from the

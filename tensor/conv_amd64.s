@@ -212,6 +212,87 @@ flat_done:
 	VZEROUPPER
 	RET
 
+// dwNotFirst selects every lane but the first.
+DATA dwNotFirst<>+0(SB)/4, $0
+DATA dwNotFirst<>+4(SB)/4, $0xffffffff
+DATA dwNotFirst<>+8(SB)/4, $0xffffffff
+DATA dwNotFirst<>+12(SB)/4, $0xffffffff
+DATA dwNotFirst<>+16(SB)/4, $0xffffffff
+DATA dwNotFirst<>+20(SB)/4, $0xffffffff
+DATA dwNotFirst<>+24(SB)/4, $0xffffffff
+DATA dwNotFirst<>+28(SB)/4, $0xffffffff
+GLOBL dwNotFirst<>(SB), RODATA|NOPTR, $32
+
+// DWS2PLANE computes the eight outputs at byte offset AX of an output row of a stride-2
+// plane from the split rows: even cells at R8, R9, R10 and odd cells at R11, R12, R13. Tap
+// column 0 (odd[c-1], which for c = 0 is the last odd cell of the row before, where the
+// padding belongs) sums into Y10, which Y14 masks; column 1 (even[c]) into Y11, column 2
+// (odd[c]) into Y12.
+#define DWS2PLANE \
+	VMULPS      -4(R11)(AX*1), Y0, Y10 \
+	VMULPS      0(R8)(AX*1), Y1, Y11 \
+	VMULPS      0(R11)(AX*1), Y2, Y12 \
+	VFMADD231PS -4(R12)(AX*1), Y3, Y10 \
+	VFMADD231PS 0(R9)(AX*1), Y4, Y11 \
+	VFMADD231PS 0(R12)(AX*1), Y5, Y12 \
+	VFMADD231PS -4(R13)(AX*1), Y6, Y10 \
+	VFMADD231PS 0(R10)(AX*1), Y7, Y11 \
+	VFMADD231PS 0(R13)(AX*1), Y8, Y12 \
+	VANDPS      Y14, Y10, Y10 \
+	DWSUM
+
+// func dw3x3S2PlaneAVX2(dst, e, o *float32, oh, ow int, w *[9]float32, bias float32)
+//
+// A whole output plane (oh rows of ow) of a 3×3 depthwise convolution at stride 2 with a
+// padding of 1, in one call: e and o hold the rows of the padded input (input rows -1 on,
+// ow cells each, one after another) split into their even and odd cells (see
+// dwVector.planeS2), so that output row r reads split rows 2r, 2r+1 and 2r+2 of each. Each
+// reads ceil(ow/8)*8 cells from a row's start on, o also the cell before it.
+TEXT ·dw3x3S2PlaneAVX2(SB), NOSPLIT, $0-52
+	MOVQ         w+40(FP), DX
+	DWLOADW
+	VBROADCASTSS bias+48(FP), Y9
+	MOVQ         dst+0(FP), DI
+	MOVQ         e+8(FP), R8
+	MOVQ         o+16(FP), R11
+	MOVQ         oh+24(FP), R14
+	MOVQ         ow+32(FP), BX
+	SHLQ         $2, BX
+
+s2p_row:
+	LEAQ    (R8)(BX*1), R9
+	LEAQ    (R9)(BX*1), R10
+	LEAQ    (R11)(BX*1), R12
+	LEAQ    (R12)(BX*1), R13
+	VMOVUPS dwNotFirst<>(SB), Y14
+	XORQ    AX, AX
+
+s2p_loop:
+	LEAQ     32(AX), CX
+	CMPQ     CX, BX
+	JGT      s2p_tail
+	DWS2PLANE
+	VMOVUPS  Y10, (DI)(AX*1)
+	VPCMPEQD Y14, Y14, Y14
+	MOVQ     CX, AX
+	JMP      s2p_loop
+
+s2p_tail:
+	CMPQ       AX, BX
+	JGE        s2p_next
+	DWS2PLANE
+	DWTAILMASK
+	VMASKMOVPS Y10, Y13, (DI)(AX*1)
+
+s2p_next:
+	ADDQ BX, DI
+	MOVQ R10, R8  // two split rows down: this row's third is the next row's first
+	MOVQ R13, R11
+	DECQ R14
+	JNZ  s2p_row
+	VZEROUPPER
+	RET
+
 // func deinterleaveAVX2(even, odd, src *float32, n int)
 //
 // even[m] = src[2m] and odd[m] = src[2m+1] for m < n, n a positive multiple of 8.

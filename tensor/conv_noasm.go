@@ -17,6 +17,10 @@ func dwFlat(dst, f []float32, maskL, maskR []uint32, iw int, w *[9]float32, bias
 	panic("tensor: dwFlat without assembly")
 }
 
+func dwPlaneS2(dst, e, o []float32, oh, ow int, w *[9]float32, bias float32) {
+	panic("tensor: dwPlaneS2 without assembly")
+}
+
 func deinterleaveFloat32(a, b, src []float32) int { return 0 }
 
 func dwRow(dst []float32, rows [][]float32, taps []int, w []float32, bias float32) {
