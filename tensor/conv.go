@@ -975,8 +975,10 @@ type dwVector struct {
 
 // dwFlatMax is the largest plane (in cells) the flat layout takes at stride 1: its copy
 // then stays in L2, and the ring's per-row calls cost the most on small planes (144×56×56
-// at batch 8: 1.96-2.46 ms in the ring, 1.36-1.62 ms flat).
-const dwFlatMax = 64 * 64
+// at batch 8: 1.96-2.46 ms in the ring, 1.36-1.62 ms flat). mobilenet_v2's 32 planes of
+// 112×112 (a 50 KB copy each) took 1.1 ms at batch 4 flat against 1.44 ms in the ring,
+// alternated in one process.
+const dwFlatMax = 128 * 128
 
 // dwSplitPlane is the cells of each half of planeS2's layout for ih input rows of 2*ow
 // cells: a zero cell, a zero row (input row -1), the ih rows of ow cells and, past them,
