@@ -848,8 +848,23 @@ func (d *dwChunk) Run(c int) {
 		clear(*scratch)
 		defer convPutCol(scratch)
 	}
-	for p := d.planes * c / d.chunks; p < d.planes*(c+1)/d.chunks; p++ {
+	p1 := d.planes * (c + 1) / d.chunks
+	for p := d.planes * c / d.chunks; p < p1; p++ {
 		img, oc := p/g.OutC, p%g.OutC
+		if vec != nil && vec.group > 1 && d.mult == 1 {
+			// A run of an image's planes, whose inputs and outputs lie one after another.
+			n := min(vec.group, p1-p, g.OutC-oc)
+			off := img*g.yImageStride() + oc*oh*ow
+			out := y[off:][:n*oh*ow]
+			bs := dwZeroBias[:n]
+			if bias != nil {
+				bs = bias[oc : oc+n]
+			}
+			vec.planes(out, x[(img*g.InC+oc)*ih*iw:][:n*ih*iw], w[oc*9:][:n*9], bs, *scratch)
+			g.epilogue(out, off)
+			p += n - 1
+			continue
+		}
 		in := x[(img*g.InC+oc/d.mult)*ih*iw:][:ih*iw]
 		off := img*g.yImageStride() + oc*oh*ow
 		out := y[off:][:oh*ow]
@@ -964,6 +979,8 @@ type dwVector struct {
 
 	flat         bool
 	maskL, maskR []uint32 // flat: all ones but in columns 0 and iw-1 respectively
+	group        int      // flat: planes per call of planes, 1 for large planes
+	stride       int      // flat: the cells of a plane's layout in the scratch
 
 	planeS2 bool
 	split   int // planeS2: the cells of each half of the layout (dwSplitPlane)
@@ -985,6 +1002,18 @@ const dwFlatMax = 128 * 128
 // zeros for the vectors of the last row to read (input row ih, which a plane of odd height
 // has in its padding, and the lanes past its end).
 func dwSplitPlane(ih, ow int) int { return 1 + (ih+1)*ow + (ow+7)&^7 }
+
+// dwFlatGroup and dwFlatGroupCells bound the planes one call of the flat kernel computes
+// (dwVector.planes), and the scratch they take. Each plane otherwise costs a copy, a call
+// of the kernel and one of the epilogue: on mobilenet_v2's 960 planes of 7×7 at batch 1,
+// 0.09 ms a layer against ONNX Runtime's 0.026.
+const (
+	dwFlatGroup      = 32
+	dwFlatGroupCells = 16 << 10
+)
+
+// dwZeroBias is the bias of planes without one.
+var dwZeroBias [dwFlatGroup]float32
 
 // dwMaxKernel bounds the kernel height the ring takes (the slots' addresses go in an array
 // on the stack); taller kernels take the Go loops.
@@ -1012,7 +1041,9 @@ func newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int) *dwVector {
 				v.maskR[o] = ^uint32(0)
 			}
 		}
-		v.scratch = lanes + 2*iw + 2
+		v.stride = lanes + 2*iw + 2
+		v.group = max(1, min(dwFlatGroup, dwFlatGroupCells/v.stride))
+		v.scratch = v.group * v.stride
 		return v
 	}
 	// The kernels compute whole vectors of 8 outputs, so a row holds the cells that many
@@ -1033,6 +1064,16 @@ func newDWVector(ih, iw, oh, ow, kh, kw, sh, sw, ph, pw int) *dwVector {
 	}
 	v.scratch = (kh + 1) * v.slot
 	return v
+}
+
+// planes computes len(bias) ≤ v.group flat output planes, one after another in out, from as
+// many input planes in in, with the filters w (nine values a plane); scratch is as plane's.
+func (v *dwVector) planes(out, in, w, bias []float32, scratch []float32) {
+	n := v.ih * v.iw
+	for q := range bias {
+		copy(scratch[q*v.stride+v.iw+1:], in[q*n:(q+1)*n])
+	}
+	dwFlatPlanes(out, scratch, v.maskL, v.maskR, n, v.iw, v.stride, w, bias)
 }
 
 // plane computes one output plane; scratch holds v.scratch cells, zero but for what earlier

@@ -56,6 +56,25 @@ func dwPlaneS2(dst, e, o []float32, oh, ow int, w *[9]float32, bias float32) {
 }
 
 //go:noescape
+func dw3x3FlatPlanesAVX2(dst, f *float32, maskL, maskR *uint32, n, iw, planes, stride int, w, bias *float32)
+
+// dwFlatPlanes is dwFlat for len(bias) planes at once: plane p laid out in f from cell
+// p*stride on (as dwFlat's f), its outputs dst[p*n:(p+1)*n], its filter w[9p:9p+9].
+func dwFlatPlanes(dst, f []float32, maskL, maskR []uint32, n, iw, stride int, w, bias []float32) {
+	planes := len(bias)
+	if planes == 0 || n == 0 {
+		return
+	}
+	lanes := (n + 7) &^ 7
+	if stride < lanes+2*iw+2 {
+		panic("tensor: dwFlatPlanes: planes laid out closer than the cells a plane reads")
+	}
+	_, _, _ = f[(planes-1)*stride+lanes+2*iw+1], maskL[lanes-1], maskR[lanes-1]
+	_, _ = dst[planes*n-1], w[9*planes-1]
+	dw3x3FlatPlanesAVX2(&dst[0], &f[0], &maskL[0], &maskR[0], n, iw, planes, stride, &w[0], &bias[0])
+}
+
+//go:noescape
 func deinterleaveAVX2(even, odd, src *float32, n int)
 
 // dwFlat computes a whole "same" stride-1 plane dst of a 3×3 depthwise convolution from the

@@ -293,6 +293,60 @@ s2p_next:
 	VZEROUPPER
 	RET
 
+// func dw3x3FlatPlanesAVX2(dst, f *float32, maskL, maskR *uint32, n, iw, planes, stride int, w, bias *float32)
+//
+// dw3x3FlatAVX2 for planes planes in one call: plane p is laid out in f from cell p*stride
+// on, its outputs go to dst from p*n on, and its weights and bias are w[9p:] and bias[p].
+// The arguments past the masks are advanced in their slots from plane to plane.
+TEXT ·dw3x3FlatPlanesAVX2(SB), NOSPLIT, $0-80
+	MOVQ dst+0(FP), DI
+	MOVQ maskL+16(FP), R11
+	MOVQ maskR+24(FP), R12
+	MOVQ n+32(FP), BX
+	SHLQ $2, BX
+
+planes_next:
+	MOVQ         w+64(FP), DX
+	DWLOADW
+	ADDQ         $36, DX
+	MOVQ         DX, w+64(FP)
+	MOVQ         bias+72(FP), CX
+	VBROADCASTSS (CX), Y9
+	ADDQ         $4, CX
+	MOVQ         CX, bias+72(FP)
+	MOVQ         iw+40(FP), CX
+	SHLQ         $2, CX
+	MOVQ         f+8(FP), R8
+	LEAQ         (R8)(CX*1), R9
+	LEAQ         (R9)(CX*1), R10
+	MOVQ         stride+56(FP), CX
+	LEAQ         (R8)(CX*4), CX
+	MOVQ         CX, f+8(FP)
+	XORQ         AX, AX
+
+planes_loop:
+	LEAQ    32(AX), CX
+	CMPQ    CX, BX
+	JGT     planes_tail
+	DWFLAT
+	VMOVUPS Y10, (DI)(AX*1)
+	MOVQ    CX, AX
+	JMP     planes_loop
+
+planes_tail:
+	CMPQ       AX, BX
+	JGE        planes_done
+	DWFLAT
+	DWTAILMASK
+	VMASKMOVPS Y10, Y13, (DI)(AX*1)
+
+planes_done:
+	ADDQ BX, DI
+	DECQ planes+48(FP)
+	JNZ  planes_next
+	VZEROUPPER
+	RET
+
 // func deinterleaveAVX2(even, odd, src *float32, n int)
 //
 // even[m] = src[2m] and odd[m] = src[2m+1] for m < n, n a positive multiple of 8.

@@ -21,6 +21,10 @@ func dwPlaneS2(dst, e, o []float32, oh, ow int, w *[9]float32, bias float32) {
 	panic("tensor: dwPlaneS2 without assembly")
 }
 
+func dwFlatPlanes(dst, f []float32, maskL, maskR []uint32, n, iw, stride int, w, bias []float32) {
+	panic("tensor: dwFlatPlanes without assembly")
+}
+
 func deinterleaveFloat32(a, b, src []float32) int { return 0 }
 
 func dwRow(dst []float32, rows [][]float32, taps []int, w []float32, bias float32) {

@@ -263,16 +263,31 @@ func TestDepthwiseSIMDMatchesGo(t *testing.T) {
 				for _, sh := range []int{1, 2, 3} {
 					for _, sw := range []int{1, 2} {
 						for _, pad := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}, {2, 2, 3, 1}, {0, 1, 1, 0}, {3, 3, 3, 3}} {
-							depthwiseCompare(t, r, k, ih, iw, sh, sw, pad)
+							depthwiseCompare(t, r, k, ih, iw, sh, sw, pad, dwChannels{2, 3, 2, true, false})
 						}
 					}
 				}
 			}
 		}
 	}
+	// One output channel per input channel, as in MobileNets: the flat kernel takes runs of
+	// an image's planes in one call, across the chunks' and the images' boundaries, with and
+	// without a bias, with a clamp fused.
+	for _, size := range []int{1, 2, 5, 7, 14, 28, 41} {
+		for _, ch := range []dwChannels{{3, 37, 1, true, false}, {2, 70, 1, false, true}} {
+			depthwiseCompare(t, r, [2]int{3, 3}, size, size, 1, 1, [4]int{1, 1, 1, 1}, ch)
+		}
+	}
 }
 
-func depthwiseCompare(t *testing.T, r *rand.Rand, k [2]int, ih, iw, sh, sw int, pad [4]int) {
+// dwChannels is the batch and channels of depthwiseCompare's convolution: inC input
+// channels, mult output channels each, a bias or not, a fused clamp or not.
+type dwChannels struct {
+	batch, inC, mult int
+	bias, clamp      bool
+}
+
+func depthwiseCompare(t *testing.T, r *rand.Rand, k [2]int, ih, iw, sh, sw int, pad [4]int, ch dwChannels) {
 	t.Helper()
 	ph, pwb, phe, pwe := pad[0], pad[1], pad[2], pad[3]
 	oh := ConvOutSize(ih, k[0], sh, 1, ph, phe, false)
@@ -280,11 +295,17 @@ func depthwiseCompare(t *testing.T, r *rand.Rand, k [2]int, ih, iw, sh, sw int, 
 	if oh < 1 || ow < 1 {
 		return
 	}
-	g := &ConvGeom{Batch: 2, InC: 3, OutC: 6, Group: 3, InShape: []int{ih, iw}, Kernel: k[:],
+	g := &ConvGeom{Batch: ch.batch, InC: ch.inC, OutC: ch.inC * ch.mult, Group: ch.inC, InShape: []int{ih, iw}, Kernel: k[:],
 		OutShape: []int{oh, ow}, Strides: []int{sh, sw}, Dilations: []int{1, 1}, Pads: []int{ph, pwb}}
 	x := make([]float32, g.Batch*g.InC*ih*iw)
 	w := make([]float32, g.OutC*k[0]*k[1])
-	bias := make([]float32, g.OutC)
+	var bias []float32
+	if ch.bias {
+		bias = make([]float32, g.OutC)
+	}
+	if ch.clamp {
+		g.Clamp = []float32{-0.5, 0.5}
+	}
 	for _, s := range [][]float32{x, w, bias} {
 		for i := range s {
 			s[i] = float32(r.NormFloat64())
@@ -300,7 +321,7 @@ func depthwiseCompare(t *testing.T, r *rand.Rand, k [2]int, ih, iw, sh, sw int, 
 	for i := range got {
 		tol := 1e-6 * float64(k[0]*k[1]) * (1 + math.Abs(float64(want[i])))
 		if d := math.Abs(float64(got[i] - want[i])); d > tol || math.IsNaN(float64(got[i])) {
-			t.Fatalf("kernel %v, input %dx%d, strides %d,%d, pads %v: output %d: got %v, the Go loops give %v", k, ih, iw, sh, sw, pad, i, got[i], want[i])
+			t.Fatalf("kernel %v, input %dx%d, strides %d,%d, pads %v, %+v: output %d: got %v, the Go loops give %v", k, ih, iw, sh, sw, pad, ch, i, got[i], want[i])
 		}
 	}
 }
