@@ -7,16 +7,16 @@ import (
 )
 
 // FreezeWeights declares that the graph's initializers will not change while the plan is in
-// use, and packs the filters of its 1×1 convolutions of stride 1 without padding once into
-// the GEMM kernel's layout (tensor.PackPointwiseFilters) instead of on every run, as ONNX
-// Runtime does when it creates a session: at batch 1, 5% of mobilenet_v2's time and 2-3% of
-// squeezenet1_1's (the 1×1 layers' products are small there, and packing their filters
-// was up to a fifth of a 7×7 layer's time). A caller that changes a weight
+// use, so that its convolutions prepare their filters once (tensor.PackConvFilters) instead
+// of on every run, as ONNX Runtime does when it creates a session: the filters of 1×1
+// convolutions of stride 1 without padding packed into the GEMM kernel's layout (at batch 1,
+// 5% of mobilenet_v2's time and 2-3% of squeezenet1_1's), the Winograd transforms of 3×3
+// ones kept from their first run (2% of resnet18's at batch 1). A caller that changes a weight
 // afterwards (an optimizer step, a finite-difference check) would get results from the old
 // filters: such callers must not freeze. FreezeWeights must not run concurrently with the
 // plan's runs.
 func (p *Plan) FreezeWeights() error {
-	packed := map[int]*tensor.PackedFilters{} // by the filters' slot: a fused copy of a Conv shares them
+	prepared := map[int]*tensor.PackedFilters{} // by the filters' slot: a fused copy of a Conv shares them
 	for _, steps := range [][]step{p.steps, p.fused} {
 		for i := range steps {
 			st := &steps[i]
@@ -25,17 +25,20 @@ func (p *Plan) FreezeWeights() error {
 				continue
 			}
 			w := p.constantAt(st.in[1])
-			if !pointwiseFilters(w) || w.Shape()[1] == 1 || !allEqual(conv.Strides, 1) || !allEqual(conv.Pads, 0) {
-				continue // only a 1×1 convolution of stride 1 without padding, not depthwise, reads them
+			if w == nil || w.DType() != tensor.Float32 || w.Rank() < 3 || w.Shape()[1] == 1 {
+				continue // the depthwise kernels read the filters as they are
 			}
-			f, ok := packed[st.in[1]]
+			if pointwiseFilters(w) && (!allEqual(conv.Strides, 1) || !allEqual(conv.Pads, 0)) {
+				continue // only a 1×1 convolution of stride 1 without padding reads them packed
+			}
+			f, ok := prepared[st.in[1]]
 			if !ok {
 				var err error
 				shape := w.Shape()
-				if f, err = tensor.PackPointwiseFilters(w.Float32s(), shape[0], shape[1]*conv.Group, conv.Group); err != nil {
+				if f, err = tensor.PackConvFilters(w.Float32s(), shape[0], shape[1]*conv.Group, conv.Group, shape[2:]); err != nil {
 					return fmt.Errorf("graph: %s: %w", st.node, err)
 				}
-				packed[st.in[1]] = f
+				prepared[st.in[1]] = f
 			}
 			conv.filters = f
 		}

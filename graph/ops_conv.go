@@ -30,7 +30,7 @@ type Conv struct {
 	// plan (see fuse).
 	Clamp []float32
 
-	filters *tensor.PackedFilters        // W packed once, for a plan whose weights are frozen (Plan.FreezeWeights)
+	filters *tensor.PackedFilters        // W prepared once, for a plan whose weights are frozen (Plan.FreezeWeights)
 	shapes  *geomCache[*tensor.ConvGeom] // the geometry of the last shapes run; shared by the fused copies
 }
 

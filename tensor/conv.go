@@ -39,9 +39,10 @@ type ConvGeom struct {
 	// output that a backward pass differentiates: F(2×2, 3×3) rather than F(4×4, 3×3) (see
 	// winogradAlgo).
 	Precise bool
-	// Filters, when not nil, are w packed once by PackPointwiseFilters: a 1×1 convolution of
-	// stride 1 reads them instead of packing w on every call, unless it batches its images
-	// into one product (convPacked). w must still hold the same filters.
+	// Filters, when not nil, are w prepared once by PackConvFilters: a 1×1 convolution of
+	// stride 1 reads them packed instead of packing w on every call, unless it batches its
+	// images into one product (convPacked), and Winograd by chunks of tiles reads the
+	// transforms they keep. w must still hold the same filters.
 	Filters *PackedFilters
 }
 

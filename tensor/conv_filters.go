@@ -1,37 +1,78 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
-// PackedFilters are a 1×1 convolution's filters packed once into the GEMM micro-kernel's
-// panels, for a plan whose weights do not change (graph's Plan.FreezeWeights), where Conv
-// would pack them again on every call: at batch 1, mobilenet_v2's 1×1 layers at 14×14 and
-// 7×7 spent up to a fifth of their time on it, 5% of the model's.
+// PackedFilters are a convolution's filters prepared once, for a plan whose weights do not
+// change (graph's Plan.FreezeWeights), where Conv would prepare them again on every call, as
+// ONNX Runtime does when it creates a session: a 1×1 convolution's packed into the GEMM
+// micro-kernel's panels (at batch 1, mobilenet_v2's 1×1 layers at 14×14 and 7×7 spent up to a
+// fifth of their time packing them, 5% of the model's), and a 3×3 one's Winograd transforms,
+// made by the first call that takes each algorithm and kept (resnet18's 64- and 128-channel
+// layers transformed 0.6 and 2.4 MB of filters a call; 2% of its run at batch 1).
 type PackedFilters struct {
 	ar                *gemmArch // the kernel they are packed for
 	outC, inC, groups int
-	panels            [][]float32 // each group's [outC/groups × inC/groups] filters
+	panels            [][]float32 // 1×1: each group's [outC/groups × inC/groups] filters
+
+	w          []float32             // 3×3: the filters the transforms are of
+	transforms [2]winogradTransforms // 3×3: by algorithm, F(2×2, 3×3) and F(4×4, 3×3)
 }
 
-// PackPointwiseFilters packs w, the filters [outC, inC/groups, 1, ...] of a 1×1 convolution
-// of inC input channels in groups groups, for the GEMM kernel in use.
-func PackPointwiseFilters(w []float32, outC, inC, groups int) (*PackedFilters, error) {
-	if groups < 1 || outC%groups != 0 || inC%groups != 0 || len(w) != outC*inC/groups {
-		return nil, fmt.Errorf("tensor.PackPointwiseFilters: %d values for %d filters of %d channels in %d groups", len(w), outC, inC, groups)
-	}
-	ar := gemmCurrent()
-	mg, cg := outC/groups, inC/groups
-	p := &PackedFilters{ar: ar, outC: outC, inC: inC, groups: groups}
-	for grp := range groups {
-		p.panels = append(p.panels, packGemmA(ar, w[grp*mg*cg:], cg, mg, cg))
-	}
-	return p, nil
+// winogradTransforms are one algorithm's transforms of a convolution's filters, planes of
+// OutC×InC padded as convWinogradChunks lays them out, made once.
+type winogradTransforms struct {
+	once sync.Once
+	u    []float32
 }
 
-// group returns group grp's panels where the filters fit g and the kernel in use (tests
-// switch kernels), nil otherwise.
+// PackConvFilters prepares w, the filters [outC, inC/groups, kernel...] of a convolution of
+// inC input channels in groups groups, for Conv: it returns nil, and no error, for filters it
+// has nothing to prepare for (other kernel sizes, 3×3 in groups).
+func PackConvFilters(w []float32, outC, inC, groups int, kernel []int) (*PackedFilters, error) {
+	taps := Size(kernel)
+	if groups < 1 || outC%groups != 0 || inC%groups != 0 || len(w) != outC*inC/groups*taps {
+		return nil, fmt.Errorf("tensor.PackConvFilters: %d values for %d filters of %d channels in %d groups, kernel %v", len(w), outC, inC, groups, kernel)
+	}
+	switch {
+	case taps == 1:
+		ar := gemmCurrent()
+		mg, cg := outC/groups, inC/groups
+		p := &PackedFilters{ar: ar, outC: outC, inC: inC, groups: groups}
+		for grp := range groups {
+			p.panels = append(p.panels, packGemmA(ar, w[grp*mg*cg:], cg, mg, cg))
+		}
+		return p, nil
+	case len(kernel) == 2 && kernel[0] == 3 && kernel[1] == 3 && groups == 1:
+		return &PackedFilters{outC: outC, inC: inC, groups: 1, w: w}, nil
+	}
+	return nil, nil
+}
+
+// group returns group grp's panels where the filters are a 1×1 convolution's that fit g and
+// the kernel in use (tests switch kernels), nil otherwise.
 func (p *PackedFilters) group(g *ConvGeom, grp int) []float32 {
-	if p == nil || p.ar != gemmCurrent() || p.outC != g.OutC || p.inC != g.InC || p.groups != g.Group || !g.pointwise() {
+	if p == nil || p.panels == nil || p.ar != gemmCurrent() || p.outC != g.OutC || p.inC != g.InC || p.groups != g.Group || !g.pointwise() {
 		return nil
 	}
 	return p.panels[grp]
+}
+
+// winograd returns alg's transforms of the filters w of g (planes up apart, made with the
+// transform matrix gg) where p holds g's 3×3 filters w, nil otherwise.
+func (p *PackedFilters) winograd(g *ConvGeom, alg *winogradAlgo, w []float32, up int) []float32 {
+	if p == nil || p.w == nil || p.outC != g.OutC || p.inC != g.InC || g.Group != 1 || len(w) != len(p.w) || &w[0] != &p.w[0] {
+		return nil
+	}
+	t := &p.transforms[0]
+	if alg == winograd4 {
+		t = &p.transforms[1]
+	}
+	t.once.Do(func() {
+		t.u = make([]float32, alg.planes()*up)
+		winogradFilterTransforms(t.u, up, alg.gg, w, alg.planes(), g.OutC*g.InC)
+	})
+	return t.u
 }

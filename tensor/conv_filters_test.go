@@ -29,7 +29,7 @@ func TestPackedFilters(t *testing.T) {
 				w := gemmRandom(r, c.outC*c.inC/c.groups)
 				bias := gemmRandom(r, c.outC)
 				res := gemmRandom(r, c.batch*c.outC*c.size*c.size)
-				filters, err := PackPointwiseFilters(w, c.outC, c.inC, c.groups)
+				filters, err := PackConvFilters(w, c.outC, c.inC, c.groups, []int{1, 1})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -71,7 +71,66 @@ func TestPackedFilters(t *testing.T) {
 			})
 		}
 	}
-	if _, err := PackPointwiseFilters(make([]float32, 10), 4, 6, 2); err == nil {
+	if _, err := PackConvFilters(make([]float32, 10), 4, 6, 2, []int{1, 1}); err == nil {
 		t.Errorf("10 values for 4 filters of 6 channels in 2 groups: no error")
+	}
+}
+
+// TestKeptWinogradFilters: a 3×3 convolution that Winograd computes by chunks of tiles, given
+// its filters prepared once (ConvGeom.Filters), gives the same bits as one that transforms
+// them on every call, on its first call and its second, under both algorithms; what it reads
+// on the second is the kept transforms; and filters in groups or of other sizes prepare
+// nothing.
+func TestKeptWinogradFilters(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, alg := range winogradAlgos {
+		g := sameConv3x3(1, 64, 64, 28)
+		if !g.winogradForward() || g.winogradByBlocks() {
+			t.Fatalf("%v: not Winograd by chunks", g)
+		}
+		x, w, bias := gemmRandom(r, 64*28*28), gemmRandom(r, 64*64*9), gemmRandom(r, 64)
+		want := make([]float32, 64*28*28)
+		winogradForce = alg
+		Conv(want, x, w, bias, g)
+		f, err := PackConvFilters(w, 64, 64, 1, []int{3, 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := *g
+		kept.Filters = f
+		for call := range 2 {
+			got := make([]float32, len(want))
+			Conv(got, x, w, bias, &kept)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("F(%d×%[1]d, 3×3), call %d: element %d: %v with kept transforms, %v without", alg.m, call, i, got[i], want[i])
+				}
+			}
+		}
+		u := f.transforms[0].u
+		if alg == winograd4 {
+			u = f.transforms[1].u
+		}
+		if u == nil {
+			t.Fatalf("F(%d×%[1]d, 3×3): no transforms kept", alg.m)
+		}
+		clear(u)
+		got := make([]float32, len(want))
+		Conv(got, x, w, nil, &kept)
+		for i := range got {
+			if got[i] != 0 {
+				t.Fatalf("F(%d×%[1]d, 3×3): zeroed kept transforms, yet output %d is %v", alg.m, i, got[i])
+			}
+		}
+		winogradForce = nil
+	}
+	for _, c := range []struct {
+		groups int
+		kernel []int
+	}{{2, []int{3, 3}}, {1, []int{5, 5}}, {1, []int{3, 1}}} {
+		w := make([]float32, 8*8/c.groups*Size(c.kernel))
+		if f, err := PackConvFilters(w, 8, 8, c.groups, c.kernel); f != nil || err != nil {
+			t.Errorf("%d groups, kernel %v: prepared %v (%v), want nothing", c.groups, c.kernel, f, err)
+		}
 	}
 }

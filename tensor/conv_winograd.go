@@ -150,14 +150,20 @@ func convWinogradChunks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 
 	// Planes 2^k floats apart would all fall in the same cache sets: each is padded.
 	up := oc*ic + winogradPlanePad
-	ubuf := convGetCol(planes * up)
-	defer convPutCol(ubuf)
-	u := *ubuf
 	gg, transU, ldu := alg.gg, false, ic // plane ξ of u is U_ξ, [OutC × InC]
 	if flipped {
 		gg, transU, ldu = alg.flippedGG, true, oc // plane ξ is U_ξᵀ, [InC × OutC]
 	}
-	Gemm(false, true, planes, oc*ic, 9, 1, gg, 9, w, 9, 0, u, up)
+	var u []float32
+	if !flipped {
+		u = g.Filters.winograd(g, alg, w, up) // kept by a frozen plan
+	}
+	if u == nil {
+		ubuf := convGetCol(planes * up)
+		defer convPutCol(ubuf)
+		u = *ubuf
+		winogradFilterTransforms(u, up, gg, w, planes, oc*ic)
+	}
 
 	tiles := float64(tileRows * tw)
 	threads, workers := convSchedule(chunks, procs, float64(planes)*tiles*float64(oc)*float64(ic))
@@ -167,6 +173,12 @@ func convWinogradChunks(y, x, w, bias []float32, g *ConvGeom, procs int, flipped
 		planes: planes, ic: ic, oc: oc, tw: tw, up: up, ldu: ldu, transU: transU,
 		tileRows: tileRows, perChunk: perChunk, threads: threads,
 	})
+}
+
+// winogradFilterTransforms sets the planes of u (up apart) to the transforms gg (planes×9) of
+// the filters of w (filters 3×3 filters).
+func winogradFilterTransforms(u []float32, up int, gg, w []float32, planes, filters int) {
+	Gemm(false, true, planes, filters, 9, 1, gg, 9, w, 9, 0, u, up)
 }
 
 // winogradChunk is convWinogradChunks' loop over chunks of tile rows.
