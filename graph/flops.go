@@ -74,10 +74,8 @@ func (p *Plan) CountFLOPs(ctx *Context, inputs map[string]*tensor.Tensor) (map[s
 		flops += n
 	}
 	outputs := map[string]*tensor.Tensor{}
-	for _, out := range p.Graph.Outputs {
-		if err := gatherExamples(outputs, out.Name, parts, batch); err != nil {
-			return nil, 0, err
-		}
+	if err := p.gatherOutputs(outputs, parts, batch); err != nil {
+		return nil, 0, err
 	}
 	return outputs, flops, nil
 }

@@ -234,6 +234,11 @@ func (p *Plan) runSplit(ctx *Context, inputs, outputs map[string]*tensor.Tensor,
 			return err
 		}
 	}
+	return p.gatherOutputs(outputs, parts, batch)
+}
+
+// gatherOutputs puts the parts' outputs together into outputs (gatherExamples).
+func (p *Plan) gatherOutputs(outputs map[string]*tensor.Tensor, parts []shardPart, batch int) error {
 	for _, out := range p.Graph.Outputs {
 		if err := gatherExamples(outputs, out.Name, parts, batch); err != nil {
 			return err

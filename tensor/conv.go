@@ -1081,10 +1081,8 @@ func (v *dwVector) planes(out, in, w, bias []float32, scratch []float32) {
 // calls with the same v wrote.
 func (v *dwVector) plane(out, in, wk []float32, b float32, scratch []float32) {
 	if v.flat {
-		n := v.ih * v.iw
-		f := scratch[:(n+7)&^7+2*v.iw+2]
-		copy(f[v.iw+1:], in)
-		dwFlat(out, f, v.maskL, v.maskR, v.iw, (*[9]float32)(wk), b)
+		bias := [1]float32{b}
+		v.planes(out, in, wk, bias[:], scratch)
 		return
 	}
 	if v.planeS2 {

@@ -38,9 +38,6 @@ func dwRowS2(dst, e0, e1, e2, o0, o1, o2 []float32, w *[9]float32, bias float32)
 }
 
 //go:noescape
-func dw3x3FlatAVX2(dst, f *float32, maskL, maskR *uint32, n, iw int, w *[9]float32, bias float32)
-
-//go:noescape
 func dw3x3S2PlaneAVX2(dst, e, o *float32, oh, ow int, w *[9]float32, bias float32)
 
 // dwPlaneS2 computes the whole oh×ow output plane dst of a 3×3 depthwise convolution at
@@ -58,8 +55,9 @@ func dwPlaneS2(dst, e, o []float32, oh, ow int, w *[9]float32, bias float32) {
 //go:noescape
 func dw3x3FlatPlanesAVX2(dst, f *float32, maskL, maskR *uint32, n, iw, planes, stride int, w, bias *float32)
 
-// dwFlatPlanes is dwFlat for len(bias) planes at once: plane p laid out in f from cell
-// p*stride on (as dwFlat's f), its outputs dst[p*n:(p+1)*n], its filter w[9p:9p+9].
+// dwFlatPlanes computes len(bias) whole "same" stride-1 planes of a 3×3 depthwise
+// convolution, n outputs each: plane p laid out in f from cell p*stride on with iw+1 zeros
+// before it (see dwVector), its outputs dst[p*n:(p+1)*n], its filter w[9p:9p+9].
 func dwFlatPlanes(dst, f []float32, maskL, maskR []uint32, n, iw, stride int, w, bias []float32) {
 	planes := len(bias)
 	if planes == 0 || n == 0 {
@@ -76,18 +74,6 @@ func dwFlatPlanes(dst, f []float32, maskL, maskR []uint32, n, iw, stride int, w,
 
 //go:noescape
 func deinterleaveAVX2(even, odd, src *float32, n int)
-
-// dwFlat computes a whole "same" stride-1 plane dst of a 3×3 depthwise convolution from the
-// plane laid out in f with iw+1 zeros before it (see dwVector).
-func dwFlat(dst, f []float32, maskL, maskR []uint32, iw int, w *[9]float32, bias float32) {
-	n := len(dst)
-	if n == 0 {
-		return
-	}
-	lanes := (n + 7) &^ 7
-	_, _, _ = f[lanes+2*iw+1], maskL[lanes-1], maskR[lanes-1]
-	dw3x3FlatAVX2(&dst[0], &f[0], &maskL[0], &maskR[0], n, iw, w, bias)
-}
 
 // deinterleaveFloat32 splits the leading pairs of src into a (even cells) and b (odd cells)
 // and returns how many pairs it did, a multiple of 8.

@@ -170,48 +170,6 @@ s2_done:
 	VZEROUPPER
 	RET
 
-// func dw3x3FlatAVX2(dst, f *float32, maskL, maskR *uint32, n, iw int, w *[9]float32, bias float32)
-//
-// A whole "same" stride-1 plane of n = ih*iw outputs as one flat loop: f is the input plane
-// with iw+1 zeros before it and enough after, so that tap (i, j) of output o is f[o+i*iw+j].
-// Only the column taps wrap around the row ends; maskL and maskR (n rounded up to 8 lanes)
-// clear the left taps of column 0 and the right taps of column iw-1.
-TEXT ·dw3x3FlatAVX2(SB), NOSPLIT, $0-60
-	MOVQ         dst+0(FP), DI
-	MOVQ         f+8(FP), R8
-	MOVQ         maskL+16(FP), R11
-	MOVQ         maskR+24(FP), R12
-	MOVQ         n+32(FP), BX
-	MOVQ         iw+40(FP), CX
-	MOVQ         w+48(FP), DX
-	DWLOADW
-	VBROADCASTSS bias+56(FP), Y9
-	SHLQ         $2, CX
-	LEAQ         (R8)(CX*1), R9
-	LEAQ         (R9)(CX*1), R10
-	SHLQ         $2, BX
-	XORQ         AX, AX
-
-flat_loop:
-	LEAQ    32(AX), CX
-	CMPQ    CX, BX
-	JGT     flat_tail
-	DWFLAT
-	VMOVUPS Y10, (DI)(AX*1)
-	MOVQ    CX, AX
-	JMP     flat_loop
-
-flat_tail:
-	CMPQ       AX, BX
-	JGE        flat_done
-	DWFLAT
-	DWTAILMASK
-	VMASKMOVPS Y10, Y13, (DI)(AX*1)
-
-flat_done:
-	VZEROUPPER
-	RET
-
 // dwNotFirst selects every lane but the first.
 DATA dwNotFirst<>+0(SB)/4, $0
 DATA dwNotFirst<>+4(SB)/4, $0xffffffff
@@ -295,9 +253,13 @@ s2p_next:
 
 // func dw3x3FlatPlanesAVX2(dst, f *float32, maskL, maskR *uint32, n, iw, planes, stride int, w, bias *float32)
 //
-// dw3x3FlatAVX2 for planes planes in one call: plane p is laid out in f from cell p*stride
-// on, its outputs go to dst from p*n on, and its weights and bias are w[9p:] and bias[p].
-// The arguments past the masks are advanced in their slots from plane to plane.
+// Whole "same" stride-1 planes of n = ih*iw outputs, each as one flat loop: plane p's input
+// is laid out in f from cell p*stride on, with iw+1 zeros before it and enough after, so
+// that tap (i, j) of output o is f[p*stride+o+i*iw+j]; its outputs go to dst from p*n on,
+// and its weights and bias are w[9p:] and bias[p]. Only the column taps wrap around the row
+// ends; maskL and maskR (n rounded up to 8 lanes) clear the left taps of column 0 and the
+// right taps of column iw-1. The arguments past the masks are advanced in their slots from
+// plane to plane.
 TEXT ·dw3x3FlatPlanesAVX2(SB), NOSPLIT, $0-80
 	MOVQ dst+0(FP), DI
 	MOVQ maskL+16(FP), R11

@@ -60,8 +60,8 @@ func (p *PackedFilters) group(g *ConvGeom, grp int) []float32 {
 	return p.panels[grp]
 }
 
-// winograd returns alg's transforms of the filters w of g (planes up apart, made with the
-// transform matrix gg) where p holds g's 3×3 filters w, nil otherwise.
+// winograd returns alg's transforms of the filters w of g (planes up apart, as
+// convWinogradChunks lays them out) where p holds g's 3×3 filters w, nil otherwise.
 func (p *PackedFilters) winograd(g *ConvGeom, alg *winogradAlgo, w []float32, up int) []float32 {
 	if p == nil || p.w == nil || p.outC != g.OutC || p.inC != g.InC || g.Group != 1 || len(w) != len(p.w) || &w[0] != &p.w[0] {
 		return nil

@@ -13,10 +13,6 @@ func dwRowS2(dst, e0, e1, e2, o0, o1, o2 []float32, w *[9]float32, bias float32)
 	panic("tensor: dwRowS2 without assembly")
 }
 
-func dwFlat(dst, f []float32, maskL, maskR []uint32, iw int, w *[9]float32, bias float32) {
-	panic("tensor: dwFlat without assembly")
-}
-
 func dwPlaneS2(dst, e, o []float32, oh, ow int, w *[9]float32, bias float32) {
 	panic("tensor: dwPlaneS2 without assembly")
 }

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
