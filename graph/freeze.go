@@ -11,7 +11,8 @@ import (
 // of on every run, as ONNX Runtime does when it creates a session: the filters of 1×1
 // convolutions of stride 1 without padding packed into the GEMM kernel's layout (at batch 1,
 // 5% of mobilenet_v2's time and 2-3% of squeezenet1_1's), the Winograd transforms of 3×3
-// ones kept from their first run (2% of resnet18's at batch 1). A caller that changes a weight
+// ones and the direct convolution's layout kept from their first run (2% of resnet18's at
+// batch 1, a fifth of squeezenet1_1's 3×3 layers'). A caller that changes a weight
 // afterwards (an optimizer step, a finite-difference check) would get results from the old
 // filters: such callers must not freeze. FreezeWeights must not run concurrently with the
 // plan's runs.
@@ -27,9 +28,6 @@ func (p *Plan) FreezeWeights() error {
 			w := p.constantAt(st.in[1])
 			if w == nil || w.DType() != tensor.Float32 || w.Rank() < 3 || w.Shape()[1] == 1 {
 				continue // the depthwise kernels read the filters as they are
-			}
-			if pointwiseFilters(w) && (!allEqual(conv.Strides, 1) || !allEqual(conv.Pads, 0)) {
-				continue // only a 1×1 convolution of stride 1 without padding reads them packed
 			}
 			f, ok := prepared[st.in[1]]
 			if !ok {
@@ -57,27 +55,4 @@ func convOf(k Kernel) *Conv {
 		return k.Conv
 	}
 	return nil
-}
-
-// pointwiseFilters reports whether w is float32 filters [M, C, 1, ...] of a 1×1 convolution.
-func pointwiseFilters(w *tensor.Tensor) bool {
-	if w == nil || w.DType() != tensor.Float32 || w.Rank() < 3 {
-		return false
-	}
-	for _, d := range w.Shape()[2:] {
-		if d != 1 {
-			return false
-		}
-	}
-	return true
-}
-
-// allEqual reports whether every entry of v is x (true for none).
-func allEqual(v []int, x int) bool {
-	for _, e := range v {
-		if e != x {
-			return false
-		}
-	}
-	return true
 }

@@ -8,9 +8,10 @@ import (
 
 // TestLargeFrozenWeights: torchvision's mobilenet_v2, squeezenet1_1 and resnet18 (224x224)
 // give bit for bit the same outputs from a plan whose filters are prepared once
-// (FreezeWeights: the 1×1 ones packed, the Winograd transforms of resnet18's 3×3 ones kept)
-// as from one that prepares them on every run, at batch 1 (which reads the packed filters)
-// and 2, twice (the second run reads the kept transforms).
+// (FreezeWeights: the 1×1 ones packed, the Winograd transforms of resnet18's 3×3 ones and
+// the direct convolution's layouts kept) as from one that prepares them on every run, at
+// batch 1 (which reads the packed filters) and 2, twice (the second run reads the kept
+// transforms and layouts).
 func TestLargeFrozenWeights(t *testing.T) {
 	if testing.Short() {
 		t.Skip("model-sized case: runs in the full (non -short) pass")

@@ -8,8 +8,9 @@ import (
 	"github.com/onnxtune/onnxtune/tensor"
 )
 
-// TestFreezeWeights: a frozen plan packs the filters of its 1×1 convolutions of stride 1
-// once, a Conv and its fused copy sharing them, leaves the others alone (3×3, stride 2), and gives bit for bit what the
+// TestFreezeWeights: a frozen plan prepares the filters of its convolutions once (1×1 of
+// stride 1 in groups, 1×1 of stride 2, which the direct convolution reads), a Conv and its
+// fused copy sharing them, leaves the depthwise ones alone, and gives bit for bit what the
 // unfrozen plan gives, in Run and in ForwardLeased.
 func TestFreezeWeights(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -53,8 +54,8 @@ func TestFreezeWeights(t *testing.T) {
 				continue
 			}
 			w := st.node.Inputs[1]
-			if (conv.filters != nil) != (w == "w1" || w == "w2") {
-				t.Errorf("%s (%T): packed filters %v, want them for the 1×1 convolutions of stride 1 only", st.node.Name, st.kernel, conv.filters != nil)
+			if (conv.filters != nil) != (w != "w3") {
+				t.Errorf("%s (%T): packed filters %v, want them for all but the depthwise convolution", st.node.Name, st.kernel, conv.filters != nil)
 			}
 			if prev, ok := packed[w]; ok && prev != conv.filters {
 				t.Errorf("%s: %s packed twice", st.node.Name, w)

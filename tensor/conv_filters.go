@@ -9,16 +9,25 @@ import (
 // change (graph's Plan.FreezeWeights), where Conv would prepare them again on every call, as
 // ONNX Runtime does when it creates a session: a 1×1 convolution's packed into the GEMM
 // micro-kernel's panels (at batch 1, mobilenet_v2's 1×1 layers at 14×14 and 7×7 spent up to a
-// fifth of their time packing them, 5% of the model's), and a 3×3 one's Winograd transforms,
+// fifth of their time packing them, 5% of the model's), a 3×3 one's Winograd transforms,
 // made by the first call that takes each algorithm and kept (resnet18's 64- and 128-channel
-// layers transformed 0.6 and 2.4 MB of filters a call; 2% of its run at batch 1).
+// layers transformed 0.6 and 2.4 MB of filters a call; 2% of its run at batch 1), and the
+// layout of the direct convolution, made by its first call (squeezenet1_1's 3×3 layers at
+// batch 1 spent a fifth of their time laying them out).
 type PackedFilters struct {
 	ar                *gemmArch // the kernel they are packed for
 	outC, inC, groups int
 	panels            [][]float32 // 1×1: each group's [outC/groups × inC/groups] filters
 
-	w          []float32             // 3×3: the filters the transforms are of
+	w          []float32             // one group: the filters the forms below are of
 	transforms [2]winogradTransforms // 3×3: by algorithm, F(2×2, 3×3) and F(4×4, 3×3)
+	direct     directFilters         // the direct convolution's layout
+}
+
+// directFilters are filters laid out by packDirectFilters, made once.
+type directFilters struct {
+	once   sync.Once
+	packed []float32
 }
 
 // winogradTransforms are one algorithm's transforms of a convolution's filters, planes of
@@ -30,7 +39,7 @@ type winogradTransforms struct {
 
 // PackConvFilters prepares w, the filters [outC, inC/groups, kernel...] of a convolution of
 // inC input channels in groups groups, for Conv: it returns nil, and no error, for filters it
-// has nothing to prepare for (other kernel sizes, 3×3 in groups).
+// has nothing to prepare for (kernels of other than two dimensions in groups).
 func PackConvFilters(w []float32, outC, inC, groups int, kernel []int) (*PackedFilters, error) {
 	taps := Size(kernel)
 	if groups < 1 || outC%groups != 0 || inC%groups != 0 || len(w) != outC*inC/groups*taps {
@@ -44,8 +53,11 @@ func PackConvFilters(w []float32, outC, inC, groups int, kernel []int) (*PackedF
 		for grp := range groups {
 			p.panels = append(p.panels, packGemmA(ar, w[grp*mg*cg:], cg, mg, cg))
 		}
+		if groups == 1 {
+			p.w = w
+		}
 		return p, nil
-	case len(kernel) == 2 && kernel[0] == 3 && kernel[1] == 3 && groups == 1:
+	case len(kernel) == 2 && groups == 1:
 		return &PackedFilters{outC: outC, inC: inC, groups: 1, w: w}, nil
 	}
 	return nil, nil
@@ -63,7 +75,7 @@ func (p *PackedFilters) group(g *ConvGeom, grp int) []float32 {
 // winograd returns alg's transforms of the filters w of g (planes up apart, as
 // convWinogradChunks lays them out) where p holds g's 3×3 filters w, nil otherwise.
 func (p *PackedFilters) winograd(g *ConvGeom, alg *winogradAlgo, w []float32, up int) []float32 {
-	if p == nil || p.w == nil || p.outC != g.OutC || p.inC != g.InC || g.Group != 1 || len(w) != len(p.w) || &w[0] != &p.w[0] {
+	if !p.holds(g, w) {
 		return nil
 	}
 	t := &p.transforms[0]
@@ -75,4 +87,23 @@ func (p *PackedFilters) winograd(g *ConvGeom, alg *winogradAlgo, w []float32, up
 		winogradFilterTransforms(t.u, up, alg.gg, w, alg.planes(), g.OutC*g.InC)
 	})
 	return t.u
+}
+
+// holds reports whether p holds the filters w of g, a convolution in one group.
+func (p *PackedFilters) holds(g *ConvGeom, w []float32) bool {
+	return p != nil && p.w != nil && p.outC == g.OutC && p.inC == g.InC && g.Group == 1 && len(w) == len(p.w) && &w[0] == &p.w[0]
+}
+
+// directLayout returns the filters w of g laid out for the direct convolution where p holds
+// them, nil otherwise.
+func (p *PackedFilters) directLayout(g *ConvGeom, w []float32) []float32 {
+	if !p.holds(g, w) {
+		return nil
+	}
+	d := &p.direct
+	d.once.Do(func() {
+		d.packed = make([]float32, directFiltersLen(g.OutC, g.InC*g.KernelSize()))
+		packDirectFilters(d.packed, w, g.OutC, g.InC*g.KernelSize())
+	})
+	return d.packed
 }

@@ -127,7 +127,7 @@ func TestKeptWinogradFilters(t *testing.T) {
 	for _, c := range []struct {
 		groups int
 		kernel []int
-	}{{2, []int{3, 3}}, {1, []int{5, 5}}, {1, []int{3, 1}}} {
+	}{{2, []int{3, 3}}, {2, []int{5, 5}}, {1, []int{3, 3, 3}}, {1, []int{3}}} {
 		w := make([]float32, 8*8/c.groups*Size(c.kernel))
 		if f, err := PackConvFilters(w, 8, 8, c.groups, c.kernel); f != nil || err != nil {
 			t.Errorf("%d groups, kernel %v: prepared %v (%v), want nothing", c.groups, c.kernel, f, err)

@@ -4,7 +4,7 @@ package tensor
 
 import "math"
 
-//go:generate go run gemm_asmgen.go
+//go:generate go run gemm_asmgen.go conv_direct_asmgen.go
 
 // The assembly kernels take raw pointers; the wrappers below bound-check the extreme
 // elements each will touch so that a driver bug panics instead of corrupting memory.
@@ -38,15 +38,21 @@ func gemmKernAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, 
 // gemmKernAVX512 applies the epilogue in registers, before the tile is stored.
 func gemmKernAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, loadC bool, ep gemmEpilogue) {
 	_, _, _ = a[kc*8-1], b[(kc-1)*ldb+31], c[7*ldc+31]
-	flags, bias := gemmFlags(loadC, alpha), (*float32)(nil)
-	if ep.bias != nil {
-		_ = ep.bias[7]
-		flags, bias = flags|2, &ep.bias[0]
+	flags, bias := ep.kernelFlags(8)
+	gemmAVX512K8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, gemmFlags(loadC, alpha)|flags, bias, ep.lo, ep.hi)
+}
+
+// kernelFlags returns the flags (bits 2, 4, 8 and 16; see gemm_asmgen.go) and the bias
+// pointer with which an assembly kernel applies e to a tile of rows rows.
+func (e gemmEpilogue) kernelFlags(rows int) (flags int, bias *float32) {
+	if e.bias != nil {
+		_ = e.bias[rows-1]
+		flags, bias = 2, &e.bias[0]
 	}
-	if ep.clamp {
+	if e.clamp {
 		flags |= 4
 		// The two-instruction clamp (see gemm_asmgen.go) wherever it matches Go's.
-		lo, hi := float64(ep.lo), float64(ep.hi)
+		lo, hi := float64(e.lo), float64(e.hi)
 		if !math.IsNaN(lo) && !math.IsNaN(hi) && !(hi == 0 && math.Signbit(hi)) {
 			flags |= 8
 			if lo == 0 && !math.Signbit(lo) {
@@ -54,7 +60,7 @@ func gemmKernAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha
 			}
 		}
 	}
-	gemmAVX512K8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, flags, bias, ep.lo, ep.hi)
+	return flags, bias
 }
 
 // gemmCopyPanels copies len(src)/nr runs of nr values from src into dst, run j going to
