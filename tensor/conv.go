@@ -544,13 +544,11 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		convWinograd(y, x, w, bias, g, procs)
 		return
 	}
-	if g.convDirectFits() {
-		if packed := g.Filters.directLayout(g, w); packed != nil {
-			convDirect(y, x, packed, bias, g, procs)
+	if kept := g.Filters.holds(g, w); g.convDirectFits(kept) {
+		if kept {
+			convDirect(y, x, g.Filters.directLayout(g, w), bias, g, procs)
 			return
 		}
-		// Laid out on every call where the plan does not keep them, so that freezing the
-		// weights changes no bit of the outputs.
 		buf := convGetCol(directFiltersLen(g.OutC, cg*ks))
 		packDirectFilters(*buf, w, g.OutC, cg*ks)
 		convDirect(y, x, *buf, bias, g, procs)

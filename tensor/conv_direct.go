@@ -36,22 +36,32 @@ const convDirectChannels = 64
 // filters for 64 channels, which stay in L1 while the group's tiles read them.
 const convDirectTaps = 128
 
-// convDirectGroup is how many tiles share each run of taps.
-const convDirectGroup = 8
+// convDirectGroup is how many tiles share each run of taps (resnet18 at batch 1: 13.4 ms
+// with 16, 13.6 with 8, 13.7 with 4).
+const convDirectGroup = 16
 
 // convDirectMinTaps is the fewest taps (input channels × kernel cells) a direct
 // convolution takes: with fewer, each tile's transposing store costs more than its sums
 // (the 27 taps of a 3-channel 3×3 stem ran no faster than im2col and the GEMM).
 const convDirectMinTaps = 64
 
-// convDirectMaxTaps bounds the taps (input channels × kernel cells) of a direct convolution:
-// past it, a run of 64 channels' filters outgrows the L2 cache, and each group of tiles
-// would read them from memory again, where the GEMM reads them once per call.
+// convDirectMaxTaps bounds the taps (input channels × kernel cells) of a direct convolution
+// whose filters are laid out on the call: laying out more costs more than the GEMM's
+// packing saves (resnet18's 512 channels at 7×7, 4,608 taps: 4.6-4.9 ms on one core with
+// the layout made on each call, 2.2-2.9 ms by im2col and the GEMM).
 const convDirectMaxTaps = 1024
+
+// convDirectMaxKeptTaps bounds the taps of a direct convolution whose filters' layout the
+// plan keeps, on an output of at most one group of tiles, so that each run of 64
+// channels' filters, past the L2 cache's size there, is read once per call as the GEMM
+// reads them: resnet18's 512-channel 7×7 layers at batch 1 took 0.97-0.99 ms against
+// 1.72 by the GEMM, the model 13.4 against 15.8 ms.
+const convDirectMaxKeptTaps = 4608
 
 // convDirectFits reports whether Conv computes g directly: a 2-D convolution of one image
 // in one group, not pointwise (whose product needs no im2col), of convDirectMinTaps to
-// convDirectMaxTaps taps, on a CPU with the kernels.
+// convDirectMaxTaps taps, or to convDirectMaxKeptTaps where the filters' layout is kept
+// (kept) and the output fits one group of tiles, on a CPU with the kernels.
 //
 // One image: the GEMM path packs several images' columns into one product where their
 // planes are small (convPacked), and a part of a split batch runs it on one core at the
@@ -59,10 +69,12 @@ const convDirectMaxTaps = 1024
 // core running 4 images: 24.8 ms either way when batches of 4 stayed on the GEMM path,
 // 30.0 when they did not); at batch 1 the direct path spreads its tiles over the cores
 // where the GEMM's blocks of rows left them idle or split small products.
-func (g *ConvGeom) convDirectFits() bool {
+func (g *ConvGeom) convDirectFits(kept bool) bool {
 	taps := g.InC * g.KernelSize()
-	return convDirectSIMD() && len(g.InShape) == 2 && g.Group == 1 && g.Batch == 1 && !g.pointwise() &&
-		taps >= convDirectMinTaps && taps <= convDirectMaxTaps
+	if !convDirectSIMD() || len(g.InShape) != 2 || g.Group != 1 || g.Batch != 1 || g.pointwise() || taps < convDirectMinTaps {
+		return false
+	}
+	return taps <= convDirectMaxTaps || kept && taps <= convDirectMaxKeptTaps && g.OutSize() <= convDirectPixels*convDirectGroup
 }
 
 // directFiltersLen is the length of the direct convolution's layout of outC filters of k

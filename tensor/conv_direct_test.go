@@ -172,7 +172,7 @@ func TestKeptDirectFilters(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(23, 24))
 	g := directCase{1, 24, 48, 40, 40, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}}.geom()
-	if !g.convDirectFits() {
+	if !g.convDirectFits(true) || !g.convDirectFits(false) {
 		t.Fatalf("%+v would not take the direct path", g)
 	}
 	k := g.InC * g.KernelSize()
@@ -203,6 +203,46 @@ func TestKeptDirectFilters(t *testing.T) {
 	for i := range got {
 		if got[i] != 0 {
 			t.Fatalf("zeroed kept layout, yet output %d is %v", i, got[i])
+		}
+	}
+}
+
+// TestConvDirectKeptTaps: filters of more than convDirectMaxTaps taps take the direct path
+// only with their layout kept, on an output of one group of tiles (resnet18's 512-channel
+// 7×7 layers), and both paths give the definition's sums.
+func TestConvDirectKeptTaps(t *testing.T) {
+	if !convDirectSIMD() {
+		t.Skip("the direct convolution's kernels need AVX-512; its tests run where they exist")
+	}
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, c := range []directCase{
+		{1, 160, 32, 7, 7, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+		{1, 130, 80, 14, 14, [2]int{3, 3}, [2]int{2, 2}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+	} {
+		g := c.geom()
+		if !g.convDirectFits(true) || g.convDirectFits(false) {
+			t.Fatalf("%v: direct with a kept layout %v, without %v; want only with", c, g.convDirectFits(true), g.convDirectFits(false))
+		}
+		k := c.inC * g.KernelSize()
+		x, w, bias := gemmRandom(r, c.inC*c.h*c.w), gemmRandom(r, c.outC*k), gemmRandom(r, c.outC)
+		want, mag := directNaive(x, w, bias, g)
+		f, err := PackConvFilters(w, c.outC, c.inC, 1, g.Kernel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, filters := range []*PackedFilters{nil, f} {
+			fg := *g
+			fg.Filters = filters
+			got := make([]float32, len(want))
+			Conv(got, x, w, bias, &fg)
+			for i := range want {
+				if d := math.Abs(float64(got[i]) - want[i]); !(d <= 2e-6*mag[i]) {
+					t.Fatalf("%v, kept %v: output %d: %v, want %v", c, filters != nil, i, got[i], want[i])
+				}
+			}
+		}
+		if f.direct.packed == nil {
+			t.Errorf("%v: the kept layout was not used", c)
 		}
 	}
 }

@@ -89,17 +89,14 @@ func (p *PackedFilters) winograd(g *ConvGeom, alg *winogradAlgo, w []float32, up
 	return t.u
 }
 
-// holds reports whether p holds the filters w of g, a convolution in one group.
+// holds reports whether p (nil or not) holds the filters w of g, a convolution in one group.
 func (p *PackedFilters) holds(g *ConvGeom, w []float32) bool {
 	return p != nil && p.w != nil && p.outC == g.OutC && p.inC == g.InC && g.Group == 1 && len(w) == len(p.w) && &w[0] == &p.w[0]
 }
 
-// directLayout returns the filters w of g laid out for the direct convolution where p holds
-// them, nil otherwise.
+// directLayout returns the filters w of g, which p holds, laid out for the direct
+// convolution.
 func (p *PackedFilters) directLayout(g *ConvGeom, w []float32) []float32 {
-	if !p.holds(g, w) {
-		return nil
-	}
 	d := &p.direct
 	d.once.Do(func() {
 		d.packed = make([]float32, directFiltersLen(g.OutC, g.InC*g.KernelSize()))
