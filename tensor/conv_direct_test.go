@@ -77,7 +77,7 @@ func directNaive(x, w, bias []float32, g *ConvGeom) (want, mag []float64) {
 // TestConvDirect runs the direct convolution's driver and kernels against the definition in
 // float64: every number of 16-channel blocks and a ragged last one, several runs of 64
 // channels and of taps, strides, dilations, asymmetric and wide padding, kernels other than
-// 3×3, a 1×1 kernel of stride 2, a last tile of fewer than six pixels and an output of
+// 3×3, a 1×1 kernel of stride 2 and of stride 1, a last tile of fewer than six pixels and an output of
 // fewer than six, several images, on one core and two, with each epilogue (bias, clamps,
 // a fused residual) and into a slice of a wider output (a Concat's).
 func TestConvDirect(t *testing.T) {
@@ -97,6 +97,7 @@ func TestConvDirect(t *testing.T) {
 		{1, 3, 16, 20, 19, [2]int{5, 5}, [2]int{2, 2}, [2]int{1, 1}, [4]int{2, 1, 2, 3}},
 		{1, 2, 40, 17, 16, [2]int{7, 7}, [2]int{2, 2}, [2]int{1, 1}, [4]int{3, 3, 3, 3}},
 		{1, 80, 32, 9, 9, [2]int{1, 1}, [2]int{2, 2}, [2]int{1, 1}, [4]int{0, 0, 0, 0}},
+		{1, 72, 40, 9, 8, [2]int{1, 1}, [2]int{1, 1}, [2]int{1, 1}, [4]int{0, 0, 0, 0}},
 		{1, 16, 20, 2, 2, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
 		{1, 100, 16, 3, 5, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{0, 0, 0, 0}},
 		{3, 16, 40, 7, 8, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
