@@ -180,21 +180,7 @@ func TestKeptDirectFilters(t *testing.T) {
 	x, w, bias := gemmRandom(r, g.InC*g.InSize()), gemmRandom(r, g.OutC*k), gemmRandom(r, g.OutC)
 	want := make([]float32, g.OutC*g.OutSize())
 	Conv(want, x, w, bias, g)
-	f, err := PackConvFilters(w, g.OutC, g.InC, 1, g.Kernel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := *g
-	kept.Filters = f
-	for call := range 2 {
-		got := make([]float32, len(want))
-		Conv(got, x, w, bias, &kept)
-		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("call %d: element %d: %v with the kept layout, %v without", call, i, got[i], want[i])
-			}
-		}
-	}
+	f, kept := convKeepsBits(t, "direct", want, x, w, bias, g)
 	if f.direct.packed == nil {
 		t.Fatal("no layout kept")
 	}

@@ -80,8 +80,8 @@ func TestPackedFilters(t *testing.T) {
 // TestKeptWinogradFilters: a 3×3 convolution that Winograd computes by chunks of tiles, given
 // its filters prepared once (ConvGeom.Filters), gives the same bits as one that transforms
 // them on every call, on its first call and its second, under both algorithms; what it reads
-// on the second is the kept transforms; and filters in groups or of other sizes prepare
-// nothing.
+// on the second is the kept transforms; and filters of more than a 1×1 kernel in groups, or
+// of other than two dimensions, prepare nothing.
 func TestKeptWinogradFilters(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, alg := range winogradAlgos {
@@ -93,21 +93,7 @@ func TestKeptWinogradFilters(t *testing.T) {
 		want := make([]float32, 64*28*28)
 		winogradForce = alg
 		Conv(want, x, w, bias, g)
-		f, err := PackConvFilters(w, 64, 64, 1, []int{3, 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		kept := *g
-		kept.Filters = f
-		for call := range 2 {
-			got := make([]float32, len(want))
-			Conv(got, x, w, bias, &kept)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("F(%d×%[1]d, 3×3), call %d: element %d: %v with kept transforms, %v without", alg.m, call, i, got[i], want[i])
-				}
-			}
-		}
+		f, kept := convKeepsBits(t, fmt.Sprintf("F(%d×%[1]d, 3×3)", alg.m), want, x, w, bias, g)
 		u := f.transforms[0].u
 		if alg == winograd4 {
 			u = f.transforms[1].u
@@ -134,4 +120,27 @@ func TestKeptWinogradFilters(t *testing.T) {
 			t.Errorf("%d groups, kernel %v: prepared %v (%v), want nothing", c.groups, c.kernel, f, err)
 		}
 	}
+}
+
+// convKeepsBits prepares g's filters w once (PackConvFilters) and checks that Conv with them
+// gives want, Conv's output without them, bit for bit on a first call (which makes what it
+// keeps) and a second (which reads it); it returns the filters and g with them.
+func convKeepsBits(t *testing.T, what string, want, x, w, bias []float32, g *ConvGeom) (*PackedFilters, ConvGeom) {
+	t.Helper()
+	f, err := PackConvFilters(w, g.OutC, g.InC, g.Group, g.Kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := *g
+	kept.Filters = f
+	for call := range 2 {
+		got := make([]float32, len(want))
+		Conv(got, x, w, bias, &kept)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s, call %d: element %d: %v with the filters prepared once, %v without", what, call, i, got[i], want[i])
+			}
+		}
+	}
+	return f, kept
 }
