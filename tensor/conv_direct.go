@@ -65,22 +65,24 @@ const convDirectMaxKeptTaps = 4608
 // against 4.8, alternated in one process; up to 196 pixels gained less, up to 3,136 no more).
 const convDirectMaxPointwise = 784
 
-// convDirectFits reports whether Conv computes g directly: a 2-D convolution of one image
-// in one group, pointwise only on planes of at most convDirectMaxPointwise pixels, of
-// convDirectMinTaps to convDirectMaxTaps taps, or to convDirectMaxKeptTaps where the
-// filters' layout is kept (kept) and the output fits one group of tiles, on a CPU with the
-// kernels.
+// convDirectFits reports whether Conv computes g directly: a 2-D convolution in one group,
+// of one image unless pointwise, pointwise only on planes of at most
+// convDirectMaxPointwise pixels, of convDirectMinTaps to convDirectMaxTaps taps, or to
+// convDirectMaxKeptTaps where the filters' layout is kept (kept) and the output fits one
+// group of tiles, on a CPU with the kernels.
 //
-// One image: the GEMM path packs several images' columns into one product where their
-// planes are small (convPacked), and a part of a split batch runs it on one core at the
-// GEMM's pace, which the direct kernels do not beat there (squeezenet1_1 at batch 8, each
-// core running 4 images: 24.8 ms either way when batches of 4 stayed on the GEMM path,
-// 30.0 when they did not); at batch 1 the direct path spreads its tiles over the cores
-// where the GEMM's blocks of rows left them idle or split small products.
+// One image unless pointwise: the GEMM path packs the im2col columns of several images into
+// one product where their planes are small (convPacked), and a part of a split batch runs
+// it on one core at the GEMM's pace, which the direct kernels do not beat there
+// (squeezenet1_1 at batch 8, each core running 4 images: 24.8 ms with its 3×3 layers on the
+// GEMM path, 30.0 with them direct); at batch 1 the direct path spreads its tiles over the
+// cores where the GEMM's blocks of rows left them idle or split small products. A pointwise
+// convolution of several images has no im2col to share, and runs directly (mobilenet_v2 at
+// batch 8: 29.7-30.2 against 32.3-32.8 ms; squeezenet1_1 27.5 against 28.1).
 func (g *ConvGeom) convDirectFits(kept bool) bool {
 	taps := g.InC * g.KernelSize()
-	if !convDirectSIMD() || len(g.InShape) != 2 || g.Group != 1 || g.Batch != 1 || taps < convDirectMinTaps ||
-		g.pointwise() && g.OutSize() > convDirectMaxPointwise {
+	if !convDirectSIMD() || len(g.InShape) != 2 || g.Group != 1 || taps < convDirectMinTaps ||
+		g.Batch != 1 && !g.pointwise() || g.pointwise() && g.OutSize() > convDirectMaxPointwise {
 		return false
 	}
 	return taps <= convDirectMaxTaps || kept && taps <= convDirectMaxKeptTaps && g.OutSize() <= convDirectPixels*convDirectGroup
