@@ -122,6 +122,8 @@ type convDirectLayout struct {
 	offs   []int64
 }
 
+// newConvDirectLayout returns where g's direct convolution reads its input, the taps'
+// offsets written into offs (InC × kernel cells long).
 func newConvDirectLayout(g *ConvGeom, offs []int64) convDirectLayout {
 	ih, iw := g.InShape[0], g.InShape[1]
 	// The last cell a window reads, in padded coordinates, bounds the padded plane.
