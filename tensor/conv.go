@@ -40,9 +40,10 @@ type ConvGeom struct {
 	// winogradAlgo).
 	Precise bool
 	// Filters, when not nil, are w prepared once by PackConvFilters: a 1×1 convolution of
-	// stride 1 reads them packed instead of packing w on every call, unless it batches its
-	// images into one product (convPacked), and Winograd by chunks of tiles reads the
-	// transforms they keep. w must still hold the same filters.
+	// stride 1 on the GEMM path reads them packed instead of packing w on every call, unless
+	// it batches its images into one product (convPacked), Winograd by chunks of tiles reads
+	// the transforms they keep, and the direct convolution the layout they keep. w must
+	// still hold the same filters.
 	Filters *PackedFilters
 }
 

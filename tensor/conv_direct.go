@@ -129,7 +129,8 @@ func newConvDirectLayout(g *ConvGeom, offs []int64) convDirectLayout {
 	// The last cell a window reads, in padded coordinates, bounds the padded plane.
 	hp := max(ih+g.Pads[0], (g.OutShape[0]-1)*g.Strides[0]+(g.Kernel[0]-1)*g.Dilations[0]+1)
 	wp := max(iw+g.Pads[1], (g.OutShape[1]-1)*g.Strides[1]+(g.Kernel[1]-1)*g.Dilations[1]+1)
-	l := convDirectLayout{padded: hp != ih || wp != iw || g.Pads[0] != 0 || g.Pads[1] != 0, hp: hp, wp: wp, offs: offs}
+	// A begin pad makes the padded plane larger too, so its size says whether it is padded.
+	l := convDirectLayout{padded: hp != ih || wp != iw, hp: hp, wp: wp, offs: offs}
 	t := 0
 	for c := range g.InC {
 		for kh := range g.Kernel[0] {
@@ -294,9 +295,7 @@ func (c *convDirectTasks) Run(t int) {
 	}
 	if g.Residual != nil {
 		q0, q1 := first*convDirectPixels, min(end*convDirectPixels, c.outSize)
-		for ch := range rows {
-			off := img*c.ys + (c0+ch)*c.outSize
-			g.epilogue(c.y[off+q0:off+q1], off+q0)
-		}
+		off := img*c.ys + c0*c.outSize + q0
+		g.epilogueRows(c.y[off:], rows, q1-q0, c.outSize, off)
 	}
 }
