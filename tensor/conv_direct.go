@@ -52,10 +52,10 @@ const convDirectMinTaps = 64
 const convDirectMaxTaps = 1024
 
 // convDirectMaxKeptTaps bounds the taps of a direct convolution whose filters' layout the
-// plan keeps, on an output of at most one group of tiles, so that each run of 64
-// channels' filters, past the L2 cache's size there, is read once per call as the GEMM
-// reads them: resnet18's 512-channel 7×7 layers at batch 1 took 0.97-0.99 ms against
-// 1.72 by the GEMM, the model 13.4 against 15.8 ms.
+// plan keeps, on an image's output of at most one group of tiles, so that each run of 64
+// channels' filters, past the L2 cache's size there, is read once per image or fewer as
+// the GEMM reads them: resnet18's 512-channel 7×7 layers at batch 1 took 0.97-0.99 ms
+// against 1.72 by the GEMM, the model 13.4 against 15.8 ms.
 const convDirectMaxKeptTaps = 4608
 
 // convDirectMaxPointwise is the largest output (pixels) of a pointwise convolution that
@@ -66,23 +66,21 @@ const convDirectMaxKeptTaps = 4608
 const convDirectMaxPointwise = 784
 
 // convDirectFits reports whether Conv computes g directly: a 2-D convolution in one group,
-// of one image unless pointwise, pointwise only on planes of at most
-// convDirectMaxPointwise pixels, of convDirectMinTaps to convDirectMaxTaps taps, or to
-// convDirectMaxKeptTaps where the filters' layout is kept (kept) and the output fits one
-// group of tiles, on a CPU with the kernels.
+// pointwise only on planes of at most convDirectMaxPointwise pixels, of convDirectMinTaps to
+// convDirectMaxTaps taps, or to convDirectMaxKeptTaps where the filters' layout is kept
+// (kept) and an image's output fits one group of tiles, on a CPU with the kernels.
 //
-// One image unless pointwise: the GEMM path packs the im2col columns of several images into
-// one product where their planes are small (convPacked), and a part of a split batch runs
-// it on one core at the GEMM's pace, which the direct kernels do not beat there
-// (squeezenet1_1 at batch 8, each core running 4 images: 24.8 ms with its 3×3 layers on the
-// GEMM path, 30.0 with them direct); at batch 1 the direct path spreads its tiles over the
-// cores where the GEMM's blocks of rows left them idle or split small products. A pointwise
-// convolution of several images has no im2col to share, and runs directly (mobilenet_v2 at
-// batch 8: 29.7-30.2 against 32.3-32.8 ms; squeezenet1_1 27.5 against 28.1).
+// The tiles run over the pixels of all the images in turn, so a batch of small planes
+// fills them as one plane would, and each run of filters serves the tiles of several
+// images. With a part of 4 images on each core, against im2col and the GEMM for the layers
+// Winograd leaves, alternated in one process: resnet18 at batch 8 took 90.1 against 101.5
+// ms (its 512-channel 7×7 layers 0.8 of their time), squeezenet1_1 27.7 against 29.6 ms,
+// mobilenet_v2 (1×1 layers only) as long; the Fashion-MNIST CNN's training step at batch
+// 64 took 0.91 of its time.
 func (g *ConvGeom) convDirectFits(kept bool) bool {
 	taps := g.InC * g.KernelSize()
 	if !convDirectSIMD() || len(g.InShape) != 2 || g.Group != 1 || taps < convDirectMinTaps ||
-		g.Batch != 1 && !g.pointwise() || g.pointwise() && g.OutSize() > convDirectMaxPointwise {
+		g.pointwise() && g.OutSize() > convDirectMaxPointwise {
 		return false
 	}
 	return taps <= convDirectMaxTaps || kept && taps <= convDirectMaxKeptTaps && g.OutSize() <= convDirectPixels*convDirectGroup
@@ -186,11 +184,12 @@ func convDirect(y, x, packed, bias []float32, g *ConvGeom, procs int) {
 	if last := ((outSize-1)/ow*g.Strides[0]*l.wp+(outSize-1)%ow*g.Strides[1])*4 + int(l.offs[k-1]); last+4 > 4*xs {
 		panic(fmt.Sprintf("tensor.convDirect: a window reads byte %d of an image of %d", last, 4*xs))
 	}
-	tiles := (outSize + convDirectPixels - 1) / convDirectPixels
+	// The tiles run over the batch's pixels, image after image.
+	tiles := (g.Batch*outSize + convDirectPixels - 1) / convDirectPixels
 	runs := (g.OutC + convDirectChannels - 1) / convDirectChannels
-	// Parts of an image's tiles: enough tasks to balance the cores, each of several tiles.
-	parts := max(1, min(tiles/8, (4*procs+g.Batch*runs-1)/(g.Batch*runs)))
-	tasks := g.Batch * runs * parts
+	// Parts of the tiles: enough tasks to balance the cores, each of several tiles.
+	parts := max(1, min(tiles/8, (4*procs+runs-1)/runs))
+	tasks := runs * parts
 	workers := procs
 	if float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize) < 1<<21 {
 		workers = 1
@@ -223,7 +222,7 @@ func (p *convDirectPads) Run(img int) {
 	p.l.pad(p.dst[img*xs:(img+1)*xs], p.x[img*p.g.InC*p.g.InSize():], p.g)
 }
 
-// convDirectTasks is convDirect's loop over (image, run of 64 channels, part of the tiles).
+// convDirectTasks is convDirect's loop over (run of 64 channels, part of the tiles).
 type convDirectTasks struct {
 	y, x, packed, bias                     []float32
 	g                                      *ConvGeom
@@ -236,9 +235,7 @@ var convDirectBodies parallel.Bodies[convDirectTasks]
 // Run computes task t.
 func (c *convDirectTasks) Run(t int) {
 	g, l := c.g, &c.l
-	part := t % c.parts
-	run := (t / c.parts) % c.runs
-	img := t / (c.parts * c.runs)
+	part, run := t%c.parts, t/c.parts
 	c0 := run * convDirectChannels
 	rows := min(convDirectChannels, g.OutC-c0)
 	blocks := (rows + 15) / 16
@@ -255,47 +252,57 @@ func (c *convDirectTasks) Run(t int) {
 		ep.bias = bias[:16*blocks]
 		copy(ep.bias, c.bias[c0:c0+rows])
 	}
-	x := c.x[img*c.xs : (img+1)*c.xs]
-	y := c.y[img*c.ys+c0*c.outSize:]
-	ow, sh, sw := g.OutShape[1], g.Strides[0], g.Strides[1]
+	// Pixel p of the batch is pixel p%outSize of image p/outSize, whose input cells start
+	// at byte 4*(image*xs + row*sh*wp + col*sw) of x and whose outputs at image*ys+q of y.
+	pixels, ow := g.Batch*c.outSize, g.OutShape[1]
+	rowStep, colStep := int64(4*g.Strides[0]*l.wp), int64(4*g.Strides[1])
+	out := func(p int) int { return p/c.outSize*c.ys + c0*c.outSize + p%c.outSize }
 	var pix [convDirectGroup][convDirectPixels]int64
 	var sums [convDirectGroup][convDirectPixels * convDirectChannels]float32
+	// A tile whose pixels run from one image into the next is stored here, then copied.
+	var straddle [convDirectChannels * convDirectPixels]float32
 	first, end := c.tiles*part/c.parts, c.tiles*(part+1)/c.parts
-	// The input offset of pixel (r, col) is 4*(r*sh*wp + col*sw), stepped pixel by pixel
-	// across the rows.
-	r, col := first*convDirectPixels/ow, first*convDirectPixels%ow
-	rowStep, colStep := int64(4*sh*l.wp), int64(4*sw)
-	at := int64(r)*rowStep + int64(col)*colStep
 	for g0 := first; g0 < end; g0 += convDirectGroup {
 		g1 := min(end, g0+convDirectGroup)
 		for tile := g0; tile < g1; tile++ {
-			n := min(convDirectPixels, c.outSize-tile*convDirectPixels)
 			for i := range convDirectPixels {
-				pix[tile-g0][i] = at
-				if i < n-1 || i == convDirectPixels-1 && n == convDirectPixels {
-					// step to the next pixel; a short last tile repeats its last one
-					if col++; col == ow {
-						r, col = r+1, 0
-						at = int64(r) * rowStep
-					} else {
-						at += colStep
-					}
-				}
+				// a short last tile repeats its last pixel
+				p := min(tile*convDirectPixels+i, pixels-1)
+				q := p % c.outSize
+				pix[tile-g0][i] = int64(4*(p/c.outSize)*c.xs) + int64(q/ow)*rowStep + int64(q%ow)*colStep
 			}
 		}
 		// Run by run of taps, so that a run's filters stay in L1 for the group's tiles.
 		for t0 := 0; t0 < c.k; t0 += convDirectTaps {
 			t1 := min(c.k, t0+convDirectTaps)
 			for tile := g0; tile < g1; tile++ {
-				q0 := tile * convDirectPixels
-				n := min(convDirectPixels, c.outSize-q0)
-				convDirectTile(n, rows, blocks, w[t0*16*blocks:t1*16*blocks], l.offs[t0:t1], x, &pix[tile-g0], y[q0:], c.outSize, ep, &sums[tile-g0], t0 == 0, t1 == c.k)
+				p0 := tile * convDirectPixels
+				n := min(convDirectPixels, pixels-p0)
+				dst, ldo := c.y[out(p0):], c.outSize
+				straddles := p0%c.outSize+n > c.outSize
+				if straddles {
+					dst, ldo = straddle[:], convDirectPixels
+				}
+				convDirectTile(n, rows, blocks, w[t0*16*blocks:t1*16*blocks], l.offs[t0:t1], c.x, &pix[tile-g0], dst, ldo, ep, &sums[tile-g0], t0 == 0, t1 == c.k)
+				if straddles && t1 == c.k {
+					for i := range n {
+						y := c.y[out(p0+i):]
+						for m := range rows {
+							y[m*c.outSize] = straddle[m*convDirectPixels+i]
+						}
+					}
+				}
 			}
 		}
 	}
 	if g.Residual != nil {
-		q0, q1 := first*convDirectPixels, min(end*convDirectPixels, c.outSize)
-		off := img*c.ys + c0*c.outSize + q0
-		g.epilogueRows(c.y[off:], rows, q1-q0, c.outSize, off)
+		// image by image over the task's pixels
+		p0, p1 := first*convDirectPixels, min(end*convDirectPixels, pixels)
+		for p0 < p1 {
+			n := min(p1, (p0/c.outSize+1)*c.outSize) - p0
+			off := out(p0)
+			g.epilogueRows(c.y[off:], rows, n, c.outSize, off)
+			p0 += n
+		}
 	}
 }

@@ -78,7 +78,8 @@ func directNaive(x, w, bias []float32, g *ConvGeom) (want, mag []float64) {
 // float64: every number of 16-channel blocks and a ragged last one, several runs of 64
 // channels and of taps, strides, dilations, asymmetric and wide padding, kernels other than
 // 3×3, a 1×1 kernel of stride 2 and of stride 1, a last tile of fewer than six pixels and an output of
-// fewer than six, several images, on one core and two, with each epilogue (bias, clamps,
+// fewer than six, several images (with tiles that run from one image into the next, and
+// over three images of two pixels), on one core and two, with each epilogue (bias, clamps,
 // a fused residual) and into a slice of a wider output (a Concat's).
 func TestConvDirect(t *testing.T) {
 	if !convDirectSIMD() {
@@ -101,6 +102,9 @@ func TestConvDirect(t *testing.T) {
 		{1, 16, 20, 2, 2, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
 		{1, 100, 16, 3, 5, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{0, 0, 0, 0}},
 		{3, 16, 40, 7, 8, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+		{4, 40, 70, 7, 7, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+		{3, 16, 20, 2, 2, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+		{5, 72, 24, 1, 2, [2]int{1, 1}, [2]int{1, 1}, [2]int{1, 1}, [4]int{0, 0, 0, 0}},
 	}
 	for _, c := range cases {
 		g := c.geom()
@@ -195,8 +199,8 @@ func TestKeptDirectFilters(t *testing.T) {
 }
 
 // TestConvDirectKeptTaps: filters of more than convDirectMaxTaps taps take the direct path
-// only with their layout kept, on an output of one group of tiles (resnet18's 512-channel
-// 7×7 layers), and both paths give the definition's sums.
+// only with their layout kept, on an image's output of one group of tiles (resnet18's
+// 512-channel 7×7 layers, at batch 1 and 4), and both paths give the definition's sums.
 func TestConvDirectKeptTaps(t *testing.T) {
 	if !convDirectSIMD() {
 		t.Skip("the direct convolution's kernels need AVX-512; its tests run where they exist")
@@ -205,13 +209,14 @@ func TestConvDirectKeptTaps(t *testing.T) {
 	for _, c := range []directCase{
 		{1, 160, 32, 7, 7, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
 		{1, 130, 80, 14, 14, [2]int{3, 3}, [2]int{2, 2}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+		{4, 160, 72, 7, 7, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
 	} {
 		g := c.geom()
 		if !g.convDirectFits(true) || g.convDirectFits(false) {
 			t.Fatalf("%v: direct with a kept layout %v, without %v; want only with", c, g.convDirectFits(true), g.convDirectFits(false))
 		}
 		k := c.inC * g.KernelSize()
-		x, w, bias := gemmRandom(r, c.inC*c.h*c.w), gemmRandom(r, c.outC*k), gemmRandom(r, c.outC)
+		x, w, bias := gemmRandom(r, c.batch*c.inC*c.h*c.w), gemmRandom(r, c.outC*k), gemmRandom(r, c.outC)
 		want, mag := directNaive(x, w, bias, g)
 		f, err := PackConvFilters(w, c.outC, c.inC, 1, g.Kernel)
 		if err != nil {
