@@ -545,6 +545,10 @@ func Conv(y, x, w, bias []float32, g *ConvGeom) {
 		convWinograd(y, x, w, bias, g, procs)
 		return
 	}
+	if g.convWideFits() {
+		convWide(y, x, w, bias, g, procs)
+		return
+	}
 	if kept := g.Filters.holds(g, w); g.convDirectFits(kept) {
 		if kept {
 			convDirect(y, x, g.Filters.directLayout(g, w), bias, g, procs)

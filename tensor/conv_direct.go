@@ -204,7 +204,8 @@ func convDirect(y, x, packed, bias []float32, g *ConvGeom, procs int) {
 	convDirectOffs.Put(offsBuf)
 }
 
-// convDirectOffs recycles the taps' offsets from call to call.
+// convDirectOffs recycles the taps' offsets of the direct and row-wise convolutions from
+// call to call.
 var convDirectOffs freelist.List[*[]int64]
 
 // convDirectPads is convDirect's loop over the images it pads.

@@ -1,6 +1,6 @@
 //go:build ignore
 
-// This file is part of the generator gemm_asmgen.go (run both: see gemm_amd64.go's
+// This file is part of the generator gemm_asmgen.go (run them together: see gemm_amd64.go's
 // go:generate line): the direct convolution's micro-kernels.
 package main
 

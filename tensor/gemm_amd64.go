@@ -4,7 +4,7 @@ package tensor
 
 import "math"
 
-//go:generate go run gemm_asmgen.go conv_direct_asmgen.go
+//go:generate go run gemm_asmgen.go conv_direct_asmgen.go conv_wide_asmgen.go
 
 // The assembly kernels take raw pointers; the wrappers below bound-check the extreme
 // elements each will touch so that a driver bug panics instead of corrupting memory.
