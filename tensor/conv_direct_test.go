@@ -75,18 +75,16 @@ func directNaive(x, w, bias []float32, g *ConvGeom) (want, mag []float64) {
 }
 
 // TestConvDirect runs the direct convolution's driver and kernels against the definition in
-// float64: every number of 16-channel blocks and a ragged last one, several runs of 64
-// channels and of taps, strides, dilations, asymmetric and wide padding, kernels other than
-// 3×3, a 1×1 kernel of stride 2 and of stride 1, a last tile of fewer than six pixels and an output of
-// fewer than six, several images (with tiles that run from one image into the next, and
-// over three images of two pixels), on one core and two, with each epilogue (bias, clamps,
-// a fused residual) and into a slice of a wider output (a Concat's).
+// float64 (checkConvEpilogues): every number of 16-channel blocks and a ragged last one,
+// several runs of 64 channels and of taps, strides, dilations, asymmetric and wide padding,
+// kernels other than 3×3, a 1×1 kernel of stride 2 and of stride 1, a last tile of fewer
+// than six pixels and an output of fewer than six, and several images (with tiles that run
+// from one image into the next, and over three images of two pixels).
 func TestConvDirect(t *testing.T) {
 	if !convDirectSIMD() {
 		t.Skip("the direct convolution's kernels need AVX-512; its tests run where they exist")
 	}
 	r := rand.New(rand.NewPCG(21, 22))
-	inf := float32(math.Inf(1))
 	cases := []directCase{
 		{1, 16, 64, 13, 13, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
 		{1, 8, 16, 9, 11, [2]int{3, 3}, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
@@ -113,53 +111,64 @@ func TestConvDirect(t *testing.T) {
 		w := gemmRandom(r, c.outC*k)
 		packed := make([]float32, directFiltersLen(c.outC, k))
 		packDirectFilters(packed, w, c.outC, k)
-		outSize := g.OutSize()
-		for _, ep := range []struct {
-			name     string
-			bias     bool
-			clamp    []float32
-			residual bool
-		}{{"none", false, nil, false}, {"bias-relu", true, []float32{0, inf}, false}, {"bias-clip", true, []float32{-0.5, 0.5}, false},
-			{"residual-relu", true, []float32{0, inf}, true}} {
-			var bias []float32
-			if ep.bias {
-				bias = gemmRandom(r, c.outC)
-			}
-			eg := *g
-			eg.Clamp = ep.clamp
-			if ep.residual {
-				eg.Residual = gemmRandom(r, c.batch*c.outC*outSize)
-			}
-			want, mag := directNaive(x, w, bias, &eg)
-			for _, procs := range []int{1, 2} {
-				for _, concat := range []bool{false, true} {
-					if concat && ep.residual {
-						continue // a fused residual writes the whole output
-					}
-					cg := eg
-					stride := c.outC * outSize
-					if concat {
-						stride = (c.outC + 5) * outSize
-						cg.YImageStride = stride
-					}
-					y := make([]float32, (c.batch-1)*stride+c.outC*outSize)
-					for i := range y {
-						y[i] = float32(math.NaN())
-					}
-					convDirect(y, x, packed, bias, &cg, procs)
-					for n := range c.batch {
-						for i := range c.outC * outSize {
-							got, at := float64(y[n*stride+i]), n*c.outC*outSize+i
-							if d := math.Abs(got - want[at]); !(d <= 2e-6*mag[at]+1e-30) {
-								t.Fatalf("%v, %s, %d cores, concat %v: image %d, output %d: %v, want %v", c, ep.name, procs, concat, n, i, got, want[at])
-							}
+		checkConvEpilogues(t, r, c, x, w, func(y, x, bias []float32, g *ConvGeom, procs int) {
+			convDirect(y, x, packed, bias, g, procs)
+		})
+	}
+}
+
+// checkConvEpilogues runs conv, a convolution path, on case c with input x and filters w
+// against the definition in float64: with each epilogue (none, bias and Relu, bias and a
+// clip, a fused residual and Relu), on one core and two, into an output of c's channels and,
+// but with a residual, into a Concat's wider output, whose other channels it must not write.
+func checkConvEpilogues(t *testing.T, r *rand.Rand, c directCase, x, w []float32, conv func(y, x, bias []float32, g *ConvGeom, procs int)) {
+	t.Helper()
+	g := c.geom()
+	outSize := g.OutSize()
+	inf := float32(math.Inf(1))
+	for _, ep := range []struct {
+		name     string
+		bias     bool
+		clamp    []float32
+		residual bool
+	}{{"none", false, nil, false}, {"bias-relu", true, []float32{0, inf}, false}, {"bias-clip", true, []float32{-0.5, 0.5}, false},
+		{"residual-relu", true, []float32{0, inf}, true}} {
+		var bias []float32
+		if ep.bias {
+			bias = gemmRandom(r, c.outC)
+		}
+		eg := *g
+		eg.Clamp = ep.clamp
+		if ep.residual {
+			eg.Residual = gemmRandom(r, c.batch*c.outC*outSize)
+		}
+		want, mag := directNaive(x, w, bias, &eg)
+		for _, procs := range []int{1, 2} {
+			for _, concat := range []bool{false, true} {
+				if concat && ep.residual {
+					continue // a fused residual writes the whole output
+				}
+				cg := eg
+				stride := c.outC * outSize
+				if concat {
+					stride = (c.outC + 5) * outSize
+					cg.YImageStride = stride
+				}
+				y := make([]float32, (c.batch-1)*stride+c.outC*outSize)
+				for i := range y {
+					y[i] = float32(math.NaN())
+				}
+				conv(y, x, bias, &cg, procs)
+				for n := range c.batch {
+					for i := range c.outC * outSize {
+						got, at := float64(y[n*stride+i]), n*c.outC*outSize+i
+						if d := math.Abs(got - want[at]); !(d <= 2e-6*mag[at]+1e-30) {
+							t.Fatalf("%v, %s, %d cores, concat %v: image %d, output %d: %v, want %v", c, ep.name, procs, concat, n, i, got, want[at])
 						}
-						if concat {
-							for i := c.outC * outSize; i < stride && n < c.batch-1; i++ {
-								if v := y[n*stride+i]; v == v {
-									t.Fatalf("%v, %s: wrote %v past its channels, at %d of image %d", c, ep.name, v, i, n)
-								}
-							}
+					}
+					for i := c.outC * outSize; i < stride && n < c.batch-1; i++ {
+						if v := y[n*stride+i]; v == v {
+							t.Fatalf("%v, %s: wrote %v past its channels, at %d of image %d", c, ep.name, v, i, n)
 						}
 					}
 				}
