@@ -1,14 +1,16 @@
 package tensor
 
 import (
+	"fmt"
+
 	"github.com/onnxtune/onnxtune/internal/parallel"
 )
 
-// The row-wise convolution is Conv for layers of few taps (input channels × kernel cells),
-// a network's stem above all (3 input channels), where neither im2col and the GEMM nor the
-// direct convolution's tiles keep the FMA units busy: the GEMM's sums of 27 terms pay for
-// im2col and the packing of its panels, the direct kernel's for transposing each tile
-// into the output's planes. Here the vectors run along the output's rows, 16 pixels of one
+// The row-wise convolution is Conv for layers of few input channels, a network's stem (3
+// input channels), where neither im2col and the GEMM nor the direct convolution's tiles keep
+// the FMA units busy: the GEMM's sums of 27 terms (a 3×3 stem's) pay for im2col and the
+// packing of its panels, the direct kernel's for transposing each tile into the output's
+// planes. Here the vectors run along the output's rows, 16 pixels of one
 // output channel each, so that the tile is stored as it is: a tile holds three segments of
 // 16 pixels of a row (anywhere in the batch) by 8 output channels, and each tap loads one
 // vector of input per segment and broadcasts one filter value per channel. For a segment's
@@ -149,15 +151,22 @@ func convWide(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		offsBuf = &v
 	}
 	offs := (*offsBuf)[:k]
-	t := 0
+	t, farthest := 0, int64(0)
 	for c := range g.InC {
 		for kh := range g.Kernel[0] {
 			for kw := range g.Kernel[1] {
 				dx := kw * g.Dilations[1]
 				offs[t] = int64(4 * (l.row(c, kh*g.Dilations[0], dx%l.phases) + dx/l.phases))
+				farthest = max(farthest, offs[t])
 				t++
 			}
 		}
+	}
+	oh, ow := g.OutShape[0], g.OutShape[1]
+	perRow := (ow + convWideSegment - 1) / convWideSegment
+	// The last segment's last lane reads the farthest cell of an image.
+	if last := int64(4*(l.row(0, (oh-1)*g.Strides[0], 0)+(perRow-1)*convWideSegment)) + farthest + 4*convWideSegment; last > int64(4*xs) {
+		panic(fmt.Sprintf("tensor.convWide: a segment reads byte %d of an image of %d", last, 4*xs))
 	}
 	var ep gemmEpilogue
 	var biasBuf *[]float32
@@ -172,8 +181,6 @@ func convWide(y, x, w, bias []float32, g *ConvGeom, procs int) {
 	if g.Clamp != nil && g.Residual == nil {
 		ep.clamp, ep.lo, ep.hi = true, g.Clamp[0], g.Clamp[1]
 	}
-	oh, ow := g.OutShape[0], g.OutShape[1]
-	perRow := (ow + convWideSegment - 1) / convWideSegment
 	ys := g.yImageStride()
 	rowBlocks := (l.rows + convWideLayRows - 1) / convWideLayRows
 	for i0 := 0; i0 < g.Batch; i0 += chunk {
