@@ -194,10 +194,7 @@ func convDirect(y, x, packed, bias []float32, g *ConvGeom, procs int) {
 	// Parts of the tiles: enough tasks to balance the cores, each of several tiles.
 	parts := max(1, min(tiles/8, (4*procs+runs-1)/runs))
 	tasks := runs * parts
-	workers := procs
-	if float64(g.Batch)*float64(g.OutC)*float64(k)*float64(outSize) < 1<<21 {
-		workers = 1
-	}
+	workers := convTileWorkers(g.Batch, g.OutC, k, outSize, procs)
 	parallel.ForEachIn(&convDirectBodies, tasks, workers, convDirectTasks{
 		y: y, x: in, packed: packed, bias: bias, g: g, l: l,
 		k: k, xs: xs, ys: g.yImageStride(), outSize: outSize, tiles: tiles, runs: runs, parts: parts,
@@ -206,6 +203,16 @@ func convDirect(y, x, packed, bias []float32, g *ConvGeom, procs int) {
 		convPutCol(padBuf)
 	}
 	convDirectOffs.Put(offsBuf)
+}
+
+// convTileWorkers is how many cores the direct and row-wise convolutions spread the tiles
+// of images images over: one where the multiply-adds (images × outC × taps × pixels) are
+// too few to pay for waking another, else procs.
+func convTileWorkers(images, outC, taps, pixels, procs int) int {
+	if float64(images)*float64(outC)*float64(taps)*float64(pixels) < 1<<21 {
+		return 1
+	}
+	return procs
 }
 
 // convDirectOffs recycles the taps' offsets of the direct and row-wise convolutions from

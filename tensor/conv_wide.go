@@ -191,10 +191,7 @@ func convWide(y, x, w, bias []float32, g *ConvGeom, procs int) {
 		segments := n * oh * perRow
 		tiles := (segments + convWideSegments - 1) / convWideSegments
 		parts := min(tiles, 4*procs)
-		workers := procs
-		if float64(n)*float64(g.OutC)*float64(k)*float64(g.OutSize()) < 1<<21 {
-			workers = 1
-		}
+		workers := convTileWorkers(n, g.OutC, k, g.OutSize(), procs)
 		parallel.ForEachIn(&convWideBodies, parts, workers, convWideTasks{
 			y: y[i0*ys:], y0: i0 * ys, x: *in, w: *filters, offs: offs, g: g, l: l, ep: ep,
 			xs: xs, ys: ys, perRow: perRow, segments: segments, tiles: tiles, parts: parts,
